@@ -1,0 +1,156 @@
+import { headers as createHeaders, type MsgHdrs } from '@nats-io/nats-core';
+import { InvalidEnvelopeError, NotACloudEventError } from './errors.js';
+import { toJSON, validateEnvelope, type VigilEvent } from './envelope.js';
+
+/**
+ * The CloudEvents NATS protocol binding. We publish structured mode (the released 1.0.2 binding:
+ * the whole event as JSON in the body, `content-type: application/cloudevents+json`) and decode
+ * both structured and binary mode (the 1.0.3 draft: attributes as `ce-` headers with
+ * percent-encoded values, `data` as the body).
+ */
+
+export const STRUCTURED_CONTENT_TYPE = 'application/cloudevents+json';
+
+/** What a NATS message carries: body and headers. */
+export interface WireMessage {
+  readonly data: Uint8Array;
+  readonly headers?: MsgHdrs | undefined;
+}
+
+const encoder = new TextEncoder();
+const strictDecoder = new TextDecoder('utf-8', { fatal: true });
+
+/** Header values set alongside the body so NATS tooling can read the trace and dedupe id. */
+function transportHeaders(event: VigilEvent, h: MsgHdrs): void {
+  h.set('Nats-Msg-Id', event.id);
+  const { traceparent, tracestate } = event.extensions;
+  if (typeof traceparent === 'string') h.set('traceparent', traceparent);
+  if (typeof tracestate === 'string' && tracestate !== '') h.set('tracestate', tracestate);
+}
+
+/** Structured mode: the event as `application/cloudevents+json`. */
+export function encodeStructured(event: VigilEvent): { data: Uint8Array; headers: MsgHdrs } {
+  const h = createHeaders();
+  h.set('content-type', STRUCTURED_CONTENT_TYPE);
+  transportHeaders(event, h);
+  return { data: encoder.encode(JSON.stringify(toJSON(event))), headers: h };
+}
+
+/** Binary mode (1.0.3 draft): attributes as percent-encoded `ce-` headers, JSON data in the body. */
+export function encodeBinary(event: VigilEvent): { data: Uint8Array; headers: MsgHdrs } {
+  const h = createHeaders();
+  const json = toJSON(event);
+  for (const [k, v] of Object.entries(json)) {
+    if (k === 'data' || k === 'datacontenttype') continue;
+    h.set(`ce-${k}`, percentEncode(String(v)));
+  }
+  h.set('content-type', event.datacontenttype ?? 'application/json');
+  transportHeaders(event, h);
+  return { data: encoder.encode(JSON.stringify(event.data)), headers: h };
+}
+
+/**
+ * Percent-encodes a header value as the CloudEvents HTTP binding (which the NATS 1.0.3 draft
+ * follows) requires: space, `"`, `%` and everything outside printable ASCII, as UTF-8 octets.
+ */
+export function percentEncode(value: string): string {
+  let out = '';
+  for (const ch of value) {
+    const cp = ch.codePointAt(0) ?? 0;
+    if (cp > 0x20 && cp < 0x7f && ch !== '"' && ch !== '%') {
+      out += ch;
+      continue;
+    }
+    for (const byte of encoder.encode(ch)) out += `%${byte.toString(16).toUpperCase().padStart(2, '0')}`;
+  }
+  return out;
+}
+
+/** Inverse of {@link percentEncode}; throws on a malformed escape or invalid UTF-8. */
+export function percentDecode(value: string, attribute: string): string {
+  if (!value.includes('%')) return value;
+  const bytes: number[] = [];
+  for (let i = 0; i < value.length; i++) {
+    const ch = value.charCodeAt(i);
+    if (ch === 0x25) {
+      const hex = value.slice(i + 1, i + 3);
+      if (!/^[0-9a-fA-F]{2}$/.test(hex)) {
+        throw new InvalidEnvelopeError(attribute, `malformed percent-encoding at position ${i}`);
+      }
+      bytes.push(parseInt(hex, 16));
+      i += 2;
+    } else if (ch > 0x7f) {
+      throw new InvalidEnvelopeError(attribute, 'header value has a non-ASCII character that is not percent-encoded');
+    } else {
+      bytes.push(ch);
+    }
+  }
+  try {
+    return strictDecoder.decode(new Uint8Array(bytes));
+  } catch {
+    throw new InvalidEnvelopeError(attribute, 'percent-encoded value is not valid UTF-8');
+  }
+}
+
+function headerValue(h: MsgHdrs | undefined, name: string): string | undefined {
+  if (h === undefined) return undefined;
+  for (const k of h.keys()) {
+    if (k.toLowerCase() === name) return h.get(k);
+  }
+  return undefined;
+}
+
+function parseJsonBody(data: Uint8Array, what: string): unknown {
+  let text: string;
+  try {
+    text = strictDecoder.decode(data);
+  } catch {
+    throw new NotACloudEventError(`${what} is not valid UTF-8`);
+  }
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (e) {
+    throw new NotACloudEventError(`${what} is not valid JSON: ${(e as Error).message}`);
+  }
+}
+
+/** Which binding mode a message uses, per the NATS binding's rules. */
+export function modeOf(msg: WireMessage): 'structured' | 'binary' {
+  const ct = headerValue(msg.headers, 'content-type');
+  if (ct !== undefined && ct.toLowerCase().startsWith('application/cloudevents')) return 'structured';
+  if (headerValue(msg.headers, 'ce-specversion') !== undefined) return 'binary';
+  if (ct === undefined) return 'structured'; // 1.0.2 publishers may send no headers at all
+  throw new NotACloudEventError(
+    `content-type '${ct}' is neither application/cloudevents+json nor binary mode (no ce-specversion header)`,
+  );
+}
+
+/** Decodes and validates a NATS message as a vigil event (either binding mode). */
+export function decodeMessage(msg: WireMessage): VigilEvent {
+  const mode = modeOf(msg);
+  if (mode === 'structured') {
+    const ct = headerValue(msg.headers, 'content-type');
+    if (ct !== undefined && !/^application\/cloudevents\+json\b/i.test(ct)) {
+      throw new NotACloudEventError(`structured content type '${ct}' is not supported; use ${STRUCTURED_CONTENT_TYPE}`);
+    }
+    const body = parseJsonBody(msg.data, 'structured CloudEvent body');
+    if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+      throw new NotACloudEventError('structured CloudEvent body must be a JSON object');
+    }
+    return validateEnvelope(body as Record<string, unknown>);
+  }
+  const raw: Record<string, unknown> = {};
+  for (const k of msg.headers?.keys() ?? []) {
+    const lower = k.toLowerCase();
+    if (!lower.startsWith('ce-')) continue;
+    const attribute = lower.slice(3);
+    if (attribute === 'data' || attribute === 'data_base64') {
+      throw new InvalidEnvelopeError(attribute, 'must travel in the message body, not a header');
+    }
+    raw[attribute] = percentDecode(msg.headers?.get(k) ?? '', attribute);
+  }
+  const ct = headerValue(msg.headers, 'content-type');
+  if (ct !== undefined) raw['datacontenttype'] = ct;
+  if (msg.data.length > 0) raw['data'] = parseJsonBody(msg.data, 'binary-mode data');
+  return validateEnvelope(raw);
+}

@@ -1,0 +1,241 @@
+import { context as otelContext, SpanKind, trace, type Tracer } from '@opentelemetry/api';
+import type { JetStreamClient, JsMsg } from '@nats-io/jetstream';
+import { decodeMessage } from './binding.js';
+import { deadLetter } from './deadletter.js';
+import type { VigilEvent } from './envelope.js';
+import { dispositionOf, isDecodeError, isVigilEventsError } from './errors.js';
+import { silentLogger, type Logger } from './logger.js';
+import { defaultNamespace, type EventType, type Namespace } from './registry.js';
+import { DEFAULT_MAX_DELIVER, type ConsumerSpec } from './topology.js';
+import { eventsTracer, extractTraceContext, messagingAttributes, recordFailure } from './tracing.js';
+
+export interface HandlerContext {
+  /** 1 on the first delivery. */
+  readonly deliveryCount: number;
+  readonly streamSequence: number;
+  /** The NATS subject the event arrived on. */
+  readonly subject: string;
+  /** Resets the server's ack deadline; call it during work longer than the consumer's ack wait. */
+  working(): void;
+  /** Child logger carrying the event id, type, sequence and trace id. */
+  readonly logger: Logger;
+  /** Aborted when the consumer stops and its grace period has run out. */
+  readonly signal: AbortSignal;
+}
+
+export type Handler<T extends EventType> = (event: VigilEvent<T>, ctx: HandlerContext) => Promise<void>;
+
+export interface RetryDelayOptions {
+  /** Delay before the second delivery. @default 1000 ms */
+  readonly initialMs?: number;
+  /** Upper bound of the delay. @default 60 000 ms */
+  readonly maxMs?: number;
+  /** Growth per delivery. @default 2 */
+  readonly factor?: number;
+}
+
+export interface ConsumeOptions<T extends EventType> {
+  readonly js: JetStreamClient;
+  /** The same spec given to `ensureConsumer`, which must have run first. */
+  readonly spec: ConsumerSpec & { readonly types?: readonly T[] };
+  readonly handler: Handler<T>;
+  /** @default defaultNamespace */
+  readonly ns?: Namespace;
+  /** @default silent */
+  readonly logger?: Logger;
+  /** Messages handled at once by this instance. @default 1 */
+  readonly concurrency?: number;
+  /** Redelivery delays after a transient failure (nak with delay). */
+  readonly retry?: RetryDelayOptions;
+  /** @default the global tracer provider's tracer for @vigil/events */
+  readonly tracer?: Tracer;
+}
+
+export interface ConsumerStats {
+  received: number;
+  processed: number;
+  retried: number;
+  deadLettered: number;
+  /** Events of types this consumer does not handle (only on servers without multi-filter). */
+  skipped: number;
+}
+
+export interface RunningConsumer {
+  readonly stats: Readonly<ConsumerStats>;
+  /**
+   * Stops pulling, lets in-flight handlers finish for up to `graceMs` (default 10 s), then naks
+   * whatever is left so another instance gets it at once.
+   */
+  stop(graceMs?: number): Promise<void>;
+  /** Settles when the consumer has stopped (by `stop()` or because the consumer was deleted). */
+  readonly done: Promise<void>;
+}
+
+/** Exponential redelivery delay for the n-th delivery that failed. */
+export function retryDelay(deliveryCount: number, o: RetryDelayOptions = {}): number {
+  const initial = o.initialMs ?? 1000;
+  const max = o.maxMs ?? 60_000;
+  const factor = o.factor ?? 2;
+  return Math.min(max, initial * factor ** Math.max(0, deliveryCount - 1));
+}
+
+/**
+ * Runs a handler over a durable consumer with vigil's failure semantics: success → ack; a message
+ * that is not a valid event, or a permanent error → dead-letter with the reason, then term; any
+ * other error → nak with exponential delay, and dead-letter once the deliveries run out.
+ */
+export async function consume<T extends EventType>(o: ConsumeOptions<T>): Promise<RunningConsumer> {
+  const ns = o.ns ?? defaultNamespace;
+  const { spec } = o;
+  const maxDeliver = spec.maxDeliver ?? DEFAULT_MAX_DELIVER;
+  const logger = (o.logger ?? silentLogger).child({ consumer: spec.durable });
+  const tracer = o.tracer ?? eventsTracer();
+  const concurrency = Math.max(1, o.concurrency ?? 1);
+  const types = spec.types === undefined || spec.types.length === 0 ? undefined : new Set<string>(spec.types);
+  const stats: ConsumerStats = { received: 0, processed: 0, retried: 0, deadLettered: 0, skipped: 0 };
+  const abort = new AbortController();
+  const unsettled = new Set<JsMsg>();
+  let stopping = false;
+
+  const consumer = await o.js.consumers.get(ns.stream, spec.durable);
+  const messages = await consumer.consume({ max_messages: Math.max(16, concurrency * 4) });
+
+  function settle(m: JsMsg, fn: () => void): void {
+    if (!unsettled.delete(m)) return; // already nak'ed by stop()
+    fn();
+  }
+
+  async function toDeadLetter(m: JsMsg, code: string, reason: string, log: Logger): Promise<void> {
+    try {
+      await deadLetter(o.js, ns, { data: m.data, headers: m.headers, subject: m.subject, stream: m.info.stream, streamSequence: m.seq }, {
+        consumer: spec.durable,
+        code,
+        reason,
+        deliveries: m.info.deliveryCount,
+      });
+      settle(m, () => m.term(reason.slice(0, 200)));
+      stats.deadLettered++;
+      log.warn({ code, reason, deliveries: m.info.deliveryCount }, 'dead-lettered');
+    } catch (e) {
+      // Without a stored dead letter the message must not be dropped: try again later.
+      log.error({ err: e }, 'dead-letter publish failed; message will be redelivered');
+      settle(m, () => m.nak(retryDelay(m.info.deliveryCount, o.retry)));
+    }
+  }
+
+  async function handle(m: JsMsg): Promise<void> {
+    stats.received++;
+    const deliveryCount = m.info.deliveryCount;
+    let event: VigilEvent;
+    try {
+      event = decodeMessage(m);
+    } catch (e) {
+      const code = isVigilEventsError(e) ? e.code : 'DECODE_FAILED';
+      await toDeadLetter(m, code, (e as Error).message, logger.child({ seq: m.seq, subject: m.subject }));
+      return;
+    }
+    if (types !== undefined && !types.has(event.type)) {
+      stats.skipped++;
+      settle(m, () => m.ack());
+      return;
+    }
+    const parent = extractTraceContext(m.headers, event);
+    const span = tracer.startSpan(
+      `process ${m.subject}`,
+      {
+        kind: SpanKind.CONSUMER,
+        attributes: messagingAttributes({
+          operation: 'process',
+          subject: m.subject,
+          event,
+          bodySize: m.data.length,
+          consumer: spec.durable,
+          stream: m.info.stream,
+          streamSequence: m.seq,
+          deliveryCount,
+        }),
+      },
+      parent,
+    );
+    const sc = span.spanContext();
+    const log = logger.child({ eventId: event.id, type: event.type, seq: m.seq, trace_id: sc.traceId, span_id: sc.spanId });
+    try {
+      if (deliveryCount > maxDeliver) {
+        await toDeadLetter(m, 'MAX_DELIVERIES_EXCEEDED', `delivered ${deliveryCount} times without an outcome (a process handling it died or hung)`, log);
+        return;
+      }
+      const ctx: HandlerContext = {
+        deliveryCount,
+        streamSequence: m.seq,
+        subject: m.subject,
+        working: () => m.working(),
+        logger: log,
+        signal: abort.signal,
+      };
+      try {
+        await otelContext.with(trace.setSpan(parent, span), () => o.handler(event as VigilEvent<T>, ctx));
+      } catch (e) {
+        recordFailure(span, e);
+        const message = e instanceof Error ? e.message : String(e);
+        if (isDecodeError(e) || dispositionOf(e) === 'dead-letter') {
+          await toDeadLetter(m, isVigilEventsError(e) ? e.code : 'PERMANENT', message, log);
+        } else if (deliveryCount >= maxDeliver) {
+          await toDeadLetter(m, 'MAX_DELIVERIES', `failed ${deliveryCount} of ${maxDeliver} deliveries; last error: ${message}`, log);
+        } else {
+          const delay = retryDelay(deliveryCount, o.retry);
+          stats.retried++;
+          log.warn({ err: e, deliveryCount, delayMs: delay }, 'handler failed; will retry');
+          settle(m, () => m.nak(delay));
+        }
+        return;
+      }
+      settle(m, () => m.ack());
+      stats.processed++;
+    } finally {
+      span.end();
+    }
+  }
+
+  const inflight = new Set<Promise<void>>();
+  const done = (async () => {
+    for await (const m of messages) {
+      if (!stopping && inflight.size >= concurrency) await Promise.race(inflight);
+      if (stopping) {
+        m.nak();
+        continue;
+      }
+      unsettled.add(m);
+      const p: Promise<void> = handle(m)
+        .catch((e: unknown) => {
+          logger.error({ err: e, seq: m.seq }, 'unexpected failure in consume wrapper');
+          settle(m, () => m.nak(retryDelay(m.info.deliveryCount, o.retry)));
+        })
+        .finally(() => inflight.delete(p));
+      inflight.add(p);
+    }
+    await Promise.allSettled([...inflight]);
+  })();
+
+  return {
+    stats,
+    done,
+    async stop(graceMs = 10_000) {
+      if (stopping) return;
+      stopping = true;
+      await messages.close();
+      let timer: NodeJS.Timeout | undefined;
+      const timedOut = await Promise.race([
+        done.then(() => false),
+        new Promise<boolean>((resolve) => {
+          timer = setTimeout(() => resolve(true), graceMs);
+        }),
+      ]);
+      clearTimeout(timer);
+      if (timedOut) {
+        logger.warn({ inflight: unsettled.size }, 'grace period over: nak in-flight messages');
+        for (const m of [...unsettled]) settle(m, () => m.nak());
+        abort.abort(new Error('consumer stopped'));
+      }
+    },
+  };
+}

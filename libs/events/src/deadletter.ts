@@ -1,0 +1,87 @@
+import { headers as createHeaders, type MsgHdrs } from '@nats-io/nats-core';
+import type { JetStreamClient } from '@nats-io/jetstream';
+import { deadLetterSubjectOf, type Namespace } from './registry.js';
+
+/** Headers vigil adds to a dead letter; the original message's headers are kept beside them. */
+export const DeadLetterHeaders = {
+  Reason: 'Vigil-Dlq-Reason',
+  Code: 'Vigil-Dlq-Code',
+  Consumer: 'Vigil-Dlq-Consumer',
+  Deliveries: 'Vigil-Dlq-Deliveries',
+  OriginalSubject: 'Vigil-Dlq-Original-Subject',
+  OriginalStream: 'Vigil-Dlq-Original-Stream',
+  OriginalSequence: 'Vigil-Dlq-Original-Sequence',
+  FailedAt: 'Vigil-Dlq-Failed-At',
+} as const;
+
+export interface DeadLetter {
+  readonly reason: string;
+  readonly code: string;
+  readonly consumer: string;
+  readonly deliveries: number;
+  readonly originalSubject: string;
+  readonly originalStream: string;
+  readonly originalSequence: number;
+  readonly failedAt: string;
+}
+
+export interface DeadLetterInput {
+  readonly data: Uint8Array;
+  readonly headers?: MsgHdrs | undefined;
+  readonly subject: string;
+  readonly stream: string;
+  readonly streamSequence: number;
+}
+
+function oneLine(s: string, max = 1024): string {
+  const flat = s.replace(/[\r\n]+/g, ' ');
+  return flat.length > max ? `${flat.slice(0, max - 1)}…` : flat;
+}
+
+/**
+ * Stores a message in DEADLETTER with headers that say why. The `Nats-Msg-Id` is derived from the
+ * original stream position, so dead-lettering the same message twice (a crash between the publish
+ * and the term) stores it once.
+ */
+export async function deadLetter(
+  js: JetStreamClient,
+  ns: Namespace,
+  msg: DeadLetterInput,
+  why: { consumer: string; reason: string; code: string; deliveries: number },
+): Promise<{ seq: number; duplicate: boolean }> {
+  const h = createHeaders();
+  for (const k of msg.headers?.keys() ?? []) {
+    if (k.toLowerCase().startsWith('nats-')) continue;
+    for (const v of msg.headers?.values(k) ?? []) h.append(k, v);
+  }
+  h.set(DeadLetterHeaders.Reason, oneLine(why.reason));
+  h.set(DeadLetterHeaders.Code, why.code);
+  h.set(DeadLetterHeaders.Consumer, why.consumer);
+  h.set(DeadLetterHeaders.Deliveries, String(why.deliveries));
+  h.set(DeadLetterHeaders.OriginalSubject, msg.subject);
+  h.set(DeadLetterHeaders.OriginalStream, msg.stream);
+  h.set(DeadLetterHeaders.OriginalSequence, String(msg.streamSequence));
+  h.set(DeadLetterHeaders.FailedAt, new Date().toISOString());
+  const ack = await js.publish(deadLetterSubjectOf(ns, why.consumer), msg.data, {
+    headers: h,
+    msgID: `dlq:${msg.stream}:${msg.streamSequence}:${why.consumer}`,
+    expect: { streamName: ns.deadLetterStream },
+  });
+  return { seq: ack.seq, duplicate: ack.duplicate };
+}
+
+/** Reads vigil's dead-letter headers back; undefined when the message is not a vigil dead letter. */
+export function readDeadLetter(h: MsgHdrs | undefined): DeadLetter | undefined {
+  const reason = h?.get(DeadLetterHeaders.Reason);
+  if (h === undefined || !reason) return undefined;
+  return {
+    reason,
+    code: h.get(DeadLetterHeaders.Code),
+    consumer: h.get(DeadLetterHeaders.Consumer),
+    deliveries: Number(h.get(DeadLetterHeaders.Deliveries)),
+    originalSubject: h.get(DeadLetterHeaders.OriginalSubject),
+    originalStream: h.get(DeadLetterHeaders.OriginalStream),
+    originalSequence: Number(h.get(DeadLetterHeaders.OriginalSequence)),
+    failedAt: h.get(DeadLetterHeaders.FailedAt),
+  };
+}

@@ -1,0 +1,242 @@
+import { randomUUID } from 'node:crypto';
+import { CloudEvent, ValidationError } from 'cloudevents';
+import type { z } from 'zod';
+import {
+  InvalidEnvelopeError,
+  InvalidEventDataError,
+  UnknownEventTypeError,
+  type DataIssue,
+} from './errors.js';
+import {
+  dataschemaOf,
+  isEventType,
+  registry,
+  type EventData,
+  type EventDataInput,
+  type EventType,
+} from './registry.js';
+
+/** A CloudEvents extension value (the CloudEvents type system as JSON carries it). */
+export type ExtensionValue = string | number | boolean;
+
+interface EventOf<T extends EventType> {
+  readonly specversion: '1.0';
+  readonly id: string;
+  readonly source: string;
+  readonly type: T;
+  /** Absent only when a foreign producer left it out (it is optional in CloudEvents). */
+  readonly time?: string;
+  readonly subject?: string;
+  readonly dataschema?: string;
+  readonly datacontenttype?: string;
+  readonly data: EventData<T>;
+  /** Extension attributes, e.g. `traceparent` and `tracestate` (distributed tracing extension). */
+  readonly extensions: Readonly<Record<string, ExtensionValue>>;
+}
+
+/** A validated CloudEvent of a registry type; narrowing on `type` narrows `data`. */
+export type VigilEvent<T extends EventType = EventType> = { [K in T]: EventOf<K> }[T];
+
+/** Attributes of CloudEvents 1.0 itself (everything else is an extension). */
+export const contextAttributes = new Set([
+  'specversion',
+  'id',
+  'source',
+  'type',
+  'time',
+  'subject',
+  'dataschema',
+  'datacontenttype',
+  'data',
+  'data_base64',
+]);
+
+export interface CreateEventOptions {
+  /** The producer, a URI-reference such as `vigil/validator` or `urn:tool:ci`. */
+  readonly source: string;
+  /** @default a random UUID */
+  readonly id?: string;
+  /** @default now, as ISO 8601 */
+  readonly time?: string;
+  /** CloudEvents `subject` (what the event is about, e.g. a suite name); not the NATS subject. */
+  readonly subject?: string;
+  readonly extensions?: Readonly<Record<string, ExtensionValue>>;
+}
+
+/**
+ * Builds a valid event of a registry type. `data` is validated against the registry schema and the
+ * envelope against the CloudEvents 1.0 spec; the first failure is thrown as a typed error.
+ */
+export function createEvent<T extends EventType>(
+  type: T,
+  data: EventDataInput<T>,
+  options: CreateEventOptions,
+): VigilEvent<T> {
+  const parsed = parseData(type, data);
+  const raw: Record<string, unknown> = {
+    specversion: '1.0',
+    id: options.id ?? randomUUID(),
+    source: options.source,
+    type,
+    time: options.time ?? new Date().toISOString(),
+    datacontenttype: 'application/json',
+    dataschema: dataschemaOf(type),
+    ...(options.subject === undefined ? {} : { subject: options.subject }),
+    ...options.extensions,
+    data: parsed,
+  };
+  return validateEnvelope(raw) as VigilEvent<T>;
+}
+
+/** Returns a copy of the event with extension attributes added or replaced. */
+export function withExtensions<T extends EventType>(
+  event: VigilEvent<T>,
+  extensions: Readonly<Record<string, ExtensionValue>>,
+): VigilEvent<T> {
+  return validateEnvelope({ ...toJSON(event as VigilEvent), ...extensions }) as VigilEvent<T>;
+}
+
+/** The event as the CloudEvents JSON format lays it out (structured mode body). */
+export function toJSON(event: VigilEvent): Record<string, unknown> {
+  const out: Record<string, unknown> = {
+    specversion: event.specversion,
+    id: event.id,
+    source: event.source,
+    type: event.type,
+  };
+  if (event.time !== undefined) out['time'] = event.time;
+  if (event.subject !== undefined) out['subject'] = event.subject;
+  if (event.dataschema !== undefined) out['dataschema'] = event.dataschema;
+  if (event.datacontenttype !== undefined) out['datacontenttype'] = event.datacontenttype;
+  for (const [k, v] of Object.entries(event.extensions)) out[k] = v;
+  out['data'] = event.data;
+  return out;
+}
+
+function isJsonContentType(ct: string): boolean {
+  const base = ct.split(';')[0]?.trim().toLowerCase() ?? '';
+  return base === 'application/json' || base.endsWith('+json') || base === 'text/json';
+}
+
+/**
+ * Validates a decoded attribute map (structured body or binary headers + data) and returns the
+ * typed event. Checks, in order: required attributes, the CloudEvents 1.0 spec (through the
+ * `cloudevents` package), the registry type, the content type, then `data` against its schema.
+ */
+export function validateEnvelope(raw: Record<string, unknown>): VigilEvent {
+  if (raw['specversion'] === undefined) throw new InvalidEnvelopeError('specversion', 'is required');
+  if (raw['specversion'] !== '1.0') {
+    throw new InvalidEnvelopeError('specversion', `must be "1.0", got ${JSON.stringify(raw['specversion'])}`);
+  }
+  for (const attr of ['id', 'source', 'type'] as const) {
+    const v = raw[attr];
+    if (v === undefined || v === null) throw new InvalidEnvelopeError(attr, 'is required');
+    if (typeof v !== 'string') throw new InvalidEnvelopeError(attr, `must be a string, got ${typeof v}`);
+    if (v.length === 0) throw new InvalidEnvelopeError(attr, 'must be a non-empty string');
+  }
+  for (const attr of ['time', 'subject', 'dataschema', 'datacontenttype'] as const) {
+    const v = raw[attr];
+    if (v !== undefined && typeof v !== 'string') {
+      throw new InvalidEnvelopeError(attr, `must be a string, got ${v === null ? 'null' : typeof v}`);
+    }
+  }
+  if (raw['data_base64'] !== undefined) {
+    throw new InvalidEnvelopeError('data_base64', 'binary data is not used by any vigil event; send JSON data');
+  }
+  const extensions: Record<string, ExtensionValue> = {};
+  for (const [k, v] of Object.entries(raw)) {
+    if (contextAttributes.has(k)) continue;
+    if (!/^[a-z0-9]{1,64}$/.test(k)) {
+      throw new InvalidEnvelopeError(k, 'extension names must be lower-case letters and digits (CloudEvents 1.0)');
+    }
+    if (typeof v === 'number' && !Number.isInteger(v)) {
+      throw new InvalidEnvelopeError(k, 'extension numbers must be integers (CloudEvents type system)');
+    }
+    if (typeof v !== 'string' && typeof v !== 'number' && typeof v !== 'boolean') {
+      throw new InvalidEnvelopeError(k, `extension values must be string, integer or boolean, got ${v === null ? 'null' : typeof v}`);
+    }
+    extensions[k] = v;
+  }
+  try {
+    // The cloudevents package checks the rest of the spec (URI-reference source, RFC 3339 time, ...).
+    new CloudEvent(raw, true);
+  } catch (e) {
+    throw envelopeErrorFrom(e);
+  }
+  const type = raw['type'] as string;
+  if (!isEventType(type)) throw new UnknownEventTypeError(type);
+  const ct = raw['datacontenttype'] as string | undefined;
+  if (ct !== undefined && !isJsonContentType(ct)) {
+    throw new InvalidEnvelopeError('datacontenttype', `must be application/json for '${type}', got '${ct}'`);
+  }
+  const dataschema = raw['dataschema'] as string | undefined;
+  if (dataschema !== undefined && dataschema.startsWith('urn:vigil:schema:') && dataschema !== dataschemaOf(type)) {
+    throw new InvalidEnvelopeError(
+      'dataschema',
+      `'${dataschema}' is not the schema this service knows for '${type}' (${dataschemaOf(type)})`,
+    );
+  }
+  if (!('data' in raw) || raw['data'] === undefined) throw new InvalidEventDataError(type, [{ path: '', message: 'data is required' }]);
+  const data = parseData(type, raw['data']);
+  const event: Record<string, unknown> = {
+    specversion: '1.0',
+    id: raw['id'],
+    source: raw['source'],
+    type,
+    data,
+    extensions,
+  };
+  for (const attr of ['time', 'subject', 'dataschema', 'datacontenttype'] as const) {
+    if (raw[attr] !== undefined) event[attr] = raw[attr];
+  }
+  return event as unknown as VigilEvent;
+}
+
+function envelopeErrorFrom(e: unknown): InvalidEnvelopeError {
+  if (e instanceof ValidationError) {
+    const first = e.errors?.[0];
+    if (first !== undefined && typeof first === 'object') {
+      const attribute = first.instancePath.replace(/^\//, '') || String(first.params['missingProperty'] ?? 'envelope');
+      return new InvalidEnvelopeError(attribute, first.message ?? 'is invalid', { cause: e });
+    }
+    const named = /attribute name: "([^"]*)"|extension name: (\S+)/.exec(e.message);
+    if (named) return new InvalidEnvelopeError(named[1] ?? named[2] ?? 'envelope', e.message.split('\n')[0] ?? e.message, { cause: e });
+    return new InvalidEnvelopeError('envelope', e.message, { cause: e });
+  }
+  return new InvalidEnvelopeError('envelope', e instanceof Error ? e.message : String(e), { cause: e });
+}
+
+/** `['components', 0, 'score']` → `components[0].score` */
+export function formatPath(path: readonly PropertyKey[]): string {
+  let out = '';
+  for (const p of path) {
+    if (typeof p === 'number') out += `[${p}]`;
+    else out += out === '' ? String(p) : `.${String(p)}`;
+  }
+  return out;
+}
+
+function issuesOf(error: z.ZodError): DataIssue[] {
+  const out: DataIssue[] = [];
+  for (const issue of error.issues) {
+    // A union reports one issue per branch; name the branch closest to matching.
+    if (issue.code === 'invalid_union' && issue.errors.length > 0) {
+      const best = [...issue.errors].sort((a, b) => a.length - b.length)[0] ?? [];
+      for (const sub of best) out.push({ path: formatPath([...issue.path, ...sub.path]), message: sub.message });
+      continue;
+    }
+    if (issue.code === 'unrecognized_keys') {
+      for (const key of issue.keys) out.push({ path: formatPath([...issue.path, key]), message: 'unknown field' });
+      continue;
+    }
+    out.push({ path: formatPath(issue.path), message: issue.message });
+  }
+  return out;
+}
+
+/** Validates `data` against the registry schema of `type`, applying defaults. */
+export function parseData<T extends EventType>(type: T, data: unknown): EventData<T> {
+  const result = registry[type].schema.safeParse(data);
+  if (!result.success) throw new InvalidEventDataError(type, issuesOf(result.error));
+  return result.data as EventData<T>;
+}

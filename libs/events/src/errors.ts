@@ -1,0 +1,138 @@
+/**
+ * Errors of @vigil/events. Each has a stable `code`; the consume wrapper decides from the class
+ * whether a message is acked, retried (nak) or dead-lettered. Guards use a brand property rather
+ * than `instanceof` so that they survive two copies of this package in one process.
+ */
+
+const brand = Symbol.for('vigil.events.error');
+
+/** How the consume wrapper treats a failure. */
+export type Disposition = 'retry' | 'dead-letter';
+
+export abstract class VigilEventsError extends Error {
+  readonly [brand] = true;
+  abstract readonly code: string;
+  abstract readonly disposition: Disposition;
+
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}
+
+export function isVigilEventsError(e: unknown): e is VigilEventsError {
+  return typeof e === 'object' && e !== null && (e as Record<symbol, unknown>)[brand] === true;
+}
+
+/** The message is not a CloudEvent at all (wrong content type, unreadable body). */
+export class NotACloudEventError extends VigilEventsError {
+  readonly code = 'NOT_A_CLOUDEVENT';
+  readonly disposition = 'dead-letter';
+}
+
+/** A CloudEvents context attribute is missing or invalid; `attribute` names it. */
+export class InvalidEnvelopeError extends VigilEventsError {
+  readonly code = 'INVALID_ENVELOPE';
+  readonly disposition = 'dead-letter';
+  constructor(
+    readonly attribute: string,
+    readonly reason: string,
+    options?: { cause?: unknown },
+  ) {
+    super(`invalid CloudEvent attribute '${attribute}': ${reason}`, options);
+  }
+}
+
+/** The event's `type` is not in the registry. */
+export class UnknownEventTypeError extends VigilEventsError {
+  readonly code = 'UNKNOWN_EVENT_TYPE';
+  readonly disposition = 'dead-letter';
+  constructor(readonly type: string) {
+    super(`unknown event type '${type}': not in the vigil event registry`);
+  }
+}
+
+/** One problem found in an event's `data`; `path` is like `components[0].score` (empty for the root). */
+export interface DataIssue {
+  readonly path: string;
+  readonly message: string;
+}
+
+/** The event's `data` does not match the registry schema for its type. */
+export class InvalidEventDataError extends VigilEventsError {
+  readonly code = 'INVALID_EVENT_DATA';
+  readonly disposition = 'dead-letter';
+  constructor(
+    readonly type: string,
+    readonly issues: readonly DataIssue[],
+  ) {
+    const first = issues
+      .slice(0, 5)
+      .map((i) => `${i.path === '' ? '(data)' : `data.${i.path}`}: ${i.message}`)
+      .join('; ');
+    const more = issues.length > 5 ? ` (and ${issues.length - 5} more)` : '';
+    super(`invalid data for '${type}': ${first}${more}`);
+  }
+}
+
+/** A stream or consumer exists with a configuration that differs from the one vigil needs. */
+export class TopologyConflictError extends VigilEventsError {
+  readonly code = 'TOPOLOGY_CONFLICT';
+  readonly disposition = 'retry';
+  constructor(
+    readonly kind: 'stream' | 'consumer',
+    readonly resource: string,
+    readonly differences: readonly { field: string; expected: unknown; actual: unknown }[],
+  ) {
+    const diff = differences
+      .map((d) => `${d.field}: expected ${JSON.stringify(d.expected)}, found ${JSON.stringify(d.actual)}`)
+      .join('; ');
+    super(
+      `${kind} '${resource}' exists with a conflicting configuration (${diff}); vigil does not change it: ` +
+        `fix or delete it by hand`,
+    );
+  }
+}
+
+/**
+ * Thrown by a handler for a failure that retrying cannot fix (a request that can never succeed).
+ * The message is dead-lettered at once with this error's message as the reason.
+ */
+export class PermanentError extends VigilEventsError {
+  readonly code: string = 'PERMANENT';
+  readonly disposition = 'dead-letter';
+}
+
+/** Thrown by a handler to ask for a retry explicitly; any unclassified error is treated the same. */
+export class TransientError extends VigilEventsError {
+  readonly code: string = 'TRANSIENT';
+  readonly disposition = 'retry';
+}
+
+/** A publish was not acknowledged by JetStream (no stream, timeout, rejected). */
+export class PublishError extends VigilEventsError {
+  readonly code = 'PUBLISH_FAILED';
+  readonly disposition = 'retry';
+}
+
+/** Decode errors: the message can never become a valid event. */
+export type DecodeError =
+  | NotACloudEventError
+  | InvalidEnvelopeError
+  | UnknownEventTypeError
+  | InvalidEventDataError;
+
+export function isDecodeError(e: unknown): e is DecodeError {
+  return (
+    isVigilEventsError(e) &&
+    (e.code === 'NOT_A_CLOUDEVENT' ||
+      e.code === 'INVALID_ENVELOPE' ||
+      e.code === 'UNKNOWN_EVENT_TYPE' ||
+      e.code === 'INVALID_EVENT_DATA')
+  );
+}
+
+/** Where a failure goes: decode and permanent errors are dead-lettered, everything else retried. */
+export function dispositionOf(e: unknown): Disposition {
+  return isVigilEventsError(e) ? e.disposition : 'retry';
+}

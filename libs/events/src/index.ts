@@ -1,0 +1,81 @@
+export {
+  registry,
+  eventTypes,
+  isEventType,
+  dataschemaOf,
+  defaultNamespace,
+  subjectOf,
+  allEventsSubject,
+  deadLetterSubjectOf,
+  type EventDefinition,
+  type Registry,
+  type EventType,
+  type EventData,
+  type EventDataInput,
+  type Namespace,
+} from './registry.js';
+export {
+  createEvent,
+  withExtensions,
+  toJSON,
+  validateEnvelope,
+  parseData,
+  formatPath,
+  type VigilEvent,
+  type CreateEventOptions,
+  type ExtensionValue,
+} from './envelope.js';
+export {
+  encodeStructured,
+  encodeBinary,
+  decodeMessage,
+  modeOf,
+  percentEncode,
+  percentDecode,
+  STRUCTURED_CONTENT_TYPE,
+  type WireMessage,
+} from './binding.js';
+export {
+  VigilEventsError,
+  NotACloudEventError,
+  InvalidEnvelopeError,
+  UnknownEventTypeError,
+  InvalidEventDataError,
+  TopologyConflictError,
+  PermanentError,
+  TransientError,
+  PublishError,
+  isVigilEventsError,
+  isDecodeError,
+  dispositionOf,
+  type DataIssue,
+  type DecodeError,
+  type Disposition,
+} from './errors.js';
+export { extractTraceContext, traceContextOf, messagingAttributes } from './tracing.js';
+export {
+  ensureStreams,
+  ensureConsumer,
+  eventsStreamConfig,
+  deadLetterStreamConfig,
+  consumerConfig,
+  supportsMultiFilter,
+  DEFAULT_MAX_DELIVER,
+  type StreamOptions,
+  type ConsumerSpec,
+} from './topology.js';
+export { createPublisher, type Publisher, type PublisherOptions, type PublishResult } from './publish.js';
+export {
+  consume,
+  retryDelay,
+  type ConsumeOptions,
+  type Handler,
+  type HandlerContext,
+  type RetryDelayOptions,
+  type RunningConsumer,
+  type ConsumerStats,
+} from './consume.js';
+export { deadLetter, readDeadLetter, DeadLetterHeaders, type DeadLetter } from './deadletter.js';
+export { replay, type ReplayOptions, type ReplayStart, type ReplayedEvent } from './replay.js';
+export { subscribe, type Subscription, type SubscribeOptions } from './subscribe.js';
+export { silentLogger, type Logger } from './logger.js';

@@ -1,0 +1,281 @@
+import { z } from 'zod';
+
+/**
+ * The registry: every event vigil knows, declared once. The subject of an event is
+ * `<subjectPrefix>.<type>` (`events.validation.completed` with the default namespace); the data
+ * schema version travels as the CloudEvents `dataschema` attribute (`urn:vigil:schema:<type>:<version>`).
+ * Data objects are strict: an unknown field is an error that names it, so a typo never passes silently.
+ */
+export interface EventDefinition<T extends string = string, S extends z.ZodType = z.ZodType> {
+  readonly type: T;
+  /** Schema version of `data`; a breaking change gets a new version. */
+  readonly version: number;
+  readonly schema: S;
+  /** What the event means, for the catalog. */
+  readonly description: string;
+}
+
+function defineEvent<T extends string, S extends z.ZodType>(def: EventDefinition<T, S>): EventDefinition<T, S> {
+  return def;
+}
+
+const nonEmpty = z.string().min(1, 'must not be empty');
+const isoTime = z.iso.datetime({ offset: true });
+const eventId = nonEmpty.max(256);
+const score = z.number().min(0).max(10);
+const status = z.enum(['PASS', 'WARN', 'FAIL']);
+const labels = z.record(nonEmpty, z.string());
+
+const checkResult = z.strictObject({
+  name: nonEmpty,
+  kind: nonEmpty,
+  status: z.enum(['PASS', 'WARN', 'FAIL', 'ERROR']),
+  durationMs: z.number().min(0),
+  weight: z.number().positive().optional(),
+  message: z.string().optional(),
+  /** Measured values, e.g. `{ latencyMs: 12 }`. */
+  observed: z.record(nonEmpty, z.union([z.number(), z.string(), z.boolean()])).optional(),
+});
+
+const componentResult = z.strictObject({
+  name: nonEmpty,
+  weight: z.number().min(0),
+  score,
+  status,
+  checks: z.array(checkResult),
+});
+
+const burnWindow = z.strictObject({
+  long: nonEmpty,
+  short: nonEmpty,
+  burnRateLong: z.number().min(0),
+  burnRateShort: z.number().min(0),
+  threshold: z.number().positive(),
+});
+
+const chaosKind = z.enum([
+  'container-kill',
+  'container-stop',
+  'container-restart',
+  'container-pause',
+  'network-disconnect',
+  'network-latency',
+  'network-loss',
+  'cpu-stress',
+  'memory-stress',
+]);
+
+const target = z.strictObject({ id: nonEmpty, name: nonEmpty });
+
+const gateCheck = z.strictObject({
+  check: nonEmpty,
+  passed: z.boolean(),
+  value: z.union([z.number(), z.string(), z.boolean(), z.null()]).optional(),
+  message: z.string(),
+});
+
+export const registry = {
+  'validation.requested': defineEvent({
+    type: 'validation.requested',
+    version: 1,
+    description: 'Ask the validator to run a suite. Published by users and tools (the CLI, chaos).',
+    schema: z.strictObject({
+      suite: nonEmpty,
+      /** Only these components of the suite; all when absent. */
+      components: z.array(nonEmpty).min(1).optional(),
+      requestedBy: nonEmpty.optional(),
+      reason: z.string().optional(),
+    }),
+  }),
+  'validation.completed': defineEvent({
+    type: 'validation.completed',
+    version: 1,
+    description:
+      'A validation run finished: weighted 0-10 score and PASS/WARN/FAIL overall and per component, with every check.',
+    schema: z.strictObject({
+      /** CloudEvent id of the `validation.requested` this answers. */
+      requestId: eventId,
+      runId: nonEmpty,
+      suite: nonEmpty,
+      startedAt: isoTime,
+      completedAt: isoTime,
+      durationMs: z.number().min(0),
+      score,
+      status,
+      components: z.array(componentResult),
+    }),
+  }),
+  'slo.burn': defineEvent({
+    type: 'slo.burn',
+    version: 1,
+    description:
+      'An SLO burn-rate alert started (state firing) or ended (state resolved), with the numbers behind it.',
+    schema: z.strictObject({
+      slo: nonEmpty,
+      service: nonEmpty,
+      state: z.enum(['firing', 'resolved']),
+      severity: z.enum(['page', 'ticket']),
+      objective: z.number().gt(0).lt(100),
+      windows: z.array(burnWindow).min(1),
+      budgetRemaining: z.number().max(1),
+      explanation: nonEmpty,
+      since: isoTime,
+      resolvedAt: isoTime.optional(),
+    }),
+  }),
+  'chaos.requested': defineEvent({
+    type: 'chaos.requested',
+    version: 1,
+    description: 'Ask the chaos service to run one experiment against selected containers.',
+    schema: z.strictObject({
+      kind: chaosKind,
+      target: z
+        .strictObject({ names: z.array(nonEmpty).min(1).optional(), labels: labels.optional() })
+        .refine((t) => t.names !== undefined || t.labels !== undefined, 'needs names or labels'),
+      durationSeconds: z.number().positive().max(3600),
+      parameters: z.record(nonEmpty, z.union([z.number(), z.string(), z.boolean()])).default({}),
+      dryRun: z.boolean().default(false),
+      requestedBy: nonEmpty,
+      reason: nonEmpty,
+    }),
+  }),
+  'chaos.started': defineEvent({
+    type: 'chaos.started',
+    version: 1,
+    description: 'The safety gate passed and an experiment began; carries the plan and the gate results.',
+    schema: z.strictObject({
+      requestId: eventId,
+      experimentId: nonEmpty,
+      kind: chaosKind,
+      targets: z.array(target).min(1),
+      plan: z.strictObject({ actions: z.array(nonEmpty), rollback: z.array(nonEmpty) }),
+      gate: z.array(gateCheck),
+      dryRun: z.boolean(),
+    }),
+  }),
+  'chaos.completed': defineEvent({
+    type: 'chaos.completed',
+    version: 1,
+    description: 'An experiment ended and was rolled back; timings, recovery and validation score before/after.',
+    schema: z.strictObject({
+      requestId: eventId,
+      experimentId: nonEmpty,
+      kind: chaosKind,
+      targets: z.array(target),
+      dryRun: z.boolean(),
+      startedAt: isoTime,
+      injectedAt: isoTime.optional(),
+      rolledBackAt: isoTime.optional(),
+      completedAt: isoTime,
+      recovery: z.strictObject({
+        recovered: z.boolean(),
+        durationMs: z.number().min(0),
+        details: z.array(z.string()),
+      }),
+      scoreBefore: score.optional(),
+      scoreAfter: score.optional(),
+    }),
+  }),
+  'chaos.aborted': defineEvent({
+    type: 'chaos.aborted',
+    version: 1,
+    description: 'An experiment was refused by the safety gate or stopped; every reason is listed.',
+    schema: z.strictObject({
+      requestId: eventId,
+      experimentId: nonEmpty.optional(),
+      reasons: z.array(nonEmpty).min(1),
+      gate: z.array(gateCheck),
+    }),
+  }),
+  'anomaly.detected': defineEvent({
+    type: 'anomaly.detected',
+    version: 1,
+    description: 'A metric series point scored above its anomaly threshold (Isolation Forest).',
+    schema: z.strictObject({
+      series: nonEmpty,
+      timestamp: isoTime,
+      value: z.number(),
+      score: z.number().min(0).max(1),
+      threshold: z.number().min(0).max(1),
+      features: z.array(z.strictObject({ name: nonEmpty, contribution: z.number() })),
+      modelVersion: nonEmpty,
+    }),
+  }),
+  'sli.observed': defineEvent({
+    type: 'sli.observed',
+    version: 1,
+    description:
+      'A generic SLI input any tool can publish: good/total counts, or one latency-like value against a threshold.',
+    schema: z.union([
+      z.strictObject({
+        sli: nonEmpty,
+        service: nonEmpty,
+        observedAt: isoTime.optional(),
+        good: z.int().min(0),
+        total: z.int().min(0),
+      }),
+      z.strictObject({
+        sli: nonEmpty,
+        service: nonEmpty,
+        observedAt: isoTime.optional(),
+        value: z.number(),
+        threshold: z.number(),
+        unit: nonEmpty.optional(),
+      }),
+    ]),
+  }),
+} as const;
+
+export type Registry = typeof registry;
+export type EventType = keyof Registry;
+/** The validated `data` of an event type (output of its schema, defaults applied). */
+export type EventData<T extends EventType> = z.output<Registry[T]['schema']>;
+/** What a producer may pass as `data` (fields with defaults may be omitted). */
+export type EventDataInput<T extends EventType> = z.input<Registry[T]['schema']>;
+
+export const eventTypes = Object.keys(registry) as EventType[];
+
+export function isEventType(type: string): type is EventType {
+  return Object.hasOwn(registry, type);
+}
+
+export function dataschemaOf(type: EventType): string {
+  return `urn:vigil:schema:${type}:${registry[type].version}`;
+}
+
+/**
+ * Where events live. Production uses {@link defaultNamespace}; tests create unique ones so that they
+ * never see each other's messages.
+ */
+export interface Namespace {
+  /** @default 'EVENTS' */
+  readonly stream: string;
+  /** @default 'events' */
+  readonly subjectPrefix: string;
+  /** @default 'DEADLETTER' */
+  readonly deadLetterStream: string;
+  /** @default 'deadletter' */
+  readonly deadLetterPrefix: string;
+}
+
+export const defaultNamespace: Namespace = {
+  stream: 'EVENTS',
+  subjectPrefix: 'events',
+  deadLetterStream: 'DEADLETTER',
+  deadLetterPrefix: 'deadletter',
+};
+
+/** The subject an event type is published on. */
+export function subjectOf(ns: Namespace, type: EventType): string {
+  return `${ns.subjectPrefix}.${type}`;
+}
+
+/** The subject filter that matches every event of the namespace. */
+export function allEventsSubject(ns: Namespace): string {
+  return `${ns.subjectPrefix}.>`;
+}
+
+/** The subject a consumer's dead letters go to. */
+export function deadLetterSubjectOf(ns: Namespace, consumer: string): string {
+  return `${ns.deadLetterPrefix}.${consumer}`;
+}

@@ -1,0 +1,110 @@
+import { nanos, nuid, type NatsConnection } from '@nats-io/nats-core';
+import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, type ConsumerConfig } from '@nats-io/jetstream';
+import { decodeMessage } from './binding.js';
+import type { VigilEvent } from './envelope.js';
+import { silentLogger, type Logger } from './logger.js';
+import { defaultNamespace, type EventType, type Namespace } from './registry.js';
+import { filterFor } from './topology.js';
+
+/** Where a replay starts. */
+export type ReplayStart =
+  | { readonly since: Date }
+  | { readonly fromSeq: number }
+  | { readonly last: number }
+  | { readonly from: 'beginning' | 'new' };
+
+export interface ReplayOptions<T extends EventType> {
+  readonly start: ReplayStart;
+  /** Only these types. @default all */
+  readonly types?: readonly T[];
+  /** Stop before the first event after this time or sequence (inclusive bound). */
+  readonly until?: { readonly time: Date } | { readonly seq: number };
+  /**
+   * Keep waiting for new events instead of ending at the last message present when the replay
+   * began. Implied by `{ from: 'new' }`. @default false
+   */
+  readonly follow?: boolean;
+  /** @default defaultNamespace */
+  readonly ns?: Namespace;
+  /** @default silent */
+  readonly logger?: Logger;
+  /** Called for a stored message that is not a valid event; replay skips it. */
+  readonly onInvalid?: (error: Error, at: { seq: number; subject: string }) => void;
+}
+
+export interface ReplayedEvent<T extends EventType = EventType> {
+  readonly event: VigilEvent<T>;
+  readonly seq: number;
+  /** When JetStream stored the message. */
+  readonly storedAt: Date;
+  readonly subject: string;
+}
+
+function deliverFrom(start: ReplayStart): Partial<ConsumerConfig> {
+  if ('since' in start) return { deliver_policy: DeliverPolicy.StartTime, opt_start_time: start.since.toISOString() };
+  if ('fromSeq' in start) return { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: Math.max(1, start.fromSeq) };
+  if ('from' in start && start.from === 'new') return { deliver_policy: DeliverPolicy.New };
+  return { deliver_policy: DeliverPolicy.All };
+}
+
+/**
+ * Reads history from EVENTS in stream order through an ephemeral consumer. Without `follow` it
+ * ends at the last message present when it began; with `follow` it goes on with new events until
+ * the caller stops iterating. The consumer is deleted when iteration ends.
+ */
+export async function* replay<T extends EventType = EventType>(
+  nc: NatsConnection,
+  o: ReplayOptions<T>,
+): AsyncGenerator<ReplayedEvent<T>, void, undefined> {
+  const ns = o.ns ?? defaultNamespace;
+  const logger = o.logger ?? silentLogger;
+  const follow = o.follow === true || ('from' in o.start && o.start.from === 'new');
+  const types = o.types === undefined || o.types.length === 0 ? undefined : new Set<string>(o.types);
+  const jsm = await jetstreamManager(nc);
+  const js = jetstream(nc);
+  const lastSeq = (await jsm.streams.info(ns.stream)).state.last_seq;
+  const name = `replay_${nuid.next()}`;
+  await jsm.consumers.add(ns.stream, {
+    name,
+    ack_policy: AckPolicy.None,
+    inactive_threshold: nanos(60_000),
+    mem_storage: true,
+    num_replicas: 1,
+    ...filterFor(nc, ns, o.types),
+    ...deliverFrom(o.start),
+  });
+  try {
+    const pending = (await jsm.consumers.info(ns.stream, name)).num_pending;
+    // "Last N" of a filtered set: skip what comes before them (the server only counts them).
+    let skip = 'last' in o.start ? Math.max(0, pending - o.start.last) : 0;
+    if (!follow && pending === 0) return;
+    const consumer = await js.consumers.get(ns.stream, name);
+    const messages = await consumer.consume({ max_messages: 256 });
+    let seen = 0;
+    try {
+      for await (const m of messages) {
+        seen++;
+        if (!follow && m.seq > lastSeq) break;
+        if (o.until !== undefined && ('seq' in o.until ? m.seq > o.until.seq : m.time > o.until.time)) break;
+        if (skip > 0) {
+          skip--;
+        } else {
+          try {
+            const event = decodeMessage(m);
+            if (types === undefined || types.has(event.type)) {
+              yield { event: event as VigilEvent<T>, seq: m.seq, storedAt: m.time, subject: m.subject };
+            }
+          } catch (e) {
+            logger.warn({ err: e, seq: m.seq, subject: m.subject }, 'replay skipped a message that is not a valid event');
+            o.onInvalid?.(e as Error, { seq: m.seq, subject: m.subject });
+          }
+        }
+        if (!follow && (seen >= pending || m.seq >= lastSeq)) break;
+      }
+    } finally {
+      messages.stop();
+    }
+  } finally {
+    await jsm.consumers.delete(ns.stream, name).catch(() => undefined);
+  }
+}

@@ -1,0 +1,2 @@
+export { samples } from './samples.js';
+export { dataArbitraries, anyEvent } from './arbitraries.js';

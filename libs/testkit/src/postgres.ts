@@ -1,0 +1,145 @@
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { chmodSync, chownSync, existsSync, readdirSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir, userInfo } from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
+import { freePort, waitFor } from './wait.js';
+
+/** The directory with initdb and postgres: `PG_BIN`, else the newest /usr/lib/postgresql/N/bin. */
+export function postgresBinDir(): string | undefined {
+  const env = process.env['PG_BIN'];
+  if (env && existsSync(join(env, 'initdb'))) return env;
+  const root = '/usr/lib/postgresql';
+  if (!existsSync(root)) return undefined;
+  const versions = readdirSync(root)
+    .filter((v) => existsSync(join(root, v, 'bin', 'initdb')))
+    .sort((a, b) => Number(b) - Number(a));
+  return versions[0] === undefined ? undefined : join(root, versions[0], 'bin');
+}
+
+function unprivilegedUser(): { uid: number; gid: number; name: string } | undefined {
+  if (userInfo().uid !== 0) return undefined;
+  // initdb refuses to run as root; `nobody` exists on every Debian/Ubuntu machine.
+  const id = (flag: string) => Number(spawnSync('id', [flag, 'nobody']).stdout.toString().trim());
+  return { uid: id('-u'), gid: id('-g'), name: 'nobody' };
+}
+
+/**
+ * A private PostgreSQL cluster (initdb in a temporary folder, a free port, trust auth for user
+ * `postgres`). As root it runs as `nobody`, since postgres refuses root.
+ */
+export class PrivatePostgres {
+  private child: ChildProcess | undefined;
+  private constructor(
+    readonly dataDir: string,
+    readonly port: number,
+    private readonly bin: string,
+    private readonly runAs: { uid: number; gid: number } | undefined,
+    private readonly ownsDir: boolean,
+  ) {}
+
+  get url(): string {
+    return `postgres://postgres@127.0.0.1:${this.port}/postgres`;
+  }
+
+  /** @param dataDir keep the cluster here (reused when it already holds one); default: a temporary folder removed on stop */
+  static async start(o: { dataDir?: string; port?: number } = {}): Promise<PrivatePostgres> {
+    const bin = postgresBinDir();
+    if (!bin) throw new Error('PostgreSQL server binaries not found: apt-get install postgresql (or set PG_BIN)');
+    const user = unprivilegedUser();
+    const dataDir = o.dataDir ?? (await mkdtemp(join(tmpdir(), 'vigil-pg-')));
+    if (user) {
+      chownSync(dataDir, user.uid, user.gid);
+      chmodSync(dataDir, 0o700);
+    }
+    if (!existsSync(join(dataDir, 'PG_VERSION'))) {
+      const r = spawnSync(join(bin, 'initdb'), ['-D', dataDir, '-U', 'postgres', '-A', 'trust', '-E', 'UTF8', '--no-sync'], {
+        ...(user ? { uid: user.uid, gid: user.gid } : {}),
+        encoding: 'utf8',
+      });
+      if (r.status !== 0) throw new Error(`initdb failed: ${r.stderr || r.error?.message}`);
+    }
+    const p = new PrivatePostgres(dataDir, o.port ?? (await freePort()), bin, user, o.dataDir === undefined);
+    await p.launch();
+    return p;
+  }
+
+  private async launch(): Promise<void> {
+    const args = ['-D', this.dataDir, '-p', String(this.port), '-h', '127.0.0.1', '-k', this.dataDir, '-c', 'fsync=off', '-c', 'max_connections=200'];
+    const child = spawn(join(this.bin, 'postgres'), args, {
+      stdio: ['ignore', 'ignore', 'pipe'],
+      ...(this.runAs ? { uid: this.runAs.uid, gid: this.runAs.gid } : {}),
+    });
+    let stderr = '';
+    child.stderr?.on('data', (d: Buffer) => {
+      stderr = (stderr + d.toString()).slice(-4000);
+    });
+    this.child = child;
+    const exited = new Promise<never>((_, reject) => child.once('exit', (code) => reject(new Error(`postgres exited with ${code}: ${stderr}`))));
+    exited.catch(() => undefined);
+    await Promise.race([
+      exited,
+      waitFor(
+        async () => {
+          const c = new pg.Client({ connectionString: this.url });
+          try {
+            await c.connect();
+            await c.query('select 1');
+            return true;
+          } finally {
+            await c.end().catch(() => undefined);
+          }
+        },
+        { timeoutMs: 30_000, message: `private postgres on port ${this.port}` },
+      ),
+    ]);
+  }
+
+  async kill(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+    const child = this.child;
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    const gone = new Promise<void>((r) => child.once('exit', () => r()));
+    child.kill(signal);
+    await gone;
+    this.child = undefined;
+  }
+
+  async restart(): Promise<void> {
+    await this.kill('SIGINT');
+    await this.launch();
+  }
+
+  async stop(): Promise<void> {
+    await this.kill('SIGINT'); // fast shutdown
+    if (this.ownsDir) await rm(this.dataDir, { recursive: true, force: true });
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.stop();
+  }
+}
+
+/** A database of its own for one test file; dropped on dispose. */
+export async function createTestDatabase(serverUrl: string, prefix = 'vigil_test'): Promise<{ url: string; name: string; drop(): Promise<void>; [Symbol.asyncDispose](): Promise<void> }> {
+  const name = `${prefix}_${Date.now().toString(36)}_${Math.random().toString(36).slice(2, 8)}`;
+  const admin = new pg.Client({ connectionString: serverUrl });
+  await admin.connect();
+  try {
+    await admin.query(`create database "${name}"`);
+  } finally {
+    await admin.end();
+  }
+  const u = new URL(serverUrl);
+  u.pathname = `/${name}`;
+  const drop = async () => {
+    const c = new pg.Client({ connectionString: serverUrl });
+    await c.connect();
+    try {
+      await c.query(`drop database if exists "${name}" with (force)`);
+    } finally {
+      await c.end();
+    }
+  };
+  return { url: u.toString(), name, drop, [Symbol.asyncDispose]: drop };
+}

@@ -1,0 +1,68 @@
+import { NatsServerProcess, natsServerBinary } from './nats-server.js';
+import { PrivatePostgres, postgresBinDir } from './postgres.js';
+import { isReachable } from './wait.js';
+
+/** Where a server came from, in the order they are tried. */
+export type ServerSource = 'env' | 'local' | 'spawned' | 'container';
+
+export interface ResolvedServer {
+  readonly url: string;
+  readonly source: ServerSource;
+  /** Stops what was started for this resolution (nothing for env and local). */
+  stop(): Promise<void>;
+}
+
+const noop = async () => undefined;
+
+/**
+ * NATS for tests and the embedded stack: `NATS_URL` when set; else a local server on 4222 when
+ * reachable; else a spawned `nats-server -js` (temporary store, free port); else a testcontainer
+ * when a Docker engine can pull images; else an error naming what to install.
+ */
+export async function resolveNats(o: { env?: NodeJS.ProcessEnv; storeDir?: string } = {}): Promise<ResolvedServer> {
+  const env = o.env ?? process.env;
+  if (env['NATS_URL']) return { url: env['NATS_URL'], source: 'env', stop: noop };
+  if (await isReachable('127.0.0.1', 4222)) return { url: 'nats://127.0.0.1:4222', source: 'local', stop: noop };
+  if (natsServerBinary()) {
+    const s = await NatsServerProcess.start(o.storeDir === undefined ? {} : { storeDir: o.storeDir });
+    return { url: s.url, source: 'spawned', stop: () => s.stop() };
+  }
+  const c = await tryContainer('nats:2.11-alpine', 4222, ['-js']);
+  if (c) return { url: `nats://${c.host}:${c.port}`, source: 'container', stop: c.stop };
+  throw new Error(
+    'no NATS server: set NATS_URL, run nats-server -js on 127.0.0.1:4222, or install it (apt-get install nats-server)',
+  );
+}
+
+/** Postgres, in the same order as {@link resolveNats}: `DATABASE_URL`, local 5432, a private cluster, a container. */
+export async function resolvePostgres(o: { env?: NodeJS.ProcessEnv; dataDir?: string } = {}): Promise<ResolvedServer> {
+  const env = o.env ?? process.env;
+  if (env['DATABASE_URL']) return { url: env['DATABASE_URL'], source: 'env', stop: noop };
+  if (await isReachable('127.0.0.1', 5432)) return { url: 'postgres://postgres@127.0.0.1:5432/postgres', source: 'local', stop: noop };
+  if (postgresBinDir()) {
+    const p = await PrivatePostgres.start(o.dataDir === undefined ? {} : { dataDir: o.dataDir });
+    return { url: p.url, source: 'spawned', stop: () => p.stop() };
+  }
+  const c = await tryContainer('postgres:15-alpine', 5432, [], { POSTGRES_HOST_AUTH_METHOD: 'trust' });
+  if (c) return { url: `postgres://postgres@${c.host}:${c.port}/postgres`, source: 'container', stop: c.stop };
+  throw new Error(
+    'no PostgreSQL: set DATABASE_URL, run PostgreSQL on 127.0.0.1:5432, or install it (apt-get install postgresql)',
+  );
+}
+
+async function tryContainer(
+  image: string,
+  port: number,
+  command: string[],
+  environment: Record<string, string> = {},
+): Promise<{ host: string; port: number; stop: () => Promise<void> } | undefined> {
+  try {
+    const { GenericContainer, Wait } = await import('testcontainers');
+    let g = new GenericContainer(image).withExposedPorts(port).withEnvironment(environment).withWaitStrategy(Wait.forListeningPorts());
+    if (command.length > 0) g = g.withCommand(command);
+    const started = await g.start();
+    return { host: started.getHost(), port: started.getMappedPort(port), stop: async () => void (await started.stop()) };
+  } catch {
+    return undefined; // no engine, or the image cannot be pulled
+  }
+}
