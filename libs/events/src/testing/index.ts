@@ -1,2 +1,3 @@
 export { samples } from './samples.js';
 export { dataArbitraries, anyEvent } from './arbitraries.js';
+export { eventsFixture, testNamespace, type EventsFixture } from './fixture.js';

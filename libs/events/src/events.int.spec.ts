@@ -1,0 +1,291 @@
+import { headers as createHeaders } from '@nats-io/nats-core';
+import { jetstreamManager } from '@nats-io/jetstream';
+import fc from 'fast-check';
+import { describe, expect, inject, it } from 'vitest';
+import { waitFor } from '@vigil/testkit';
+import { encodeBinary } from './binding.js';
+import { consume } from './consume.js';
+import { readDeadLetter } from './deadletter.js';
+import { createEvent, parseData, type VigilEvent } from './envelope.js';
+import { PermanentError, TopologyConflictError } from './errors.js';
+import { createPublisher } from './publish.js';
+import { eventTypes, subjectOf, type EventType } from './registry.js';
+import { replay, type ReplayedEvent } from './replay.js';
+import { ensureConsumer, ensureStreams } from './topology.js';
+import { anyEvent, eventsFixture, samples } from './testing/index.js';
+
+const natsUrl = inject('natsUrl');
+const json = (v: unknown) => JSON.parse(JSON.stringify(v)) as unknown;
+
+async function collect<T>(it: AsyncIterable<T>): Promise<T[]> {
+  const out: T[] = [];
+  for await (const x of it) out.push(x);
+  return out;
+}
+
+async function deadLetters(f: { nc: Parameters<typeof jetstreamManager>[0]; ns: { deadLetterStream: string } }) {
+  const jsm = await jetstreamManager(f.nc);
+  const info = await jsm.streams.info(f.ns.deadLetterStream);
+  const out = [];
+  for (let seq = info.state.first_seq; seq <= info.state.last_seq && info.state.messages > 0; seq++) {
+    const m = await jsm.streams.getMessage(f.ns.deadLetterStream, { seq });
+    if (m) out.push({ dl: readDeadLetter(m.header), data: m.data, subject: m.subject });
+  }
+  return out;
+}
+
+describe('round trips through JetStream', () => {
+  it('every registry event, published structured and decoded; and published binary and decoded', async () => {
+    await using f = await eventsFixture(natsUrl, { label: 'rt' });
+    const pub = createPublisher({ js: f.js, ns: f.ns, source: 'vigil/test' });
+    await ensureConsumer(f.nc, { durable: 'all' }, f.ns);
+    const sent: VigilEvent[] = [];
+    for (const type of eventTypes) {
+      const r = await pub.publish(type, samples[type] as never);
+      expect(r.duplicate).toBe(false);
+      expect(r.subject).toBe(subjectOf(f.ns, type));
+      const binary = createEvent(type, samples[type] as never, { source: 'urn:tool:binary' }) as VigilEvent;
+      const { data, headers } = encodeBinary(binary);
+      await f.js.publish(subjectOf(f.ns, type), data, { headers, msgID: binary.id });
+      sent.push(binary);
+    }
+    const received: VigilEvent[] = [];
+    const c = await consume({ js: f.js, ns: f.ns, spec: { durable: 'all' }, handler: async (e) => void received.push(e) });
+    await waitFor(() => received.length === eventTypes.length * 2, { message: 'all events consumed' });
+    await c.stop();
+    expect(received.map((e) => e.type)).toEqual(eventTypes.flatMap((t) => [t, t]));
+    for (const b of sent) expect(received.find((e) => e.id === b.id)).toEqual(b);
+    for (const e of received) expect(e.data).toEqual(json(parseData(e.type, samples[e.type])) as never);
+    expect(c.stats).toMatchObject({ processed: eventTypes.length * 2, deadLettered: 0 });
+  });
+
+  it('arbitrary valid data of every type round-trips through the stream unchanged (property)', async () => {
+    await using f = await eventsFixture(natsUrl, { label: 'prop' });
+    const pub = createPublisher({ js: f.js, ns: f.ns, source: 'vigil/prop' });
+    const events = fc.sample(anyEvent, { numRuns: 150, seed: 42 });
+    const expected: VigilEvent[] = [];
+    for (const { type, data } of events) {
+      const e = createEvent(type, data as never, { source: 'vigil/prop' }) as VigilEvent;
+      await pub.publishEvent(e);
+      expected.push(e);
+    }
+    const got = await collect(replay(f.nc, { ns: f.ns, start: { from: 'beginning' } }));
+    expect(got.map((r) => json(r.event.data))).toEqual(expected.map((e) => json(e.data)));
+    expect(got.map((r) => r.event.id)).toEqual(expected.map((e) => e.id));
+  });
+
+  it('the same event published twice is stored once', async () => {
+    await using f = await eventsFixture(natsUrl, { label: 'dup' });
+    const pub = createPublisher({ js: f.js, ns: f.ns, source: 'vigil/test' });
+    const e = createEvent('validation.requested', { suite: 'x' }, { source: 'vigil/test' }) as VigilEvent;
+    const first = await pub.publishEvent(e);
+    const second = await pub.publishEvent(e);
+    expect(first.duplicate).toBe(false);
+    expect(second.duplicate).toBe(true);
+    expect(second.seq).toBe(first.seq);
+    const jsm = await jetstreamManager(f.nc);
+    expect((await jsm.streams.info(f.ns.stream)).state.messages).toBe(1);
+  });
+
+  it('publish refuses invalid data with the field path before sending', async () => {
+    await using f = await eventsFixture(natsUrl, { label: 'inv' });
+    const pub = createPublisher({ js: f.js, ns: f.ns, source: 'vigil/test' });
+    await expect(pub.publish('anomaly.detected', { ...samples['anomaly.detected'], score: 2 })).rejects.toThrow(/data\.score/);
+    const jsm = await jetstreamManager(f.nc);
+    expect((await jsm.streams.info(f.ns.stream)).state.messages).toBe(0);
+  });
+});
+
+describe('failure semantics', () => {
+  it('invalid envelopes and data land in DEADLETTER with the reason; the consumer keeps going', async () => {
+    await using f = await eventsFixture(natsUrl, { label: 'bad' });
+    const pub = createPublisher({ js: f.js, ns: f.ns, source: 'vigil/test' });
+    await ensureConsumer(f.nc, { durable: 'validator', types: ['validation.requested'] }, f.ns);
+    const subject = subjectOf(f.ns, 'validation.requested');
+    const garbage = fc.sample(
+      fc.oneof(
+        fc.uint8Array({ maxLength: 64 }),
+        fc.json().map((j) => new TextEncoder().encode(j)),
+        fc
+          .record({ specversion: fc.constantFrom('1.0', '0.3', 1), id: fc.oneof(fc.string(), fc.constant(undefined)), source: fc.string(), type: fc.constantFrom('validation.requested', 'x', ''), data: fc.anything() })
+          .map((o) => new TextEncoder().encode(JSON.stringify(o))),
+      ),
+      { numRuns: 40, seed: 7 },
+    );
+    let valid = 0;
+    for (const [i, body] of garbage.entries()) {
+      const h = createHeaders();
+      h.set('content-type', 'application/cloudevents+json');
+      await f.js.publish(subject, body, { headers: h });
+      if (i % 4 === 0) {
+        await pub.publish('validation.requested', { suite: `s${i}` });
+        valid++;
+      }
+    }
+    const handled: string[] = [];
+    const c = await consume({ js: f.js, ns: f.ns, spec: { durable: 'validator', types: ['validation.requested'] }, handler: async (e) => void handled.push(e.data.suite) });
+    await waitFor(() => c.stats.received === garbage.length + valid, { message: 'every message seen' });
+    await c.stop();
+    expect(handled).toHaveLength(valid);
+    const dls = await deadLetters(f);
+    expect(dls.length + valid).toBe(garbage.length + valid);
+    for (const d of dls) {
+      expect(d.dl?.consumer).toBe('validator');
+      expect(d.dl?.code).toMatch(/^(NOT_A_CLOUDEVENT|INVALID_ENVELOPE|UNKNOWN_EVENT_TYPE|INVALID_EVENT_DATA)$/);
+      expect(d.dl?.reason.length).toBeGreaterThan(5);
+      expect(d.dl?.originalSubject).toBe(subject);
+      expect(d.dl?.deliveries).toBe(1);
+    }
+  });
+
+  it('a handler that always fails: dead-lettered after max deliveries with count and reason; messages behind it are processed', async () => {
+    await using f = await eventsFixture(natsUrl, { label: 'fail' });
+    const pub = createPublisher({ js: f.js, ns: f.ns, source: 'vigil/test' });
+    const spec = { durable: 'flaky', types: ['validation.requested'] as const, maxDeliver: 3 };
+    await ensureConsumer(f.nc, spec, f.ns);
+    const poison = await pub.publish('validation.requested', { suite: 'poison' });
+    for (let i = 0; i < 5; i++) await pub.publish('validation.requested', { suite: `ok${i}` });
+    const ok: string[] = [];
+    let attempts = 0;
+    const c = await consume({
+      js: f.js,
+      ns: f.ns,
+      spec,
+      retry: { initialMs: 20, maxMs: 100 },
+      handler: async (e) => {
+        if (e.data.suite === 'poison') {
+          attempts++;
+          throw new Error('backend unavailable');
+        }
+        ok.push(e.data.suite);
+      },
+    });
+    await waitFor(() => c.stats.deadLettered === 1 && ok.length === 5, { message: 'poison dead-lettered and the rest processed' });
+    await c.stop();
+    expect(attempts).toBe(3);
+    expect(ok).toEqual(['ok0', 'ok1', 'ok2', 'ok3', 'ok4']);
+    const [d] = await deadLetters(f);
+    expect(d?.dl).toMatchObject({ consumer: 'flaky', code: 'MAX_DELIVERIES', deliveries: 3, originalSequence: poison.seq, originalStream: f.ns.stream });
+    expect(d?.dl?.reason).toMatch(/failed 3 of 3 deliveries; last error: backend unavailable/);
+    expect(d?.subject).toBe(`${f.ns.deadLetterPrefix}.flaky`);
+  });
+
+  it('a permanent error is dead-lettered at once', async () => {
+    await using f = await eventsFixture(natsUrl, { label: 'perm' });
+    const pub = createPublisher({ js: f.js, ns: f.ns, source: 'vigil/test' });
+    await ensureConsumer(f.nc, { durable: 'p' }, f.ns);
+    await pub.publish('validation.requested', { suite: 'no-such-suite' });
+    let calls = 0;
+    const c = await consume({ js: f.js, ns: f.ns, spec: { durable: 'p' }, handler: async () => {
+      calls++;
+      throw new PermanentError("suite 'no-such-suite' does not exist");
+    } });
+    await waitFor(() => c.stats.deadLettered === 1, { message: 'dead letter' });
+    await c.stop();
+    expect(calls).toBe(1);
+    const [d] = await deadLetters(f);
+    expect(d?.dl?.reason).toBe("suite 'no-such-suite' does not exist");
+  });
+
+  it('stop() lets in-flight work finish, and a message whose process died is dead-lettered on the extra delivery', async () => {
+    await using f = await eventsFixture(natsUrl, { label: 'stop' });
+    const pub = createPublisher({ js: f.js, ns: f.ns, source: 'vigil/test' });
+    const spec = { durable: 's', maxDeliver: 1, ackWaitMs: 300 };
+    await ensureConsumer(f.nc, spec, f.ns);
+    await pub.publish('validation.requested', { suite: 'slow' });
+    let finished = false;
+    let started = false;
+    let stopping = false;
+    const c1 = await consume({ js: f.js, ns: f.ns, spec, handler: async (_e, ctx) => {
+      started = true;
+      ctx.working();
+      await waitFor(() => stopping, { message: 'stop called' });
+      finished = true;
+    } });
+    await waitFor(() => started, { message: 'handler started' });
+    const stopped = c1.stop(5000);
+    stopping = true;
+    await stopped;
+    expect(finished).toBe(true);
+    expect(c1.stats.processed).toBe(1);
+
+    // A delivery that never gets an outcome (the handler hangs past the ack wait, as a dead process would).
+    await pub.publish('validation.requested', { suite: 'hang' });
+    let hangs = 0;
+    const c2 = await consume({ js: f.js, ns: f.ns, spec, concurrency: 2, handler: () => {
+      hangs++;
+      return new Promise<void>(() => undefined);
+    } });
+    await waitFor(() => c2.stats.deadLettered === 1, { message: 'extra delivery dead-lettered', timeoutMs: 10_000 });
+    await c2.stop(100);
+    expect(hangs).toBe(1);
+    const [d] = await deadLetters(f);
+    expect(d?.dl?.code).toBe('MAX_DELIVERIES_EXCEEDED');
+    expect(d?.dl?.deliveries).toBe(2);
+  });
+});
+
+describe('replay', () => {
+  it('by sequence, by time, last N, filtered by type: exactly the expected events, in order, and it ends', async () => {
+    await using f = await eventsFixture(natsUrl, { label: 'replay' });
+    const pub = createPublisher({ js: f.js, ns: f.ns, source: 'vigil/test' });
+    const types: EventType[] = ['validation.requested', 'sli.observed'];
+    const seqs: { seq: number; type: EventType; at: Date }[] = [];
+    for (let i = 0; i < 30; i++) {
+      const type = types[i % 2] as EventType;
+      const r = await pub.publish(type, samples[type] as never);
+      seqs.push({ seq: r.seq, type, at: new Date() });
+    }
+    const jsm = await jetstreamManager(f.nc);
+    const stored = async (seq: number) => (await jsm.streams.getMessage(f.ns.stream, { seq }))!.time;
+    const seqsOf = (r: ReplayedEvent[]) => r.map((x) => x.seq);
+
+    expect(seqsOf(await collect(replay(f.nc, { ns: f.ns, start: { fromSeq: 11 } })))).toEqual(seqs.slice(10).map((s) => s.seq));
+    const t = await stored(seqs[20]!.seq);
+    expect(seqsOf(await collect(replay(f.nc, { ns: f.ns, start: { since: t } })))).toEqual(seqs.filter((s) => s.seq >= seqs[20]!.seq).map((s) => s.seq));
+    expect(seqsOf(await collect(replay(f.nc, { ns: f.ns, start: { last: 5 } })))).toEqual(seqs.slice(-5).map((s) => s.seq));
+    const onlySli = await collect(replay(f.nc, { ns: f.ns, start: { last: 4 }, types: ['sli.observed'] }));
+    expect(seqsOf(onlySli)).toEqual(seqs.filter((s) => s.type === 'sli.observed').slice(-4).map((s) => s.seq));
+    expect(onlySli.every((r) => r.event.type === 'sli.observed')).toBe(true);
+    const both = await collect(replay(f.nc, { ns: f.ns, start: { from: 'beginning' }, types }));
+    expect(seqsOf(both)).toEqual(seqs.map((s) => s.seq));
+    expect(seqsOf(await collect(replay(f.nc, { ns: f.ns, start: { fromSeq: 5 }, until: { seq: 9 } })))).toEqual([5, 6, 7, 8, 9]);
+    expect(await collect(replay(f.nc, { ns: f.ns, start: { fromSeq: 1000 } }))).toEqual([]);
+    // Nothing is left behind on the server.
+    expect((await jsm.streams.info(f.ns.stream)).state.consumer_count).toBe(0);
+  });
+
+  it('an empty stream replays nothing and ends; follow mode goes on with new events', async () => {
+    await using f = await eventsFixture(natsUrl, { label: 'follow' });
+    expect(await collect(replay(f.nc, { ns: f.ns, start: { from: 'beginning' } }))).toEqual([]);
+    const pub = createPublisher({ js: f.js, ns: f.ns, source: 'vigil/test' });
+    await pub.publish('sli.observed', samples['sli.observed']);
+    const got: number[] = [];
+    const follow = (async () => {
+      for await (const r of replay(f.nc, { ns: f.ns, start: { from: 'beginning' }, follow: true })) {
+        got.push(r.seq);
+        if (got.length === 3) break;
+      }
+    })();
+    await waitFor(() => got.length === 1, { message: 'history read' });
+    await pub.publish('sli.observed', samples['sli.observed']);
+    await pub.publish('sli.observed', samples['sli.observed']);
+    await follow;
+    expect(got).toEqual([1, 2, 3]);
+  });
+});
+
+describe('topology', () => {
+  it('is idempotent and reports a conflicting stream without changing it', async () => {
+    await using f = await eventsFixture(natsUrl, { label: 'topo' });
+    expect(await ensureStreams(f.nc, { ns: f.ns })).toEqual({ events: 'exists', deadLetter: 'exists' });
+    const err = await ensureStreams(f.nc, { ns: f.ns, maxAgeMs: 60_000 }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(TopologyConflictError);
+    expect((err as Error).message).toMatch(new RegExp(`stream '${f.ns.stream}'.*max_age: expected 60000000000, found 604800000000000`));
+    const jsm = await jetstreamManager(f.nc);
+    expect((await jsm.streams.info(f.ns.stream)).config.max_age).toBe(604_800_000_000_000);
+    expect(await ensureConsumer(f.nc, { durable: 'c', types: ['slo.burn'] }, f.ns)).toBe('created');
+    expect(await ensureConsumer(f.nc, { durable: 'c', types: ['slo.burn'] }, f.ns)).toBe('exists');
+    await expect(ensureConsumer(f.nc, { durable: 'c', types: ['chaos.requested'] }, f.ns)).rejects.toThrow(/filter_subject: expected ".*chaos.requested"/);
+  });
+});

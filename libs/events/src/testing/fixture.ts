@@ -1,0 +1,37 @@
+import { connect } from '@nats-io/transport-node';
+import { jetstream, jetstreamManager, type JetStreamClient } from '@nats-io/jetstream';
+import type { NatsConnection } from '@nats-io/nats-core';
+import { randomBytes } from 'node:crypto';
+import type { Namespace } from '../registry.js';
+import { ensureStreams, type StreamOptions } from '../topology.js';
+
+export interface EventsFixture {
+  readonly nc: NatsConnection;
+  readonly js: JetStreamClient;
+  readonly ns: Namespace;
+  [Symbol.asyncDispose](): Promise<void>;
+}
+
+/** A namespace of one test: its own EVENTS and DEADLETTER streams and subjects, deleted on dispose. */
+export function testNamespace(label = 't'): Namespace {
+  const id = `${label.replace(/[^a-zA-Z0-9]/g, '')}${randomBytes(4).toString('hex')}`;
+  return { stream: `EVENTS_${id}`, subjectPrefix: `${id}.events`, deadLetterStream: `DEADLETTER_${id}`, deadLetterPrefix: `${id}.deadletter` };
+}
+
+/** Connects to `url`, creates a unique namespace with its streams; disposing deletes them and closes. */
+export async function eventsFixture(url: string, o: Omit<StreamOptions, 'ns'> & { label?: string } = {}): Promise<EventsFixture> {
+  const nc = await connect({ servers: url, noAsyncTraces: true });
+  const ns = testNamespace(o.label);
+  await ensureStreams(nc, { ...o, ns });
+  return {
+    nc,
+    js: jetstream(nc),
+    ns,
+    async [Symbol.asyncDispose]() {
+      const jsm = await jetstreamManager(nc);
+      await jsm.streams.delete(ns.stream).catch(() => undefined);
+      await jsm.streams.delete(ns.deadLetterStream).catch(() => undefined);
+      await nc.close();
+    },
+  };
+}

@@ -1,0 +1,74 @@
+import { context, trace } from '@opentelemetry/api';
+import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
+import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { waitFor } from '@vigil/testkit';
+import { consume } from './consume.js';
+import { createPublisher } from './publish.js';
+import { subjectOf } from './registry.js';
+import { ensureConsumer } from './topology.js';
+import { eventsFixture } from './testing/index.js';
+
+const exporter = new InMemorySpanExporter();
+const contextManager = new AsyncLocalStorageContextManager();
+
+beforeAll(() => {
+  context.setGlobalContextManager(contextManager.enable());
+  trace.setGlobalTracerProvider(new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] }));
+});
+afterAll(() => {
+  trace.disable();
+  context.disable();
+});
+
+describe('trace context across JetStream', () => {
+  it('a span started before publish is the ancestor of the consumer span, and the handler runs inside it', async () => {
+    await using f = await eventsFixture(inject('natsUrl'), { label: 'trace' });
+    const pub = createPublisher({ js: f.js, ns: f.ns, source: 'vigil/test' });
+    await ensureConsumer(f.nc, { durable: 'traced' }, f.ns);
+    const tracer = trace.getTracer('test');
+    const request = tracer.startSpan('user request');
+    const published = await context.with(trace.setSpan(context.active(), request), () =>
+      pub.publish('validation.requested', { suite: 'vigil-self' }),
+    );
+    request.end();
+    let handlerSpanId: string | undefined;
+    let handlerTraceparent: unknown;
+    const c = await consume({
+      js: f.js,
+      ns: f.ns,
+      spec: { durable: 'traced' },
+      handler: async (e) => {
+        handlerSpanId = trace.getActiveSpan()?.spanContext().spanId;
+        handlerTraceparent = e.extensions['traceparent'];
+      },
+    });
+    await waitFor(() => c.stats.processed === 1, { message: 'processed' });
+    await c.stop();
+
+    const spans = exporter.getFinishedSpans();
+    const publishSpan = spans.find((s) => s.name === `publish ${subjectOf(f.ns, 'validation.requested')}`);
+    const processSpan = spans.find((s) => s.name === `process ${subjectOf(f.ns, 'validation.requested')}`);
+    expect(publishSpan).toBeDefined();
+    expect(processSpan).toBeDefined();
+    const traceId = request.spanContext().traceId;
+    expect(published.traceId).toBe(traceId);
+    expect(publishSpan?.spanContext().traceId).toBe(traceId);
+    expect(publishSpan?.parentSpanContext?.spanId).toBe(request.spanContext().spanId);
+    expect(processSpan?.spanContext().traceId).toBe(traceId);
+    expect(processSpan?.parentSpanContext?.spanId).toBe(publishSpan?.spanContext().spanId);
+    expect(handlerSpanId).toBe(processSpan?.spanContext().spanId);
+    expect(handlerTraceparent).toBe(`00-${traceId}-${publishSpan?.spanContext().spanId}-01`);
+    expect(publishSpan?.kind).toBe(3); // PRODUCER
+    expect(processSpan?.kind).toBe(4); // CONSUMER
+    expect(processSpan?.attributes).toMatchObject({
+      'messaging.system': 'nats',
+      'messaging.operation.type': 'process',
+      'messaging.destination.name': subjectOf(f.ns, 'validation.requested'),
+      'messaging.consumer.group.name': 'traced',
+      'messaging.message.id': published.id,
+      'cloudevents.event_type': 'validation.requested',
+    });
+    expect(publishSpan?.attributes).toMatchObject({ 'messaging.operation.type': 'send', 'messaging.nats.stream_sequence': published.seq });
+  });
+});
