@@ -80,10 +80,11 @@ export class NatsServerProcess {
       exited,
       waitFor(
         async () => {
-          const r = await fetch(`http://127.0.0.1:${this.monitorPort}/varz`);
+          // /healthz answers 200 once JetStream has recovered its streams (clusters: once it has a meta leader or none is needed).
+          const r = await fetch(`http://127.0.0.1:${this.monitorPort}/healthz${this.opts.cluster ? '?js-enabled-only=true' : ''}`);
           return r.ok;
         },
-        { timeoutMs: 15_000, message: `nats-server on port ${this.port} to listen` },
+        { timeoutMs: 30_000, message: `nats-server on port ${this.port} to be healthy` },
       ),
     ]);
   }

@@ -1,0 +1,72 @@
+import { connect } from '@nats-io/transport-node';
+import { jetstream, jetstreamManager } from '@nats-io/jetstream';
+import pg from 'pg';
+import { describe, expect, inject, it } from 'vitest';
+import { NatsCluster, NatsServerProcess } from './nats-server.js';
+import { createTestDatabase, PrivatePostgres } from './postgres.js';
+import { waitFor } from './wait.js';
+import { resolveNats, resolvePostgres } from './servers.js';
+
+describe('test harness', () => {
+  it('spawns a private nats-server; JetStream data survives SIGKILL and restart', async () => {
+    await using s = await NatsServerProcess.start();
+    const nc = await connect({ servers: s.url, reconnectTimeWait: 50, maxReconnectAttempts: -1 });
+    try {
+      const jsm = await jetstreamManager(nc, { timeout: 1000 });
+      await jsm.streams.add({ name: 'H', subjects: ['h.>'] });
+      const js = jetstream(nc);
+      for (let i = 0; i < 10; i++) await js.publish('h.x', `m${i}`);
+      const pid = s.pid;
+      await s.kill('SIGKILL');
+      await s.restart();
+      expect(s.pid).not.toBe(pid);
+      // The client reconnects by itself; JetStream answers once the restarted server has recovered.
+      const info = await waitFor(() => jsm.streams.info('H'), { timeoutMs: 20_000, message: 'stream H after restart' });
+      expect(info.state.messages).toBe(10);
+    } finally {
+      await nc.close();
+    }
+  });
+
+  it('starts a 3-node JetStream cluster that holds an R3 stream through the loss of one node', async () => {
+    await using cluster = await NatsCluster.start(3);
+    const nc = await connect({ servers: cluster.urls });
+    try {
+      const jsm = await jetstreamManager(nc);
+      await jsm.streams.add({ name: 'R3', subjects: ['r3.>'], num_replicas: 3 });
+      const js = jetstream(nc);
+      await js.publish('r3.a', 'one');
+      const info = await jsm.streams.info('R3');
+      expect(info.cluster?.replicas?.length).toBe(2);
+      // Kill the stream's leader: the two others elect a new one; a publisher retries meanwhile
+      // under the same Nats-Msg-Id, so a retry cannot store the message twice.
+      const leader = cluster.servers[Number(info.cluster?.leader?.replace('n', '')) - 1]!;
+      await leader.kill('SIGKILL');
+      const ack = await waitFor(() => js.publish('r3.a', 'two', { msgID: 'two', timeout: 2000 }), { timeoutMs: 20_000, message: 'publish after leader loss' });
+      expect(ack.seq).toBe(2);
+      expect((await waitFor(() => jsm.streams.info('R3'))).state.messages).toBe(2);
+    } finally {
+      await nc.close();
+    }
+  });
+
+  it('starts a private PostgreSQL cluster and gives each test a database of its own', async () => {
+    await using p = await PrivatePostgres.start();
+    await using db = await createTestDatabase(p.url);
+    const c = new pg.Client({ connectionString: db.url });
+    await c.connect();
+    try {
+      const r = await c.query<{ db: string }>('select current_database() as db');
+      expect(r.rows[0]?.db).toBe(db.name);
+    } finally {
+      await c.end();
+    }
+  });
+
+  it('resolves servers from the environment first', async () => {
+    const n = await resolveNats({ env: { NATS_URL: inject('natsUrl') } });
+    const p = await resolvePostgres({ env: { DATABASE_URL: inject('databaseUrl') } });
+    expect(n).toMatchObject({ url: inject('natsUrl'), source: 'env' });
+    expect(p).toMatchObject({ url: inject('databaseUrl'), source: 'env' });
+  });
+});
