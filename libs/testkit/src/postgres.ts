@@ -1,8 +1,8 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { chmodSync, chownSync, existsSync, readdirSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir, userInfo } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import pg from 'pg';
 import { freePort, waitFor } from './wait.js';
 
@@ -49,7 +49,11 @@ export class PrivatePostgres {
     if (!bin) throw new Error('PostgreSQL server binaries not found: apt-get install postgresql (or set PG_BIN)');
     const user = unprivilegedUser();
     const dataDir = o.dataDir ?? (await mkdtemp(join(tmpdir(), 'vigil-pg-')));
+    mkdirSync(dataDir, { recursive: true });
     if (user) {
+      // The unprivileged server must be able to reach its folder through the parent we may have made.
+      const parent = dirname(dataDir);
+      chmodSync(parent, statSync(parent).mode | 0o111);
       chownSync(dataDir, user.uid, user.gid);
       chmodSync(dataDir, 0o700);
     }

@@ -14,17 +14,29 @@ export interface ResolvedServer {
 
 const noop = async () => undefined;
 
+export interface ResolveOptions {
+  /** @default process.env */
+  readonly env?: NodeJS.ProcessEnv;
+  /** Skip the environment and the local default port: always start a server of our own. @default false */
+  readonly ownServer?: boolean;
+  /** Start our own server on the default port (4222 / 5432) when it is free. @default false (a free port) */
+  readonly preferDefaultPort?: boolean;
+}
+
 /**
  * NATS for tests and the embedded stack: `NATS_URL` when set; else a local server on 4222 when
  * reachable; else a spawned `nats-server -js` (temporary store, free port); else a testcontainer
  * when a Docker engine can pull images; else an error naming what to install.
  */
-export async function resolveNats(o: { env?: NodeJS.ProcessEnv; storeDir?: string } = {}): Promise<ResolvedServer> {
+export async function resolveNats(o: ResolveOptions & { storeDir?: string } = {}): Promise<ResolvedServer> {
   const env = o.env ?? process.env;
-  if (env['NATS_URL']) return { url: env['NATS_URL'], source: 'env', stop: noop };
-  if (await isReachable('127.0.0.1', 4222)) return { url: 'nats://127.0.0.1:4222', source: 'local', stop: noop };
+  if (!o.ownServer) {
+    if (env['NATS_URL']) return { url: env['NATS_URL'], source: 'env', stop: noop };
+    if (await isReachable('127.0.0.1', 4222)) return { url: 'nats://127.0.0.1:4222', source: 'local', stop: noop };
+  }
   if (natsServerBinary()) {
-    const s = await NatsServerProcess.start(o.storeDir === undefined ? {} : { storeDir: o.storeDir });
+    const port = o.preferDefaultPort && !(await isReachable('127.0.0.1', 4222)) ? 4222 : undefined;
+    const s = await NatsServerProcess.start({ ...(o.storeDir === undefined ? {} : { storeDir: o.storeDir }), ...(port ? { port } : {}) });
     return { url: s.url, source: 'spawned', stop: () => s.stop() };
   }
   const c = await tryContainer('nats:2.11-alpine', 4222, ['-js']);
@@ -35,12 +47,15 @@ export async function resolveNats(o: { env?: NodeJS.ProcessEnv; storeDir?: strin
 }
 
 /** Postgres, in the same order as {@link resolveNats}: `DATABASE_URL`, local 5432, a private cluster, a container. */
-export async function resolvePostgres(o: { env?: NodeJS.ProcessEnv; dataDir?: string } = {}): Promise<ResolvedServer> {
+export async function resolvePostgres(o: ResolveOptions & { dataDir?: string } = {}): Promise<ResolvedServer> {
   const env = o.env ?? process.env;
-  if (env['DATABASE_URL']) return { url: env['DATABASE_URL'], source: 'env', stop: noop };
-  if (await isReachable('127.0.0.1', 5432)) return { url: 'postgres://postgres@127.0.0.1:5432/postgres', source: 'local', stop: noop };
+  if (!o.ownServer) {
+    if (env['DATABASE_URL']) return { url: env['DATABASE_URL'], source: 'env', stop: noop };
+    if (await isReachable('127.0.0.1', 5432)) return { url: 'postgres://postgres@127.0.0.1:5432/postgres', source: 'local', stop: noop };
+  }
   if (postgresBinDir()) {
-    const p = await PrivatePostgres.start(o.dataDir === undefined ? {} : { dataDir: o.dataDir });
+    const port = o.preferDefaultPort && !(await isReachable('127.0.0.1', 5432)) ? 5432 : undefined;
+    const p = await PrivatePostgres.start({ ...(o.dataDir === undefined ? {} : { dataDir: o.dataDir }), ...(port ? { port } : {}) });
     return { url: p.url, source: 'spawned', stop: () => p.stop() };
   }
   const c = await tryContainer('postgres:15-alpine', 5432, [], { POSTGRES_HOST_AUTH_METHOD: 'trust' });

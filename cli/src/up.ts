@@ -1,0 +1,105 @@
+import { resolve } from 'node:path';
+import { connect } from '@nats-io/transport-node';
+import { jetstreamManager } from '@nats-io/jetstream';
+import pg from 'pg';
+import { defaultNamespace, ensureStreams, eventTypes, subjectOf, type Logger } from '@vigil/events';
+import { resolveNats, resolvePostgres, type ResolvedServer } from '@vigil/testkit';
+import type { CliEnv } from './config.js';
+
+export interface UpOptions {
+  readonly env: CliEnv;
+  /** Ignore NATS_URL/DATABASE_URL and local servers; run servers of our own under the data folder. */
+  readonly ownServers: boolean;
+  readonly logger: Logger;
+  /** Where the ready summary goes (stdout). */
+  readonly print: (line: string) => void;
+}
+
+export interface RunningStack {
+  readonly natsUrl: string;
+  readonly databaseUrl: string;
+  stop(): Promise<void>;
+}
+
+/** Database of the services in the embedded stack (one database; one schema per service). */
+const DATABASE = 'vigil';
+
+async function ensureDatabase(serverUrl: string): Promise<string> {
+  const url = new URL(serverUrl);
+  if (url.pathname !== '/' && url.pathname !== '/postgres') return serverUrl; // the user chose one
+  const c = new pg.Client({ connectionString: serverUrl });
+  await c.connect();
+  try {
+    const r = await c.query('select 1 from pg_database where datname = $1', [DATABASE]);
+    if (r.rowCount === 0) await c.query(`create database ${DATABASE}`).catch((e: { code?: string }) => {
+      if (e.code !== '42P04') throw e; // created concurrently
+    });
+  } finally {
+    await c.end();
+  }
+  url.pathname = `/${DATABASE}`;
+  return url.toString();
+}
+
+/**
+ * The embedded local stack: NATS and Postgres (from the environment, the local default ports, or
+ * spawned under the data folder), the streams, and a ready summary. Stops what it started.
+ */
+export async function up(o: UpOptions): Promise<RunningStack> {
+  const dataDir = resolve(o.env.VIGIL_DATA_DIR);
+  const env = { ...(o.env.NATS_URL ? { NATS_URL: o.env.NATS_URL } : {}), ...(o.env.DATABASE_URL ? { DATABASE_URL: o.env.DATABASE_URL } : {}) };
+  const started: ResolvedServer[] = [];
+  try {
+    o.print('vigil: starting NATS and PostgreSQL…');
+    const nats = await resolveNats({ env, ownServer: o.ownServers, preferDefaultPort: true, storeDir: resolve(dataDir, 'nats') });
+    started.push(nats);
+    const postgres = await resolvePostgres({ env, ownServer: o.ownServers, preferDefaultPort: true, dataDir: resolve(dataDir, 'postgres') });
+    started.push(postgres);
+    const databaseUrl = await ensureDatabase(postgres.url);
+    const nc = await connect({ servers: nats.url, name: 'vigil up' });
+    try {
+      const jsm = await jetstreamManager(nc);
+      const made = await ensureStreams(nc, { replicas: o.env.VIGIL_REPLICAS });
+      const info = await jsm.streams.info(defaultNamespace.stream);
+      o.logger.debug({ made }, 'streams ready');
+      o.print(`vigil: ready`);
+      o.print(`  NATS        ${nats.url}  (${describe(nats.source)})`);
+      o.print(`  PostgreSQL  ${redact(databaseUrl)}  (${describe(postgres.source)})`);
+      o.print(`  streams     ${defaultNamespace.stream} (${made.events}, ${info.state.messages} messages, subjects ${defaultNamespace.subjectPrefix}.>), ${defaultNamespace.deadLetterStream} (${made.deadLetter})`);
+      o.print(`  publish     e.g. ${subjectOf(defaultNamespace, 'validation.requested')}; event types: ${eventTypes.join(', ')}`);
+      o.print(`  services    none are built yet in this version; they join this stack as they land`);
+      o.print('  Ctrl-C stops everything this command started.');
+    } finally {
+      await nc.close();
+    }
+    return {
+      natsUrl: nats.url,
+      databaseUrl,
+      async stop() {
+        for (const s of started.reverse()) await s.stop();
+      },
+    };
+  } catch (e) {
+    for (const s of started.reverse()) await s.stop().catch(() => undefined);
+    throw e;
+  }
+}
+
+function describe(source: ResolvedServer['source']): string {
+  switch (source) {
+    case 'env':
+      return 'from the environment';
+    case 'local':
+      return 'already running on this machine';
+    case 'spawned':
+      return 'started by vigil, data under the data folder';
+    case 'container':
+      return 'in a container';
+  }
+}
+
+function redact(url: string): string {
+  const u = new URL(url);
+  if (u.password) u.password = '***';
+  return u.toString();
+}
