@@ -21,7 +21,7 @@ interface Up {
 
 function startUp(dataDir: string): Up {
   let out = '';
-  const env = { ...process.env, VIGIL_DATA_DIR: dataDir, LOG_LEVEL: 'warn' };
+  const env: NodeJS.ProcessEnv = { ...process.env, VIGIL_DATA_DIR: dataDir, LOG_LEVEL: 'warn' };
   delete env['NATS_URL'];
   delete env['DATABASE_URL'];
   const child = spawn(process.execPath, [cli, 'up', '--own-servers'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -43,7 +43,10 @@ describe('vigil up (the README quick start)', () => {
     dirs.push(dataDir);
 
     const first = startUp(dataDir);
-    await waitFor(() => first.output().includes('vigil: ready') || first.child.exitCode !== null, { timeoutMs: 60_000, message: 'vigil up to be ready' });
+    await waitFor(() => first.output().includes('vigil: ready') || first.child.exitCode !== null, {
+      timeoutMs: 60_000,
+      message: 'vigil up to be ready',
+    });
     expect(first.output()).toContain('vigil: ready');
     const natsUrl = /NATS\s+(nats:\/\/\S+)/.exec(first.output())?.[1];
     expect(first.output()).toMatch(/PostgreSQL\s+postgres:\/\/postgres@127\.0\.0\.1:\d+\/vigil/);
@@ -51,7 +54,9 @@ describe('vigil up (the README quick start)', () => {
     expect(natsUrl).toBeDefined();
 
     const nc = await connect({ servers: natsUrl! });
-    const sent = await createPublisher({ js: jetstream(nc), source: 'vigil/e2e' }).publish('validation.requested', { suite: 'vigil-self' });
+    const sent = await createPublisher({ js: jetstream(nc), source: 'vigil/e2e' }).publish('validation.requested', {
+      suite: 'vigil-self',
+    });
     await nc.close();
 
     first.child.kill('SIGINT');
@@ -59,7 +64,10 @@ describe('vigil up (the README quick start)', () => {
     expect(first.output()).toContain('vigil: stopped');
 
     const second = startUp(dataDir);
-    await waitFor(() => second.output().includes('vigil: ready') || second.child.exitCode !== null, { timeoutMs: 60_000, message: 'vigil up to be ready again' });
+    await waitFor(() => second.output().includes('vigil: ready') || second.child.exitCode !== null, {
+      timeoutMs: 60_000,
+      message: 'vigil up to be ready again',
+    });
     expect(second.output()).toContain('EVENTS (exists, 1 messages');
     const url2 = /NATS\s+(nats:\/\/\S+)/.exec(second.output())?.[1];
     const nc2 = await connect({ servers: url2! });
@@ -72,7 +80,10 @@ describe('vigil up (the README quick start)', () => {
   });
 
   it('fails with one clear line when the environment is wrong', async () => {
-    const child = spawn(process.execPath, [cli, 'up'], { env: { ...process.env, NATS_URL: 'not a url' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [cli, 'up'], {
+      env: { ...process.env, NATS_URL: 'not a url' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let err = '';
     child.stderr?.on('data', (d: Buffer) => (err += d.toString()));
     const code = await new Promise<number | null>((r) => child.once('exit', r));

@@ -5,7 +5,13 @@ export const envSchema = z.object({
   NATS_URL: z.string().url().optional().describe('NATS to use; unset: local 4222, else a spawned nats-server'),
   DATABASE_URL: z.string().url().optional().describe('Postgres to use; unset: local 5432, else a private cluster'),
   VIGIL_DATA_DIR: z.string().min(1).default('.vigil').describe('where the embedded stack keeps its data'),
-  VIGIL_REPLICAS: z.coerce.number().int().min(1).max(5).default(1).describe('replicas of the EVENTS and DEADLETTER streams'),
+  VIGIL_REPLICAS: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(5)
+    .default(1)
+    .describe('replicas of the EVENTS and DEADLETTER streams'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 

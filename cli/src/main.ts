@@ -28,7 +28,12 @@ async function main(argv: string[]): Promise<number> {
   const logger = pino({ level: env.LOG_LEVEL }, pino.destination(2));
   switch (command) {
     case 'up': {
-      const stack = await up({ env, ownServers: values['own-servers'] === true, logger, print: (l) => process.stdout.write(`${l}\n`) });
+      const stack = await up({
+        env,
+        ownServers: values['own-servers'] === true,
+        logger,
+        print: (l) => process.stdout.write(`${l}\n`),
+      });
       await new Promise<void>((resolve) => {
         process.once('SIGINT', resolve);
         process.once('SIGTERM', resolve);

@@ -31,9 +31,10 @@ async function ensureDatabase(serverUrl: string): Promise<string> {
   await c.connect();
   try {
     const r = await c.query('select 1 from pg_database where datname = $1', [DATABASE]);
-    if (r.rowCount === 0) await c.query(`create database ${DATABASE}`).catch((e: { code?: string }) => {
-      if (e.code !== '42P04') throw e; // created concurrently
-    });
+    if (r.rowCount === 0)
+      await c.query(`create database ${DATABASE}`).catch((e: { code?: string }) => {
+        if (e.code !== '42P04') throw e; // created concurrently
+      });
   } finally {
     await c.end();
   }
@@ -47,13 +48,26 @@ async function ensureDatabase(serverUrl: string): Promise<string> {
  */
 export async function up(o: UpOptions): Promise<RunningStack> {
   const dataDir = resolve(o.env.VIGIL_DATA_DIR);
-  const env = { ...(o.env.NATS_URL ? { NATS_URL: o.env.NATS_URL } : {}), ...(o.env.DATABASE_URL ? { DATABASE_URL: o.env.DATABASE_URL } : {}) };
+  const env = {
+    ...(o.env.NATS_URL ? { NATS_URL: o.env.NATS_URL } : {}),
+    ...(o.env.DATABASE_URL ? { DATABASE_URL: o.env.DATABASE_URL } : {}),
+  };
   const started: ResolvedServer[] = [];
   try {
     o.print('vigil: starting NATS and PostgreSQL…');
-    const nats = await resolveNats({ env, ownServer: o.ownServers, preferDefaultPort: true, storeDir: resolve(dataDir, 'nats') });
+    const nats = await resolveNats({
+      env,
+      ownServer: o.ownServers,
+      preferDefaultPort: true,
+      storeDir: resolve(dataDir, 'nats'),
+    });
     started.push(nats);
-    const postgres = await resolvePostgres({ env, ownServer: o.ownServers, preferDefaultPort: true, dataDir: resolve(dataDir, 'postgres') });
+    const postgres = await resolvePostgres({
+      env,
+      ownServer: o.ownServers,
+      preferDefaultPort: true,
+      dataDir: resolve(dataDir, 'postgres'),
+    });
     started.push(postgres);
     const databaseUrl = await ensureDatabase(postgres.url);
     const nc = await connect({ servers: nats.url, name: 'vigil up' });
@@ -65,8 +79,12 @@ export async function up(o: UpOptions): Promise<RunningStack> {
       o.print(`vigil: ready`);
       o.print(`  NATS        ${nats.url}  (${describe(nats.source)})`);
       o.print(`  PostgreSQL  ${redact(databaseUrl)}  (${describe(postgres.source)})`);
-      o.print(`  streams     ${defaultNamespace.stream} (${made.events}, ${info.state.messages} messages, subjects ${defaultNamespace.subjectPrefix}.>), ${defaultNamespace.deadLetterStream} (${made.deadLetter})`);
-      o.print(`  publish     e.g. ${subjectOf(defaultNamespace, 'validation.requested')}; event types: ${eventTypes.join(', ')}`);
+      o.print(
+        `  streams     ${defaultNamespace.stream} (${made.events}, ${info.state.messages} messages, subjects ${defaultNamespace.subjectPrefix}.>), ${defaultNamespace.deadLetterStream} (${made.deadLetter})`,
+      );
+      o.print(
+        `  publish     e.g. ${subjectOf(defaultNamespace, 'validation.requested')}; event types: ${eventTypes.join(', ')}`,
+      );
       o.print(`  services    none are built yet in this version; they join this stack as they land`);
       o.print('  Ctrl-C stops everything this command started.');
     } finally {

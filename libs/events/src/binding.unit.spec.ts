@@ -17,12 +17,15 @@ function structured(body: unknown, ct = 'application/cloudevents+json') {
 }
 
 function validBody(type: EventType = 'validation.requested'): Record<string, unknown> {
-  return toJSON(createEvent(type, samples[type] as never, { source: 'test' }) as VigilEvent);
+  return toJSON(createEvent(type, samples[type] as never, { source: 'test' }));
 }
 
 describe('structured and binary mode', () => {
   it.each(eventTypes)('round-trips %s in both modes', (type) => {
-    const event = createEvent(type, samples[type] as never, { source: 'vigil/test', extensions: { traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01' } }) as VigilEvent;
+    const event = createEvent(type, samples[type] as never, {
+      source: 'vigil/test',
+      extensions: { traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01' },
+    }) as VigilEvent;
     const s = encodeStructured(event);
     expect(s.headers.get('content-type')).toBe('application/cloudevents+json');
     expect(s.headers.get('Nats-Msg-Id')).toBe(event.id);
@@ -49,7 +52,10 @@ describe('structured and binary mode', () => {
   it('round-trips arbitrary valid data of every type in both modes', () => {
     fc.assert(
       fc.property(anyEvent, fc.string({ unit: 'grapheme' }), ({ type, data }, subject) => {
-        const event = createEvent(type, data as never, { source: 'urn:vigil:prop', subject: subject || 'x' }) as VigilEvent;
+        const event = createEvent(type, data as never, {
+          source: 'urn:vigil:prop',
+          subject: subject || 'x',
+        }) as VigilEvent;
         expect(json(decodeMessage(encodeStructured(event)))).toEqual(json(event));
         expect(json(decodeMessage(encodeBinary(event)))).toEqual(json(event));
       }),
@@ -74,7 +80,10 @@ describe('percent-encoding of binary-mode headers', () => {
   });
 
   it('decodes ce- headers case-insensitively and names a bad one', () => {
-    const event = createEvent('sli.observed', samples['sli.observed'], { source: 'a', subject: 'web 1 €' }) as VigilEvent;
+    const event = createEvent('sli.observed', samples['sli.observed'], {
+      source: 'a',
+      subject: 'web 1 €',
+    }) as VigilEvent;
     const b = encodeBinary(event);
     expect(b.headers.get('ce-subject')).toBe('web%201%20%E2%82%AC');
     expect(decodeMessage(b).subject).toBe('web 1 €');
@@ -93,8 +102,16 @@ describe('errors name what was wrong', () => {
     ['time', (b: Record<string, unknown>) => (b['time'] = 'yesterday'), /'time'/],
     ['extension name', (b: Record<string, unknown>) => (b['Bad-Ext'] = 'x'), /'Bad-Ext': extension names/],
     ['extension value', (b: Record<string, unknown>) => (b['ext'] = { a: 1 }), /'ext': extension values/],
-    ['datacontenttype', (b: Record<string, unknown>) => (b['datacontenttype'] = 'text/plain'), /'datacontenttype': must be application\/json/],
-    ['dataschema', (b: Record<string, unknown>) => (b['dataschema'] = 'urn:vigil:schema:validation.requested:9'), /'dataschema'/],
+    [
+      'datacontenttype',
+      (b: Record<string, unknown>) => (b['datacontenttype'] = 'text/plain'),
+      /'datacontenttype': must be application\/json/,
+    ],
+    [
+      'dataschema',
+      (b: Record<string, unknown>) => (b['dataschema'] = 'urn:vigil:schema:validation.requested:9'),
+      /'dataschema'/,
+    ],
   ])('envelope: %s', (_name, mutate, message) => {
     const body = validBody();
     mutate(body);
@@ -144,21 +161,34 @@ describe('errors name what was wrong', () => {
   });
 
   it('createEvent refuses invalid data before anything is sent', () => {
-    expect(() => createEvent('validation.requested', { suite: '' }, { source: 's' })).toThrow(/data\.suite: must not be empty/);
-    expect(() => createEvent('chaos.requested', { ...samples['chaos.requested'], target: {} }, { source: 's' })).toThrow(/data\.target: needs names or labels/);
+    expect(() => createEvent('validation.requested', { suite: '' }, { source: 's' })).toThrow(
+      /data\.suite: must not be empty/,
+    );
+    expect(() =>
+      createEvent('chaos.requested', { ...samples['chaos.requested'], target: {} }, { source: 's' }),
+    ).toThrow(/data\.target: needs names or labels/);
   });
 
   it('arbitrary garbage never crashes the decoder: it returns an event or throws a typed error', () => {
     fc.assert(
-      fc.property(fc.oneof(fc.uint8Array({ maxLength: 200 }), fc.json().map((j) => enc.encode(j))), fc.boolean(), (data, withCt) => {
-        const h = createHeaders();
-        if (withCt) h.set('content-type', 'application/cloudevents+json');
-        try {
-          decodeMessage({ data, headers: h });
-        } catch (e) {
-          expect((e as { code?: string }).code).toMatch(/^(NOT_A_CLOUDEVENT|INVALID_ENVELOPE|UNKNOWN_EVENT_TYPE|INVALID_EVENT_DATA)$/);
-        }
-      }),
+      fc.property(
+        fc.oneof(
+          fc.uint8Array({ maxLength: 200 }),
+          fc.json().map((j) => enc.encode(j)),
+        ),
+        fc.boolean(),
+        (data, withCt) => {
+          const h = createHeaders();
+          if (withCt) h.set('content-type', 'application/cloudevents+json');
+          try {
+            decodeMessage({ data, headers: h });
+          } catch (e) {
+            expect((e as { code?: string }).code).toMatch(
+              /^(NOT_A_CLOUDEVENT|INVALID_ENVELOPE|UNKNOWN_EVENT_TYPE|INVALID_EVENT_DATA)$/,
+            );
+          }
+        },
+      ),
       { numRuns: 500 },
     );
   });

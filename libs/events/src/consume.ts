@@ -107,12 +107,17 @@ export async function consume<T extends EventType>(o: ConsumeOptions<T>): Promis
 
   async function toDeadLetter(m: JsMsg, code: string, reason: string, log: Logger): Promise<void> {
     try {
-      await deadLetter(o.js, ns, { data: m.data, headers: m.headers, subject: m.subject, stream: m.info.stream, streamSequence: m.seq }, {
-        consumer: spec.durable,
-        code,
-        reason,
-        deliveries: m.info.deliveryCount,
-      });
+      await deadLetter(
+        o.js,
+        ns,
+        { data: m.data, headers: m.headers, subject: m.subject, stream: m.info.stream, streamSequence: m.seq },
+        {
+          consumer: spec.durable,
+          code,
+          reason,
+          deliveries: m.info.deliveryCount,
+        },
+      );
       settle(m, () => m.term(reason.slice(0, 200)));
       stats.deadLettered++;
       log.warn({ code, reason, deliveries: m.info.deliveryCount }, 'dead-lettered');
@@ -158,10 +163,21 @@ export async function consume<T extends EventType>(o: ConsumeOptions<T>): Promis
       parent,
     );
     const sc = span.spanContext();
-    const log = logger.child({ eventId: event.id, type: event.type, seq: m.seq, trace_id: sc.traceId, span_id: sc.spanId });
+    const log = logger.child({
+      eventId: event.id,
+      type: event.type,
+      seq: m.seq,
+      trace_id: sc.traceId,
+      span_id: sc.spanId,
+    });
     try {
       if (deliveryCount > maxDeliver) {
-        await toDeadLetter(m, 'MAX_DELIVERIES_EXCEEDED', `delivered ${deliveryCount} times without an outcome (a process handling it died or hung)`, log);
+        await toDeadLetter(
+          m,
+          'MAX_DELIVERIES_EXCEEDED',
+          `delivered ${deliveryCount} times without an outcome (a process handling it died or hung)`,
+          log,
+        );
         return;
       }
       const ctx: HandlerContext = {
@@ -180,7 +196,12 @@ export async function consume<T extends EventType>(o: ConsumeOptions<T>): Promis
         if (isDecodeError(e) || dispositionOf(e) === 'dead-letter') {
           await toDeadLetter(m, isVigilEventsError(e) ? e.code : 'PERMANENT', message, log);
         } else if (deliveryCount >= maxDeliver) {
-          await toDeadLetter(m, 'MAX_DELIVERIES', `failed ${deliveryCount} of ${maxDeliver} deliveries; last error: ${message}`, log);
+          await toDeadLetter(
+            m,
+            'MAX_DELIVERIES',
+            `failed ${deliveryCount} of ${maxDeliver} deliveries; last error: ${message}`,
+            log,
+          );
         } else {
           const delay = retryDelay(deliveryCount, o.retry);
           stats.retried++;

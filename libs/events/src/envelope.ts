@@ -1,12 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { CloudEvent, ValidationError } from 'cloudevents';
 import type { z } from 'zod';
-import {
-  InvalidEnvelopeError,
-  InvalidEventDataError,
-  UnknownEventTypeError,
-  type DataIssue,
-} from './errors.js';
+import { InvalidEnvelopeError, InvalidEventDataError, UnknownEventTypeError, type DataIssue } from './errors.js';
 import {
   dataschemaOf,
   isEventType,
@@ -153,7 +148,10 @@ export function validateEnvelope(raw: Record<string, unknown>): VigilEvent {
       throw new InvalidEnvelopeError(k, 'extension numbers must be integers (CloudEvents type system)');
     }
     if (typeof v !== 'string' && typeof v !== 'number' && typeof v !== 'boolean') {
-      throw new InvalidEnvelopeError(k, `extension values must be string, integer or boolean, got ${v === null ? 'null' : typeof v}`);
+      throw new InvalidEnvelopeError(
+        k,
+        `extension values must be string, integer or boolean, got ${v === null ? 'null' : typeof v}`,
+      );
     }
     extensions[k] = v;
   }
@@ -176,7 +174,8 @@ export function validateEnvelope(raw: Record<string, unknown>): VigilEvent {
       `'${dataschema}' is not the schema this service knows for '${type}' (${dataschemaOf(type)})`,
     );
   }
-  if (!('data' in raw) || raw['data'] === undefined) throw new InvalidEventDataError(type, [{ path: '', message: 'data is required' }]);
+  if (!('data' in raw) || raw['data'] === undefined)
+    throw new InvalidEventDataError(type, [{ path: '', message: 'data is required' }]);
   const data = parseData(type, raw['data']);
   const event: Record<string, unknown> = {
     specversion: '1.0',
@@ -200,7 +199,10 @@ function envelopeErrorFrom(e: unknown): InvalidEnvelopeError {
       return new InvalidEnvelopeError(attribute, first.message ?? 'is invalid', { cause: e });
     }
     const named = /attribute name: "([^"]*)"|extension name: (\S+)/.exec(e.message);
-    if (named) return new InvalidEnvelopeError(named[1] ?? named[2] ?? 'envelope', e.message.split('\n')[0] ?? e.message, { cause: e });
+    if (named)
+      return new InvalidEnvelopeError(named[1] ?? named[2] ?? 'envelope', e.message.split('\n')[0] ?? e.message, {
+        cause: e,
+      });
     return new InvalidEnvelopeError('envelope', e.message, { cause: e });
   }
   return new InvalidEnvelopeError('envelope', e instanceof Error ? e.message : String(e), { cause: e });

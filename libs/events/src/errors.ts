@@ -116,11 +116,7 @@ export class PublishError extends VigilEventsError {
 }
 
 /** Decode errors: the message can never become a valid event. */
-export type DecodeError =
-  | NotACloudEventError
-  | InvalidEnvelopeError
-  | UnknownEventTypeError
-  | InvalidEventDataError;
+export type DecodeError = NotACloudEventError | InvalidEnvelopeError | UnknownEventTypeError | InvalidEventDataError;
 
 export function isDecodeError(e: unknown): e is DecodeError {
   return (

@@ -41,7 +41,7 @@ describe('round trips through JetStream', () => {
     await ensureConsumer(f.nc, { durable: 'all' }, f.ns);
     const sent: VigilEvent[] = [];
     for (const type of eventTypes) {
-      const r = await pub.publish(type, samples[type] as never);
+      const r = await pub.publish(type, samples[type]);
       expect(r.duplicate).toBe(false);
       expect(r.subject).toBe(subjectOf(f.ns, type));
       const binary = createEvent(type, samples[type] as never, { source: 'urn:tool:binary' }) as VigilEvent;
@@ -50,7 +50,12 @@ describe('round trips through JetStream', () => {
       sent.push(binary);
     }
     const received: VigilEvent[] = [];
-    const c = await consume({ js: f.js, ns: f.ns, spec: { durable: 'all' }, handler: async (e) => void received.push(e) });
+    const c = await consume({
+      js: f.js,
+      ns: f.ns,
+      spec: { durable: 'all' },
+      handler: async (e) => void received.push(e),
+    });
     await waitFor(() => received.length === eventTypes.length * 2, { message: 'all events consumed' });
     await c.stop();
     expect(received.map((e) => e.type)).toEqual(eventTypes.flatMap((t) => [t, t]));
@@ -90,7 +95,9 @@ describe('round trips through JetStream', () => {
   it('publish refuses invalid data with the field path before sending', async () => {
     await using f = await eventsFixture(natsUrl, { label: 'inv' });
     const pub = createPublisher({ js: f.js, ns: f.ns, source: 'vigil/test' });
-    await expect(pub.publish('anomaly.detected', { ...samples['anomaly.detected'], score: 2 })).rejects.toThrow(/data\.score/);
+    await expect(pub.publish('anomaly.detected', { ...samples['anomaly.detected'], score: 2 })).rejects.toThrow(
+      /data\.score/,
+    );
     const jsm = await jetstreamManager(f.nc);
     expect((await jsm.streams.info(f.ns.stream)).state.messages).toBe(0);
   });
@@ -107,7 +114,13 @@ describe('failure semantics', () => {
         fc.uint8Array({ maxLength: 64 }),
         fc.json().map((j) => new TextEncoder().encode(j)),
         fc
-          .record({ specversion: fc.constantFrom('1.0', '0.3', 1), id: fc.oneof(fc.string(), fc.constant(undefined)), source: fc.string(), type: fc.constantFrom('validation.requested', 'x', ''), data: fc.anything() })
+          .record({
+            specversion: fc.constantFrom('1.0', '0.3', 1),
+            id: fc.oneof(fc.string(), fc.constant(undefined)),
+            source: fc.string(),
+            type: fc.constantFrom('validation.requested', 'x', ''),
+            data: fc.anything(),
+          })
           .map((o) => new TextEncoder().encode(JSON.stringify(o))),
       ),
       { numRuns: 40, seed: 7 },
@@ -123,7 +136,12 @@ describe('failure semantics', () => {
       }
     }
     const handled: string[] = [];
-    const c = await consume({ js: f.js, ns: f.ns, spec: { durable: 'validator', types: ['validation.requested'] }, handler: async (e) => void handled.push(e.data.suite) });
+    const c = await consume({
+      js: f.js,
+      ns: f.ns,
+      spec: { durable: 'validator', types: ['validation.requested'] },
+      handler: async (e) => void handled.push(e.data.suite),
+    });
     await waitFor(() => c.stats.received === garbage.length + valid, { message: 'every message seen' });
     await c.stop();
     expect(handled).toHaveLength(valid);
@@ -160,12 +178,20 @@ describe('failure semantics', () => {
         ok.push(e.data.suite);
       },
     });
-    await waitFor(() => c.stats.deadLettered === 1 && ok.length === 5, { message: 'poison dead-lettered and the rest processed' });
+    await waitFor(() => c.stats.deadLettered === 1 && ok.length === 5, {
+      message: 'poison dead-lettered and the rest processed',
+    });
     await c.stop();
     expect(attempts).toBe(3);
     expect(ok).toEqual(['ok0', 'ok1', 'ok2', 'ok3', 'ok4']);
     const [d] = await deadLetters(f);
-    expect(d?.dl).toMatchObject({ consumer: 'flaky', code: 'MAX_DELIVERIES', deliveries: 3, originalSequence: poison.seq, originalStream: f.ns.stream });
+    expect(d?.dl).toMatchObject({
+      consumer: 'flaky',
+      code: 'MAX_DELIVERIES',
+      deliveries: 3,
+      originalSequence: poison.seq,
+      originalStream: f.ns.stream,
+    });
     expect(d?.dl?.reason).toMatch(/failed 3 of 3 deliveries; last error: backend unavailable/);
     expect(d?.subject).toBe(`${f.ns.deadLetterPrefix}.flaky`);
   });
@@ -176,10 +202,15 @@ describe('failure semantics', () => {
     await ensureConsumer(f.nc, { durable: 'p' }, f.ns);
     await pub.publish('validation.requested', { suite: 'no-such-suite' });
     let calls = 0;
-    const c = await consume({ js: f.js, ns: f.ns, spec: { durable: 'p' }, handler: async () => {
-      calls++;
-      throw new PermanentError("suite 'no-such-suite' does not exist");
-    } });
+    const c = await consume({
+      js: f.js,
+      ns: f.ns,
+      spec: { durable: 'p' },
+      handler: async () => {
+        calls++;
+        throw new PermanentError("suite 'no-such-suite' does not exist");
+      },
+    });
     await waitFor(() => c.stats.deadLettered === 1, { message: 'dead letter' });
     await c.stop();
     expect(calls).toBe(1);
@@ -196,12 +227,17 @@ describe('failure semantics', () => {
     let finished = false;
     let started = false;
     let stopping = false;
-    const c1 = await consume({ js: f.js, ns: f.ns, spec, handler: async (_e, ctx) => {
-      started = true;
-      ctx.working();
-      await waitFor(() => stopping, { message: 'stop called' });
-      finished = true;
-    } });
+    const c1 = await consume({
+      js: f.js,
+      ns: f.ns,
+      spec,
+      handler: async (_e, ctx) => {
+        started = true;
+        ctx.working();
+        await waitFor(() => stopping, { message: 'stop called' });
+        finished = true;
+      },
+    });
     await waitFor(() => started, { message: 'handler started' });
     const stopped = c1.stop(5000);
     stopping = true;
@@ -212,10 +248,16 @@ describe('failure semantics', () => {
     // A delivery that never gets an outcome (the handler hangs past the ack wait, as a dead process would).
     await pub.publish('validation.requested', { suite: 'hang' });
     let hangs = 0;
-    const c2 = await consume({ js: f.js, ns: f.ns, spec, concurrency: 2, handler: () => {
-      hangs++;
-      return new Promise<void>(() => undefined);
-    } });
+    const c2 = await consume({
+      js: f.js,
+      ns: f.ns,
+      spec,
+      concurrency: 2,
+      handler: () => {
+        hangs++;
+        return new Promise<void>(() => undefined);
+      },
+    });
     await waitFor(() => c2.stats.deadLettered === 1, { message: 'extra delivery dead-lettered', timeoutMs: 10_000 });
     await c2.stop(100);
     expect(hangs).toBe(1);
@@ -233,23 +275,36 @@ describe('replay', () => {
     const seqs: { seq: number; type: EventType; at: Date }[] = [];
     for (let i = 0; i < 30; i++) {
       const type = types[i % 2] as EventType;
-      const r = await pub.publish(type, samples[type] as never);
+      const r = await pub.publish(type, samples[type]);
       seqs.push({ seq: r.seq, type, at: new Date() });
     }
     const jsm = await jetstreamManager(f.nc);
     const stored = async (seq: number) => (await jsm.streams.getMessage(f.ns.stream, { seq }))!.time;
     const seqsOf = (r: ReplayedEvent[]) => r.map((x) => x.seq);
 
-    expect(seqsOf(await collect(replay(f.nc, { ns: f.ns, start: { fromSeq: 11 } })))).toEqual(seqs.slice(10).map((s) => s.seq));
+    expect(seqsOf(await collect(replay(f.nc, { ns: f.ns, start: { fromSeq: 11 } })))).toEqual(
+      seqs.slice(10).map((s) => s.seq),
+    );
     const t = await stored(seqs[20]!.seq);
-    expect(seqsOf(await collect(replay(f.nc, { ns: f.ns, start: { since: t } })))).toEqual(seqs.filter((s) => s.seq >= seqs[20]!.seq).map((s) => s.seq));
-    expect(seqsOf(await collect(replay(f.nc, { ns: f.ns, start: { last: 5 } })))).toEqual(seqs.slice(-5).map((s) => s.seq));
+    expect(seqsOf(await collect(replay(f.nc, { ns: f.ns, start: { since: t } })))).toEqual(
+      seqs.filter((s) => s.seq >= seqs[20]!.seq).map((s) => s.seq),
+    );
+    expect(seqsOf(await collect(replay(f.nc, { ns: f.ns, start: { last: 5 } })))).toEqual(
+      seqs.slice(-5).map((s) => s.seq),
+    );
     const onlySli = await collect(replay(f.nc, { ns: f.ns, start: { last: 4 }, types: ['sli.observed'] }));
-    expect(seqsOf(onlySli)).toEqual(seqs.filter((s) => s.type === 'sli.observed').slice(-4).map((s) => s.seq));
+    expect(seqsOf(onlySli)).toEqual(
+      seqs
+        .filter((s) => s.type === 'sli.observed')
+        .slice(-4)
+        .map((s) => s.seq),
+    );
     expect(onlySli.every((r) => r.event.type === 'sli.observed')).toBe(true);
     const both = await collect(replay(f.nc, { ns: f.ns, start: { from: 'beginning' }, types }));
     expect(seqsOf(both)).toEqual(seqs.map((s) => s.seq));
-    expect(seqsOf(await collect(replay(f.nc, { ns: f.ns, start: { fromSeq: 5 }, until: { seq: 9 } })))).toEqual([5, 6, 7, 8, 9]);
+    expect(seqsOf(await collect(replay(f.nc, { ns: f.ns, start: { fromSeq: 5 }, until: { seq: 9 } })))).toEqual([
+      5, 6, 7, 8, 9,
+    ]);
     expect(await collect(replay(f.nc, { ns: f.ns, start: { fromSeq: 1000 } }))).toEqual([]);
     // Nothing is left behind on the server.
     expect((await jsm.streams.info(f.ns.stream)).state.consumer_count).toBe(0);
@@ -281,11 +336,15 @@ describe('topology', () => {
     expect(await ensureStreams(f.nc, { ns: f.ns })).toEqual({ events: 'exists', deadLetter: 'exists' });
     const err = await ensureStreams(f.nc, { ns: f.ns, maxAgeMs: 60_000 }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(TopologyConflictError);
-    expect((err as Error).message).toMatch(new RegExp(`stream '${f.ns.stream}'.*max_age: expected 60000000000, found 604800000000000`));
+    expect((err as Error).message).toMatch(
+      new RegExp(`stream '${f.ns.stream}'.*max_age: expected 60000000000, found 604800000000000`),
+    );
     const jsm = await jetstreamManager(f.nc);
     expect((await jsm.streams.info(f.ns.stream)).config.max_age).toBe(604_800_000_000_000);
     expect(await ensureConsumer(f.nc, { durable: 'c', types: ['slo.burn'] }, f.ns)).toBe('created');
     expect(await ensureConsumer(f.nc, { durable: 'c', types: ['slo.burn'] }, f.ns)).toBe('exists');
-    await expect(ensureConsumer(f.nc, { durable: 'c', types: ['chaos.requested'] }, f.ns)).rejects.toThrow(/filter_subject: expected ".*chaos.requested"/);
+    await expect(ensureConsumer(f.nc, { durable: 'c', types: ['chaos.requested'] }, f.ns)).rejects.toThrow(
+      /filter_subject: expected ".*chaos.requested"/,
+    );
   });
 });

@@ -62,13 +62,27 @@ export function createPublisher(o: PublisherOptions): Publisher {
       span.setAttributes(messagingAttributes({ operation: 'publish', subject, event, bodySize: data.length }));
       let ack;
       try {
-        ack = await o.js.publish(subject, data, { msgID: event.id, headers, timeout, expect: { streamName: ns.stream } });
+        ack = await o.js.publish(subject, data, {
+          msgID: event.id,
+          headers,
+          timeout,
+          expect: { streamName: ns.stream },
+        });
       } catch (e) {
-        throw new PublishError(`publish of ${type} ${event.id} to ${subject} failed: ${(e as Error).message}`, { cause: e });
+        throw new PublishError(`publish of ${type} ${event.id} to ${subject} failed: ${(e as Error).message}`, {
+          cause: e,
+        });
       }
       span.setAttribute('messaging.nats.stream_sequence', ack.seq);
       span.setAttribute('messaging.nats.duplicate', ack.duplicate);
-      return { id: event.id, stream: ack.stream, seq: ack.seq, duplicate: ack.duplicate, subject, traceId: span.spanContext().traceId };
+      return {
+        id: event.id,
+        stream: ack.stream,
+        seq: ack.seq,
+        duplicate: ack.duplicate,
+        subject,
+        traceId: span.spanContext().traceId,
+      };
     } catch (e) {
       recordFailure(span, e);
       throw e;
@@ -78,7 +92,8 @@ export function createPublisher(o: PublisherOptions): Publisher {
   }
 
   return {
-    publish: (type, data, options = {}) => send(() => createEvent(type, data, { ...options, source: o.source }) as VigilEvent, type),
+    publish: (type, data, options = {}) =>
+      send(() => createEvent(type, data, { ...options, source: o.source }) as VigilEvent, type),
     // An event built earlier carries the trace it was created in; its publish continues that trace.
     publishEvent: (event) => send(() => event, event.type, extractTraceContext(undefined, event)),
   };

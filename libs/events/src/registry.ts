@@ -108,8 +108,7 @@ export const registry = {
   'slo.burn': defineEvent({
     type: 'slo.burn',
     version: 1,
-    description:
-      'An SLO burn-rate alert started (state firing) or ended (state resolved), with the numbers behind it.',
+    description: 'An SLO burn-rate alert started (state firing) or ended (state resolved), with the numbers behind it.',
     schema: z.strictObject({
       slo: nonEmpty,
       service: nonEmpty,

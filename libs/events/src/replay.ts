@@ -42,7 +42,8 @@ export interface ReplayedEvent<T extends EventType = EventType> {
 
 function deliverFrom(start: ReplayStart): Partial<ConsumerConfig> {
   if ('since' in start) return { deliver_policy: DeliverPolicy.StartTime, opt_start_time: start.since.toISOString() };
-  if ('fromSeq' in start) return { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: Math.max(1, start.fromSeq) };
+  if ('fromSeq' in start)
+    return { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: Math.max(1, start.fromSeq) };
   if ('from' in start && start.from === 'new') return { deliver_policy: DeliverPolicy.New };
   return { deliver_policy: DeliverPolicy.All };
 }
@@ -95,7 +96,10 @@ export async function* replay<T extends EventType = EventType>(
               yield { event: event as VigilEvent<T>, seq: m.seq, storedAt: m.time, subject: m.subject };
             }
           } catch (e) {
-            logger.warn({ err: e, seq: m.seq, subject: m.subject }, 'replay skipped a message that is not a valid event');
+            logger.warn(
+              { err: e, seq: m.seq, subject: m.subject },
+              'replay skipped a message that is not a valid event',
+            );
             o.onInvalid?.(e as Error, { seq: m.seq, subject: m.subject });
           }
         }

@@ -8,7 +8,8 @@ describe('subscribe (for other tools)', () => {
   it('a durable subscription gets every result, including those published while it was stopped', async () => {
     await using f = await eventsFixture(inject('natsUrl'), { label: 'sub' });
     const pub = createPublisher({ js: f.js, ns: f.ns, source: 'vigil/test' });
-    const publish = (suite: string) => pub.publish('validation.completed', { ...samples['validation.completed'], suite });
+    const publish = (suite: string) =>
+      pub.publish('validation.completed', { ...samples['validation.completed'], suite });
 
     const first: string[] = [];
     const sub1 = subscribe(f.nc, ['validation.completed', 'slo.burn'], { ns: f.ns, durable: 'my-tool' });
@@ -29,7 +30,11 @@ describe('subscribe (for other tools)', () => {
     await pub.publish('sli.observed', samples['sli.observed']); // not subscribed
 
     const second: string[] = [];
-    const sub2 = subscribe(f.nc, ['validation.completed', 'slo.burn'], { ns: f.ns, durable: 'my-tool', retry: { initialMs: 10 } });
+    const sub2 = subscribe(f.nc, ['validation.completed', 'slo.burn'], {
+      ns: f.ns,
+      durable: 'my-tool',
+      retry: { initialMs: 10 },
+    });
     const loop2 = (async () => {
       for await (const e of sub2) {
         second.push(e.type === 'validation.completed' ? e.data.suite : e.type);
@@ -53,7 +58,13 @@ describe('subscribe (for other tools)', () => {
     const got: string[] = [];
     const it = sub[Symbol.asyncIterator]();
     const next = it.next();
-    await waitFor(async () => (await import('@nats-io/jetstream').then((m) => m.jetstreamManager(f.nc))).streams.info(f.ns.stream).then((i) => i.state.consumer_count === 1), { message: 'subscription consumer' });
+    await waitFor(
+      async () =>
+        (await import('@nats-io/jetstream').then((m) => m.jetstreamManager(f.nc))).streams
+          .info(f.ns.stream)
+          .then((i) => i.state.consumer_count === 1),
+      { message: 'subscription consumer' },
+    );
     await pub.publish('sli.observed', { ...samples['sli.observed'], sli: 'new' });
     const r = await next;
     if (!r.done) got.push(r.value.data.sli);

@@ -72,7 +72,10 @@ function differences(
     const w = want[f];
     if (w === undefined) continue;
     const h = have[f];
-    const same = Array.isArray(w) && Array.isArray(h) ? [...w].sort().join('\n') === [...h].sort().join('\n') : w === h;
+    const same =
+      Array.isArray(w) && Array.isArray(h)
+        ? (w as unknown[]).map(String).sort().join('\n') === (h as unknown[]).map(String).sort().join('\n')
+        : w === h;
     if (!same) out.push({ field: f, expected: w, actual: h });
   }
   return out;
@@ -80,10 +83,13 @@ function differences(
 
 const streamFields = ['subjects', 'storage', 'retention', 'discard', 'max_age', 'duplicate_window', 'num_replicas'];
 
-async function ensureStream(jsm: JetStreamManager, cfg: Partial<StreamConfig> & { name: string }): Promise<'created' | 'exists'> {
+async function ensureStream(
+  jsm: JetStreamManager,
+  cfg: Partial<StreamConfig> & { name: string },
+): Promise<'created' | 'exists'> {
   try {
     const info = await jsm.streams.info(cfg.name);
-    const diff = differences(cfg, info.config as unknown as Record<string, unknown>, streamFields);
+    const diff = differences(cfg, info.config, streamFields);
     if (diff.length > 0) throw new TopologyConflictError('stream', cfg.name, diff);
     return 'exists';
   } catch (e) {
@@ -151,7 +157,11 @@ export function supportsMultiFilter(nc: NatsConnection): boolean {
  * The server-side filter for a set of types. On servers older than 2.10 several types cannot be
  * filtered server-side; the consumer then reads the whole namespace and skips other types itself.
  */
-export function filterFor(nc: NatsConnection, ns: Namespace, types: readonly EventType[] | undefined): { filter_subject?: string; filter_subjects?: string[] } {
+export function filterFor(
+  nc: NatsConnection,
+  ns: Namespace,
+  types: readonly EventType[] | undefined,
+): { filter_subject?: string; filter_subjects?: string[] } {
   if (types === undefined || types.length === 0) return { filter_subject: allEventsSubject(ns) };
   if (types.length === 1) return { filter_subject: subjectOf(ns, types[0] as EventType) };
   if (supportsMultiFilter(nc)) return { filter_subjects: types.map((t) => subjectOf(ns, t)) };
@@ -172,7 +182,15 @@ export function consumerConfig(nc: NatsConnection, ns: Namespace, spec: Consumer
   };
 }
 
-const consumerFields = ['ack_policy', 'deliver_policy', 'max_deliver', 'ack_wait', 'filter_subject', 'filter_subjects', 'max_ack_pending'];
+const consumerFields = [
+  'ack_policy',
+  'deliver_policy',
+  'max_deliver',
+  'ack_wait',
+  'filter_subject',
+  'filter_subjects',
+  'max_ack_pending',
+];
 
 /** Creates a durable pull consumer on EVENTS when missing; reports a conflicting one. */
 export async function ensureConsumer(
@@ -185,10 +203,15 @@ export async function ensureConsumer(
   try {
     const info = await jsm.consumers.info(ns.stream, spec.durable);
     const have = { ...info.config } as unknown as Record<string, unknown>;
-    if (cfg.filter_subject !== undefined && have['filter_subject'] === undefined && Array.isArray(have['filter_subjects']) && have['filter_subjects'].length === 1) {
+    if (
+      cfg.filter_subject !== undefined &&
+      have['filter_subject'] === undefined &&
+      Array.isArray(have['filter_subjects']) &&
+      have['filter_subjects'].length === 1
+    ) {
       have['filter_subject'] = have['filter_subjects'][0];
     }
-    const diff = differences(cfg as Record<string, unknown>, have, consumerFields);
+    const diff = differences(cfg, have, consumerFields);
     if (diff.length > 0) throw new TopologyConflictError('consumer', `${ns.stream}/${spec.durable}`, diff);
     return 'exists';
   } catch (e) {

@@ -69,6 +69,9 @@ describe('trace context across JetStream', () => {
       'messaging.message.id': published.id,
       'cloudevents.event_type': 'validation.requested',
     });
-    expect(publishSpan?.attributes).toMatchObject({ 'messaging.operation.type': 'send', 'messaging.nats.stream_sequence': published.seq });
+    expect(publishSpan?.attributes).toMatchObject({
+      'messaging.operation.type': 'send',
+      'messaging.nats.stream_sequence': published.seq,
+    });
   });
 });

@@ -46,7 +46,9 @@ export function traceContextOf(ctx: Context): { traceparent?: string; tracestate
  */
 export function extractTraceContext(headers: MsgHdrs | undefined, event: VigilEvent | undefined): Context {
   const carrier: Record<string, string> = {};
-  const tp = headers?.get('traceparent') || (typeof event?.extensions['traceparent'] === 'string' ? event.extensions['traceparent'] : '');
+  const tp =
+    headers?.get('traceparent') ||
+    (typeof event?.extensions['traceparent'] === 'string' ? event.extensions['traceparent'] : '');
   if (tp) {
     carrier['traceparent'] = tp;
     const ts = headers?.get('traceparent') ? headers.get('tracestate') : event?.extensions['tracestate'];
@@ -54,7 +56,6 @@ export function extractTraceContext(headers: MsgHdrs | undefined, event: VigilEv
   }
   return w3c.extract(otelContext.active(), carrier, carrierGetter);
 }
-
 
 /** OTel messaging semantic-convention attributes shared by publish and process spans. */
 export function messagingAttributes(args: {

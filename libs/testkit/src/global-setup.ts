@@ -11,7 +11,9 @@ declare module 'vitest' {
 /** Resolves NATS and Postgres once per test run (env, local, spawned, container) and hands their URLs to the tests. */
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   const [nats, postgres] = await Promise.all([resolveNats(), resolvePostgres()]);
-  process.stderr.write(`vigil tests: NATS ${nats.url} (${nats.source}), Postgres ${postgres.url} (${postgres.source})\n`);
+  process.stderr.write(
+    `vigil tests: NATS ${nats.url} (${nats.source}), Postgres ${postgres.url} (${postgres.source})\n`,
+  );
   project.provide('natsUrl', nats.url);
   project.provide('databaseUrl', postgres.url);
   return async () => {

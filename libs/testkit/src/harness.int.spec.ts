@@ -42,7 +42,10 @@ describe('test harness', () => {
       // under the same Nats-Msg-Id, so a retry cannot store the message twice.
       const leader = cluster.servers[Number(info.cluster?.leader?.replace('n', '')) - 1]!;
       await leader.kill('SIGKILL');
-      const ack = await waitFor(() => js.publish('r3.a', 'two', { msgID: 'two', timeout: 2000 }), { timeoutMs: 20_000, message: 'publish after leader loss' });
+      const ack = await waitFor(() => js.publish('r3.a', 'two', { msgID: 'two', timeout: 2000 }), {
+        timeoutMs: 20_000,
+        message: 'publish after leader loss',
+      });
       expect(ack.seq).toBe(2);
       expect((await waitFor(() => jsm.streams.info('R3'))).state.messages).toBe(2);
     } finally {

@@ -1,4 +1,10 @@
 export { waitFor, freePort, isReachable } from './wait.js';
 export { NatsServerProcess, NatsCluster, natsServerBinary, type NatsServerOptions } from './nats-server.js';
 export { PrivatePostgres, createTestDatabase, postgresBinDir } from './postgres.js';
-export { resolveNats, resolvePostgres, type ResolvedServer, type ResolveOptions, type ServerSource } from './servers.js';
+export {
+  resolveNats,
+  resolvePostgres,
+  type ResolvedServer,
+  type ResolveOptions,
+  type ServerSource,
+} from './servers.js';

@@ -9,7 +9,12 @@ import { freePort, waitFor } from './wait.js';
 
 /** Where the nats-server binary is: `NATS_SERVER_BIN`, Debian's path, or the PATH. */
 export function natsServerBinary(): string | undefined {
-  const candidates = [process.env['NATS_SERVER_BIN'], '/usr/sbin/nats-server', '/usr/local/bin/nats-server', '/usr/bin/nats-server'];
+  const candidates = [
+    process.env['NATS_SERVER_BIN'],
+    '/usr/sbin/nats-server',
+    '/usr/local/bin/nats-server',
+    '/usr/bin/nats-server',
+  ];
   for (const c of candidates) if (c && existsSync(c)) return c;
   for (const dir of (process.env['PATH'] ?? '').split(':')) {
     if (dir && existsSync(join(dir, 'nats-server'))) return join(dir, 'nats-server');
@@ -53,13 +58,29 @@ export class NatsServerProcess {
     const bin = natsServerBinary();
     if (!bin) throw new Error('nats-server not found: install it (apt-get install nats-server) or set NATS_SERVER_BIN');
     const storeDir = opts.storeDir ?? (await mkdtemp(join(tmpdir(), 'vigil-nats-')));
-    const s = new NatsServerProcess(opts.port ?? (await freePort()), await freePort(), storeDir, opts, opts.storeDir === undefined);
+    const s = new NatsServerProcess(
+      opts.port ?? (await freePort()),
+      await freePort(),
+      storeDir,
+      opts,
+      opts.storeDir === undefined,
+    );
     await s.launch(bin);
     return s;
   }
 
   private async launch(bin = natsServerBinary() ?? 'nats-server'): Promise<void> {
-    const args = ['-a', '127.0.0.1', '-p', String(this.port), '-m', String(this.monitorPort), '-js', '-sd', this.storeDir];
+    const args = [
+      '-a',
+      '127.0.0.1',
+      '-p',
+      String(this.port),
+      '-m',
+      String(this.monitorPort),
+      '-js',
+      '-sd',
+      this.storeDir,
+    ];
     const c = this.opts.cluster;
     if (c) {
       args.push('--name', c.serverName, '--cluster_name', c.name, '--cluster', `nats://127.0.0.1:${c.port}`);
@@ -81,7 +102,9 @@ export class NatsServerProcess {
       waitFor(
         async () => {
           // /healthz answers 200 once JetStream has recovered its streams (clusters: once it has a meta leader or none is needed).
-          const r = await fetch(`http://127.0.0.1:${this.monitorPort}/healthz${this.opts.cluster ? '?js-enabled-only=true' : ''}`);
+          const r = await fetch(
+            `http://127.0.0.1:${this.monitorPort}/healthz${this.opts.cluster ? '?js-enabled-only=true' : ''}`,
+          );
           return r.ok;
         },
         { timeoutMs: 30_000, message: `nats-server on port ${this.port} to be healthy` },

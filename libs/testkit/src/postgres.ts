@@ -58,10 +58,14 @@ export class PrivatePostgres {
       chmodSync(dataDir, 0o700);
     }
     if (!existsSync(join(dataDir, 'PG_VERSION'))) {
-      const r = spawnSync(join(bin, 'initdb'), ['-D', dataDir, '-U', 'postgres', '-A', 'trust', '-E', 'UTF8', '--no-sync'], {
-        ...(user ? { uid: user.uid, gid: user.gid } : {}),
-        encoding: 'utf8',
-      });
+      const r = spawnSync(
+        join(bin, 'initdb'),
+        ['-D', dataDir, '-U', 'postgres', '-A', 'trust', '-E', 'UTF8', '--no-sync'],
+        {
+          ...(user ? { uid: user.uid, gid: user.gid } : {}),
+          encoding: 'utf8',
+        },
+      );
       if (r.status !== 0) throw new Error(`initdb failed: ${r.stderr || r.error?.message}`);
     }
     const p = new PrivatePostgres(dataDir, o.port ?? (await freePort()), bin, user, o.dataDir === undefined);
@@ -70,7 +74,20 @@ export class PrivatePostgres {
   }
 
   private async launch(): Promise<void> {
-    const args = ['-D', this.dataDir, '-p', String(this.port), '-h', '127.0.0.1', '-k', this.dataDir, '-c', 'fsync=off', '-c', 'max_connections=200'];
+    const args = [
+      '-D',
+      this.dataDir,
+      '-p',
+      String(this.port),
+      '-h',
+      '127.0.0.1',
+      '-k',
+      this.dataDir,
+      '-c',
+      'fsync=off',
+      '-c',
+      'max_connections=200',
+    ];
     const child = spawn(join(this.bin, 'postgres'), args, {
       stdio: ['ignore', 'ignore', 'pipe'],
       ...(this.runAs ? { uid: this.runAs.uid, gid: this.runAs.gid } : {}),
@@ -80,7 +97,9 @@ export class PrivatePostgres {
       stderr = (stderr + d.toString()).slice(-4000);
     });
     this.child = child;
-    const exited = new Promise<never>((_, reject) => child.once('exit', (code) => reject(new Error(`postgres exited with ${code}: ${stderr}`))));
+    const exited = new Promise<never>((_, reject) =>
+      child.once('exit', (code) => reject(new Error(`postgres exited with ${code}: ${stderr}`))),
+    );
     exited.catch(() => undefined);
     await Promise.race([
       exited,
@@ -125,7 +144,10 @@ export class PrivatePostgres {
 }
 
 /** A database of its own for one test file; dropped on dispose. */
-export async function createTestDatabase(serverUrl: string, prefix = 'vigil_test'): Promise<{ url: string; name: string; drop(): Promise<void>; [Symbol.asyncDispose](): Promise<void> }> {
+export async function createTestDatabase(
+  serverUrl: string,
+  prefix = 'vigil_test',
+): Promise<{ url: string; name: string; drop(): Promise<void>; [Symbol.asyncDispose](): Promise<void> }> {
   const name = `${prefix}_${Date.now().toString(36)}_${Math.random().toString(36).slice(2, 8)}`;
   const admin = new pg.Client({ connectionString: serverUrl });
   await admin.connect();

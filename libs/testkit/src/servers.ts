@@ -36,7 +36,10 @@ export async function resolveNats(o: ResolveOptions & { storeDir?: string } = {}
   }
   if (natsServerBinary()) {
     const port = o.preferDefaultPort && !(await isReachable('127.0.0.1', 4222)) ? 4222 : undefined;
-    const s = await NatsServerProcess.start({ ...(o.storeDir === undefined ? {} : { storeDir: o.storeDir }), ...(port ? { port } : {}) });
+    const s = await NatsServerProcess.start({
+      ...(o.storeDir === undefined ? {} : { storeDir: o.storeDir }),
+      ...(port ? { port } : {}),
+    });
     return { url: s.url, source: 'spawned', stop: () => s.stop() };
   }
   const c = await tryContainer('nats:2.11-alpine', 4222, ['-js']);
@@ -51,11 +54,15 @@ export async function resolvePostgres(o: ResolveOptions & { dataDir?: string } =
   const env = o.env ?? process.env;
   if (!o.ownServer) {
     if (env['DATABASE_URL']) return { url: env['DATABASE_URL'], source: 'env', stop: noop };
-    if (await isReachable('127.0.0.1', 5432)) return { url: 'postgres://postgres@127.0.0.1:5432/postgres', source: 'local', stop: noop };
+    if (await isReachable('127.0.0.1', 5432))
+      return { url: 'postgres://postgres@127.0.0.1:5432/postgres', source: 'local', stop: noop };
   }
   if (postgresBinDir()) {
     const port = o.preferDefaultPort && !(await isReachable('127.0.0.1', 5432)) ? 5432 : undefined;
-    const p = await PrivatePostgres.start({ ...(o.dataDir === undefined ? {} : { dataDir: o.dataDir }), ...(port ? { port } : {}) });
+    const p = await PrivatePostgres.start({
+      ...(o.dataDir === undefined ? {} : { dataDir: o.dataDir }),
+      ...(port ? { port } : {}),
+    });
     return { url: p.url, source: 'spawned', stop: () => p.stop() };
   }
   const c = await tryContainer('postgres:15-alpine', 5432, [], { POSTGRES_HOST_AUTH_METHOD: 'trust' });
@@ -73,10 +80,17 @@ async function tryContainer(
 ): Promise<{ host: string; port: number; stop: () => Promise<void> } | undefined> {
   try {
     const { GenericContainer, Wait } = await import('testcontainers');
-    let g = new GenericContainer(image).withExposedPorts(port).withEnvironment(environment).withWaitStrategy(Wait.forListeningPorts());
+    let g = new GenericContainer(image)
+      .withExposedPorts(port)
+      .withEnvironment(environment)
+      .withWaitStrategy(Wait.forListeningPorts());
     if (command.length > 0) g = g.withCommand(command);
     const started = await g.start();
-    return { host: started.getHost(), port: started.getMappedPort(port), stop: async () => void (await started.stop()) };
+    return {
+      host: started.getHost(),
+      port: started.getMappedPort(port),
+      stop: async () => void (await started.stop()),
+    };
   } catch {
     return undefined; // no engine, or the image cannot be pulled
   }

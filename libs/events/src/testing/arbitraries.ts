@@ -23,7 +23,12 @@ const kind = fc.constantFrom(
 );
 const target = fc.record({ id: text, name: text });
 const gate = fc.record(
-  { check: text, passed: fc.boolean(), value: fc.oneof(fc.double({ noNaN: true, noDefaultInfinity: true }), fc.string(), fc.boolean(), fc.constant(null)), message: fc.string() },
+  {
+    check: text,
+    passed: fc.boolean(),
+    value: fc.oneof(fc.double({ noNaN: true, noDefaultInfinity: true }), fc.string(), fc.boolean(), fc.constant(null)),
+    message: fc.string(),
+  },
   { requiredKeys: ['check', 'passed', 'message'] },
 );
 
@@ -75,7 +80,13 @@ export const dataArbitraries: { [T in EventType]: fc.Arbitrary<EventDataInput<T>
       severity: fc.constantFrom('page' as const, 'ticket' as const),
       objective: fc.double({ min: 0.001, max: 99.999, noNaN: true }),
       windows: fc.array(
-        fc.record({ long: text, short: text, burnRateLong: nonNeg, burnRateShort: nonNeg, threshold: fc.double({ min: 0.01, max: 100, noNaN: true }) }),
+        fc.record({
+          long: text,
+          short: text,
+          burnRateLong: nonNeg,
+          burnRateShort: nonNeg,
+          threshold: fc.double({ min: 0.01, max: 100, noNaN: true }),
+        }),
         { minLength: 1, maxLength: 4 },
       ),
       budgetRemaining: fc.double({ min: -10, max: 1, noNaN: true }),
@@ -83,11 +94,26 @@ export const dataArbitraries: { [T in EventType]: fc.Arbitrary<EventDataInput<T>
       since: time,
       resolvedAt: time,
     },
-    { requiredKeys: ['slo', 'service', 'state', 'severity', 'objective', 'windows', 'budgetRemaining', 'explanation', 'since'] },
+    {
+      requiredKeys: [
+        'slo',
+        'service',
+        'state',
+        'severity',
+        'objective',
+        'windows',
+        'budgetRemaining',
+        'explanation',
+        'since',
+      ],
+    },
   ),
   'chaos.requested': fc.record({
     kind,
-    target: fc.oneof(fc.record({ names: fc.array(text, { minLength: 1, maxLength: 3 }) }), fc.record({ labels: dict(fc.string()) })),
+    target: fc.oneof(
+      fc.record({ names: fc.array(text, { minLength: 1, maxLength: 3 }) }),
+      fc.record({ labels: dict(fc.string()) }),
+    ),
     durationSeconds: fc.double({ min: 0.1, max: 3600, noNaN: true }),
     parameters: dict(scalar),
     dryRun: fc.boolean(),
@@ -114,14 +140,25 @@ export const dataArbitraries: { [T in EventType]: fc.Arbitrary<EventDataInput<T>
       injectedAt: time,
       rolledBackAt: time,
       completedAt: time,
-      recovery: fc.record({ recovered: fc.boolean(), durationMs: nonNeg, details: fc.array(fc.string(), { maxLength: 3 }) }),
+      recovery: fc.record({
+        recovered: fc.boolean(),
+        durationMs: nonNeg,
+        details: fc.array(fc.string(), { maxLength: 3 }),
+      }),
       scoreBefore: score,
       scoreAfter: score,
     },
-    { requiredKeys: ['requestId', 'experimentId', 'kind', 'targets', 'dryRun', 'startedAt', 'completedAt', 'recovery'] },
+    {
+      requiredKeys: ['requestId', 'experimentId', 'kind', 'targets', 'dryRun', 'startedAt', 'completedAt', 'recovery'],
+    },
   ),
   'chaos.aborted': fc.record(
-    { requestId: text, experimentId: text, reasons: fc.array(text, { minLength: 1, maxLength: 3 }), gate: fc.array(gate, { maxLength: 3 }) },
+    {
+      requestId: text,
+      experimentId: text,
+      reasons: fc.array(text, { minLength: 1, maxLength: 3 }),
+      gate: fc.array(gate, { maxLength: 3 }),
+    },
     { requiredKeys: ['requestId', 'reasons', 'gate'] },
   ),
   'anomaly.detected': fc.record({
@@ -130,13 +167,25 @@ export const dataArbitraries: { [T in EventType]: fc.Arbitrary<EventDataInput<T>
     value: fc.double({ noNaN: true, noDefaultInfinity: true }),
     score: fc.double({ min: 0, max: 1, noNaN: true }),
     threshold: fc.double({ min: 0, max: 1, noNaN: true }),
-    features: fc.array(fc.record({ name: text, contribution: fc.double({ noNaN: true, noDefaultInfinity: true }) }), { maxLength: 4 }),
+    features: fc.array(fc.record({ name: text, contribution: fc.double({ noNaN: true, noDefaultInfinity: true }) }), {
+      maxLength: 4,
+    }),
     modelVersion: text,
   }),
   'sli.observed': fc.oneof(
-    fc.record({ sli: text, service: text, observedAt: time, good: fc.nat(), total: fc.nat() }, { requiredKeys: ['sli', 'service', 'good', 'total'] }),
     fc.record(
-      { sli: text, service: text, observedAt: time, value: fc.double({ noNaN: true, noDefaultInfinity: true }), threshold: fc.double({ noNaN: true, noDefaultInfinity: true }), unit: text },
+      { sli: text, service: text, observedAt: time, good: fc.nat(), total: fc.nat() },
+      { requiredKeys: ['sli', 'service', 'good', 'total'] },
+    ),
+    fc.record(
+      {
+        sli: text,
+        service: text,
+        observedAt: time,
+        value: fc.double({ noNaN: true, noDefaultInfinity: true }),
+        threshold: fc.double({ noNaN: true, noDefaultInfinity: true }),
+        unit: text,
+      },
       { requiredKeys: ['sli', 'service', 'value', 'threshold'] },
     ),
   ),
@@ -144,5 +193,7 @@ export const dataArbitraries: { [T in EventType]: fc.Arbitrary<EventDataInput<T>
 
 /** Any registry type with valid data for it. */
 export const anyEvent: fc.Arbitrary<{ type: EventType; data: unknown }> = fc.oneof(
-  ...(Object.entries(dataArbitraries) as [EventType, fc.Arbitrary<unknown>][]).map(([type, arb]) => arb.map((data) => ({ type, data }))),
+  ...(Object.entries(dataArbitraries) as [EventType, fc.Arbitrary<unknown>][]).map(([type, arb]) =>
+    arb.map((data) => ({ type, data })),
+  ),
 );

@@ -15,11 +15,19 @@ export interface EventsFixture {
 /** A namespace of one test: its own EVENTS and DEADLETTER streams and subjects, deleted on dispose. */
 export function testNamespace(label = 't'): Namespace {
   const id = `${label.replace(/[^a-zA-Z0-9]/g, '')}${randomBytes(4).toString('hex')}`;
-  return { stream: `EVENTS_${id}`, subjectPrefix: `${id}.events`, deadLetterStream: `DEADLETTER_${id}`, deadLetterPrefix: `${id}.deadletter` };
+  return {
+    stream: `EVENTS_${id}`,
+    subjectPrefix: `${id}.events`,
+    deadLetterStream: `DEADLETTER_${id}`,
+    deadLetterPrefix: `${id}.deadletter`,
+  };
 }
 
 /** Connects to `url`, creates a unique namespace with its streams; disposing deletes them and closes. */
-export async function eventsFixture(url: string, o: Omit<StreamOptions, 'ns'> & { label?: string } = {}): Promise<EventsFixture> {
+export async function eventsFixture(
+  url: string,
+  o: Omit<StreamOptions, 'ns'> & { label?: string } = {},
+): Promise<EventsFixture> {
   const nc = await connect({ servers: url, noAsyncTraces: true });
   const ns = testNamespace(o.label);
   await ensureStreams(nc, { ...o, ns });
