@@ -43,7 +43,7 @@ describe('vigil up (the README quick start)', () => {
     dirs.push(dataDir);
 
     const first = startUp(dataDir);
-    await waitFor(() => first.output().includes('vigil: ready') || first.child.exitCode !== null, {
+    await waitFor(() => first.output().includes('Ctrl-C stops') || first.child.exitCode !== null, {
       timeoutMs: 60_000,
       message: 'vigil up to be ready',
     });
@@ -64,7 +64,7 @@ describe('vigil up (the README quick start)', () => {
     expect(first.output()).toContain('vigil: stopped');
 
     const second = startUp(dataDir);
-    await waitFor(() => second.output().includes('vigil: ready') || second.child.exitCode !== null, {
+    await waitFor(() => second.output().includes('Ctrl-C stops') || second.child.exitCode !== null, {
       timeoutMs: 60_000,
       message: 'vigil up to be ready again',
     });

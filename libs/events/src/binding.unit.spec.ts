@@ -193,3 +193,50 @@ describe('errors name what was wrong', () => {
     );
   });
 });
+
+describe('arbitrary invalid envelopes (property)', () => {
+  const required = ['specversion', 'id', 'source', 'type'] as const;
+  const optional = ['time', 'subject', 'dataschema', 'datacontenttype'] as const;
+  const notAString = fc.oneof(fc.integer(), fc.boolean(), fc.constant(null), fc.array(fc.string()), fc.object());
+
+  it('a missing or non-string required attribute is named in the error', () => {
+    fc.assert(
+      fc.property(
+        anyEvent,
+        fc.constantFrom(...required),
+        fc.option(notAString, { nil: undefined }),
+        ({ type, data }, attr, value) => {
+          const body = toJSON(createEvent(type, data as never, { source: 'p' }) as VigilEvent);
+          if (value === undefined) delete body[attr];
+          else body[attr] = value;
+          expect(() => decodeMessage(structured(body))).toThrow(new RegExp(`attribute '${attr}'`));
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+
+  it('a non-string optional attribute is named in the error', () => {
+    fc.assert(
+      fc.property(anyEvent, fc.constantFrom(...optional), notAString, ({ type, data }, attr, value) => {
+        const body = toJSON(createEvent(type, data as never, { source: 'p' }) as VigilEvent);
+        body[attr] = value;
+        expect(() => decodeMessage(structured(body))).toThrow(new RegExp(`attribute '${attr}'`));
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  it('data with a wrong-typed field names the field path', () => {
+    fc.assert(
+      fc.property(fc.constantFrom(...eventTypes), (type) => {
+        const body = validBody(type);
+        const data = body['data'] as Record<string, unknown>;
+        const [field] = Object.keys(data).sort();
+        data[field!] = { unexpected: true };
+        expect(() => decodeMessage(structured(body))).toThrow(InvalidEventDataError);
+        expect(() => decodeMessage(structured(body))).toThrow(new RegExp(`data\\.${field}`));
+      }),
+    );
+  });
+});

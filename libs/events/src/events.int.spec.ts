@@ -272,21 +272,27 @@ describe('replay', () => {
     await using f = await eventsFixture(natsUrl, { label: 'replay' });
     const pub = createPublisher({ js: f.js, ns: f.ns, source: 'vigil/test' });
     const types: EventType[] = ['validation.requested', 'sli.observed'];
-    const seqs: { seq: number; type: EventType; at: Date }[] = [];
+    const seqs: { seq: number; type: EventType }[] = [];
+    let since = new Date(0);
     for (let i = 0; i < 30; i++) {
+      if (i === 20) {
+        // A time strictly between event 20 and 21 (stream times are finer than a millisecond).
+        const before = Date.now();
+        await waitFor(() => Date.now() > before + 1, { message: 'the clock to move on' });
+        since = new Date();
+        await waitFor(() => Date.now() > since.getTime() + 1, { message: 'the clock to move on' });
+      }
       const type = types[i % 2] as EventType;
       const r = await pub.publish(type, samples[type]);
-      seqs.push({ seq: r.seq, type, at: new Date() });
+      seqs.push({ seq: r.seq, type });
     }
     const jsm = await jetstreamManager(f.nc);
-    const stored = async (seq: number) => (await jsm.streams.getMessage(f.ns.stream, { seq }))!.time;
     const seqsOf = (r: ReplayedEvent[]) => r.map((x) => x.seq);
 
     expect(seqsOf(await collect(replay(f.nc, { ns: f.ns, start: { fromSeq: 11 } })))).toEqual(
       seqs.slice(10).map((s) => s.seq),
     );
-    const t = await stored(seqs[20]!.seq);
-    expect(seqsOf(await collect(replay(f.nc, { ns: f.ns, start: { since: t } })))).toEqual(
+    expect(seqsOf(await collect(replay(f.nc, { ns: f.ns, start: { since } })))).toEqual(
       seqs.filter((s) => s.seq >= seqs[20]!.seq).map((s) => s.seq),
     );
     expect(seqsOf(await collect(replay(f.nc, { ns: f.ns, start: { last: 5 } })))).toEqual(
