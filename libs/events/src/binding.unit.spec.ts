@@ -206,7 +206,7 @@ describe('arbitrary invalid envelopes (property)', () => {
         fc.constantFrom(...required),
         fc.option(notAString, { nil: undefined }),
         ({ type, data }, attr, value) => {
-          const body = toJSON(createEvent(type, data as never, { source: 'p' }) as VigilEvent);
+          const body = toJSON(createEvent(type, data as never, { source: 'p' }));
           if (value === undefined) delete body[attr];
           else body[attr] = value;
           expect(() => decodeMessage(structured(body))).toThrow(new RegExp(`attribute '${attr}'`));
@@ -219,7 +219,7 @@ describe('arbitrary invalid envelopes (property)', () => {
   it('a non-string optional attribute is named in the error', () => {
     fc.assert(
       fc.property(anyEvent, fc.constantFrom(...optional), notAString, ({ type, data }, attr, value) => {
-        const body = toJSON(createEvent(type, data as never, { source: 'p' }) as VigilEvent);
+        const body = toJSON(createEvent(type, data as never, { source: 'p' }));
         body[attr] = value;
         expect(() => decodeMessage(structured(body))).toThrow(new RegExp(`attribute '${attr}'`));
       }),
