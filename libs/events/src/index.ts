@@ -4,6 +4,7 @@ export {
   isEventType,
   dataschemaOf,
   defaultNamespace,
+  namespaceFor,
   subjectOf,
   allEventsSubject,
   deadLetterSubjectOf,

@@ -264,6 +264,18 @@ export const defaultNamespace: Namespace = {
   deadLetterPrefix: 'deadletter',
 };
 
+/**
+ * The namespace named by an id: `EVENTS_<id>`, `<id>.events.>`, `DEADLETTER_<id>`, `<id>.deadletter.>`;
+ * the default namespace when the id is empty. Tests and side-by-side stacks use ids.
+ */
+export function namespaceFor(id: string | undefined): Namespace {
+  if (id === undefined || id === '') return defaultNamespace;
+  if (!/^[A-Za-z0-9_-]{1,32}$/.test(id)) {
+    throw new Error(`namespace id '${id}' must be 1-32 letters, digits, '_' or '-'`);
+  }
+  return { stream: `EVENTS_${id}`, subjectPrefix: `${id}.events`, deadLetterStream: `DEADLETTER_${id}`, deadLetterPrefix: `${id}.deadletter` };
+}
+
 /** The subject an event type is published on. */
 export function subjectOf(ns: Namespace, type: EventType): string {
   return `${ns.subjectPrefix}.${type}`;

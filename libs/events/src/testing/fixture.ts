@@ -2,7 +2,7 @@ import { connect } from '@nats-io/transport-node';
 import { jetstream, jetstreamManager, type JetStreamClient } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/nats-core';
 import { randomBytes } from 'node:crypto';
-import type { Namespace } from '../registry.js';
+import { namespaceFor, type Namespace } from '../registry.js';
 import { ensureStreams, type StreamOptions } from '../topology.js';
 
 export interface EventsFixture {
@@ -14,13 +14,7 @@ export interface EventsFixture {
 
 /** A namespace of one test: its own EVENTS and DEADLETTER streams and subjects, deleted on dispose. */
 export function testNamespace(label = 't'): Namespace {
-  const id = `${label.replace(/[^a-zA-Z0-9]/g, '')}${randomBytes(4).toString('hex')}`;
-  return {
-    stream: `EVENTS_${id}`,
-    subjectPrefix: `${id}.events`,
-    deadLetterStream: `DEADLETTER_${id}`,
-    deadLetterPrefix: `${id}.deadletter`,
-  };
+  return namespaceFor(`${label.replace(/[^a-zA-Z0-9]/g, '').slice(0, 20)}${randomBytes(4).toString('hex')}`);
 }
 
 /** Connects to `url`, creates a unique namespace with its streams; disposing deletes them and closes. */

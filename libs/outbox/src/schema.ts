@@ -1,0 +1,36 @@
+import type { ColumnType, Generated } from 'kysely';
+
+/** `outbox.events`: events committed by a service, waiting for the relay. */
+export interface OutboxEventsTable {
+  /** bigserial; the order of rows within one transaction. */
+  seq: Generated<string>;
+  /** The CloudEvent id, also the `Nats-Msg-Id`. */
+  event_id: string;
+  /** `pg_current_xact_id()` of the writing transaction (xid8, as text). */
+  txid: Generated<string>;
+  subject: string;
+  /** NATS headers to publish with (content type and the trace context captured at insert). */
+  headers: ColumnType<Record<string, string>, string, string>;
+  /** The exact bytes to publish (structured CloudEvent JSON). */
+  payload: Buffer;
+  created_at: Generated<Date>;
+  published_at: Date | null;
+  attempts: Generated<number>;
+  /** When a publish of this row was first tried; with `last_attempt_at` it bounds when a copy may have landed. */
+  first_attempt_at: Date | null;
+  last_attempt_at: Date | null;
+  last_error: string | null;
+  state: Generated<'pending' | 'published' | 'failed'>;
+}
+
+/** `outbox.inbox`: ids of events a consumer has processed, written with the consumer's effects. */
+export interface InboxTable {
+  consumer: string;
+  event_id: string;
+  processed_at: Generated<Date>;
+}
+
+export interface OutboxDatabase {
+  'outbox.events': OutboxEventsTable;
+  'outbox.inbox': InboxTable;
+}

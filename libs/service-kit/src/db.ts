@@ -1,0 +1,10 @@
+import { Kysely, PostgresDialect } from 'kysely';
+import pg from 'pg';
+
+/** A pg pool and a Kysely instance over it. */
+export function createDb<DB>(url: string, o: { max?: number; applicationName?: string } = {}): { db: Kysely<DB>; pool: pg.Pool } {
+  const pool = new pg.Pool({ connectionString: url, max: o.max ?? 10, application_name: o.applicationName ?? 'vigil' });
+  // An idle client whose server went away emits 'error'; the pool drops it and the next query reconnects.
+  pool.on('error', () => undefined);
+  return { db: new Kysely<DB>({ dialect: new PostgresDialect({ pool }) }), pool };
+}

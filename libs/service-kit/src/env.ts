@@ -1,0 +1,29 @@
+import { z } from 'zod';
+
+/** Environment every service reads (in its main.ts only), with defaults and units. */
+export const serviceEnv = z.object({
+  /** @default nats://127.0.0.1:4222 */
+  NATS_URL: z.string().url().default('nats://127.0.0.1:4222'),
+  /** @default postgres://postgres@127.0.0.1:5432/vigil */
+  DATABASE_URL: z.string().url().default('postgres://postgres@127.0.0.1:5432/vigil'),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /** OTLP/HTTP endpoint (e.g. http://jaeger:4318); traces are exported only when set. */
+  OTEL_EXPORTER_OTLP_ENDPOINT: z.string().url().optional(),
+  /** Namespace id: streams EVENTS_<id> etc.; empty for the default namespace. */
+  VIGIL_NAMESPACE: z.string().optional(),
+  /** Address of /healthz, /readyz and /metrics. @default 127.0.0.1 */
+  HTTP_HOST: z.string().default('127.0.0.1'),
+});
+
+/** Thrown at start for a bad environment; names every bad variable. */
+export class ConfigError extends Error {
+  readonly code = 'CONFIG_INVALID';
+}
+
+/** Parses the environment with a zod schema; the error names each variable and why. */
+export function parseEnv<S extends z.ZodType>(schema: S, env: NodeJS.ProcessEnv): z.output<S> {
+  const r = schema.safeParse(env);
+  if (r.success) return r.data;
+  const lines = r.error.issues.map((i) => `${i.path.map(String).join('.') || '(environment)'}: ${i.message}`);
+  throw new ConfigError(`invalid environment: ${lines.join('; ')}`);
+}

@@ -1,0 +1,28 @@
+import { z } from 'zod';
+import { serviceEnv } from '@vigil/service-kit';
+
+/** The relay's environment (read in main.ts only). Times in milliseconds. */
+export const relayEnv = serviceEnv.extend({
+  /** /healthz, /readyz, /metrics. @default 9474 */
+  PORT: z.coerce.number().int().min(0).max(65535).default(9474),
+  /** @default 500 */
+  RELAY_BATCH_SIZE: z.coerce.number().int().min(1).max(10_000).default(500),
+  /** Fallback poll when no NOTIFY arrives. @default 1000 */
+  RELAY_POLL_INTERVAL_MS: z.coerce.number().int().min(10).default(1000),
+  /** @default 5 */
+  RELAY_RETRY_ATTEMPTS: z.coerce.number().int().min(1).max(20).default(5),
+  /** @default 100 */
+  RELAY_RETRY_INITIAL_DELAY_MS: z.coerce.number().int().min(1).default(100),
+  /** @default 3000 */
+  RELAY_RETRY_MAX_DELAY_MS: z.coerce.number().int().min(1).default(3000),
+  /** @default 5000 */
+  RELAY_PUBLISH_TIMEOUT_MS: z.coerce.number().int().min(100).default(5000),
+  /** @default 2000 */
+  RELAY_BREAKER_PROBE_MS: z.coerce.number().int().min(10).default(2000),
+  /** Published rows are deleted after this many hours. @default 24 */
+  RELAY_RETENTION_HOURS: z.coerce.number().min(0).default(24),
+  /** @default 1000 */
+  RELAY_STANDBY_RETRY_MS: z.coerce.number().int().min(10).default(1000),
+});
+
+export type RelayEnv = z.output<typeof relayEnv>;

@@ -1,0 +1,82 @@
+/**
+ * The relay's pure decisions: retry schedule, retry horizon versus JetStream's duplicate window,
+ * and which publish failures are permanent.
+ */
+
+export interface RetrySchedule {
+  /** Publish attempts of a batch before the circuit breaker opens. @default 5 */
+  readonly attempts: number;
+  /** Delay before the second attempt; doubles each time. @default 100 ms */
+  readonly initialDelayMs: number;
+  /** Upper bound of one delay. @default 3000 ms */
+  readonly maxDelayMs: number;
+  /** How long one publish waits for JetStream's ack. @default 5000 ms */
+  readonly publishTimeoutMs: number;
+}
+
+export const defaultRetrySchedule: RetrySchedule = {
+  attempts: 5,
+  initialDelayMs: 100,
+  maxDelayMs: 3000,
+  publishTimeoutMs: 5000,
+};
+
+/** Delay before attempt `n` (2-based: the first retry is attempt 2). */
+export function retryDelayMs(s: RetrySchedule, attempt: number): number {
+  return Math.min(s.maxDelayMs, s.initialDelayMs * 2 ** Math.max(0, attempt - 2));
+}
+
+/**
+ * The longest time between a row's first publish attempt and its last retry under the retry
+ * policy: every attempt may wait its full ack timeout, plus the delays between attempts. A copy
+ * stored by JetStream whose ack was lost is deduplicated only if the retry comes within the
+ * stream's duplicate window, so the window must be at least this long.
+ */
+export function retryHorizonMs(s: RetrySchedule): number {
+  let total = s.attempts * s.publishTimeoutMs;
+  for (let a = 2; a <= s.attempts; a++) total += retryDelayMs(s, a);
+  return total;
+}
+
+/** Margin the duplicate window must leave beyond the horizon (clock skew, scheduling). */
+export const HORIZON_MARGIN_MS = 10_000;
+
+/** Null when the window covers the horizon; otherwise the reason the relay must not run. */
+export function checkDuplicateWindow(windowMs: number, s: RetrySchedule, stream: string): string | null {
+  const horizon = retryHorizonMs(s) + HORIZON_MARGIN_MS;
+  if (windowMs >= horizon) return null;
+  return (
+    `stream ${stream} has a duplicate window of ${(windowMs / 1000).toFixed(1)} s, shorter than the relay's retry horizon ` +
+    `of ${(horizon / 1000).toFixed(1)} s (${s.attempts} attempts × ${s.publishTimeoutMs} ms ack timeout + backoff + ${HORIZON_MARGIN_MS / 1000} s margin): ` +
+    `a retried publish could be stored twice. Raise the stream's duplicate_window or shorten the retry schedule.`
+  );
+}
+
+/**
+ * Rows whose earlier attempts may have landed in JetStream long enough ago that the duplicate
+ * window no longer remembers them (the breaker kept them waiting through an outage): before
+ * publishing such a row again the relay looks for it in the stream.
+ */
+export function needsStreamCheck(
+  row: { firstAttemptAt: Date | null },
+  now: Date,
+  windowMs: number,
+  s: RetrySchedule,
+): boolean {
+  if (row.firstAttemptAt === null) return false;
+  return now.getTime() - row.firstAttemptAt.getTime() > windowMs - s.publishTimeoutMs - HORIZON_MARGIN_MS;
+}
+
+/** A publish failure that no retry can fix: the row is marked failed and the rows behind it go on. */
+export function isPermanentPublishError(e: unknown): boolean {
+  if (typeof e !== 'object' || e === null) return false;
+  const err = e as { name?: string; apiError?: () => { err_code?: number } };
+  // Client-side: over the server's max_payload, or a malformed header.
+  if (err.name === 'InvalidArgumentError') return true;
+  if (err.name === 'JetStreamApiError' && typeof err.apiError === 'function') {
+    // 10054: message over the stream's max_msg_size. Other API errors (a missing or different
+    // stream) are deployment problems that block every row alike: retried, never marked failed.
+    return err.apiError().err_code === 10054;
+  }
+  return false;
+}

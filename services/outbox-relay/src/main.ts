@@ -1,0 +1,62 @@
+import { connect } from '@nats-io/transport-node';
+import { jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { namespaceFor } from '@vigil/events';
+import { migrateOutbox, type OutboxDatabase } from '@vigil/outbox';
+import { createDb, createLogger, onShutdown, parseEnv, redactUrl, startHttpServer, startTelemetry } from '@vigil/service-kit';
+import { relayEnv } from './config.js';
+import { createRelayMetrics } from './metrics.js';
+import { createRelay } from './relay.js';
+
+const SERVICE = 'outbox-relay';
+
+async function main(): Promise<void> {
+  const env = parseEnv(relayEnv, process.env);
+  const telemetry = startTelemetry({ serviceName: SERVICE, endpoint: env.OTEL_EXPORTER_OTLP_ENDPOINT });
+  const logger = createLogger(SERVICE, env.LOG_LEVEL);
+  const ns = namespaceFor(env.VIGIL_NAMESPACE);
+
+  const { db, pool } = createDb<OutboxDatabase>(env.DATABASE_URL, { max: 4, applicationName: `vigil-${SERVICE}` });
+  await migrateOutbox(db);
+  const nc = await connect({ servers: env.NATS_URL, name: SERVICE, noAsyncTraces: true, maxReconnectAttempts: -1, reconnectTimeWait: 250 });
+  const js = jetstream(nc);
+  const jsm = await jetstreamManager(nc);
+
+  const metrics = createRelayMetrics(db);
+  const relay = createRelay(
+    { db, databaseUrl: env.DATABASE_URL, js, jsm, ns, logger, metrics },
+    {
+      batchSize: env.RELAY_BATCH_SIZE,
+      pollIntervalMs: env.RELAY_POLL_INTERVAL_MS,
+      retry: {
+        attempts: env.RELAY_RETRY_ATTEMPTS,
+        initialDelayMs: env.RELAY_RETRY_INITIAL_DELAY_MS,
+        maxDelayMs: env.RELAY_RETRY_MAX_DELAY_MS,
+        publishTimeoutMs: env.RELAY_PUBLISH_TIMEOUT_MS,
+      },
+      breakerProbeMs: env.RELAY_BREAKER_PROBE_MS,
+      retentionMs: env.RELAY_RETENTION_HOURS * 3_600_000,
+      standbyRetryMs: env.RELAY_STANDBY_RETRY_MS,
+    },
+  );
+  await relay.start();
+  const http = await startHttpServer({
+    port: env.PORT,
+    host: env.HTTP_HOST,
+    metrics: metrics.registry,
+    ready: async () => ({ ...(await relay.ready()), nats: !nc.isClosed() }),
+  });
+  logger.info({ port: http.port, stream: ns.stream, nats: env.NATS_URL, database: redactUrl(env.DATABASE_URL) }, 'outbox-relay started');
+
+  onShutdown(logger, () => [
+    ['http', () => http.close()],
+    ['relay', () => relay.stop()],
+    ['nats', () => nc.drain()],
+    ['postgres', () => pool.end()],
+    ['telemetry', () => telemetry.shutdown()],
+  ]);
+}
+
+main().catch((e: unknown) => {
+  process.stderr.write(`outbox-relay: ${e instanceof Error ? e.message : String(e)}\n`);
+  process.exit(1);
+});

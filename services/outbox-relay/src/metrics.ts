@@ -1,0 +1,87 @@
+import { Counter, Gauge, Registry } from 'prom-client';
+import { sql, type Kysely } from 'kysely';
+import type { OutboxDatabase } from '@vigil/outbox';
+
+export interface RelayMetrics {
+  readonly registry: Registry;
+  readonly published: Counter;
+  readonly retries: Counter;
+  readonly duplicates: Counter;
+  readonly failed: Counter;
+  readonly leader: Gauge;
+  /** Publishes per second over the last 10 s, for a reader without a Prometheus server. */
+  recordPublished(n: number, now: number): void;
+}
+
+/** The relay's Prometheus metrics; pending rows and their age are read from Postgres at scrape time. */
+export function createRelayMetrics(db: Kysely<OutboxDatabase>): RelayMetrics {
+  const registry = new Registry();
+  const window: { at: number; n: number }[] = [];
+  const rate = () => {
+    const now = Date.now();
+    while (window.length > 0 && (window[0]?.at ?? 0) < now - 10_000) window.shift();
+    return window.reduce((s, w) => s + w.n, 0) / 10;
+  };
+  const published = new Counter({ name: 'vigil_outbox_published_total', help: 'Outbox rows published to JetStream', registers: [registry] });
+  const retries = new Counter({ name: 'vigil_outbox_publish_retries_total', help: 'Batch publish retries after transient failures', registers: [registry] });
+  const duplicates = new Counter({
+    name: 'vigil_outbox_duplicates_total',
+    help: 'Publishes JetStream reported as duplicates (already stored under the same Nats-Msg-Id)',
+    registers: [registry],
+  });
+  const failed = new Counter({ name: 'vigil_outbox_failed_total', help: 'Rows marked failed (rejected by JetStream for good)', registers: [registry] });
+  const leader = new Gauge({ name: 'vigil_outbox_relay_leader', help: '1 while this relay holds the leader lock', registers: [registry] });
+  new Gauge({
+    name: 'vigil_outbox_publish_rate',
+    help: 'Rows published per second over the last 10 seconds',
+    registers: [registry],
+    collect() {
+      this.set(rate());
+    },
+  });
+  const counts = async () =>
+    (
+      await sql<{ pending: string; failed: string; oldest: Date | null }>`
+        select count(*) filter (where state = 'pending') as pending,
+               count(*) filter (where state = 'failed') as failed,
+               min(created_at) filter (where state = 'pending') as oldest
+        from outbox.events where state <> 'published'`.execute(db)
+    ).rows[0];
+  new Gauge({
+    name: 'vigil_outbox_pending_rows',
+    help: 'Rows committed and not yet published',
+    registers: [registry],
+    async collect() {
+      this.set(Number((await counts())?.pending ?? 0));
+    },
+  });
+  new Gauge({
+    name: 'vigil_outbox_failed_rows',
+    help: 'Rows marked failed and kept for inspection',
+    registers: [registry],
+    async collect() {
+      this.set(Number((await counts())?.failed ?? 0));
+    },
+  });
+  new Gauge({
+    name: 'vigil_outbox_oldest_pending_age_seconds',
+    help: 'Age of the oldest pending row (0 when none)',
+    registers: [registry],
+    async collect() {
+      const oldest = (await counts())?.oldest;
+      this.set(oldest ? Math.max(0, (Date.now() - oldest.getTime()) / 1000) : 0);
+    },
+  });
+  return {
+    registry,
+    published,
+    retries,
+    duplicates,
+    failed,
+    leader,
+    recordPublished(n, now) {
+      published.inc(n);
+      window.push({ at: now, n });
+    },
+  };
+}

@@ -1,0 +1,489 @@
+import { context as otelContext, SpanKind, trace } from '@opentelemetry/api';
+import { headers as natsHeaders } from '@nats-io/nats-core';
+import { DeliverPolicy, AckPolicy, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
+import { nanos } from '@nats-io/nats-core';
+import {
+  BrokenCircuitError,
+  circuitBreaker,
+  ConsecutiveBreaker,
+  ExponentialBackoff,
+  handleAll,
+  handleWhen,
+  noJitterGenerator,
+  retry,
+  wrap,
+} from 'cockatiel';
+import { sql, type Kysely } from 'kysely';
+import pg from 'pg';
+import type { Logger } from '@vigil/events';
+import { extractTraceContext, messagingAttributes, traceContextOf, type Namespace } from '@vigil/events';
+import { OUTBOX_CHANNEL, pruneInbox, type OutboxDatabase } from '@vigil/outbox';
+import {
+  checkDuplicateWindow,
+  defaultRetrySchedule,
+  isPermanentPublishError,
+  needsStreamCheck,
+  retryDelayMs,
+  type RetrySchedule,
+} from './core.js';
+import type { RelayMetrics } from './metrics.js';
+
+export interface RelayOptions {
+  /** Rows read and published per round. @default 500 */
+  readonly batchSize?: number;
+  /** Fallback poll when no NOTIFY arrives (a missed notification, a long transaction ending). @default 1000 ms */
+  readonly pollIntervalMs?: number;
+  /** Retry schedule of a batch before the circuit breaker opens. */
+  readonly retry?: Partial<RetrySchedule>;
+  /** While the breaker is open, one probe batch every this long. @default 2000 ms */
+  readonly breakerProbeMs?: number;
+  /** Published rows older than this are deleted. @default 24 h */
+  readonly retentionMs?: number;
+  /** Inbox rows older than this are deleted (longer than the stream keeps events). @default 8 days */
+  readonly inboxRetentionMs?: number;
+  /** @default 60 000 ms */
+  readonly janitorIntervalMs?: number;
+  /** How often a standby tries to take the leader lock. @default 1000 ms */
+  readonly standbyRetryMs?: number;
+  /** Advisory lock key of the leader. @default 0x76696769 ('vigi') */
+  readonly lockKey?: number;
+}
+
+export interface RelayDeps {
+  readonly db: Kysely<OutboxDatabase>;
+  /** For the two dedicated connections: the leader lock and LISTEN. */
+  readonly databaseUrl: string;
+  readonly js: JetStreamClient;
+  readonly jsm: JetStreamManager;
+  readonly ns: Namespace;
+  readonly logger: Logger;
+  readonly metrics: RelayMetrics;
+  /** @default () => new Date() */
+  readonly clock?: () => Date;
+}
+
+export interface Relay {
+  /** Checks the duplicate window (throws, saying why, when it is too short), then runs. */
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  isLeader(): boolean;
+  /** Readiness: Postgres answers; NATS connected. */
+  ready(): Promise<Record<string, boolean | string>>;
+}
+
+interface Row {
+  seq: string;
+  event_id: string;
+  subject: string;
+  headers: Record<string, string>;
+  payload: Buffer;
+  first_attempt_at: Date | null;
+  last_attempt_at: Date | null;
+}
+
+class TransientBatchError extends Error {
+  constructor(readonly rows: Row[], cause: unknown) {
+    super(`${rows.length} rows not acknowledged: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
+  }
+}
+
+/** Sleeps until `ms` pass, `wake()` is called, or `signal` aborts. */
+function waiter() {
+  let wakeUp: (() => void) | undefined;
+  let pending = false;
+  return {
+    wake() {
+      pending = true;
+      wakeUp?.();
+    },
+    async wait(ms: number, signal: AbortSignal): Promise<void> {
+      if (pending || signal.aborted) {
+        pending = false;
+        return;
+      }
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          clearTimeout(timer);
+          signal.removeEventListener('abort', done);
+          wakeUp = undefined;
+          resolve();
+        };
+        const timer = setTimeout(done, ms);
+        signal.addEventListener('abort', done, { once: true });
+        wakeUp = done;
+      });
+      pending = false;
+    },
+  };
+}
+
+const tracer = () => trace.getTracer('@vigil/outbox-relay', '0.1.0');
+
+export function createRelay(deps: RelayDeps, options: RelayOptions = {}): Relay {
+  const { db, js, jsm, ns, metrics } = deps;
+  const logger = deps.logger;
+  const clock = deps.clock ?? (() => new Date());
+  const schedule: RetrySchedule = { ...defaultRetrySchedule, ...options.retry };
+  const batchSize = options.batchSize ?? 500;
+  const pollIntervalMs = options.pollIntervalMs ?? 1000;
+  const probeMs = options.breakerProbeMs ?? 2000;
+  const retentionMs = options.retentionMs ?? 24 * 3_600_000;
+  const inboxRetentionMs = options.inboxRetentionMs ?? 8 * 24 * 3_600_000;
+  const janitorIntervalMs = options.janitorIntervalMs ?? 60_000;
+  const standbyRetryMs = options.standbyRetryMs ?? 1000;
+  const lockKey = options.lockKey ?? 0x76696769;
+  const stopping = new AbortController();
+  const wake = waiter();
+  let duplicateWindowMs = 0;
+  let leader = false;
+  let running: Promise<void> | undefined;
+
+  const retryPolicy = retry(
+    handleWhen((e) => e instanceof TransientBatchError),
+    {
+      maxAttempts: schedule.attempts - 1,
+      backoff: new ExponentialBackoff({
+        initialDelay: schedule.initialDelayMs,
+        maxDelay: schedule.maxDelayMs,
+        exponent: 2,
+        generator: noJitterGenerator,
+      }),
+    },
+  );
+  retryPolicy.onRetry(() => metrics.retries.inc());
+  const breaker = circuitBreaker(handleAll, { halfOpenAfter: probeMs, breaker: new ConsecutiveBreaker(1) });
+  breaker.onBreak(() => logger.warn('JetStream unavailable: circuit open, rows stay pending, probing'));
+  breaker.onReset(() => logger.info('JetStream available again: circuit closed'));
+  const policy = wrap(breaker, retryPolicy);
+
+  async function fetchBatch(): Promise<Row[]> {
+    const r = await sql<Row>`
+      select seq, event_id, subject, headers, payload, first_attempt_at, last_attempt_at
+      from outbox.events
+      where state = 'pending' and txid < pg_snapshot_xmin(pg_current_snapshot())
+      order by txid, seq
+      limit ${batchSize}`.execute(db);
+    return r.rows;
+  }
+
+  async function markPublished(rows: Row[]): Promise<void> {
+    if (rows.length === 0) return;
+    await sql`update outbox.events set state = 'published', published_at = now()
+              where seq = any(${rows.map((r) => r.seq)}::bigint[])`.execute(db);
+  }
+
+  async function markAttempted(rows: Row[], startedAt: Date, error: string): Promise<void> {
+    if (rows.length === 0) return;
+    await sql`update outbox.events
+              set attempts = attempts + 1, last_error = ${error},
+                  first_attempt_at = coalesce(first_attempt_at, ${startedAt}), last_attempt_at = now()
+              where seq = any(${rows.map((r) => r.seq)}::bigint[])`.execute(db);
+  }
+
+  async function markFailed(row: Row, error: string): Promise<void> {
+    await sql`update outbox.events set state = 'failed', attempts = attempts + 1, last_error = ${error},
+              last_attempt_at = now() where seq = ${row.seq}::bigint`.execute(db);
+  }
+
+  /**
+   * Whether a copy of the row is already in the stream: its subject is read, headers only,
+   * over the time in which an earlier attempt could have been stored.
+   */
+  async function isInStream(row: Row): Promise<boolean> {
+    const from = new Date((row.first_attempt_at ?? clock()).getTime() - 1000);
+    const until = new Date((row.last_attempt_at ?? clock()).getTime() + schedule.publishTimeoutMs + 1000);
+    const name = `relay_check_${row.seq}_${Date.now().toString(36)}`;
+    await jsm.consumers.add(ns.stream, {
+      name,
+      ack_policy: AckPolicy.None,
+      deliver_policy: DeliverPolicy.StartTime,
+      opt_start_time: from.toISOString(),
+      filter_subject: row.subject,
+      headers_only: true,
+      mem_storage: true,
+      inactive_threshold: nanos(30_000),
+    });
+    try {
+      const pending = (await jsm.consumers.info(ns.stream, name)).num_pending;
+      if (pending === 0) return false;
+      const c = await js.consumers.get(ns.stream, name);
+      const it = await c.consume({ max_messages: 256 });
+      let seen = 0;
+      try {
+        for await (const m of it) {
+          seen++;
+          if (m.headers?.get('Nats-Msg-Id') === row.event_id) return true;
+          if (m.time > until || seen >= pending) return false;
+        }
+      } finally {
+        it.stop();
+      }
+      return false;
+    } finally {
+      await jsm.consumers.delete(ns.stream, name).catch(() => undefined);
+    }
+  }
+
+  /** One pipelined round: every row is sent, then every ack awaited. */
+  async function attempt(rows: Row[]): Promise<void> {
+    const startedAt = clock();
+    const settled = await Promise.allSettled(
+      rows.map(async (row) => {
+        const h = natsHeaders();
+        for (const [k, v] of Object.entries(row.headers)) h.set(k, v);
+        const span = tracer().startSpan(
+          `publish ${row.subject}`,
+          {
+            kind: SpanKind.PRODUCER,
+            attributes: {
+              ...messagingAttributes({ operation: 'publish', subject: row.subject, bodySize: row.payload.length }),
+              'messaging.message.id': row.event_id,
+              'vigil.outbox.seq': row.seq,
+            },
+          },
+          extractTraceContext(h, undefined),
+        );
+        try {
+          // Consumers become children of this publish span, which continues the trace of the insert.
+          for (const [k, v] of Object.entries(traceContextOf(trace.setSpan(otelContext.active(), span)))) h.set(k, v);
+          const ack = await js.publish(row.subject, row.payload, {
+            msgID: row.event_id,
+            headers: h,
+            timeout: schedule.publishTimeoutMs,
+            expect: { streamName: ns.stream },
+          });
+          span.setAttribute('messaging.nats.stream_sequence', ack.seq);
+          span.setAttribute('messaging.nats.duplicate', ack.duplicate);
+          return ack;
+        } catch (e) {
+          span.recordException(e as Error);
+          span.setStatus({ code: 2, message: (e as Error).message });
+          throw e;
+        } finally {
+          span.end();
+        }
+      }),
+    );
+    const done: Row[] = [];
+    const transient: Row[] = [];
+    let lastError: unknown;
+    let duplicates = 0;
+    for (const [i, s] of settled.entries()) {
+      const row = rows[i] as Row;
+      if (s.status === 'fulfilled') {
+        done.push(row);
+        if (s.value.duplicate) duplicates++;
+      } else if (isPermanentPublishError(s.reason)) {
+        const message = s.reason instanceof Error ? s.reason.message : String(s.reason);
+        await markFailed(row, message);
+        metrics.failed.inc();
+        logger.error({ eventId: row.event_id, seq: row.seq, subject: row.subject, err: s.reason }, 'row rejected by JetStream for good: marked failed');
+      } else {
+        transient.push(row);
+        lastError = s.reason;
+      }
+    }
+    await markPublished(done);
+    metrics.recordPublished(done.length, Date.now());
+    metrics.duplicates.inc(duplicates);
+    if (transient.length > 0) {
+      const message = lastError instanceof Error ? lastError.message : String(lastError);
+      await markAttempted(transient, startedAt, message);
+      throw new TransientBatchError(transient, lastError);
+    }
+  }
+
+  async function publishRows(rows: Row[], signal: AbortSignal): Promise<void> {
+    const now = clock();
+    const toSend: Row[] = [];
+    for (const row of rows) {
+      if (needsStreamCheck({ firstAttemptAt: row.first_attempt_at }, now, duplicateWindowMs, schedule) && (await isInStream(row))) {
+        logger.warn({ eventId: row.event_id }, 'row found in the stream from an earlier attempt: marked published, not sent again');
+        metrics.duplicates.inc();
+        await markPublished([row]);
+        continue;
+      }
+      toSend.push(row);
+    }
+    let remaining = toSend;
+    await policy.execute(async () => {
+      if (signal.aborted) return;
+      try {
+        await attempt(remaining);
+      } catch (e) {
+        if (e instanceof TransientBatchError) remaining = e.rows;
+        throw e;
+      }
+    }, signal);
+  }
+
+  async function publishLoop(signal: AbortSignal): Promise<void> {
+    const listener = listen(signal);
+    const janitor = setInterval(() => void clean(), janitorIntervalMs);
+    try {
+      while (!signal.aborted) {
+        let rows: Row[];
+        try {
+          rows = await fetchBatch();
+        } catch (e) {
+          logger.error({ err: e }, 'reading the outbox failed; retrying');
+          await wake.wait(pollIntervalMs, signal);
+          continue;
+        }
+        if (rows.length === 0) {
+          await wake.wait(pollIntervalMs, signal);
+          continue;
+        }
+        try {
+          await publishRows(rows, signal);
+        } catch (e) {
+          if (e instanceof BrokenCircuitError) {
+            await wake.wait(probeMs, signal);
+          } else if (e instanceof TransientBatchError) {
+            logger.warn({ rows: e.rows.length, err: e.cause }, `batch still failing after ${schedule.attempts} attempts`);
+          } else if (!signal.aborted) {
+            logger.error({ err: e }, 'publish round failed');
+            await wake.wait(retryDelayMs(schedule, 2), signal);
+          }
+        }
+      }
+    } finally {
+      clearInterval(janitor);
+      await listener.end();
+    }
+  }
+
+  /** LISTEN on a dedicated connection that reconnects itself; polling covers the gaps. */
+  function listen(signal: AbortSignal): { end(): Promise<void> } {
+    let current: pg.Client | undefined;
+    let timer: NodeJS.Timeout | undefined;
+    const connect = async (): Promise<void> => {
+      if (signal.aborted) return;
+      const client = new pg.Client({ connectionString: deps.databaseUrl, application_name: 'vigil-outbox-relay-listen' });
+      current = client;
+      let retried = false;
+      const again = (e: unknown) => {
+        if (retried || signal.aborted) return;
+        retried = true;
+        logger.warn({ err: e }, 'LISTEN connection lost; polling until it is back');
+        void client.end().catch(() => undefined);
+        timer = setTimeout(() => void connect(), pollIntervalMs);
+      };
+      client.on('notification', () => wake.wake());
+      client.on('error', again);
+      try {
+        await client.connect();
+        await client.query(`listen ${OUTBOX_CHANNEL}`);
+        wake.wake(); // rows may have committed before we listened
+      } catch (e) {
+        again(e);
+      }
+    };
+    void connect();
+    return {
+      async end() {
+        clearTimeout(timer);
+        await current?.end().catch(() => undefined);
+      },
+    };
+  }
+
+  async function clean(): Promise<void> {
+    try {
+      const before = new Date(clock().getTime() - retentionMs);
+      let total = 0;
+      for (;;) {
+        const r = await sql`delete from outbox.events where seq in (
+                 select seq from outbox.events where state = 'published' and published_at < ${before} limit 5000)`.execute(db);
+        const n = Number(r.numAffectedRows ?? 0);
+        total += n;
+        if (n < 5000) break;
+      }
+      const inbox = await pruneInbox(db, new Date(clock().getTime() - inboxRetentionMs));
+      if (total + inbox > 0) logger.info({ outboxRows: total, inboxRows: inbox }, 'janitor deleted old rows');
+    } catch (e) {
+      logger.warn({ err: e }, 'janitor failed; will try again');
+    }
+  }
+
+  /** Holds the advisory lock on a dedicated connection; publishes only while holding it. */
+  async function lead(): Promise<void> {
+    while (!stopping.signal.aborted) {
+      const client = new pg.Client({ connectionString: deps.databaseUrl, application_name: 'vigil-outbox-relay-lock', keepAlive: true });
+      const lost = new AbortController();
+      client.on('error', (e) => {
+        if (!lost.signal.aborted) logger.warn({ err: e }, 'leader-lock connection lost');
+        lost.abort();
+      });
+      client.on('end', () => lost.abort());
+      try {
+        await client.connect();
+        for (;;) {
+          if (stopping.signal.aborted) return;
+          const r = await client.query<{ ok: boolean }>('select pg_try_advisory_lock($1) as ok', [lockKey]);
+          if (r.rows[0]?.ok) break;
+          await wake.wait(standbyRetryMs, stopping.signal);
+        }
+        leader = true;
+        metrics.leader.set(1);
+        logger.info('leader: publishing');
+        const work = new AbortController();
+        const abortWork = () => work.abort();
+        lost.signal.addEventListener('abort', abortWork);
+        stopping.signal.addEventListener('abort', abortWork);
+        // A dead lock connection must stop publishing at once: probe it every second.
+        const heartbeat = setInterval(() => {
+          client.query('select 1').catch(() => lost.abort());
+        }, 1000);
+        try {
+          await publishLoop(work.signal);
+        } finally {
+          clearInterval(heartbeat);
+          lost.signal.removeEventListener('abort', abortWork);
+          stopping.signal.removeEventListener('abort', abortWork);
+        }
+      } catch (e) {
+        if (!stopping.signal.aborted) logger.error({ err: e }, 'relay round failed');
+      } finally {
+        if (leader) logger.info('no longer leader');
+        leader = false;
+        metrics.leader.set(0);
+        await client.end().catch(() => undefined);
+      }
+      await wake.wait(standbyRetryMs, stopping.signal);
+    }
+  }
+
+  return {
+    async start() {
+      const info = await jsm.streams.info(ns.stream);
+      duplicateWindowMs = info.config.duplicate_window / 1_000_000;
+      const why = checkDuplicateWindow(duplicateWindowMs, schedule, ns.stream);
+      if (why !== null) throw new Error(why);
+      metrics.leader.set(0);
+      running = lead();
+    },
+    async stop() {
+      stopping.abort();
+      wake.wake();
+      await running;
+    },
+    isLeader: () => leader,
+    async ready() {
+      const checks: Record<string, boolean | string> = {};
+      try {
+        await sql`select 1`.execute(db);
+        checks['postgres'] = true;
+      } catch (e) {
+        checks['postgres'] = (e as Error).message;
+      }
+      try {
+        await jsm.streams.info(ns.stream);
+        checks['jetstream'] = true;
+      } catch (e) {
+        checks['jetstream'] = (e as Error).message;
+      }
+      return checks;
+    },
+  };
+}
