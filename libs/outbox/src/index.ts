@@ -1,5 +1,5 @@
 export { migrateSchema, MigrationError } from './migrate.js';
 export { migrateOutbox, OUTBOX_CHANNEL } from './migrations.js';
-export { createOutbox, type Outbox, type OutboxOptions, type OutboxExecutor } from './outbox.js';
+export { createOutbox, type Outbox, type OutboxOptions } from './outbox.js';
 export { consumeIdempotent, pruneInbox, type IdempotentHandler, type ConsumeIdempotentOptions } from './inbox.js';
 export type { OutboxDatabase, OutboxEventsTable, InboxTable } from './schema.js';

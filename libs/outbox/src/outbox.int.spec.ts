@@ -1,4 +1,4 @@
-import { sql, type Kysely } from 'kysely';
+import { sql } from 'kysely';
 import pg from 'pg';
 import { describe, expect, inject, it } from 'vitest';
 import { createEvent, createPublisher, encodeStructured, ensureConsumer, subjectOf, type VigilEvent } from '@vigil/events';
@@ -142,7 +142,7 @@ describe('consumeIdempotent', () => {
     const c = await consumeIdempotent({
       js: f.js,
       ns: f.ns,
-      db: d.db as Kysely<OutboxDatabase>,
+      db: d.db,
       spec,
       retry: { initialMs: 10 },
       handler: async (tx, event) => {

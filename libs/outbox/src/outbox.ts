@@ -11,9 +11,6 @@ import {
 } from '@vigil/events';
 import type { OutboxDatabase } from './schema.js';
 
-/** A transaction (or connection) whose database has the outbox tables. */
-export type OutboxExecutor = Transaction<OutboxDatabase> | Kysely<OutboxDatabase>;
-
 export interface OutboxOptions {
   /** @default defaultNamespace */
   readonly ns?: Namespace;
@@ -26,7 +23,7 @@ export interface Outbox {
    * Stores the event inside the caller's transaction; the relay publishes it after commit. The
    * current trace context is captured (as a `outbox write` span) so the relay's publish continues it.
    */
-  add(tx: Transaction<never> | Transaction<OutboxDatabase>, event: VigilEvent): Promise<void>;
+  add<DB>(tx: Transaction<DB> | Kysely<DB>, event: VigilEvent): Promise<void>;
 }
 
 const tracerOf = () => trace.getTracer('@vigil/outbox', '0.1.0');
@@ -51,7 +48,7 @@ export function createOutbox(o: OutboxOptions = {}): Outbox {
         const { data, headers } = encodeStructured(traced);
         const h: Record<string, string> = {};
         for (const k of headers.keys()) if (k !== 'Nats-Msg-Id') h[k] = headers.get(k);
-        await (tx as unknown as Transaction<OutboxDatabase>)
+        await (tx as unknown as Kysely<OutboxDatabase>)
           .insertInto('outbox.events')
           .values({ event_id: event.id, subject, headers: JSON.stringify(h), payload: Buffer.from(data) })
           .execute();

@@ -30,6 +30,7 @@ export async function eventsFixture(
     js: jetstream(nc),
     ns,
     async [Symbol.asyncDispose]() {
+      if (nc.isClosed()) return;
       const jsm = await jetstreamManager(nc);
       await jsm.streams.delete(ns.stream).catch(() => undefined);
       await jsm.streams.delete(ns.deadLetterStream).catch(() => undefined);

@@ -1,0 +1,134 @@
+import { connect } from '@nats-io/transport-node';
+import { sql } from 'kysely';
+import { describe, expect, inject, it } from 'vitest';
+import { createEvent, type VigilEvent } from '@vigil/events';
+import { NatsServerProcess, waitFor } from '@vigil/testkit';
+import { relayFixture } from './testing/fixture.js';
+
+const natsUrl = inject('natsUrl');
+const databaseUrl = inject('databaseUrl');
+
+function counts(ids: string[]): Map<string, number> {
+  const m = new Map<string, number>();
+  for (const id of ids) m.set(id, (m.get(id) ?? 0) + 1);
+  return m;
+}
+
+describe('outbox relay', () => {
+  it('publishes committed rows once each, in commit order, and marks them published', async () => {
+    await using f = await relayFixture(natsUrl, databaseUrl, 'order');
+    const { metrics } = await f.startRelay();
+    const ids: string[] = [];
+    for (let t = 0; t < 20; t++) ids.push(...(await f.commit(1 + (t % 7), 10)));
+    await waitFor(async () => (await f.pendingCount()) === 0, { message: 'all published' });
+    expect(await f.streamIds()).toEqual(ids);
+    const states = await f.db.selectFrom('outbox.events').select(['state', 'published_at']).execute();
+    expect(states.every((s) => s.state === 'published' && s.published_at !== null)).toBe(true);
+    expect(await metrics.registry.getSingleMetricAsString('vigil_outbox_published_total')).toMatch(new RegExp(`vigil_outbox_published_total ${ids.length}`));
+    expect(await metrics.registry.getSingleMetricAsString('vigil_outbox_relay_leader')).toMatch(/vigil_outbox_relay_leader 1/);
+  });
+
+  it('a transaction that began first but commits last is published, never skipped, and not overtaken', async () => {
+    await using f = await relayFixture(natsUrl, databaseUrl, 'late');
+    await f.startRelay();
+    const early = await f.commit(3);
+    await waitFor(async () => (await f.pendingCount()) === 0, { message: 'early rows published' });
+
+    // A begins and writes first; B and C begin later and commit while A is still open.
+    const conn = await f.db.connection().execute(async (a) => {
+      await sql`begin`.execute(a);
+      const lateEvent = createEvent('validation.requested', { suite: 'late' }, { source: 'vigil/test' }) as VigilEvent;
+      await f.outbox.add(a, lateEvent);
+      const bc = await f.commit(4, 2);
+      // B and C committed; their rows are newer than A's open transaction, so they wait for it.
+      const pendingWhileOpen = await f.pendingCount();
+      await sql`commit`.execute(a);
+      return { late: lateEvent.id, bc, pendingWhileOpen };
+    });
+    await waitFor(async () => (await f.pendingCount()) === 0, { message: 'everything published after A commits' });
+    expect(conn.pendingWhileOpen).toBeGreaterThanOrEqual(4);
+    // The stream holds A before B and C: B and C were held back until A committed.
+    expect(await f.streamIds()).toEqual([...early, conn.late, ...conn.bc]);
+  });
+
+  it('an oversized row is marked failed with the error; the rows after it are published', async () => {
+    await using f = await relayFixture(natsUrl, databaseUrl, 'big');
+    const { metrics } = await f.startRelay();
+    const before = await f.commit(3);
+    await f.db
+      .insertInto('outbox.events')
+      .values({ event_id: 'too-big', subject: `${f.ns.subjectPrefix}.sli.observed`, headers: JSON.stringify({ 'content-type': 'application/cloudevents+json' }), payload: Buffer.alloc(2 * 1024 * 1024, 0x20) })
+      .execute();
+    const after = await f.commit(3);
+    await waitFor(async () => (await f.pendingCount()) === 0, { message: 'nothing pending' });
+    const big = await f.db.selectFrom('outbox.events').selectAll().where('event_id', '=', 'too-big').executeTakeFirstOrThrow();
+    expect(big.state).toBe('failed');
+    expect(big.last_error).toMatch(/max_payload/);
+    expect(await f.streamIds()).toEqual([...before, ...after]);
+    expect(await metrics.registry.getSingleMetricAsString('vigil_outbox_failed_rows')).toMatch(/vigil_outbox_failed_rows 1/);
+  });
+
+  it('refuses to start when the stream’s duplicate window is shorter than its retry horizon, saying why', async () => {
+    await using f = await relayFixture(natsUrl, databaseUrl, 'window', { duplicateWindowMs: 20_000 });
+    await expect(f.startRelay({ retry: { attempts: 5, publishTimeoutMs: 5000 } })).rejects.toThrow(
+      /duplicate window of 20\.0 s, shorter than the relay's retry horizon of 3\d\.\d s/,
+    );
+  });
+
+  it('two relays: only one publishes; when it stops the standby takes over and nothing is published twice', async () => {
+    await using f = await relayFixture(natsUrl, databaseUrl, 'standby');
+    const a = await f.startRelay();
+    const b = await f.startRelay();
+    await waitFor(() => a.relay.isLeader() !== b.relay.isLeader(), { message: 'exactly one leader' });
+    const [leader, standby] = a.relay.isLeader() ? [a, b] : [b, a];
+    const first = await f.commit(200, 50);
+    await waitFor(async () => (await f.pendingCount()) === 0, { message: 'first rows published' });
+    expect(await standby.metrics.registry.getSingleMetricAsString('vigil_outbox_published_total')).toMatch(/vigil_outbox_published_total 0/);
+    await leader.relay.stop();
+    const t0 = Date.now();
+    await waitFor(() => standby.relay.isLeader(), { timeoutMs: 5000, message: 'standby takes over within 5 s' });
+    const second = await f.commit(200, 50);
+    await waitFor(async () => (await f.pendingCount()) === 0, { message: 'second rows published' });
+    expect(Date.now() - t0).toBeLessThan(5000 + 10_000);
+    const ids = await f.streamIds();
+    expect(ids).toEqual([...first, ...second]);
+  });
+
+  it('the janitor deletes published rows older than the retention and keeps the rest', async () => {
+    await using f = await relayFixture(natsUrl, databaseUrl, 'janitor');
+    await f.commit(5);
+    const { relay } = await f.startRelay({ retentionMs: 60_000, janitorIntervalMs: 50 });
+    await waitFor(async () => (await f.pendingCount()) === 0, { message: 'published' });
+    await sql`update outbox.events set published_at = now() - interval '2 minutes' where seq in (select seq from outbox.events order by seq limit 3)`.execute(f.db);
+    await waitFor(async () => (await f.db.selectFrom('outbox.events').select('seq').execute()).length === 2, { message: 'old rows deleted' });
+    await relay.stop();
+  });
+});
+
+describe('outbox relay and a NATS outage', () => {
+  it('nats-server stopped while rows accumulate: the relay recovers by itself and publishes each once', async () => {
+    await using server = await NatsServerProcess.start();
+    await using f = await relayFixture(server.url, databaseUrl, 'outage');
+    // The relay's own connection, reconnecting forever like main.ts does.
+    const nc = await connect({ servers: server.url, maxReconnectAttempts: -1, reconnectTimeWait: 100 });
+    const { metrics } = await f.startRelay({ retry: { initialDelayMs: 20, maxDelayMs: 100, publishTimeoutMs: 1000 } }, nc);
+    try {
+      const before = await f.commit(100, 20);
+      await waitFor(async () => (await f.pendingCount()) === 0, { message: 'published before the outage' });
+      await server.kill('SIGTERM');
+      const during = await f.commit(500, 50);
+      await waitFor(async () => Number((await metrics.registry.getSingleMetricAsString('vigil_outbox_publish_retries_total')).match(/_total (\d+)/)?.[1]) > 0, { message: 'the relay noticed the outage' });
+      expect(await f.pendingCount()).toBe(500);
+      await server.restart();
+      await waitFor(async () => (await f.pendingCount()) === 0, { timeoutMs: 30_000, message: 'published after the outage' });
+      const ids = await f.streamIds();
+      const c = counts(ids);
+      for (const id of [...before, ...during]) expect(c.get(id)).toBe(1);
+      expect(ids).toHaveLength(600);
+    } finally {
+      await f[Symbol.asyncDispose]();
+      await nc.close();
+    }
+  });
+});
+

@@ -1,0 +1,84 @@
+import { jetstream, jetstreamManager } from '@nats-io/jetstream';
+import type { NatsConnection } from '@nats-io/nats-core';
+import { sql, type Kysely } from 'kysely';
+import { createEvent, replay, silentLogger, type EventType, type Namespace, type VigilEvent } from '@vigil/events';
+import { eventsFixture, samples, type EventsFixture } from '@vigil/events/testing';
+import { createOutbox, migrateOutbox, type Outbox, type OutboxDatabase } from '@vigil/outbox';
+import { createDb } from '@vigil/service-kit';
+import { createTestDatabase } from '@vigil/testkit';
+import { createRelayMetrics, type RelayMetrics } from '../metrics.js';
+import { createRelay, type Relay, type RelayOptions } from '../relay.js';
+
+export interface RelayFixture {
+  readonly db: Kysely<OutboxDatabase>;
+  readonly databaseUrl: string;
+  readonly events: EventsFixture;
+  readonly ns: Namespace;
+  readonly outbox: Outbox;
+  /** A relay in this process (stopped on dispose), on the fixture's connection or `nc`. */
+  startRelay(options?: RelayOptions, nc?: NatsConnection): Promise<{ relay: Relay; metrics: RelayMetrics }>;
+  /** Commits `n` events, `perTx` to a transaction; returns their ids in commit order. */
+  commit(n: number, perTx?: number, type?: EventType): Promise<string[]>;
+  /** Event ids in the stream, in stream order. */
+  streamIds(): Promise<string[]>;
+  pendingCount(): Promise<number>;
+  [Symbol.asyncDispose](): Promise<void>;
+}
+
+/** A database with the outbox schema and a namespace with its streams, both removed on dispose. */
+export async function relayFixture(natsUrl: string, databaseUrl: string, label: string, stream: { duplicateWindowMs?: number } = {}): Promise<RelayFixture> {
+  const database = await createTestDatabase(databaseUrl, 'relay');
+  const { db } = createDb<OutboxDatabase>(database.url, { max: 8 });
+  await migrateOutbox(db);
+  const events = await eventsFixture(natsUrl, { label, ...stream });
+  const outbox = createOutbox({ ns: events.ns });
+  const relays: Relay[] = [];
+  let disposed = false;
+  return {
+    db,
+    databaseUrl: database.url,
+    events,
+    ns: events.ns,
+    outbox,
+    async startRelay(options = {}, nc = events.nc) {
+      const metrics = createRelayMetrics(db);
+      const relay = createRelay(
+        { db, databaseUrl: database.url, js: jetstream(nc), jsm: await jetstreamManager(nc), ns: events.ns, logger: silentLogger, metrics },
+        { pollIntervalMs: 100, standbyRetryMs: 100, breakerProbeMs: 200, retry: { initialDelayMs: 20, maxDelayMs: 100, publishTimeoutMs: 2000 }, ...options },
+      );
+      await relay.start();
+      relays.push(relay);
+      return { relay, metrics };
+    },
+    async commit(n, perTx = 100, type = 'sli.observed') {
+      const ids: string[] = [];
+      for (let i = 0; i < n; i += perTx) {
+        await db.transaction().execute(async (tx) => {
+          for (let j = i; j < Math.min(n, i + perTx); j++) {
+            const e = createEvent(type, samples[type] as never, { source: 'vigil/test' }) as VigilEvent;
+            await outbox.add(tx, e);
+            ids.push(e.id);
+          }
+        });
+      }
+      return ids;
+    },
+    async streamIds() {
+      const out: string[] = [];
+      for await (const r of replay(events.nc, { ns: events.ns, start: { from: 'beginning' } })) out.push(r.event.id);
+      return out;
+    },
+    async pendingCount() {
+      const r = await sql<{ n: string }>`select count(*) as n from outbox.events where state = 'pending'`.execute(db);
+      return Number(r.rows[0]?.n ?? 0);
+    },
+    async [Symbol.asyncDispose]() {
+      if (disposed) return;
+      disposed = true;
+      for (const r of relays) await r.stop();
+      await events[Symbol.asyncDispose]();
+      await db.destroy();
+      await database.drop();
+    },
+  };
+}
