@@ -11,6 +11,8 @@ export const serviceEnv = z.object({
   OTEL_EXPORTER_OTLP_ENDPOINT: z.string().url().optional(),
   /** Namespace id: streams EVENTS_<id> etc.; empty for the default namespace. */
   VIGIL_NAMESPACE: z.string().optional(),
+  /** Replicas of EVENTS and DEADLETTER when a service creates them. @default 1 */
+  VIGIL_REPLICAS: z.coerce.number().int().min(1).max(5).default(1),
   /** Address of /healthz, /readyz and /metrics. @default 127.0.0.1 */
   HTTP_HOST: z.string().default('127.0.0.1'),
 });

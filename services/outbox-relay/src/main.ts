@@ -1,6 +1,6 @@
 import { connect } from '@nats-io/transport-node';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
-import { namespaceFor } from '@vigil/events';
+import { ensureStreams, namespaceFor } from '@vigil/events';
 import { migrateOutbox, type OutboxDatabase } from '@vigil/outbox';
 import { createDb, createLogger, onShutdown, parseEnv, redactUrl, startHttpServer, startTelemetry } from '@vigil/service-kit';
 import { relayEnv } from './config.js';
@@ -20,6 +20,7 @@ async function main(): Promise<void> {
   const nc = await connect({ servers: env.NATS_URL, name: SERVICE, noAsyncTraces: true, maxReconnectAttempts: -1, reconnectTimeWait: 250 });
   const js = jetstream(nc);
   const jsm = await jetstreamManager(nc);
+  await ensureStreams(nc, { ns, replicas: env.VIGIL_REPLICAS });
 
   const metrics = createRelayMetrics(db);
   const relay = createRelay(

@@ -1,7 +1,7 @@
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/nats-core';
 import { sql, type Kysely } from 'kysely';
-import { createEvent, replay, silentLogger, type EventType, type Namespace, type VigilEvent } from '@vigil/events';
+import { createEvent, encodeStructured, replay, silentLogger, subjectOf, type EventType, type Namespace, type VigilEvent } from '@vigil/events';
 import { eventsFixture, samples, type EventsFixture } from '@vigil/events/testing';
 import { createOutbox, migrateOutbox, type Outbox, type OutboxDatabase } from '@vigil/outbox';
 import { createDb } from '@vigil/service-kit';
@@ -19,6 +19,10 @@ export interface RelayFixture {
   startRelay(options?: RelayOptions, nc?: NatsConnection): Promise<{ relay: Relay; metrics: RelayMetrics }>;
   /** Commits `n` events, `perTx` to a transaction; returns their ids in commit order. */
   commit(n: number, perTx?: number, type?: EventType): Promise<string[]>;
+  /** Commits `n` events fast (multi-row inserts of `perTx`); returns their ids in commit order. */
+  commitBulk(n: number, perTx?: number): Promise<string[]>;
+  /** Namespace id for a relay process (`VIGIL_NAMESPACE`). */
+  readonly namespaceId: string;
   /** Event ids in the stream, in stream order. */
   streamIds(): Promise<string[]>;
   pendingCount(): Promise<number>;
@@ -60,6 +64,22 @@ export async function relayFixture(natsUrl: string, databaseUrl: string, label: 
             ids.push(e.id);
           }
         });
+      }
+      return ids;
+    },
+    namespaceId: events.ns.stream.slice('EVENTS_'.length),
+    async commitBulk(n, perTx = 1000) {
+      const ids: string[] = [];
+      const subject = subjectOf(events.ns, 'sli.observed');
+      for (let i = 0; i < n; i += perTx) {
+        const rows = [];
+        for (let j = i; j < Math.min(n, i + perTx); j++) {
+          const e = createEvent('sli.observed', { sli: 'bulk', service: 'test', good: j, total: j + 1 }, { source: 'vigil/test' }) as VigilEvent;
+          const { data, headers } = encodeStructured(e);
+          rows.push({ event_id: e.id, subject, headers: JSON.stringify({ 'content-type': headers.get('content-type') }), payload: Buffer.from(data) });
+          ids.push(e.id);
+        }
+        await db.insertInto('outbox.events').values(rows).execute();
       }
       return ids;
     },

@@ -1,0 +1,81 @@
+import { sql } from 'kysely';
+import { describe, expect, inject, it } from 'vitest';
+import { waitFor } from '@vigil/testkit';
+import { relayFixture, type RelayFixture } from './testing/fixture.js';
+import { RelayProcess } from './testing/process.js';
+
+const natsUrl = inject('natsUrl');
+const databaseUrl = inject('databaseUrl');
+
+async function publishedCount(f: RelayFixture): Promise<number> {
+  const r = await sql<{ n: string }>`select count(*) as n from outbox.events where state = 'published'`.execute(f.db);
+  return Number(r.rows[0]?.n ?? 0);
+}
+
+function envFor(f: RelayFixture): Record<string, string> {
+  return { NATS_URL: natsUrl, DATABASE_URL: f.databaseUrl, VIGIL_NAMESPACE: f.namespaceId, RELAY_STANDBY_RETRY_MS: '250' };
+}
+
+function expectExactlyOnce(stream: string[], expected: string[]): void {
+  const seen = new Map<string, number>();
+  for (const id of stream) seen.set(id, (seen.get(id) ?? 0) + 1);
+  const twice = [...seen].filter(([, n]) => n > 1);
+  const missing = expected.filter((id) => !seen.has(id));
+  expect({ twice: twice.length, missing: missing.length, total: stream.length }).toEqual({ twice: 0, missing: 0, total: expected.length });
+}
+
+describe('outbox-relay processes', () => {
+  it('20,000 pending rows, the relay SIGKILLed several times mid-publish: every event in the stream exactly once', async () => {
+    await using f = await relayFixture(natsUrl, databaseUrl, 'kill');
+    const ids = await f.commitBulk(20_000);
+    const kills: number[] = [];
+    for (const threshold of [2_000, 6_000, 11_000, 15_000]) {
+      const relay = RelayProcess.start(envFor(f));
+      try {
+        await relay.waitForLog('leader: publishing');
+        await waitFor(async () => (await publishedCount(f)) >= threshold, { timeoutMs: 60_000, message: `${threshold} rows published` });
+      } finally {
+        await relay.kill('SIGKILL');
+      }
+      kills.push(await publishedCount(f));
+    }
+    const last = RelayProcess.start(envFor(f));
+    try {
+      await waitFor(async () => (await f.pendingCount()) === 0, { timeoutMs: 60_000, message: 'every row published' });
+    } finally {
+      await last.kill('SIGTERM');
+    }
+    expect(kills.every((n, i) => i === 0 || n >= (kills[i - 1] ?? 0))).toBe(true);
+    expectExactlyOnce(await f.streamIds(), ids);
+    process.stdout.write(`relay SIGKILLed at ${kills.join(', ')} published rows; 20000 in the stream once each\n`);
+  });
+
+  it('two relays: only one publishes; SIGKILL it and the other takes over within 5 s; exactly once', async () => {
+    await using f = await relayFixture(natsUrl, databaseUrl, 'failover');
+    const a = RelayProcess.start(envFor(f));
+    const b = RelayProcess.start(envFor(f));
+    try {
+      await a.waitForLog('outbox-relay started');
+      await b.waitForLog('outbox-relay started');
+      await waitFor(() => a.has('leader: publishing') || b.has('leader: publishing'), { message: 'a leader' });
+      const [leader, standby] = a.has('leader: publishing') ? [a, b] : [b, a];
+      const first = await f.commitBulk(3_000, 500);
+      await waitFor(async () => (await f.pendingCount()) === 0, { timeoutMs: 30_000, message: 'first batch published' });
+      expect(standby.has('leader: publishing')).toBe(false);
+
+      const more = f.commitBulk(3_000, 100);
+      const killedAt = Date.now();
+      await leader.kill('SIGKILL');
+      await standby.waitForLog('leader: publishing', 5_000);
+      const takeoverMs = Date.now() - killedAt;
+      const second = await more;
+      await waitFor(async () => (await f.pendingCount()) === 0, { timeoutMs: 30_000, message: 'second batch published' });
+      expect(takeoverMs).toBeLessThan(5_000);
+      expectExactlyOnce(await f.streamIds(), [...first, ...second]);
+      process.stdout.write(`standby took over ${takeoverMs} ms after the leader was SIGKILLed\n`);
+    } finally {
+      await a.kill();
+      await b.kill();
+    }
+  });
+});

@@ -1,0 +1,66 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { waitFor } from '@vigil/testkit';
+
+const serviceDir = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+export interface LogLine {
+  level: number;
+  time: string;
+  msg: string;
+  [k: string]: unknown;
+}
+
+/** The relay as its own process, run from its TypeScript sources (tsx), for kill and restart tests. */
+export class RelayProcess {
+  readonly logs: LogLine[] = [];
+  private stderr = '';
+  private constructor(readonly child: ChildProcess, readonly exited: Promise<number | null>) {}
+
+  static start(env: Record<string, string>): RelayProcess {
+    const child = spawn(process.execPath, ['--conditions=vigil-source', '--import', 'tsx', join(serviceDir, 'src/main.ts')], {
+      cwd: serviceDir,
+      env: { ...process.env, PORT: '0', LOG_LEVEL: 'info', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+    const p = new RelayProcess(child, exited);
+    let buf = '';
+    child.stdout?.on('data', (d: Buffer) => {
+      buf += d.toString();
+      let i: number;
+      while ((i = buf.indexOf('\n')) >= 0) {
+        const line = buf.slice(0, i);
+        buf = buf.slice(i + 1);
+        try {
+          p.logs.push(JSON.parse(line) as LogLine);
+        } catch {
+          /* not a log line */
+        }
+      }
+    });
+    child.stderr?.on('data', (d: Buffer) => (p.stderr = (p.stderr + d.toString()).slice(-4000)));
+    return p;
+  }
+
+  has(msg: string): boolean {
+    return this.logs.some((l) => l.msg === msg);
+  }
+
+  async waitForLog(msg: string, timeoutMs = 20_000): Promise<LogLine> {
+    return waitFor(
+      () => {
+        if (this.child.exitCode !== null) throw new Error(`relay exited (${this.child.exitCode}): ${this.stderr}`);
+        return this.logs.find((l) => l.msg === msg);
+      },
+      { timeoutMs, message: `relay log '${msg}'` },
+    );
+  }
+
+  async kill(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
+    this.child.kill(signal);
+    await this.exited;
+  }
+}
