@@ -1,4 +1,6 @@
 import { connect } from '@nats-io/transport-node';
+import { jetstreamManager } from '@nats-io/jetstream';
+import { headers as natsHeaders } from '@nats-io/nats-core';
 import { sql } from 'kysely';
 import { describe, expect, inject, it } from 'vitest';
 import { createEvent, type VigilEvent } from '@vigil/events';
@@ -132,3 +134,31 @@ describe('outbox relay and a NATS outage', () => {
   });
 });
 
+
+describe('rows whose earlier attempt may have outlived the duplicate window', () => {
+  it('are looked up in the stream first: a copy stored by an attempt whose ack was lost is not published again', async () => {
+    // The stream starts with a 200 ms window so that it forgets the copy's id, as a real window
+    // forgets ids after an outage longer than itself; then the window becomes 30 s, which covers
+    // this relay's horizon (3 × 2 s + delays + 10 s margin).
+    await using f = await relayFixture(natsUrl, databaseUrl, 'stale', { duplicateWindowMs: 200 });
+    const [landed, lost] = await f.commit(2, 2);
+    // An earlier attempt of `landed` reached the stream but its ack never came back (an outage),
+    // and the breaker held the row longer than the duplicate window remembers.
+    const row = await f.db.selectFrom('outbox.events').selectAll().where('event_id', '=', landed!).executeTakeFirstOrThrow();
+    const h = natsHeaders();
+    for (const [k, v] of Object.entries(row.headers)) h.set(k, v);
+    await f.events.js.publish(row.subject, row.payload, { msgID: landed!, headers: h });
+    const storedAt = Date.now();
+    await waitFor(() => Date.now() > storedAt + 1000, { message: 'the short window to pass' });
+    const jsm = await jetstreamManager(f.events.nc);
+    const cfg = (await jsm.streams.info(f.ns.stream)).config;
+    await jsm.streams.update(f.ns.stream, { ...cfg, duplicate_window: 30_000_000_000 });
+    await sql`update outbox.events set attempts = 1, first_attempt_at = now() - interval '60 seconds',
+              last_attempt_at = now(), last_error = 'timeout' where event_id in (${landed!}, ${lost!})`.execute(f.db);
+    const { metrics } = await f.startRelay({ retry: { attempts: 3, publishTimeoutMs: 2000 } });
+    await waitFor(async () => (await f.pendingCount()) === 0, { message: 'both rows settled' });
+    // `landed` is in the stream once (found, not re-sent); `lost` never landed and is published now.
+    expect(await f.streamIds()).toEqual([landed, lost]);
+    expect(await metrics.registry.getSingleMetricAsString('vigil_outbox_duplicates_total')).toMatch(/vigil_outbox_duplicates_total 1/);
+  });
+});
