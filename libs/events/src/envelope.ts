@@ -83,12 +83,31 @@ export function createEvent<T extends EventType>(
   return validateEnvelope(raw) as VigilEvent<T>;
 }
 
-/** Returns a copy of the event with extension attributes added or replaced. */
+/**
+ * Returns a copy of the event with extension attributes added or replaced. Only the new
+ * extensions are checked: the event itself was validated when it was made.
+ */
 export function withExtensions<T extends EventType>(
   event: VigilEvent<T>,
   extensions: Readonly<Record<string, ExtensionValue>>,
 ): VigilEvent<T> {
-  return validateEnvelope({ ...toJSON(event as VigilEvent), ...extensions }) as VigilEvent<T>;
+  for (const [k, v] of Object.entries(extensions)) checkExtension(k, v);
+  return { ...event, extensions: { ...event.extensions, ...extensions } } as VigilEvent<T>;
+}
+
+function checkExtension(k: string, v: unknown): asserts v is ExtensionValue {
+  if (contextAttributes.has(k) || !/^[a-z0-9]{1,64}$/.test(k)) {
+    throw new InvalidEnvelopeError(k, 'extension names must be lower-case letters and digits (CloudEvents 1.0)');
+  }
+  if (typeof v === 'number' && !Number.isInteger(v)) {
+    throw new InvalidEnvelopeError(k, 'extension numbers must be integers (CloudEvents type system)');
+  }
+  if (typeof v !== 'string' && typeof v !== 'number' && typeof v !== 'boolean') {
+    throw new InvalidEnvelopeError(
+      k,
+      `extension values must be string, integer or boolean, got ${v === null ? 'null' : typeof v}`,
+    );
+  }
 }
 
 /** The event as the CloudEvents JSON format lays it out (structured mode body). */
@@ -141,18 +160,7 @@ export function validateEnvelope(raw: Record<string, unknown>): VigilEvent {
   const extensions: Record<string, ExtensionValue> = {};
   for (const [k, v] of Object.entries(raw)) {
     if (contextAttributes.has(k)) continue;
-    if (!/^[a-z0-9]{1,64}$/.test(k)) {
-      throw new InvalidEnvelopeError(k, 'extension names must be lower-case letters and digits (CloudEvents 1.0)');
-    }
-    if (typeof v === 'number' && !Number.isInteger(v)) {
-      throw new InvalidEnvelopeError(k, 'extension numbers must be integers (CloudEvents type system)');
-    }
-    if (typeof v !== 'string' && typeof v !== 'number' && typeof v !== 'boolean') {
-      throw new InvalidEnvelopeError(
-        k,
-        `extension values must be string, integer or boolean, got ${v === null ? 'null' : typeof v}`,
-      );
-    }
+    checkExtension(k, v);
     extensions[k] = v;
   }
   try {

@@ -30,7 +30,26 @@ export interface InboxTable {
   processed_at: Generated<Date>;
 }
 
+/** `outbox.relay_cursor`: one row, the relay's low-water mark. */
+export interface RelayCursorTable {
+  id: Generated<number>;
+  txid: string;
+  seq: string;
+  updated_at: Generated<Date>;
+}
+
+/** `outbox.failures`: rows JetStream rejected for good. */
+export interface FailuresTable {
+  seq: string;
+  event_id: string;
+  subject: string;
+  error: string;
+  failed_at: Generated<Date>;
+}
+
 export interface OutboxDatabase {
   'outbox.events': OutboxEventsTable;
   'outbox.inbox': InboxTable;
+  'outbox.relay_cursor': RelayCursorTable;
+  'outbox.failures': FailuresTable;
 }

@@ -5,8 +5,8 @@ import { serviceEnv } from '@vigil/service-kit';
 export const relayEnv = serviceEnv.extend({
   /** /healthz, /readyz, /metrics. @default 9474 */
   PORT: z.coerce.number().int().min(0).max(65535).default(9474),
-  /** @default 500 */
-  RELAY_BATCH_SIZE: z.coerce.number().int().min(1).max(10_000).default(500),
+  /** @default 1000 */
+  RELAY_BATCH_SIZE: z.coerce.number().int().min(1).max(10_000).default(1000),
   /** Fallback poll when no NOTIFY arrives. @default 1000 */
   RELAY_POLL_INTERVAL_MS: z.coerce.number().int().min(10).default(1000),
   /** @default 5 */

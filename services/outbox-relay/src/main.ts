@@ -5,7 +5,7 @@ import { migrateOutbox, type OutboxDatabase } from '@vigil/outbox';
 import { createDb, createLogger, onShutdown, parseEnv, redactUrl, startHttpServer, startTelemetry } from '@vigil/service-kit';
 import { relayEnv } from './config.js';
 import { createRelayMetrics } from './metrics.js';
-import { createRelay } from './relay.js';
+import { createRelay, relayConnectionSettings } from './relay.js';
 
 const SERVICE = 'outbox-relay';
 
@@ -15,7 +15,7 @@ async function main(): Promise<void> {
   const logger = createLogger(SERVICE, env.LOG_LEVEL);
   const ns = namespaceFor(env.VIGIL_NAMESPACE);
 
-  const { db, pool } = createDb<OutboxDatabase>(env.DATABASE_URL, { max: 4, applicationName: `vigil-${SERVICE}` });
+  const { db, pool } = createDb<OutboxDatabase>(env.DATABASE_URL, { max: 4, applicationName: `vigil-${SERVICE}`, settings: relayConnectionSettings });
   await migrateOutbox(db);
   const nc = await connect({ servers: env.NATS_URL, name: SERVICE, noAsyncTraces: true, maxReconnectAttempts: -1, reconnectTimeWait: 250 });
   const js = jetstream(nc);

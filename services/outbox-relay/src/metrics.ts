@@ -39,13 +39,17 @@ export function createRelayMetrics(db: Kysely<OutboxDatabase>): RelayMetrics {
       this.set(rate());
     },
   });
+  // Pending rows all lie after the relay's low-water mark, so the count reads only that range.
   const counts = async () =>
     (
       await sql<{ pending: string; failed: string; oldest: Date | null }>`
-        select count(*) filter (where state = 'pending') as pending,
-               count(*) filter (where state = 'failed') as failed,
-               min(created_at) filter (where state = 'pending') as oldest
-        from outbox.events where state <> 'published'`.execute(db)
+        with c as (
+          select coalesce((select txid from outbox.relay_cursor where id = 1), '0'::xid8) as txid,
+                 coalesce((select seq from outbox.relay_cursor where id = 1), 0::bigint) as seq
+        )
+        select count(*) as pending, min(e.created_at) as oldest, (select count(*) from outbox.failures) as failed
+        from outbox.events e, c
+        where (e.txid, e.seq) > (c.txid, c.seq) and e.state = 'pending'`.execute(db)
     ).rows[0];
   new Gauge({
     name: 'vigil_outbox_pending_rows',

@@ -101,7 +101,7 @@ describe('outbox relay', () => {
     await f.commit(5);
     const { relay } = await f.startRelay({ retentionMs: 60_000, janitorIntervalMs: 50 });
     await waitFor(async () => (await f.pendingCount()) === 0, { message: 'published' });
-    await sql`update outbox.events set published_at = now() - interval '2 minutes' where seq in (select seq from outbox.events order by seq limit 3)`.execute(f.db);
+    await sql`update outbox.events set created_at = now() - interval '2 minutes', published_at = now() - interval '2 minutes' where seq in (select seq from outbox.events order by seq limit 3)`.execute(f.db);
     await waitFor(async () => (await f.db.selectFrom('outbox.events').select('seq').execute()).length === 2, { message: 'old rows deleted' });
     await relay.stop();
   });
@@ -160,5 +160,23 @@ describe('rows whose earlier attempt may have outlived the duplicate window', ()
     // `landed` is in the stream once (found, not re-sent); `lost` never landed and is published now.
     expect(await f.streamIds()).toEqual([landed, lost]);
     expect(await metrics.registry.getSingleMetricAsString('vigil_outbox_duplicates_total')).toMatch(/vigil_outbox_duplicates_total 1/);
+  });
+});
+
+describe('order of transactions', () => {
+  it('follows xid8 order, not text order, across a digit boundary (9 before 10) and seq within a transaction', async () => {
+    await using f = await relayFixture(natsUrl, databaseUrl, 'xid');
+    const { createEvent, encodeStructured, subjectOf } = await import('@vigil/events');
+    const subject = subjectOf(f.ns, 'sli.observed');
+    const row = (txid: string) => {
+      const e = createEvent('sli.observed', { sli: txid, service: 's', good: 1, total: 1 }, { source: 'vigil/test' });
+      return { event_id: e.id, txid, subject, headers: JSON.stringify({ 'content-type': 'application/cloudevents+json' }), payload: Buffer.from(encodeStructured(e as never).data) };
+    };
+    // Transaction ids set by hand (all long finished): inserted in the order 10, 9, 100, 9.
+    const rows = [row('10'), row('9'), row('100'), row('9')];
+    for (const r of rows) await f.db.insertInto('outbox.events').values(r as never).execute();
+    await f.startRelay();
+    await waitFor(async () => (await f.pendingCount()) === 0, { message: 'published' });
+    expect(await f.streamIds()).toEqual([rows[1]!.event_id, rows[3]!.event_id, rows[0]!.event_id, rows[2]!.event_id]);
   });
 });

@@ -29,7 +29,7 @@ import {
 import type { RelayMetrics } from './metrics.js';
 
 export interface RelayOptions {
-  /** Rows read and published per round. @default 500 */
+  /** Rows read and published per round. @default 1000 */
   readonly batchSize?: number;
   /** Fallback poll when no NOTIFY arrives (a missed notification, a long transaction ending). @default 1000 ms */
   readonly pollIntervalMs?: number;
@@ -50,6 +50,11 @@ export interface RelayOptions {
 }
 
 export interface RelayDeps {
+  /**
+   * Its connections should carry {@link relayConnectionSettings}: without them a table whose
+   * statistics are fresh or stale gets a scan and sort of every row instead of reading the
+   * (txid, seq) index in order (measured: 30-40 ms instead of 0.5 ms per batch of 1000).
+   */
   readonly db: Kysely<OutboxDatabase>;
   /** For the two dedicated connections: the leader lock and LISTEN. */
   readonly databaseUrl: string;
@@ -62,6 +67,9 @@ export interface RelayDeps {
   readonly clock?: () => Date;
 }
 
+/** Postgres settings for the relay's pool (see {@link RelayDeps.db}). */
+export const relayConnectionSettings = { enable_bitmapscan: 'off', enable_sort: 'off' } as const;
+
 export interface Relay {
   /** Checks the duplicate window (throws, saying why, when it is too short), then runs. */
   start(): Promise<void>;
@@ -71,8 +79,14 @@ export interface Relay {
   ready(): Promise<Record<string, boolean | string>>;
 }
 
+interface Cursor {
+  txid: string;
+  seq: string;
+}
+
 interface Row {
   seq: string;
+  txid: string;
   event_id: string;
   subject: string;
   headers: Record<string, string>;
@@ -124,7 +138,7 @@ export function createRelay(deps: RelayDeps, options: RelayOptions = {}): Relay 
   const logger = deps.logger;
   const clock = deps.clock ?? (() => new Date());
   const schedule: RetrySchedule = { ...defaultRetrySchedule, ...options.retry };
-  const batchSize = options.batchSize ?? 500;
+  const batchSize = options.batchSize ?? 1000;
   const pollIntervalMs = options.pollIntervalMs ?? 1000;
   const probeMs = options.breakerProbeMs ?? 2000;
   const retentionMs = options.retentionMs ?? 24 * 3_600_000;
@@ -156,20 +170,68 @@ export function createRelay(deps: RelayDeps, options: RelayOptions = {}): Relay 
   breaker.onReset(() => logger.info('JetStream available again: circuit closed'));
   const policy = wrap(breaker, retryPolicy);
 
-  async function fetchBatch(): Promise<Row[]> {
+  /**
+   * The next committed rows after `after` in (txid, seq) order. Every transaction below the
+   * snapshot's xmin has ended, so no row can later appear before one already read: reading goes
+   * on from the last row read (a keyset on the (txid, seq) index), never from the table's start.
+   */
+  async function fetchBatch(after: Cursor): Promise<Row[]> {
     const r = await sql<Row>`
-      select seq, event_id, subject, headers, payload, first_attempt_at, last_attempt_at
-      from outbox.events
-      where state = 'pending' and txid < pg_snapshot_xmin(pg_current_snapshot())
-      order by txid, seq
+      select e.seq, e.event_id, e.txid::text as txid, e.subject, e.headers, e.payload, e.first_attempt_at, e.last_attempt_at
+      from outbox.events e
+      where (e.txid, e.seq) > (${after.txid}::xid8, ${after.seq}::bigint)
+        and e.txid < pg_snapshot_xmin(pg_current_snapshot())
+        and e.state = 'pending'
+      order by e.txid, e.seq -- the columns, not the text alias: xid8 order, read from the index
       limit ${batchSize}`.execute(db);
     return r.rows;
   }
 
-  async function markPublished(rows: Row[]): Promise<void> {
-    if (rows.length === 0) return;
-    await sql`update outbox.events set state = 'published', published_at = now()
-              where seq = any(${rows.map((r) => r.seq)}::bigint[])`.execute(db);
+  /** The persisted low-water mark: no row at or before it is pending. */
+  async function readCursor(): Promise<Cursor> {
+    const r = await sql<Cursor>`select txid::text as txid, seq::text as seq from outbox.relay_cursor where id = 1`.execute(db);
+    return r.rows[0] ?? { txid: '0', seq: '0' };
+  }
+
+  // Rows are marked published behind the publishing: the next batch is read and sent while the
+  // previous one's update runs. A crash before the mark only means a republish, which JetStream
+  // drops as a duplicate within its window. A batch's mark also moves the low-water mark from
+  // where the batch was read to its last row, compare-and-set: if an earlier mark failed, the
+  // mark stays behind and the loop starts again from it.
+  let marking: Promise<void> = Promise.resolve();
+  let behind = false;
+  function markLater(rows: Row[], advance?: { from: Cursor; to: Cursor }): void {
+    if (rows.length === 0 && advance === undefined) return;
+    marking = marking.then(async () => {
+      try {
+        const moved = await markPublished(rows, advance);
+        if (advance !== undefined && !moved) behind = true;
+      } catch (e) {
+        behind = true;
+        logger.warn({ err: e, rows: rows.length }, 'marking rows published failed; they will be sent again and deduplicated');
+      }
+    });
+  }
+
+  /** Marks rows published and, with `advance`, moves the low-water mark; true when it moved. */
+  async function markPublished(rows: Row[], advance?: { from: Cursor; to: Cursor }): Promise<boolean> {
+    const seqs = rows.map((r) => r.seq);
+    if (advance === undefined) {
+      await sql`update outbox.events set state = 'published', published_at = now() where seq = any(${seqs}::bigint[])`.execute(db);
+      return false;
+    }
+    const r = await sql<{ moved: number }>`
+      with marked as (
+        update outbox.events set state = 'published', published_at = now() where seq = any(${seqs}::bigint[]) returning 1
+      ), cursor as (
+        insert into outbox.relay_cursor as c (id, txid, seq) values (1, ${advance.to.txid}::xid8, ${advance.to.seq}::bigint)
+        on conflict (id) do update set txid = excluded.txid, seq = excluded.seq, updated_at = now()
+          where c.txid = ${advance.from.txid}::xid8 and c.seq = ${advance.from.seq}::bigint
+        returning 1
+      )
+      select (select count(*) from cursor)::int as moved, (select count(*) from marked)::int as n`.execute(db);
+    // The first advance has no row to compare with; an insert from (0, 0) counts as moved.
+    return (r.rows[0]?.moved ?? 0) > 0;
   }
 
   async function markAttempted(rows: Row[], startedAt: Date, error: string): Promise<void> {
@@ -181,8 +243,12 @@ export function createRelay(deps: RelayDeps, options: RelayOptions = {}): Relay 
   }
 
   async function markFailed(row: Row, error: string): Promise<void> {
-    await sql`update outbox.events set state = 'failed', attempts = attempts + 1, last_error = ${error},
-              last_attempt_at = now() where seq = ${row.seq}::bigint`.execute(db);
+    await db.transaction().execute(async (tx) => {
+      await sql`update outbox.events set state = 'failed', attempts = attempts + 1, last_error = ${error},
+                last_attempt_at = now() where seq = ${row.seq}::bigint`.execute(tx);
+      await sql`insert into outbox.failures (seq, event_id, subject, error) values (${row.seq}::bigint, ${row.event_id}, ${row.subject}, ${error})
+                on conflict (seq) do nothing`.execute(tx);
+    });
   }
 
   /**
@@ -224,8 +290,8 @@ export function createRelay(deps: RelayDeps, options: RelayOptions = {}): Relay 
     }
   }
 
-  /** One pipelined round: every row is sent, then every ack awaited. */
-  async function attempt(rows: Row[]): Promise<void> {
+  /** One pipelined round: every row is sent, then every ack awaited; published rows go to `done`. */
+  async function attempt(rows: Row[], done: Row[]): Promise<void> {
     const startedAt = clock();
     const settled = await Promise.allSettled(
       rows.map(async (row) => {
@@ -264,14 +330,15 @@ export function createRelay(deps: RelayDeps, options: RelayOptions = {}): Relay 
         }
       }),
     );
-    const done: Row[] = [];
     const transient: Row[] = [];
     let lastError: unknown;
     let duplicates = 0;
+    let published = 0;
     for (const [i, s] of settled.entries()) {
       const row = rows[i] as Row;
       if (s.status === 'fulfilled') {
         done.push(row);
+        published++;
         if (s.value.duplicate) duplicates++;
       } else if (isPermanentPublishError(s.reason)) {
         const message = s.reason instanceof Error ? s.reason.message : String(s.reason);
@@ -283,8 +350,7 @@ export function createRelay(deps: RelayDeps, options: RelayOptions = {}): Relay 
         lastError = s.reason;
       }
     }
-    await markPublished(done);
-    metrics.recordPublished(done.length, Date.now());
+    metrics.recordPublished(published, Date.now());
     metrics.duplicates.inc(duplicates);
     if (transient.length > 0) {
       const message = lastError instanceof Error ? lastError.message : String(lastError);
@@ -293,23 +359,27 @@ export function createRelay(deps: RelayDeps, options: RelayOptions = {}): Relay 
     }
   }
 
-  async function publishRows(rows: Row[], signal: AbortSignal): Promise<void> {
+  /**
+   * Publishes a batch with retries; every row ends published (in `done`) or failed, else it
+   * throws. Rows published before a throw are still in `done`, to be marked.
+   */
+  async function publishRows(rows: Row[], done: Row[], signal: AbortSignal): Promise<void> {
     const now = clock();
     const toSend: Row[] = [];
     for (const row of rows) {
       if (needsStreamCheck({ firstAttemptAt: row.first_attempt_at }, now, duplicateWindowMs, schedule) && (await isInStream(row))) {
         logger.warn({ eventId: row.event_id }, 'row found in the stream from an earlier attempt: marked published, not sent again');
         metrics.duplicates.inc();
-        await markPublished([row]);
+        done.push(row);
         continue;
       }
       toSend.push(row);
     }
     let remaining = toSend;
     await policy.execute(async () => {
-      if (signal.aborted) return;
+      if (signal.aborted) throw new Error('relay stopping');
       try {
-        await attempt(remaining);
+        await attempt(remaining, done);
       } catch (e) {
         if (e instanceof TransientBatchError) remaining = e.rows;
         throw e;
@@ -320,28 +390,54 @@ export function createRelay(deps: RelayDeps, options: RelayOptions = {}): Relay 
   async function publishLoop(signal: AbortSignal): Promise<void> {
     const listener = listen(signal);
     const janitor = setInterval(() => void clean(), janitorIntervalMs);
+    // Where reading goes on: the persisted low-water mark, then the last row read.
+    let cursor = await readCursor();
+    let prefetched: Promise<Row[]> | undefined;
     try {
       while (!signal.aborted) {
+        if (behind) {
+          // A mark failed or the low-water mark did not move: start again from it.
+          await prefetched?.catch(() => undefined);
+          prefetched = undefined;
+          await marking;
+          behind = false;
+          cursor = await readCursor();
+        }
         let rows: Row[];
         try {
-          rows = await fetchBatch();
+          rows = await (prefetched ?? fetchBatch(cursor));
         } catch (e) {
+          prefetched = undefined;
           logger.error({ err: e }, 'reading the outbox failed; retrying');
           await wake.wait(pollIntervalMs, signal);
           continue;
         }
+        prefetched = undefined;
         if (rows.length === 0) {
           await wake.wait(pollIntervalMs, signal);
           continue;
         }
+        const last = rows[rows.length - 1] as Row;
+        const next: Cursor = { txid: last.txid, seq: last.seq };
+        // Read the next batch while this one is being published.
+        prefetched = fetchBatch(next);
+        prefetched.catch(() => undefined);
+        const done: Row[] = [];
         try {
-          await publishRows(rows, signal);
+          await publishRows(rows, done, signal);
+          markLater(done, { from: cursor, to: next });
+          cursor = next;
         } catch (e) {
+          // Rows of this batch may still be pending: mark what went out, drop the read-ahead,
+          // and read again from the low-water mark.
+          markLater(done);
+          behind = true;
+          if (signal.aborted) break;
           if (e instanceof BrokenCircuitError) {
             await wake.wait(probeMs, signal);
           } else if (e instanceof TransientBatchError) {
             logger.warn({ rows: e.rows.length, err: e.cause }, `batch still failing after ${schedule.attempts} attempts`);
-          } else if (!signal.aborted) {
+          } else {
             logger.error({ err: e }, 'publish round failed');
             await wake.wait(retryDelayMs(schedule, 2), signal);
           }
@@ -349,6 +445,8 @@ export function createRelay(deps: RelayDeps, options: RelayOptions = {}): Relay 
       }
     } finally {
       clearInterval(janitor);
+      await prefetched?.catch(() => undefined);
+      await marking;
       await listener.end();
     }
   }
@@ -393,8 +491,10 @@ export function createRelay(deps: RelayDeps, options: RelayOptions = {}): Relay 
       const before = new Date(clock().getTime() - retentionMs);
       let total = 0;
       for (;;) {
+        // published_at < before implies created_at < before, which the BRIN index finds cheaply.
         const r = await sql`delete from outbox.events where seq in (
-                 select seq from outbox.events where state = 'published' and published_at < ${before} limit 5000)`.execute(db);
+                 select seq from outbox.events
+                 where created_at < ${before} and state = 'published' and published_at < ${before} limit 5000)`.execute(db);
         const n = Number(r.numAffectedRows ?? 0);
         total += n;
         if (n < 5000) break;

@@ -7,7 +7,7 @@ import { createOutbox, migrateOutbox, type Outbox, type OutboxDatabase } from '@
 import { createDb } from '@vigil/service-kit';
 import { createTestDatabase } from '@vigil/testkit';
 import { createRelayMetrics, type RelayMetrics } from '../metrics.js';
-import { createRelay, type Relay, type RelayOptions } from '../relay.js';
+import { createRelay, relayConnectionSettings, type Relay, type RelayOptions } from '../relay.js';
 
 export interface RelayFixture {
   readonly db: Kysely<OutboxDatabase>;
@@ -32,7 +32,7 @@ export interface RelayFixture {
 /** A database with the outbox schema and a namespace with its streams, both removed on dispose. */
 export async function relayFixture(natsUrl: string, databaseUrl: string, label: string, stream: { duplicateWindowMs?: number } = {}): Promise<RelayFixture> {
   const database = await createTestDatabase(databaseUrl, 'relay');
-  const { db } = createDb<OutboxDatabase>(database.url, { max: 8 });
+  const { db } = createDb<OutboxDatabase>(database.url, { max: 8, settings: relayConnectionSettings });
   await migrateOutbox(db);
   const events = await eventsFixture(natsUrl, { label, ...stream });
   const outbox = createOutbox({ ns: events.ns });

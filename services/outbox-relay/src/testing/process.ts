@@ -18,8 +18,8 @@ export class RelayProcess {
   private stderr = '';
   private constructor(readonly child: ChildProcess, readonly exited: Promise<number | null>) {}
 
-  static start(env: Record<string, string>): RelayProcess {
-    const child = spawn(process.execPath, ['--conditions=vigil-source', '--import', 'tsx', join(serviceDir, 'src/main.ts')], {
+  static start(env: Record<string, string>, nodeArgs: readonly string[] = []): RelayProcess {
+    const child = spawn(process.execPath, [...nodeArgs, '--conditions=vigil-source', '--import', 'tsx', join(serviceDir, 'src/main.ts')], {
       cwd: serviceDir,
       env: { ...process.env, PORT: '0', LOG_LEVEL: 'info', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -40,7 +40,7 @@ export class RelayProcess {
         }
       }
     });
-    child.stderr?.on('data', (d: Buffer) => (p.stderr = (p.stderr + d.toString()).slice(-4000)));
+    child.stderr?.on('data', (d: Buffer) => { p.stderr = (p.stderr + d.toString()).slice(-4000); if (process.env['RELAY_STDERR']) process.stderr.write(d); });
     return p;
   }
 
