@@ -6,11 +6,11 @@
  */
 import { connect } from '@nats-io/transport-node';
 import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { headers as natsHeaders } from '@nats-io/nats-core';
 import { createEvent, encodeStructured, ensureStreams, namespaceFor, subjectOf, type VigilEvent } from '@vigil/events';
 import { createOutbox, migrateOutbox, type OutboxDatabase } from '@vigil/outbox';
 import { createDb } from '@vigil/service-kit';
 import { createTestDatabase, resolveNats, resolvePostgres } from '@vigil/testkit';
-import { relayConnectionSettings } from '../src/relay.js';
 import { RelayProcess } from '../src/testing/process.js';
 
 const N = Number(process.env['BENCH_ROWS'] ?? 50_000);
@@ -34,7 +34,8 @@ async function main(): Promise<void> {
   const ns = namespaceFor(id);
   await ensureStreams(nc, { ns });
   const database = await createTestDatabase(postgres.url, 'bench');
-  const { db } = createDb<OutboxDatabase>(database.url, { max: 6, settings: relayConnectionSettings });
+  // The writers' pool has Postgres defaults (durable commits); the relay runs in its own process.
+  const { db } = createDb<OutboxDatabase>(database.url, { max: 6 });
   await migrateOutbox(db);
   const outbox = createOutbox({ ns });
   const sample = encodeStructured(event(0)).data.length;
@@ -47,16 +48,28 @@ async function main(): Promise<void> {
       return (info.state.messages - 1) / ((last!.time.getTime() - first!.time.getTime()) / 1000);
     };
 
-    // (a) raw pipelined publishes: bursts of 1000, then await their acks.
+    // (a) raw pipelined publishes: bursts of 1000, then await their acks; the best of 3 runs,
+    // so that the ratio is not flattered by one slow run.
     const rawSubject = subjectOf(ns, 'sli.observed');
-    const payloads = Array.from({ length: N }, (_, i) => encodeStructured(event(i)));
-    for (let i = 0; i < N; i += 1000) {
-      await Promise.all(
-        payloads.slice(i, i + 1000).map((p, j) => js.publish(rawSubject, p.data, { msgID: `raw-${i + j}`, headers: p.headers, expect: { streamName: ns.stream } })),
-      );
+    // The same bytes and the same headers as the relay sends (content type and trace context),
+    // the headers built per message as any publisher builds them.
+    const payloads = Array.from({ length: N }, (_, i) => encodeStructured(event(i)).data);
+    const traceparent = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
+    let rawRate = 0;
+    for (let run = 0; run < 3; run++) {
+      for (let i = 0; i < N; i += 1000) {
+        await Promise.all(
+          payloads.slice(i, i + 1000).map((data, j) => {
+            const h = natsHeaders();
+            h.set('content-type', 'application/cloudevents+json');
+            h.set('traceparent', traceparent);
+            return js.publish(rawSubject, data, { msgID: `raw-${run}-${i + j}`, headers: h, expect: { streamName: ns.stream } });
+          }),
+        );
+      }
+      rawRate = Math.max(rawRate, await storedRate());
+      await jsm.streams.purge(ns.stream);
     }
-    const rawRate = await storedRate();
-    await jsm.streams.purge(ns.stream);
 
     // (b) N rows committed (100 per transaction), then relayed from cold.
     const commitStart = performance.now();
@@ -115,7 +128,7 @@ async function main(): Promise<void> {
 
     const rows: [string, string][] = [
       ['payload bytes (structured CloudEvent)', String(sample)],
-      ['(a) raw JetStream publish, pipelined (bursts of 1000)', `${rawRate.toFixed(0)} msg/s`],
+      ['(a) raw JetStream publish, pipelined (bursts of 1000), best of 3', `${rawRate.toFixed(0)} msg/s`],
       ['    outbox commits, 100 rows per transaction', `${commitRate.toFixed(0)} rows/s`],
       [`(b) outbox relay (own process), ${N} committed rows → JetStream`, `${relayRate.toFixed(0)} rows/s`],
       ['    ratio b/a (target ≥ 0.85)', (relayRate / rawRate).toFixed(2)],
