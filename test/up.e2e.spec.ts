@@ -6,8 +6,11 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { connect } from '@nats-io/transport-node';
 import { jetstream } from '@nats-io/jetstream';
-import { afterAll, describe, expect, it } from 'vitest';
-import { createPublisher, defaultNamespace, replay } from '@vigil/events';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createEvent, createPublisher, defaultNamespace, replay, type VigilEvent } from '@vigil/events';
+import { samples } from '@vigil/events/testing';
+import { createOutbox, type OutboxDatabase } from '@vigil/outbox';
+import { createDb } from '@vigil/service-kit';
 import { waitFor } from '@vigil/testkit';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -19,6 +22,19 @@ interface Up {
   exit: Promise<number | null>;
 }
 
+const running: Up[] = [];
+const dirs: string[] = [];
+afterEach(async () => {
+  // A failed assertion must not leave a stack running: SIGTERM stops what `vigil up` started.
+  for (const u of running.splice(0)) {
+    if (u.child.exitCode === null && u.child.signalCode === null) {
+      u.child.kill('SIGTERM');
+      await u.exit;
+    }
+  }
+  for (const d of dirs.splice(0)) await rm(d, { recursive: true, force: true });
+});
+
 function startUp(dataDir: string): Up {
   let out = '';
   const env: NodeJS.ProcessEnv = { ...process.env, VIGIL_DATA_DIR: dataDir, LOG_LEVEL: 'warn' };
@@ -28,53 +44,75 @@ function startUp(dataDir: string): Up {
   child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr?.on('data', (d: Buffer) => (out += d.toString()));
   const exit = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
-  return { child, output: () => out, exit };
+  const up = { child, output: () => out, exit };
+  running.push(up);
+  return up;
 }
 
-const dirs: string[] = [];
-afterAll(async () => {
-  for (const d of dirs) await rm(d, { recursive: true, force: true });
-});
+async function ready(up: Up): Promise<void> {
+  await waitFor(() => up.output().includes('Ctrl-C stops') || up.child.exitCode !== null, {
+    timeoutMs: 60_000,
+    message: 'vigil up to be ready',
+  });
+  expect(up.output()).toContain('vigil: ready');
+}
+
+async function history(natsUrl: string): Promise<string[]> {
+  const nc = await connect({ servers: natsUrl });
+  try {
+    const ids: string[] = [];
+    for await (const r of replay(nc, { ns: defaultNamespace, start: { from: 'beginning' } })) ids.push(r.event.id);
+    return ids;
+  } finally {
+    await nc.close();
+  }
+}
 
 describe('vigil up (the README quick start)', () => {
-  it('brings NATS, PostgreSQL and the streams up on its own servers, stops cleanly, and keeps the data', async () => {
+  it('brings NATS, PostgreSQL, the streams and the relay up on its own servers, stops cleanly, and keeps the data', async () => {
     expect(existsSync(cli), 'cli/dist/main.js is missing: run pnpm build (npm test does)').toBe(true);
     const dataDir = await mkdtemp(join(tmpdir(), 'vigil-up-'));
     dirs.push(dataDir);
 
     const first = startUp(dataDir);
-    await waitFor(() => first.output().includes('Ctrl-C stops') || first.child.exitCode !== null, {
-      timeoutMs: 60_000,
-      message: 'vigil up to be ready',
-    });
-    expect(first.output()).toContain('vigil: ready');
-    const natsUrl = /NATS\s+(nats:\/\/\S+)/.exec(first.output())?.[1];
-    expect(first.output()).toMatch(/PostgreSQL\s+postgres:\/\/postgres@127\.0\.0\.1:\d+\/vigil/);
+    await ready(first);
+    const natsUrl = /NATS\s+(nats:\/\/\S+)/.exec(first.output())![1]!;
+    const databaseUrl = /PostgreSQL\s+(postgres:\/\/\S+)/.exec(first.output())![1]!;
+    expect(databaseUrl).toMatch(/^postgres:\/\/postgres@127\.0\.0\.1:\d+\/vigil$/);
     expect(first.output()).toContain('EVENTS (created');
-    expect(natsUrl).toBeDefined();
+    expect(first.output()).toMatch(/outbox-relay\s+http:\/\/127\.0\.0\.1:9474\/readyz/);
+    expect((await fetch('http://127.0.0.1:9474/readyz')).status).toBe(200);
+    await waitFor(
+      async () => (await (await fetch('http://127.0.0.1:9474/metrics')).text()).includes('vigil_outbox_relay_leader 1'),
+      {
+        message: 'the relay leads',
+      },
+    );
 
-    const nc = await connect({ servers: natsUrl! });
+    // An event committed to the outbox of the stack's database reaches the stream through the
+    // relay; an event a tool publishes goes straight in.
+    const committed = createEvent('validation.completed', samples['validation.completed'], {
+      source: 'vigil/e2e',
+    }) as VigilEvent;
+    const { db } = createDb<OutboxDatabase>(databaseUrl);
+    await db.transaction().execute((tx) => createOutbox().add(tx, committed));
+    await db.destroy();
+    const nc = await connect({ servers: natsUrl });
     const sent = await createPublisher({ js: jetstream(nc), source: 'vigil/e2e' }).publish('validation.requested', {
       suite: 'vigil-self',
     });
     await nc.close();
+    await waitFor(async () => (await history(natsUrl)).length === 2, { message: 'both events in the stream' });
 
     first.child.kill('SIGINT');
     expect(await first.exit).toBe(0);
     expect(first.output()).toContain('vigil: stopped');
 
     const second = startUp(dataDir);
-    await waitFor(() => second.output().includes('Ctrl-C stops') || second.child.exitCode !== null, {
-      timeoutMs: 60_000,
-      message: 'vigil up to be ready again',
-    });
-    expect(second.output()).toContain('EVENTS (exists, 1 messages');
-    const url2 = /NATS\s+(nats:\/\/\S+)/.exec(second.output())?.[1];
-    const nc2 = await connect({ servers: url2! });
-    const history = [];
-    for await (const r of replay(nc2, { ns: defaultNamespace, start: { from: 'beginning' } })) history.push(r.event.id);
-    await nc2.close();
-    expect(history).toEqual([sent.id]);
+    await ready(second);
+    expect(second.output()).toContain('EVENTS (exists, 2 messages');
+    const url2 = /NATS\s+(nats:\/\/\S+)/.exec(second.output())![1]!;
+    expect((await history(url2)).sort()).toEqual([committed.id, sent.id].sort());
     second.child.kill('SIGTERM');
     expect(await second.exit).toBe(0);
   });

@@ -5,6 +5,7 @@ import pg from 'pg';
 import { defaultNamespace, ensureStreams, eventTypes, subjectOf, type Logger } from '@vigil/events';
 import { resolveNats, resolvePostgres, type ResolvedServer } from '@vigil/testkit';
 import type { CliEnv } from './config.js';
+import { services, startService, stopService, waitReady, type RunningService } from './services.js';
 
 export interface UpOptions {
   readonly env: CliEnv;
@@ -53,6 +54,11 @@ export async function up(o: UpOptions): Promise<RunningStack> {
     ...(o.env.DATABASE_URL ? { DATABASE_URL: o.env.DATABASE_URL } : {}),
   };
   const started: ResolvedServer[] = [];
+  const running: RunningService[] = [];
+  const stopAll = async () => {
+    for (const s of running.reverse()) await stopService(s);
+    for (const s of started.reverse()) await s.stop();
+  };
   try {
     o.print('vigil: starting NATS and PostgreSQL…');
     const nats = await resolveNats({
@@ -76,6 +82,16 @@ export async function up(o: UpOptions): Promise<RunningStack> {
       const made = await ensureStreams(nc, { replicas: o.env.VIGIL_REPLICAS });
       const info = await jsm.streams.info(defaultNamespace.stream);
       o.logger.debug({ made }, 'streams ready');
+      const serviceEnv: NodeJS.ProcessEnv = {
+        ...process.env,
+        NATS_URL: nats.url,
+        DATABASE_URL: databaseUrl,
+        VIGIL_REPLICAS: String(o.env.VIGIL_REPLICAS),
+        LOG_LEVEL: o.env.LOG_LEVEL,
+      };
+      o.print(`vigil: starting ${services.map((s) => s.name).join(', ')}…`);
+      for (const s of services) running.push(startService(s, serviceEnv, o.print));
+      await Promise.all(running.map((s) => waitReady(s)));
       o.print(`vigil: ready`);
       o.print(`  NATS        ${nats.url}  (${describe(nats.source)})`);
       o.print(`  PostgreSQL  ${redact(databaseUrl)}  (${describe(postgres.source)})`);
@@ -85,20 +101,17 @@ export async function up(o: UpOptions): Promise<RunningStack> {
       o.print(
         `  publish     e.g. ${subjectOf(defaultNamespace, 'validation.requested')}; event types: ${eventTypes.join(', ')}`,
       );
-      o.print(`  services    none are built yet in this version; they join this stack as they land`);
+      for (const s of running) {
+        o.print(`  ${s.name.padEnd(12)}  http://127.0.0.1:${s.port}/readyz  /metrics  /healthz`);
+      }
+      o.print(`  services    the other services join this stack as they land`);
       o.print('  Ctrl-C stops everything this command started.');
     } finally {
       await nc.close();
     }
-    return {
-      natsUrl: nats.url,
-      databaseUrl,
-      async stop() {
-        for (const s of started.reverse()) await s.stop();
-      },
-    };
+    return { natsUrl: nats.url, databaseUrl, stop: stopAll };
   } catch (e) {
-    for (const s of started.reverse()) await s.stop().catch(() => undefined);
+    await stopAll().catch(() => undefined);
     throw e;
   }
 }

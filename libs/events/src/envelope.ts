@@ -92,7 +92,7 @@ export function withExtensions<T extends EventType>(
   extensions: Readonly<Record<string, ExtensionValue>>,
 ): VigilEvent<T> {
   for (const [k, v] of Object.entries(extensions)) checkExtension(k, v);
-  return { ...event, extensions: { ...event.extensions, ...extensions } } as VigilEvent<T>;
+  return { ...event, extensions: { ...event.extensions, ...extensions } };
 }
 
 function checkExtension(k: string, v: unknown): asserts v is ExtensionValue {

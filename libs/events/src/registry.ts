@@ -273,7 +273,12 @@ export function namespaceFor(id: string | undefined): Namespace {
   if (!/^[A-Za-z0-9_-]{1,32}$/.test(id)) {
     throw new Error(`namespace id '${id}' must be 1-32 letters, digits, '_' or '-'`);
   }
-  return { stream: `EVENTS_${id}`, subjectPrefix: `${id}.events`, deadLetterStream: `DEADLETTER_${id}`, deadLetterPrefix: `${id}.deadletter` };
+  return {
+    stream: `EVENTS_${id}`,
+    subjectPrefix: `${id}.events`,
+    deadLetterStream: `DEADLETTER_${id}`,
+    deadLetterPrefix: `${id}.deadletter`,
+  };
 }
 
 /** The subject an event type is published on. */

@@ -29,7 +29,7 @@ export async function migrateSchema<DB>(
   const { error, results } = await migrator.migrateToLatest();
   const failed = results?.find((r) => r.status === 'Error');
   if (error !== undefined) {
-    const message = error instanceof Error ? error.message : String(error);
+    const message = error instanceof Error ? error.message : JSON.stringify(error);
     throw new MigrationError(
       `migrations of schema '${schema}' failed${failed ? ` at '${failed.migrationName}'` : ''}: ${message}`,
       { cause: error },

@@ -1,7 +1,14 @@
 import { sql } from 'kysely';
 import pg from 'pg';
 import { describe, expect, inject, it } from 'vitest';
-import { createEvent, createPublisher, encodeStructured, ensureConsumer, subjectOf, type VigilEvent } from '@vigil/events';
+import {
+  createEvent,
+  createPublisher,
+  encodeStructured,
+  ensureConsumer,
+  subjectOf,
+  type VigilEvent,
+} from '@vigil/events';
 import { eventsFixture, samples } from '@vigil/events/testing';
 import { createTestDatabase, waitFor } from '@vigil/testkit';
 import { createDb } from '@vigil/service-kit';
@@ -61,7 +68,9 @@ describe('outbox schema', () => {
     await listener.query(`listen ${OUTBOX_CHANNEL}`);
     try {
       const outbox = createOutbox();
-      const event = createEvent('validation.completed', samples['validation.completed'], { source: 'vigil/test' }) as VigilEvent;
+      const event = createEvent('validation.completed', samples['validation.completed'], {
+        source: 'vigil/test',
+      }) as VigilEvent;
       await d.db
         .transaction()
         .execute(async (tx) => {
@@ -78,7 +87,13 @@ describe('outbox schema', () => {
       const rows = await d.db.selectFrom('outbox.events').selectAll().execute();
       expect(rows).toHaveLength(1);
       const row = rows[0]!;
-      expect(row).toMatchObject({ event_id: event.id, subject: 'events.validation.completed', state: 'pending', attempts: 0, txid });
+      expect(row).toMatchObject({
+        event_id: event.id,
+        subject: 'events.validation.completed',
+        state: 'pending',
+        attempts: 0,
+        txid,
+      });
       expect(row.headers['content-type']).toBe('application/cloudevents+json');
       const stored = JSON.parse(row.payload.toString('utf8')) as Record<string, unknown>;
       expect(stored['id']).toBe(event.id);
@@ -97,7 +112,11 @@ describe('consumeIdempotent', () => {
     await migrateOutbox(d.db);
     await sql`create schema app; create table app.counters (name text primary key, n int not null)`.execute(d.db);
     const outbox = createOutbox({ ns: f.ns });
-    const request = createEvent('validation.requested', { suite: 'vigil-self' }, { source: 'vigil/test' }) as VigilEvent;
+    const request = createEvent(
+      'validation.requested',
+      { suite: 'vigil-self' },
+      { source: 'vigil/test' },
+    ) as VigilEvent;
     // Three deliveries of one event: JetStream would dedupe a republish, so the same event goes out
     // under three stream messages, as redeliveries and replays look to a consumer.
     for (let i = 0; i < 3; i++) {
@@ -114,9 +133,15 @@ describe('consumeIdempotent', () => {
       spec,
       handler: async (tx, event) => {
         calls++;
-        await sql`insert into app.counters values ('runs', 1) on conflict (name) do update set n = app.counters.n + 1`.execute(tx);
-        const completed = createEvent('validation.completed', { ...samples['validation.completed'], requestId: event.id }, { source: 'vigil/validator' });
-        await outbox.add(tx, completed as VigilEvent);
+        await sql`insert into app.counters values ('runs', 1) on conflict (name) do update set n = app.counters.n + 1`.execute(
+          tx,
+        );
+        const completed = createEvent(
+          'validation.completed',
+          { ...samples['validation.completed'], requestId: event.id },
+          { source: 'vigil/validator' },
+        );
+        await outbox.add(tx, completed);
       },
     });
     await waitFor(() => c.stats.processed === 3, { message: 'three deliveries handled' });
@@ -147,7 +172,13 @@ describe('consumeIdempotent', () => {
       retry: { initialMs: 10 },
       handler: async (tx, event) => {
         calls++;
-        await outbox.add(tx, createEvent('anomaly.detected', samples['anomaly.detected'], { source: 's', id: `a-${event.id}` }) as VigilEvent);
+        await outbox.add(
+          tx,
+          createEvent('anomaly.detected', samples['anomaly.detected'], {
+            source: 's',
+            id: `a-${event.id}`,
+          }),
+        );
         if (calls === 1) throw new Error('first attempt fails after writing');
       },
     });

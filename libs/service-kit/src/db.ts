@@ -4,7 +4,11 @@ import pg from 'pg';
 /** A pg pool and a Kysely instance over it. */
 export function createDb<DB>(
   url: string,
-  o: { max?: number; applicationName?: string; /** Server settings of every connection, e.g. `{ enable_bitmapscan: 'off' }`. */ settings?: Record<string, string> } = {},
+  o: {
+    max?: number;
+    applicationName?: string;
+    /** Server settings of every connection, e.g. `{ enable_bitmapscan: 'off' }`. */ settings?: Record<string, string>;
+  } = {},
 ): { db: Kysely<DB>; pool: pg.Pool } {
   const options = Object.entries(o.settings ?? {})
     .map(([k, v]) => `-c ${k}=${v}`)

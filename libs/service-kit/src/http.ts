@@ -21,7 +21,9 @@ function send(res: ServerResponse, status: number, body: string, type = 'applica
 }
 
 /** /healthz (the process runs), /readyz (its dependencies answer), /metrics (Prometheus). */
-export async function startHttpServer(o: HttpServerOptions): Promise<{ server: Server; port: number; close(): Promise<void> }> {
+export async function startHttpServer(
+  o: HttpServerOptions,
+): Promise<{ server: Server; port: number; close(): Promise<void> }> {
   const server = createServer((req, res) => {
     void (async () => {
       try {

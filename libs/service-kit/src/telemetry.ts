@@ -13,7 +13,11 @@ export interface Telemetry {
  */
 export function startTelemetry(o: { serviceName: string; endpoint?: string | undefined }): Telemetry {
   const spanProcessors = o.endpoint
-    ? [new BatchSpanProcessor(new OTLPTraceExporter({ url: `${o.endpoint.replace(/\/$/, '')}/v1/traces` }), { scheduledDelayMillis: 500 })]
+    ? [
+        new BatchSpanProcessor(new OTLPTraceExporter({ url: `${o.endpoint.replace(/\/$/, '')}/v1/traces` }), {
+          scheduledDelayMillis: 500,
+        }),
+      ]
     : [];
   const sdk = new NodeSDK({ serviceName: o.serviceName, spanProcessors, resourceDetectors: [], instrumentations: [] });
   sdk.start();

@@ -19,7 +19,11 @@ const SECONDS = Number(process.env['BENCH_SECONDS'] ?? 20);
 
 function event(i: number): VigilEvent {
   // ~512 bytes as structured JSON.
-  return createEvent('sli.observed', { sli: `latency-${i}`, service: 'checkout-api-'.padEnd(200, 'x'), value: i, threshold: 100, unit: 'ms' }, { source: 'vigil/bench' }) as VigilEvent;
+  return createEvent(
+    'sli.observed',
+    { sli: `latency-${i}`, service: 'checkout-api-'.padEnd(200, 'x'), value: i, threshold: 100, unit: 'ms' },
+    { source: 'vigil/bench' },
+  );
 }
 
 const pct = (xs: number[], p: number) => xs[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))] ?? NaN;
@@ -63,7 +67,11 @@ async function main(): Promise<void> {
             const h = natsHeaders();
             h.set('content-type', 'application/cloudevents+json');
             h.set('traceparent', traceparent);
-            return js.publish(rawSubject, data, { msgID: `raw-${run}-${i + j}`, headers: h, expect: { streamName: ns.stream } });
+            return js.publish(rawSubject, data, {
+              msgID: `raw-${run}-${i + j}`,
+              headers: h,
+              expect: { streamName: ns.stream },
+            });
           }),
         );
       }
@@ -80,7 +88,16 @@ async function main(): Promise<void> {
     }
     const commitRate = N / ((performance.now() - commitStart) / 1000);
     // The relay as it runs in production: its own process, started on the committed backlog.
-    const relay = RelayProcess.start({ NATS_URL: nats.url, DATABASE_URL: database.url, VIGIL_NAMESPACE: id, LOG_LEVEL: 'warn', ...(process.env['OTEL_SDK_DISABLED'] ? { OTEL_SDK_DISABLED: 'true' } : {}) }, process.env['RELAY_CPU_PROF_DIR'] ? ['--cpu-prof', `--cpu-prof-dir=${process.env['RELAY_CPU_PROF_DIR']}`] : []);
+    const relay = RelayProcess.start(
+      {
+        NATS_URL: nats.url,
+        DATABASE_URL: database.url,
+        VIGIL_NAMESPACE: id,
+        LOG_LEVEL: 'warn',
+        ...(process.env['OTEL_SDK_DISABLED'] ? { OTEL_SDK_DISABLED: 'true' } : {}),
+      },
+      process.env['RELAY_CPU_PROF_DIR'] ? ['--cpu-prof', `--cpu-prof-dir=${process.env['RELAY_CPU_PROF_DIR']}`] : [],
+    );
     for (;;) {
       const info = await jsm.streams.info(ns.stream);
       if (info.state.messages >= N) break;
@@ -92,7 +109,11 @@ async function main(): Promise<void> {
     // (c) steady 1,000 events/s, one event per transaction; latency from commit to receipt.
     const committedAt = new Map<string, number>();
     const receivedAt = new Map<string, number>();
-    await jsm.consumers.add(ns.stream, { durable_name: 'latency', ack_policy: AckPolicy.None, deliver_policy: DeliverPolicy.New });
+    await jsm.consumers.add(ns.stream, {
+      durable_name: 'latency',
+      ack_policy: AckPolicy.None,
+      deliver_policy: DeliverPolicy.New,
+    });
     const consumer = await js.consumers.get(ns.stream, 'latency');
     const messages = await consumer.consume({ max_messages: 1000 });
     const total = RATE * SECONDS;
@@ -110,7 +131,12 @@ async function main(): Promise<void> {
       const wait = due - performance.now();
       if (wait > 1) await new Promise((r) => setTimeout(r, wait));
       const e = event(N + i);
-      commits.push(db.transaction().execute((tx) => outbox.add(tx, e)).then(() => void committedAt.set(e.id, performance.now())));
+      commits.push(
+        db
+          .transaction()
+          .execute((tx) => outbox.add(tx, e))
+          .then(() => void committedAt.set(e.id, performance.now())),
+      );
     }
     await Promise.all(commits);
     const achieved = total / ((performance.now() - start) / 1000);
@@ -139,7 +165,9 @@ async function main(): Promise<void> {
       ['    events not received within 30 s (must be 0)', String(missing)],
     ];
     const w = Math.max(...rows.map((r) => r[0].length));
-    process.stdout.write(`\noutbox benchmark (NATS ${nats.source}, Postgres ${postgres.source}, node ${process.version})\n`);
+    process.stdout.write(
+      `\noutbox benchmark (NATS ${nats.source}, Postgres ${postgres.source}, node ${process.version})\n`,
+    );
     for (const [k, v] of rows) process.stdout.write(`${k.padEnd(w)}  ${v}\n`);
   } finally {
     await jsm.streams.delete(ns.stream).catch(() => undefined);

@@ -19,7 +19,9 @@ describe('relay retry horizon', () => {
     expect(checkDuplicateWindow(15 * 60_000, defaultRetrySchedule, 'EVENTS')).toBeNull();
     const long = { ...defaultRetrySchedule, attempts: 20, publishTimeoutMs: 10_000 };
     const why = checkDuplicateWindow(120_000, long, 'EVENTS');
-    expect(why).toMatch(/stream EVENTS has a duplicate window of 120\.0 s, shorter than the relay's retry horizon of \d+\.\d s/);
+    expect(why).toMatch(
+      /stream EVENTS has a duplicate window of 120\.0 s, shorter than the relay's retry horizon of \d+\.\d s/,
+    );
     expect(why).toMatch(/20 attempts × 10000 ms ack timeout/);
   });
 
@@ -27,15 +29,21 @@ describe('relay retry horizon', () => {
     const now = new Date('2026-11-22T10:00:00Z');
     const window = 15 * 60_000;
     expect(needsStreamCheck({ firstAttemptAt: null }, now, window, defaultRetrySchedule)).toBe(false);
-    expect(needsStreamCheck({ firstAttemptAt: new Date(now.getTime() - 60_000) }, now, window, defaultRetrySchedule)).toBe(false);
-    expect(needsStreamCheck({ firstAttemptAt: new Date(now.getTime() - 14.9 * 60_000) }, now, window, defaultRetrySchedule)).toBe(true);
+    expect(
+      needsStreamCheck({ firstAttemptAt: new Date(now.getTime() - 60_000) }, now, window, defaultRetrySchedule),
+    ).toBe(false);
+    expect(
+      needsStreamCheck({ firstAttemptAt: new Date(now.getTime() - 14.9 * 60_000) }, now, window, defaultRetrySchedule),
+    ).toBe(true);
   });
 });
 
 describe('publish failures', () => {
   const api = (err_code: number) => ({ name: 'JetStreamApiError', apiError: () => ({ err_code }) });
   it('over-size payloads are permanent; outages and stream problems are not', () => {
-    expect(isPermanentPublishError({ name: 'InvalidArgumentError', message: "'payload' max_payload size exceeded" })).toBe(true);
+    expect(
+      isPermanentPublishError({ name: 'InvalidArgumentError', message: "'payload' max_payload size exceeded" }),
+    ).toBe(true);
     expect(isPermanentPublishError(api(10054))).toBe(true);
     expect(isPermanentPublishError(api(10060))).toBe(false);
     expect(isPermanentPublishError({ name: 'TimeoutError' })).toBe(false);

@@ -2,7 +2,15 @@ import { connect } from '@nats-io/transport-node';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { ensureStreams, namespaceFor } from '@vigil/events';
 import { migrateOutbox, type OutboxDatabase } from '@vigil/outbox';
-import { createDb, createLogger, onShutdown, parseEnv, redactUrl, startHttpServer, startTelemetry } from '@vigil/service-kit';
+import {
+  createDb,
+  createLogger,
+  onShutdown,
+  parseEnv,
+  redactUrl,
+  startHttpServer,
+  startTelemetry,
+} from '@vigil/service-kit';
 import { relayEnv } from './config.js';
 import { createRelayMetrics } from './metrics.js';
 import { createRelay, relayConnectionSettings } from './relay.js';
@@ -15,9 +23,19 @@ async function main(): Promise<void> {
   const logger = createLogger(SERVICE, env.LOG_LEVEL);
   const ns = namespaceFor(env.VIGIL_NAMESPACE);
 
-  const { db, pool } = createDb<OutboxDatabase>(env.DATABASE_URL, { max: 4, applicationName: `vigil-${SERVICE}`, settings: relayConnectionSettings });
+  const { db, pool } = createDb<OutboxDatabase>(env.DATABASE_URL, {
+    max: 4,
+    applicationName: `vigil-${SERVICE}`,
+    settings: relayConnectionSettings,
+  });
   await migrateOutbox(db);
-  const nc = await connect({ servers: env.NATS_URL, name: SERVICE, noAsyncTraces: true, maxReconnectAttempts: -1, reconnectTimeWait: 250 });
+  const nc = await connect({
+    servers: env.NATS_URL,
+    name: SERVICE,
+    noAsyncTraces: true,
+    maxReconnectAttempts: -1,
+    reconnectTimeWait: 250,
+  });
   const js = jetstream(nc);
   const jsm = await jetstreamManager(nc);
   await ensureStreams(nc, { ns, replicas: env.VIGIL_REPLICAS });
@@ -46,7 +64,10 @@ async function main(): Promise<void> {
     metrics: metrics.registry,
     ready: async () => ({ ...(await relay.ready()), nats: !nc.isClosed() }),
   });
-  logger.info({ port: http.port, stream: ns.stream, nats: env.NATS_URL, database: redactUrl(env.DATABASE_URL) }, 'outbox-relay started');
+  logger.info(
+    { port: http.port, stream: ns.stream, nats: env.NATS_URL, database: redactUrl(env.DATABASE_URL) },
+    'outbox-relay started',
+  );
 
   onShutdown(logger, () => [
     ['http', () => http.close()],

@@ -22,15 +22,31 @@ export function createRelayMetrics(db: Kysely<OutboxDatabase>): RelayMetrics {
     while (window.length > 0 && (window[0]?.at ?? 0) < now - 10_000) window.shift();
     return window.reduce((s, w) => s + w.n, 0) / 10;
   };
-  const published = new Counter({ name: 'vigil_outbox_published_total', help: 'Outbox rows published to JetStream', registers: [registry] });
-  const retries = new Counter({ name: 'vigil_outbox_publish_retries_total', help: 'Batch publish retries after transient failures', registers: [registry] });
+  const published = new Counter({
+    name: 'vigil_outbox_published_total',
+    help: 'Outbox rows published to JetStream',
+    registers: [registry],
+  });
+  const retries = new Counter({
+    name: 'vigil_outbox_publish_retries_total',
+    help: 'Batch publish retries after transient failures',
+    registers: [registry],
+  });
   const duplicates = new Counter({
     name: 'vigil_outbox_duplicates_total',
     help: 'Publishes JetStream reported as duplicates (already stored under the same Nats-Msg-Id)',
     registers: [registry],
   });
-  const failed = new Counter({ name: 'vigil_outbox_failed_total', help: 'Rows marked failed (rejected by JetStream for good)', registers: [registry] });
-  const leader = new Gauge({ name: 'vigil_outbox_relay_leader', help: '1 while this relay holds the leader lock', registers: [registry] });
+  const failed = new Counter({
+    name: 'vigil_outbox_failed_total',
+    help: 'Rows marked failed (rejected by JetStream for good)',
+    registers: [registry],
+  });
+  const leader = new Gauge({
+    name: 'vigil_outbox_relay_leader',
+    help: '1 while this relay holds the leader lock',
+    registers: [registry],
+  });
   new Gauge({
     name: 'vigil_outbox_publish_rate',
     help: 'Rows published per second over the last 10 seconds',

@@ -26,8 +26,12 @@ describe('outbox relay', () => {
     expect(await f.streamIds()).toEqual(ids);
     const states = await f.db.selectFrom('outbox.events').select(['state', 'published_at']).execute();
     expect(states.every((s) => s.state === 'published' && s.published_at !== null)).toBe(true);
-    expect(await metrics.registry.getSingleMetricAsString('vigil_outbox_published_total')).toMatch(new RegExp(`vigil_outbox_published_total ${ids.length}`));
-    expect(await metrics.registry.getSingleMetricAsString('vigil_outbox_relay_leader')).toMatch(/vigil_outbox_relay_leader 1/);
+    expect(await metrics.registry.getSingleMetricAsString('vigil_outbox_published_total')).toMatch(
+      new RegExp(`vigil_outbox_published_total ${ids.length}`),
+    );
+    expect(await metrics.registry.getSingleMetricAsString('vigil_outbox_relay_leader')).toMatch(
+      /vigil_outbox_relay_leader 1/,
+    );
   });
 
   it('a transaction that began first but commits last is published, never skipped, and not overtaken', async () => {
@@ -59,15 +63,26 @@ describe('outbox relay', () => {
     const before = await f.commit(3);
     await f.db
       .insertInto('outbox.events')
-      .values({ event_id: 'too-big', subject: `${f.ns.subjectPrefix}.sli.observed`, headers: JSON.stringify({ 'content-type': 'application/cloudevents+json' }), payload: Buffer.alloc(2 * 1024 * 1024, 0x20) })
+      .values({
+        event_id: 'too-big',
+        subject: `${f.ns.subjectPrefix}.sli.observed`,
+        headers: JSON.stringify({ 'content-type': 'application/cloudevents+json' }),
+        payload: Buffer.alloc(2 * 1024 * 1024, 0x20),
+      })
       .execute();
     const after = await f.commit(3);
     await waitFor(async () => (await f.pendingCount()) === 0, { message: 'nothing pending' });
-    const big = await f.db.selectFrom('outbox.events').selectAll().where('event_id', '=', 'too-big').executeTakeFirstOrThrow();
+    const big = await f.db
+      .selectFrom('outbox.events')
+      .selectAll()
+      .where('event_id', '=', 'too-big')
+      .executeTakeFirstOrThrow();
     expect(big.state).toBe('failed');
     expect(big.last_error).toMatch(/max_payload/);
     expect(await f.streamIds()).toEqual([...before, ...after]);
-    expect(await metrics.registry.getSingleMetricAsString('vigil_outbox_failed_rows')).toMatch(/vigil_outbox_failed_rows 1/);
+    expect(await metrics.registry.getSingleMetricAsString('vigil_outbox_failed_rows')).toMatch(
+      /vigil_outbox_failed_rows 1/,
+    );
   });
 
   it('refuses to start when the stream’s duplicate window is shorter than its retry horizon, saying why', async () => {
@@ -85,7 +100,9 @@ describe('outbox relay', () => {
     const [leader, standby] = a.relay.isLeader() ? [a, b] : [b, a];
     const first = await f.commit(200, 50);
     await waitFor(async () => (await f.pendingCount()) === 0, { message: 'first rows published' });
-    expect(await standby.metrics.registry.getSingleMetricAsString('vigil_outbox_published_total')).toMatch(/vigil_outbox_published_total 0/);
+    expect(await standby.metrics.registry.getSingleMetricAsString('vigil_outbox_published_total')).toMatch(
+      /vigil_outbox_published_total 0/,
+    );
     await leader.relay.stop();
     const t0 = Date.now();
     await waitFor(() => standby.relay.isLeader(), { timeoutMs: 5000, message: 'standby takes over within 5 s' });
@@ -101,8 +118,12 @@ describe('outbox relay', () => {
     await f.commit(5);
     const { relay } = await f.startRelay({ retentionMs: 60_000, janitorIntervalMs: 50 });
     await waitFor(async () => (await f.pendingCount()) === 0, { message: 'published' });
-    await sql`update outbox.events set created_at = now() - interval '2 minutes', published_at = now() - interval '2 minutes' where seq in (select seq from outbox.events order by seq limit 3)`.execute(f.db);
-    await waitFor(async () => (await f.db.selectFrom('outbox.events').select('seq').execute()).length === 2, { message: 'old rows deleted' });
+    await sql`update outbox.events set created_at = now() - interval '2 minutes', published_at = now() - interval '2 minutes' where seq in (select seq from outbox.events order by seq limit 3)`.execute(
+      f.db,
+    );
+    await waitFor(async () => (await f.db.selectFrom('outbox.events').select('seq').execute()).length === 2, {
+      message: 'old rows deleted',
+    });
     await relay.stop();
   });
 });
@@ -113,16 +134,30 @@ describe('outbox relay and a NATS outage', () => {
     await using f = await relayFixture(server.url, databaseUrl, 'outage');
     // The relay's own connection, reconnecting forever like main.ts does.
     const nc = await connect({ servers: server.url, maxReconnectAttempts: -1, reconnectTimeWait: 100 });
-    const { metrics } = await f.startRelay({ retry: { initialDelayMs: 20, maxDelayMs: 100, publishTimeoutMs: 1000 } }, nc);
+    const { metrics } = await f.startRelay(
+      { retry: { initialDelayMs: 20, maxDelayMs: 100, publishTimeoutMs: 1000 } },
+      nc,
+    );
     try {
       const before = await f.commit(100, 20);
       await waitFor(async () => (await f.pendingCount()) === 0, { message: 'published before the outage' });
       await server.kill('SIGTERM');
       const during = await f.commit(500, 50);
-      await waitFor(async () => Number((await metrics.registry.getSingleMetricAsString('vigil_outbox_publish_retries_total')).match(/_total (\d+)/)?.[1]) > 0, { message: 'the relay noticed the outage' });
+      await waitFor(
+        async () =>
+          Number(
+            (await metrics.registry.getSingleMetricAsString('vigil_outbox_publish_retries_total')).match(
+              /_total (\d+)/,
+            )?.[1],
+          ) > 0,
+        { message: 'the relay noticed the outage' },
+      );
       expect(await f.pendingCount()).toBe(500);
       await server.restart();
-      await waitFor(async () => (await f.pendingCount()) === 0, { timeoutMs: 30_000, message: 'published after the outage' });
+      await waitFor(async () => (await f.pendingCount()) === 0, {
+        timeoutMs: 30_000,
+        message: 'published after the outage',
+      });
       const ids = await f.streamIds();
       const c = counts(ids);
       for (const id of [...before, ...during]) expect(c.get(id)).toBe(1);
@@ -134,7 +169,6 @@ describe('outbox relay and a NATS outage', () => {
   });
 });
 
-
 describe('rows whose earlier attempt may have outlived the duplicate window', () => {
   it('are looked up in the stream first: a copy stored by an attempt whose ack was lost is not published again', async () => {
     // The stream starts with a 200 ms window so that it forgets the copy's id, as a real window
@@ -144,7 +178,11 @@ describe('rows whose earlier attempt may have outlived the duplicate window', ()
     const [landed, lost] = await f.commit(2, 2);
     // An earlier attempt of `landed` reached the stream but its ack never came back (an outage),
     // and the breaker held the row longer than the duplicate window remembers.
-    const row = await f.db.selectFrom('outbox.events').selectAll().where('event_id', '=', landed!).executeTakeFirstOrThrow();
+    const row = await f.db
+      .selectFrom('outbox.events')
+      .selectAll()
+      .where('event_id', '=', landed!)
+      .executeTakeFirstOrThrow();
     const h = natsHeaders();
     for (const [k, v] of Object.entries(row.headers)) h.set(k, v);
     await f.events.js.publish(row.subject, row.payload, { msgID: landed!, headers: h });
@@ -159,7 +197,9 @@ describe('rows whose earlier attempt may have outlived the duplicate window', ()
     await waitFor(async () => (await f.pendingCount()) === 0, { message: 'both rows settled' });
     // `landed` is in the stream once (found, not re-sent); `lost` never landed and is published now.
     expect(await f.streamIds()).toEqual([landed, lost]);
-    expect(await metrics.registry.getSingleMetricAsString('vigil_outbox_duplicates_total')).toMatch(/vigil_outbox_duplicates_total 1/);
+    expect(await metrics.registry.getSingleMetricAsString('vigil_outbox_duplicates_total')).toMatch(
+      /vigil_outbox_duplicates_total 1/,
+    );
   });
 });
 
@@ -170,11 +210,17 @@ describe('order of transactions', () => {
     const subject = subjectOf(f.ns, 'sli.observed');
     const row = (txid: string) => {
       const e = createEvent('sli.observed', { sli: txid, service: 's', good: 1, total: 1 }, { source: 'vigil/test' });
-      return { event_id: e.id, txid, subject, headers: JSON.stringify({ 'content-type': 'application/cloudevents+json' }), payload: Buffer.from(encodeStructured(e as never).data) };
+      return {
+        event_id: e.id,
+        txid,
+        subject,
+        headers: JSON.stringify({ 'content-type': 'application/cloudevents+json' }),
+        payload: Buffer.from(encodeStructured(e as never).data),
+      };
     };
     // Transaction ids set by hand (all long finished): inserted in the order 10, 9, 100, 9.
     const rows = [row('10'), row('9'), row('100'), row('9')];
-    for (const r of rows) await f.db.insertInto('outbox.events').values(r as never).execute();
+    for (const r of rows) await f.db.insertInto('outbox.events').values(r).execute();
     await f.startRelay();
     await waitFor(async () => (await f.pendingCount()) === 0, { message: 'published' });
     expect(await f.streamIds()).toEqual([rows[1]!.event_id, rows[3]!.event_id, rows[0]!.event_id, rows[2]!.event_id]);

@@ -13,7 +13,12 @@ async function publishedCount(f: RelayFixture): Promise<number> {
 }
 
 function envFor(f: RelayFixture): Record<string, string> {
-  return { NATS_URL: natsUrl, DATABASE_URL: f.databaseUrl, VIGIL_NAMESPACE: f.namespaceId, RELAY_STANDBY_RETRY_MS: '250' };
+  return {
+    NATS_URL: natsUrl,
+    DATABASE_URL: f.databaseUrl,
+    VIGIL_NAMESPACE: f.namespaceId,
+    RELAY_STANDBY_RETRY_MS: '250',
+  };
 }
 
 function expectExactlyOnce(stream: string[], expected: string[]): void {
@@ -21,7 +26,11 @@ function expectExactlyOnce(stream: string[], expected: string[]): void {
   for (const id of stream) seen.set(id, (seen.get(id) ?? 0) + 1);
   const twice = [...seen].filter(([, n]) => n > 1);
   const missing = expected.filter((id) => !seen.has(id));
-  expect({ twice: twice.length, missing: missing.length, total: stream.length }).toEqual({ twice: 0, missing: 0, total: expected.length });
+  expect({ twice: twice.length, missing: missing.length, total: stream.length }).toEqual({
+    twice: 0,
+    missing: 0,
+    total: expected.length,
+  });
 }
 
 describe('outbox-relay processes', () => {
@@ -33,7 +42,10 @@ describe('outbox-relay processes', () => {
       const relay = RelayProcess.start(envFor(f));
       try {
         await relay.waitForLog('leader: publishing');
-        await waitFor(async () => (await publishedCount(f)) >= threshold, { timeoutMs: 60_000, message: `${threshold} rows published` });
+        await waitFor(async () => (await publishedCount(f)) >= threshold, {
+          timeoutMs: 60_000,
+          message: `${threshold} rows published`,
+        });
       } finally {
         await relay.kill('SIGKILL');
       }
@@ -60,7 +72,10 @@ describe('outbox-relay processes', () => {
       await waitFor(() => a.has('leader: publishing') || b.has('leader: publishing'), { message: 'a leader' });
       const [leader, standby] = a.has('leader: publishing') ? [a, b] : [b, a];
       const first = await f.commitBulk(3_000, 500);
-      await waitFor(async () => (await f.pendingCount()) === 0, { timeoutMs: 30_000, message: 'first batch published' });
+      await waitFor(async () => (await f.pendingCount()) === 0, {
+        timeoutMs: 30_000,
+        message: 'first batch published',
+      });
       expect(standby.has('leader: publishing')).toBe(false);
 
       const more = f.commitBulk(3_000, 100);
@@ -69,7 +84,10 @@ describe('outbox-relay processes', () => {
       await standby.waitForLog('leader: publishing', 5_000);
       const takeoverMs = Date.now() - killedAt;
       const second = await more;
-      await waitFor(async () => (await f.pendingCount()) === 0, { timeoutMs: 30_000, message: 'second batch published' });
+      await waitFor(async () => (await f.pendingCount()) === 0, {
+        timeoutMs: 30_000,
+        message: 'second batch published',
+      });
       expect(takeoverMs).toBeLessThan(5_000);
       expectExactlyOnce(await f.streamIds(), [...first, ...second]);
       process.stdout.write(`standby took over ${takeoverMs} ms after the leader was SIGKILLed\n`);

@@ -27,7 +27,12 @@ describe('trace through the outbox', () => {
       f.db.transaction().execute((tx) => f.outbox.add(tx, event)),
     );
     request.end();
-    const c = await consume({ js: f.events.js, ns: f.ns, spec: { durable: 'downstream' }, handler: async () => undefined });
+    const c = await consume({
+      js: f.events.js,
+      ns: f.ns,
+      spec: { durable: 'downstream' },
+      handler: async () => undefined,
+    });
     await waitFor(() => c.stats.processed === 1, { message: 'consumed' });
     await c.stop();
 
@@ -42,6 +47,10 @@ describe('trace through the outbox', () => {
     expect(write?.parentSpanContext?.spanId).toBe(request.spanContext().spanId);
     expect(publish?.parentSpanContext?.spanId).toBe(write?.spanContext().spanId);
     expect(processed?.parentSpanContext?.spanId).toBe(publish?.spanContext().spanId);
-    expect(publish?.attributes).toMatchObject({ 'messaging.system': 'nats', 'messaging.message.id': event.id, 'messaging.operation.type': 'send' });
+    expect(publish?.attributes).toMatchObject({
+      'messaging.system': 'nats',
+      'messaging.message.id': event.id,
+      'messaging.operation.type': 'send',
+    });
   });
 });

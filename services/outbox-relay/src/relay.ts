@@ -73,7 +73,11 @@ export interface RelayDeps {
  * mark lost in a crash only means a republish that JetStream drops as a duplicate. It halves
  * the cost of a mark on a machine where NATS and Postgres share the disk.
  */
-export const relayConnectionSettings = { enable_bitmapscan: 'off', enable_sort: 'off', synchronous_commit: 'off' } as const;
+export const relayConnectionSettings = {
+  enable_bitmapscan: 'off',
+  enable_sort: 'off',
+  synchronous_commit: 'off',
+} as const;
 
 export interface Relay {
   /** Checks the duplicate window (throws, saying why, when it is too short), then runs. */
@@ -101,7 +105,10 @@ interface Row {
 }
 
 class TransientBatchError extends Error {
-  constructor(readonly rows: Row[], cause: unknown) {
+  constructor(
+    readonly rows: Row[],
+    cause: unknown,
+  ) {
     super(`${rows.length} rows not acknowledged: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
   }
 }
@@ -194,7 +201,8 @@ export function createRelay(deps: RelayDeps, options: RelayOptions = {}): Relay 
 
   /** The persisted low-water mark: no row at or before it is pending. */
   async function readCursor(): Promise<Cursor> {
-    const r = await sql<Cursor>`select txid::text as txid, seq::text as seq from outbox.relay_cursor where id = 1`.execute(db);
+    const r =
+      await sql<Cursor>`select txid::text as txid, seq::text as seq from outbox.relay_cursor where id = 1`.execute(db);
     return r.rows[0] ?? { txid: '0', seq: '0' };
   }
 
@@ -213,7 +221,10 @@ export function createRelay(deps: RelayDeps, options: RelayOptions = {}): Relay 
         if (advance !== undefined && !moved) behind = true;
       } catch (e) {
         behind = true;
-        logger.warn({ err: e, rows: rows.length }, 'marking rows published failed; they will be sent again and deduplicated');
+        logger.warn(
+          { err: e, rows: rows.length },
+          'marking rows published failed; they will be sent again and deduplicated',
+        );
       }
     });
   }
@@ -222,7 +233,9 @@ export function createRelay(deps: RelayDeps, options: RelayOptions = {}): Relay 
   async function markPublished(rows: Row[], advance?: { from: Cursor; to: Cursor }): Promise<boolean> {
     const seqs = rows.map((r) => r.seq);
     if (advance === undefined) {
-      await sql`update outbox.events set state = 'published', published_at = now() where seq = any(${seqs}::bigint[])`.execute(db);
+      await sql`update outbox.events set state = 'published', published_at = now() where seq = any(${seqs}::bigint[])`.execute(
+        db,
+      );
       return false;
     }
     const r = await sql<{ moved: number }>`
@@ -349,7 +362,10 @@ export function createRelay(deps: RelayDeps, options: RelayOptions = {}): Relay 
         const message = s.reason instanceof Error ? s.reason.message : String(s.reason);
         await markFailed(row, message);
         metrics.failed.inc();
-        logger.error({ eventId: row.event_id, seq: row.seq, subject: row.subject, err: s.reason }, 'row rejected by JetStream for good: marked failed');
+        logger.error(
+          { eventId: row.event_id, seq: row.seq, subject: row.subject, err: s.reason },
+          'row rejected by JetStream for good: marked failed',
+        );
       } else {
         transient.push(row);
         lastError = s.reason;
@@ -372,8 +388,14 @@ export function createRelay(deps: RelayDeps, options: RelayOptions = {}): Relay 
     const now = clock();
     const toSend: Row[] = [];
     for (const row of rows) {
-      if (needsStreamCheck({ firstAttemptAt: row.first_attempt_at }, now, duplicateWindowMs, schedule) && (await isInStream(row))) {
-        logger.warn({ eventId: row.event_id }, 'row found in the stream from an earlier attempt: marked published, not sent again');
+      if (
+        needsStreamCheck({ firstAttemptAt: row.first_attempt_at }, now, duplicateWindowMs, schedule) &&
+        (await isInStream(row))
+      ) {
+        logger.warn(
+          { eventId: row.event_id },
+          'row found in the stream from an earlier attempt: marked published, not sent again',
+        );
         metrics.duplicates.inc();
         done.push(row);
         continue;
@@ -441,7 +463,10 @@ export function createRelay(deps: RelayDeps, options: RelayOptions = {}): Relay 
           if (e instanceof BrokenCircuitError) {
             await wake.wait(probeMs, signal);
           } else if (e instanceof TransientBatchError) {
-            logger.warn({ rows: e.rows.length, err: e.cause }, `batch still failing after ${schedule.attempts} attempts`);
+            logger.warn(
+              { rows: e.rows.length, err: e.cause },
+              `batch still failing after ${schedule.attempts} attempts`,
+            );
           } else {
             logger.error({ err: e }, 'publish round failed');
             await wake.wait(retryDelayMs(schedule, 2), signal);
@@ -462,7 +487,10 @@ export function createRelay(deps: RelayDeps, options: RelayOptions = {}): Relay 
     let timer: NodeJS.Timeout | undefined;
     const connect = async (): Promise<void> => {
       if (signal.aborted) return;
-      const client = new pg.Client({ connectionString: deps.databaseUrl, application_name: 'vigil-outbox-relay-listen' });
+      const client = new pg.Client({
+        connectionString: deps.databaseUrl,
+        application_name: 'vigil-outbox-relay-listen',
+      });
       current = client;
       let retried = false;
       const again = (e: unknown) => {
@@ -499,7 +527,9 @@ export function createRelay(deps: RelayDeps, options: RelayOptions = {}): Relay 
         // published_at < before implies created_at < before, which the BRIN index finds cheaply.
         const r = await sql`delete from outbox.events where seq in (
                  select seq from outbox.events
-                 where created_at < ${before} and state = 'published' and published_at < ${before} limit 5000)`.execute(db);
+                 where created_at < ${before} and state = 'published' and published_at < ${before} limit 5000)`.execute(
+          db,
+        );
         const n = Number(r.numAffectedRows ?? 0);
         total += n;
         if (n < 5000) break;
@@ -514,7 +544,11 @@ export function createRelay(deps: RelayDeps, options: RelayOptions = {}): Relay 
   /** Holds the advisory lock on a dedicated connection; publishes only while holding it. */
   async function lead(): Promise<void> {
     while (!stopping.signal.aborted) {
-      const client = new pg.Client({ connectionString: deps.databaseUrl, application_name: 'vigil-outbox-relay-lock', keepAlive: true });
+      const client = new pg.Client({
+        connectionString: deps.databaseUrl,
+        application_name: 'vigil-outbox-relay-lock',
+        keepAlive: true,
+      });
       const lost = new AbortController();
       client.on('error', (e) => {
         if (!lost.signal.aborted) logger.warn({ err: e }, 'leader-lock connection lost');

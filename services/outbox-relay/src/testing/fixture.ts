@@ -1,7 +1,16 @@
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/nats-core';
 import { sql, type Kysely } from 'kysely';
-import { createEvent, encodeStructured, replay, silentLogger, subjectOf, type EventType, type Namespace, type VigilEvent } from '@vigil/events';
+import {
+  createEvent,
+  encodeStructured,
+  replay,
+  silentLogger,
+  subjectOf,
+  type EventType,
+  type Namespace,
+  type VigilEvent,
+} from '@vigil/events';
 import { eventsFixture, samples, type EventsFixture } from '@vigil/events/testing';
 import { createOutbox, migrateOutbox, type Outbox, type OutboxDatabase } from '@vigil/outbox';
 import { createDb } from '@vigil/service-kit';
@@ -30,7 +39,12 @@ export interface RelayFixture {
 }
 
 /** A database with the outbox schema and a namespace with its streams, both removed on dispose. */
-export async function relayFixture(natsUrl: string, databaseUrl: string, label: string, stream: { duplicateWindowMs?: number } = {}): Promise<RelayFixture> {
+export async function relayFixture(
+  natsUrl: string,
+  databaseUrl: string,
+  label: string,
+  stream: { duplicateWindowMs?: number } = {},
+): Promise<RelayFixture> {
   const database = await createTestDatabase(databaseUrl, 'relay');
   const { db } = createDb<OutboxDatabase>(database.url, { max: 8, settings: relayConnectionSettings });
   await migrateOutbox(db);
@@ -47,8 +61,22 @@ export async function relayFixture(natsUrl: string, databaseUrl: string, label: 
     async startRelay(options = {}, nc = events.nc) {
       const metrics = createRelayMetrics(db);
       const relay = createRelay(
-        { db, databaseUrl: database.url, js: jetstream(nc), jsm: await jetstreamManager(nc), ns: events.ns, logger: silentLogger, metrics },
-        { pollIntervalMs: 100, standbyRetryMs: 100, breakerProbeMs: 200, retry: { initialDelayMs: 20, maxDelayMs: 100, publishTimeoutMs: 2000 }, ...options },
+        {
+          db,
+          databaseUrl: database.url,
+          js: jetstream(nc),
+          jsm: await jetstreamManager(nc),
+          ns: events.ns,
+          logger: silentLogger,
+          metrics,
+        },
+        {
+          pollIntervalMs: 100,
+          standbyRetryMs: 100,
+          breakerProbeMs: 200,
+          retry: { initialDelayMs: 20, maxDelayMs: 100, publishTimeoutMs: 2000 },
+          ...options,
+        },
       );
       await relay.start();
       relays.push(relay);
@@ -74,9 +102,18 @@ export async function relayFixture(natsUrl: string, databaseUrl: string, label: 
       for (let i = 0; i < n; i += perTx) {
         const rows = [];
         for (let j = i; j < Math.min(n, i + perTx); j++) {
-          const e = createEvent('sli.observed', { sli: 'bulk', service: 'test', good: j, total: j + 1 }, { source: 'vigil/test' }) as VigilEvent;
+          const e = createEvent(
+            'sli.observed',
+            { sli: 'bulk', service: 'test', good: j, total: j + 1 },
+            { source: 'vigil/test' },
+          ) as VigilEvent;
           const { data, headers } = encodeStructured(e);
-          rows.push({ event_id: e.id, subject, headers: JSON.stringify({ 'content-type': headers.get('content-type') }), payload: Buffer.from(data) });
+          rows.push({
+            event_id: e.id,
+            subject,
+            headers: JSON.stringify({ 'content-type': headers.get('content-type') }),
+            payload: Buffer.from(data),
+          });
           ids.push(e.id);
         }
         await db.insertInto('outbox.events').values(rows).execute();

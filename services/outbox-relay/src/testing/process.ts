@@ -16,14 +16,21 @@ export interface LogLine {
 export class RelayProcess {
   readonly logs: LogLine[] = [];
   private stderr = '';
-  private constructor(readonly child: ChildProcess, readonly exited: Promise<number | null>) {}
+  private constructor(
+    readonly child: ChildProcess,
+    readonly exited: Promise<number | null>,
+  ) {}
 
   static start(env: Record<string, string>, nodeArgs: readonly string[] = []): RelayProcess {
-    const child = spawn(process.execPath, [...nodeArgs, '--conditions=vigil-source', '--import', 'tsx', join(serviceDir, 'src/main.ts')], {
-      cwd: serviceDir,
-      env: { ...process.env, PORT: '0', LOG_LEVEL: 'info', ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const child = spawn(
+      process.execPath,
+      [...nodeArgs, '--conditions=vigil-source', '--import', 'tsx', join(serviceDir, 'src/main.ts')],
+      {
+        cwd: serviceDir,
+        env: { ...process.env, PORT: '0', LOG_LEVEL: 'info', ...env },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
     const p = new RelayProcess(child, exited);
     let buf = '';
@@ -40,7 +47,10 @@ export class RelayProcess {
         }
       }
     });
-    child.stderr?.on('data', (d: Buffer) => { p.stderr = (p.stderr + d.toString()).slice(-4000); if (process.env['RELAY_STDERR']) process.stderr.write(d); });
+    child.stderr?.on('data', (d: Buffer) => {
+      p.stderr = (p.stderr + d.toString()).slice(-4000);
+      if (process.env['RELAY_STDERR']) process.stderr.write(d);
+    });
     return p;
   }
 

@@ -1,0 +1,83 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** The services `vigil up` runs, as they land; each serves /healthz, /readyz and /metrics on its port. */
+export const services = [{ name: 'outbox-relay', entry: 'services/outbox-relay/dist/main.js', port: 9474 }] as const;
+
+export type ServiceName = (typeof services)[number]['name'];
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const levels: Record<number, string> = { 10: 'trace', 20: 'debug', 30: 'info', 40: 'warn', 50: 'error', 60: 'fatal' };
+
+/** One line of a service's JSON log, shortened for a terminal. */
+export function formatLogLine(service: string, line: string): string {
+  try {
+    const j = JSON.parse(line) as Record<string, unknown>;
+    const { level, msg, time: _t, service: _s, ...rest } = j;
+    const extra = Object.keys(rest).length > 0 ? ` ${JSON.stringify(rest)}` : '';
+    return `${service.padEnd(13)}| ${(levels[Number(level)] ?? String(level)).padEnd(5)} ${typeof msg === 'string' ? msg : JSON.stringify(msg)}${extra}`;
+  } catch {
+    return `${service.padEnd(13)}| ${line}`;
+  }
+}
+
+export interface RunningService {
+  readonly name: string;
+  readonly port: number;
+  readonly child: ChildProcess;
+  readonly exited: Promise<number | null>;
+}
+
+/** Starts a built service with the stack's environment; its log lines go to `print`, prefixed. */
+export function startService(
+  s: (typeof services)[number],
+  env: NodeJS.ProcessEnv,
+  print: (line: string) => void,
+): RunningService {
+  const entry = join(root, s.entry);
+  if (!existsSync(entry)) throw new Error(`${s.name} is not built (${s.entry} missing): run pnpm build`);
+  const child = spawn(process.execPath, [entry], {
+    env: { ...env, PORT: String(s.port) },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+  for (const stream of [child.stdout, child.stderr]) {
+    let buf = '';
+    stream?.on('data', (d: Buffer) => {
+      buf += d.toString();
+      let i: number;
+      while ((i = buf.indexOf('\n')) >= 0) {
+        print(formatLogLine(s.name, buf.slice(0, i)));
+        buf = buf.slice(i + 1);
+      }
+    });
+  }
+  return { name: s.name, port: s.port, child, exited };
+}
+
+/** Waits until the service's /readyz answers 200, or fails naming the service. */
+export async function waitReady(s: RunningService, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (s.child.exitCode !== null) throw new Error(`${s.name} exited with code ${s.child.exitCode} during start`);
+    try {
+      const r = await fetch(`http://127.0.0.1:${s.port}/readyz`);
+      if (r.ok) return;
+    } catch {
+      /* not listening yet */
+    }
+    if (Date.now() > deadline)
+      throw new Error(`${s.name} was not ready within ${timeoutMs / 1000} s (http://127.0.0.1:${s.port}/readyz)`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+export async function stopService(s: RunningService): Promise<void> {
+  if (s.child.exitCode !== null || s.child.signalCode !== null) return;
+  s.child.kill('SIGTERM');
+  const timer = setTimeout(() => s.child.kill('SIGKILL'), 15_000);
+  await s.exited;
+  clearTimeout(timer);
+}
