@@ -72,7 +72,8 @@ export function isPermanentPublishError(e: unknown): boolean {
   if (typeof e !== 'object' || e === null) return false;
   const err = e as { name?: string; apiError?: () => { err_code?: number } };
   // Client-side: over the server's max_payload, or a malformed header.
-  if (err.name === 'InvalidArgumentError') return true;
+  if (err.name === 'InvalidArgumentError' || err.name === 'InvalidSubjectError') return true;
+  if (err.name === 'PublishUnansweredError') return false;
   if (err.name === 'JetStreamApiError' && typeof err.apiError === 'function') {
     // 10054: message over the stream's max_msg_size. Other API errors (a missing or different
     // stream) are deployment problems that block every row alike: retried, never marked failed.

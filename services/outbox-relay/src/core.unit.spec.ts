@@ -44,6 +44,8 @@ describe('publish failures', () => {
     expect(
       isPermanentPublishError({ name: 'InvalidArgumentError', message: "'payload' max_payload size exceeded" }),
     ).toBe(true);
+    expect(isPermanentPublishError({ name: 'InvalidSubjectError' })).toBe(true);
+    expect(isPermanentPublishError({ name: 'PublishUnansweredError' })).toBe(false);
     expect(isPermanentPublishError(api(10054))).toBe(true);
     expect(isPermanentPublishError(api(10060))).toBe(false);
     expect(isPermanentPublishError({ name: 'TimeoutError' })).toBe(false);

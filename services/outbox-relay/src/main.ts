@@ -42,7 +42,7 @@ async function main(): Promise<void> {
 
   const metrics = createRelayMetrics(db);
   const relay = createRelay(
-    { db, databaseUrl: env.DATABASE_URL, js, jsm, ns, logger, metrics },
+    { db, databaseUrl: env.DATABASE_URL, nc, js, jsm, ns, logger, metrics },
     {
       batchSize: env.RELAY_BATCH_SIZE,
       pollIntervalMs: env.RELAY_POLL_INTERVAL_MS,

@@ -158,7 +158,8 @@ describe('outbox relay and a NATS outage', () => {
         timeoutMs: 30_000,
         message: 'published after the outage',
       });
-      const ids = await f.streamIds();
+      // The fixture's own connection reconnects on its own schedule (every 2 s).
+      const ids = await waitFor(() => f.streamIds(), { timeoutMs: 30_000, message: 'the stream readable again' });
       const c = counts(ids);
       for (const id of [...before, ...during]) expect(c.get(id)).toBe(1);
       expect(ids).toHaveLength(600);

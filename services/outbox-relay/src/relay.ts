@@ -1,5 +1,6 @@
 import { context as otelContext, SpanKind, trace } from '@opentelemetry/api';
-import { headers as natsHeaders } from '@nats-io/nats-core';
+import { headers as natsHeaders, type NatsConnection } from '@nats-io/nats-core';
+import { BatchPublisher } from './batch-publisher.js';
 import { DeliverPolicy, AckPolicy, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
 import { nanos } from '@nats-io/nats-core';
 import {
@@ -50,6 +51,8 @@ export interface RelayOptions {
 }
 
 export interface RelayDeps {
+  /** The connection the relay publishes on (its acks come back on an inbox of it). */
+  readonly nc: NatsConnection;
   /**
    * Its connections should carry {@link relayConnectionSettings}: without them a table whose
    * statistics are fresh or stale gets a scan and sort of every row instead of reading the
@@ -159,6 +162,7 @@ export function createRelay(deps: RelayDeps, options: RelayOptions = {}): Relay 
   const standbyRetryMs = options.standbyRetryMs ?? 1000;
   const lockKey = options.lockKey ?? 0x76696769;
   const stopping = new AbortController();
+  const publisher = new BatchPublisher(deps.nc);
   const wake = waiter();
   let duplicateWindowMs = 0;
   let leader = false;
@@ -311,43 +315,44 @@ export function createRelay(deps: RelayDeps, options: RelayOptions = {}): Relay 
   /** One pipelined round: every row is sent, then every ack awaited; published rows go to `done`. */
   async function attempt(rows: Row[], done: Row[]): Promise<void> {
     const startedAt = clock();
-    const settled = await Promise.allSettled(
-      rows.map(async (row) => {
-        const h = natsHeaders();
-        for (const [k, v] of Object.entries(row.headers)) h.set(k, v);
-        const span = tracer().startSpan(
-          `publish ${row.subject}`,
-          {
-            kind: SpanKind.PRODUCER,
-            attributes: {
-              ...messagingAttributes({ operation: 'publish', subject: row.subject, bodySize: row.payload.length }),
-              'messaging.message.id': row.event_id,
-              'vigil.outbox.seq': row.seq,
-            },
+    const spans = rows.map((row) => {
+      const h = natsHeaders();
+      for (const [k, v] of Object.entries(row.headers)) h.set(k, v);
+      const span = tracer().startSpan(
+        `publish ${row.subject}`,
+        {
+          kind: SpanKind.PRODUCER,
+          attributes: {
+            ...messagingAttributes({ operation: 'publish', subject: row.subject, bodySize: row.payload.length }),
+            'messaging.message.id': row.event_id,
+            'vigil.outbox.seq': row.seq,
           },
-          extractTraceContext(h, undefined),
-        );
-        try {
-          // Consumers become children of this publish span, which continues the trace of the insert.
-          for (const [k, v] of Object.entries(traceContextOf(trace.setSpan(otelContext.active(), span)))) h.set(k, v);
-          const ack = await js.publish(row.subject, row.payload, {
-            msgID: row.event_id,
-            headers: h,
-            timeout: schedule.publishTimeoutMs,
-            expect: { streamName: ns.stream },
-          });
-          span.setAttribute('messaging.nats.stream_sequence', ack.seq);
-          span.setAttribute('messaging.nats.duplicate', ack.duplicate);
-          return ack;
-        } catch (e) {
-          span.recordException(e as Error);
-          span.setStatus({ code: 2, message: (e as Error).message });
-          throw e;
-        } finally {
-          span.end();
-        }
-      }),
+        },
+        extractTraceContext(h, undefined),
+      );
+      // Consumers become children of this publish span, which continues the trace of the insert.
+      for (const [k, v] of Object.entries(traceContextOf(trace.setSpan(otelContext.active(), span)))) h.set(k, v);
+      h.set('Nats-Msg-Id', row.event_id);
+      h.set('Nats-Expected-Stream', ns.stream);
+      return { span, message: { subject: row.subject, data: row.payload, headers: h } };
+    });
+    const results = await publisher.publish(
+      spans.map((x) => x.message),
+      schedule.publishTimeoutMs,
     );
+    const settled = results.map((r, i) => {
+      const span = spans[i]?.span;
+      if (r instanceof Error) {
+        span?.recordException(r);
+        span?.setStatus({ code: 2, message: r.message });
+        span?.end();
+        return { status: 'rejected' as const, reason: r };
+      }
+      span?.setAttribute('messaging.nats.stream_sequence', r.seq);
+      span?.setAttribute('messaging.nats.duplicate', r.duplicate);
+      span?.end();
+      return { status: 'fulfilled' as const, value: r };
+    });
     const transient: Row[] = [];
     let lastError: unknown;
     let duplicates = 0;
@@ -606,6 +611,7 @@ export function createRelay(deps: RelayDeps, options: RelayOptions = {}): Relay 
       stopping.abort();
       wake.wake();
       await running;
+      publisher.close();
     },
     isLeader: () => leader,
     async ready() {

@@ -64,6 +64,7 @@ export async function relayFixture(
         {
           db,
           databaseUrl: database.url,
+          nc,
           js: jetstream(nc),
           jsm: await jetstreamManager(nc),
           ns: events.ns,
