@@ -77,6 +77,13 @@ export {
   type ConsumerStats,
 } from './consume.js';
 export { deadLetter, readDeadLetter, DeadLetterHeaders, type DeadLetter } from './deadletter.js';
-export { replay, type ReplayOptions, type ReplayStart, type ReplayedEvent } from './replay.js';
+export {
+  replay,
+  readMessages,
+  type ReadOptions,
+  type ReplayOptions,
+  type ReplayStart,
+  type ReplayedEvent,
+} from './replay.js';
 export { subscribe, type Subscription, type SubscribeOptions } from './subscribe.js';
 export { silentLogger, type Logger } from './logger.js';

@@ -1,5 +1,12 @@
 import { nanos, nuid, type NatsConnection } from '@nats-io/nats-core';
-import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, type ConsumerConfig } from '@nats-io/jetstream';
+import {
+  AckPolicy,
+  DeliverPolicy,
+  jetstream,
+  jetstreamManager,
+  type ConsumerConfig,
+  type JsMsg,
+} from '@nats-io/jetstream';
 import { decodeMessage } from './binding.js';
 import type { VigilEvent } from './envelope.js';
 import { silentLogger, type Logger } from './logger.js';
@@ -48,6 +55,65 @@ function deliverFrom(start: ReplayStart): Partial<ConsumerConfig> {
   return { deliver_policy: DeliverPolicy.All };
 }
 
+export interface ReadOptions {
+  readonly start: ReplayStart;
+  /** Server-side subject filter. @default every event subject of the namespace */
+  readonly filter?: { readonly filter_subject?: string; readonly filter_subjects?: string[] };
+  readonly until?: ReplayOptions<EventType>['until'];
+  readonly follow?: boolean;
+  /** Deliver headers only (for lookups by `Nats-Msg-Id`). @default false */
+  readonly headersOnly?: boolean;
+  /** @default defaultNamespace */
+  readonly ns?: Namespace;
+}
+
+/**
+ * The raw messages of EVENTS in stream order, through an ephemeral, memory-backed consumer that
+ * is deleted when iteration ends. Without `follow` it ends at the last message present when it
+ * began (the consumer's pending count at creation says how many that is).
+ */
+export async function* readMessages(nc: NatsConnection, o: ReadOptions): AsyncGenerator<JsMsg, void, undefined> {
+  const ns = o.ns ?? defaultNamespace;
+  const follow = o.follow === true || ('from' in o.start && o.start.from === 'new');
+  const jsm = await jetstreamManager(nc);
+  const js = jetstream(nc);
+  const lastSeq = (await jsm.streams.info(ns.stream)).state.last_seq;
+  const name = `replay_${nuid.next()}`;
+  await jsm.consumers.add(ns.stream, {
+    name,
+    ack_policy: AckPolicy.None,
+    inactive_threshold: nanos(60_000),
+    mem_storage: true,
+    num_replicas: 1,
+    headers_only: o.headersOnly === true,
+    ...(o.filter ?? { filter_subject: `${ns.subjectPrefix}.>` }),
+    ...deliverFrom(o.start),
+  });
+  try {
+    const pending = (await jsm.consumers.info(ns.stream, name)).num_pending;
+    if (!follow && pending === 0) return;
+    // "Last N" of a filtered set: skip what comes before them (the server only counts them).
+    let skip = 'last' in o.start ? Math.max(0, pending - o.start.last) : 0;
+    const consumer = await js.consumers.get(ns.stream, name);
+    const messages = await consumer.consume({ max_messages: 256 });
+    let seen = 0;
+    try {
+      for await (const m of messages) {
+        seen++;
+        if (!follow && m.seq > lastSeq) break;
+        if (o.until !== undefined && ('seq' in o.until ? m.seq > o.until.seq : m.time > o.until.time)) break;
+        if (skip > 0) skip--;
+        else yield m;
+        if (!follow && (seen >= pending || m.seq >= lastSeq)) break;
+      }
+    } finally {
+      messages.stop();
+    }
+  } finally {
+    await jsm.consumers.delete(ns.stream, name).catch(() => undefined);
+  }
+}
+
 /**
  * Reads history from EVENTS in stream order through an ephemeral consumer. Without `follow` it
  * ends at the last message present when it began; with `follow` it goes on with new events until
@@ -59,56 +125,22 @@ export async function* replay<T extends EventType = EventType>(
 ): AsyncGenerator<ReplayedEvent<T>, void, undefined> {
   const ns = o.ns ?? defaultNamespace;
   const logger = o.logger ?? silentLogger;
-  const follow = o.follow === true || ('from' in o.start && o.start.from === 'new');
   const types = o.types === undefined || o.types.length === 0 ? undefined : new Set<string>(o.types);
-  const jsm = await jetstreamManager(nc);
-  const js = jetstream(nc);
-  const lastSeq = (await jsm.streams.info(ns.stream)).state.last_seq;
-  const name = `replay_${nuid.next()}`;
-  await jsm.consumers.add(ns.stream, {
-    name,
-    ack_policy: AckPolicy.None,
-    inactive_threshold: nanos(60_000),
-    mem_storage: true,
-    num_replicas: 1,
-    ...filterFor(nc, ns, o.types),
-    ...deliverFrom(o.start),
-  });
-  try {
-    const pending = (await jsm.consumers.info(ns.stream, name)).num_pending;
-    // "Last N" of a filtered set: skip what comes before them (the server only counts them).
-    let skip = 'last' in o.start ? Math.max(0, pending - o.start.last) : 0;
-    if (!follow && pending === 0) return;
-    const consumer = await js.consumers.get(ns.stream, name);
-    const messages = await consumer.consume({ max_messages: 256 });
-    let seen = 0;
+  for await (const m of readMessages(nc, {
+    ns,
+    start: o.start,
+    filter: filterFor(nc, ns, o.types),
+    ...(o.until === undefined ? {} : { until: o.until }),
+    ...(o.follow === undefined ? {} : { follow: o.follow }),
+  })) {
     try {
-      for await (const m of messages) {
-        seen++;
-        if (!follow && m.seq > lastSeq) break;
-        if (o.until !== undefined && ('seq' in o.until ? m.seq > o.until.seq : m.time > o.until.time)) break;
-        if (skip > 0) {
-          skip--;
-        } else {
-          try {
-            const event = decodeMessage(m);
-            if (types === undefined || types.has(event.type)) {
-              yield { event: event as VigilEvent<T>, seq: m.seq, storedAt: m.time, subject: m.subject };
-            }
-          } catch (e) {
-            logger.warn(
-              { err: e, seq: m.seq, subject: m.subject },
-              'replay skipped a message that is not a valid event',
-            );
-            o.onInvalid?.(e as Error, { seq: m.seq, subject: m.subject });
-          }
-        }
-        if (!follow && (seen >= pending || m.seq >= lastSeq)) break;
+      const event = decodeMessage(m);
+      if (types === undefined || types.has(event.type)) {
+        yield { event: event as VigilEvent<T>, seq: m.seq, storedAt: m.time, subject: m.subject };
       }
-    } finally {
-      messages.stop();
+    } catch (e) {
+      logger.warn({ err: e, seq: m.seq, subject: m.subject }, 'replay skipped a message that is not a valid event');
+      o.onInvalid?.(e as Error, { seq: m.seq, subject: m.subject });
     }
-  } finally {
-    await jsm.consumers.delete(ns.stream, name).catch(() => undefined);
   }
 }

@@ -1,25 +1,18 @@
 import { context, trace } from '@opentelemetry/api';
-import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
-import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { waitFor } from '@vigil/testkit';
 import { consume } from './consume.js';
 import { createPublisher } from './publish.js';
 import { subjectOf } from './registry.js';
 import { ensureConsumer } from './topology.js';
-import { eventsFixture } from './testing/index.js';
+import { eventsFixture, installTestTracing } from './testing/index.js';
 
-const exporter = new InMemorySpanExporter();
-const contextManager = new AsyncLocalStorageContextManager();
-
+let tracing: ReturnType<typeof installTestTracing>;
 beforeAll(() => {
-  context.setGlobalContextManager(contextManager.enable());
-  trace.setGlobalTracerProvider(new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] }));
+  tracing = installTestTracing();
 });
-afterAll(() => {
-  trace.disable();
-  context.disable();
-});
+afterAll(() => tracing.dispose());
+const finishedSpans = () => tracing.exporter.getFinishedSpans();
 
 describe('trace context across JetStream', () => {
   it('a span started before publish is the ancestor of the consumer span, and the handler runs inside it', async () => {
@@ -46,7 +39,7 @@ describe('trace context across JetStream', () => {
     await waitFor(() => c.stats.processed === 1, { message: 'processed' });
     await c.stop();
 
-    const spans = exporter.getFinishedSpans();
+    const spans = finishedSpans();
     const publishSpan = spans.find((s) => s.name === `publish ${subjectOf(f.ns, 'validation.requested')}`);
     const processSpan = spans.find((s) => s.name === `process ${subjectOf(f.ns, 'validation.requested')}`);
     expect(publishSpan).toBeDefined();

@@ -1,5 +1,5 @@
 import { connect } from '@nats-io/transport-node';
-import { jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { jetstreamManager } from '@nats-io/jetstream';
 import { ensureStreams, namespaceFor } from '@vigil/events';
 import { migrateOutbox, type OutboxDatabase } from '@vigil/outbox';
 import {
@@ -36,13 +36,12 @@ async function main(): Promise<void> {
     maxReconnectAttempts: -1,
     reconnectTimeWait: 250,
   });
-  const js = jetstream(nc);
   const jsm = await jetstreamManager(nc);
   await ensureStreams(nc, { ns, replicas: env.VIGIL_REPLICAS });
 
   const metrics = createRelayMetrics(db);
   const relay = createRelay(
-    { db, databaseUrl: env.DATABASE_URL, nc, js, jsm, ns, logger, metrics },
+    { db, databaseUrl: env.DATABASE_URL, nc, jsm, ns, logger, metrics },
     {
       batchSize: env.RELAY_BATCH_SIZE,
       pollIntervalMs: env.RELAY_POLL_INTERVAL_MS,

@@ -1,20 +1,16 @@
 import { context, trace } from '@opentelemetry/api';
-import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
-import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { consume, createEvent, ensureConsumer, subjectOf, type VigilEvent } from '@vigil/events';
+import { installTestTracing } from '@vigil/events/testing';
 import { waitFor } from '@vigil/testkit';
 import { relayFixture } from './testing/fixture.js';
 
-const exporter = new InMemorySpanExporter();
+let tracing: ReturnType<typeof installTestTracing>;
 beforeAll(() => {
-  context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
-  trace.setGlobalTracerProvider(new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] }));
+  tracing = installTestTracing();
 });
-afterAll(() => {
-  trace.disable();
-  context.disable();
-});
+afterAll(() => tracing.dispose());
+const finishedSpans = () => tracing.exporter.getFinishedSpans();
 
 describe('trace through the outbox', () => {
   it('request → outbox write → relay publish → consumer, one trace with each hop the parent of the next', async () => {
@@ -37,7 +33,7 @@ describe('trace through the outbox', () => {
     await c.stop();
 
     const subject = subjectOf(f.ns, 'validation.requested');
-    const spans = exporter.getFinishedSpans();
+    const spans = finishedSpans();
     const byName = (n: string) => spans.find((s) => s.name === n);
     const write = byName(`outbox write ${subject}`);
     const publish = byName(`publish ${subject}`);

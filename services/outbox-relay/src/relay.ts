@@ -1,8 +1,7 @@
 import { context as otelContext, SpanKind, trace } from '@opentelemetry/api';
 import { headers as natsHeaders, type NatsConnection } from '@nats-io/nats-core';
 import { BatchPublisher } from './batch-publisher.js';
-import { DeliverPolicy, AckPolicy, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
-import { nanos } from '@nats-io/nats-core';
+import type { JetStreamManager } from '@nats-io/jetstream';
 import {
   BrokenCircuitError,
   circuitBreaker,
@@ -17,7 +16,7 @@ import {
 import { sql, type Kysely } from 'kysely';
 import pg from 'pg';
 import type { Logger } from '@vigil/events';
-import { extractTraceContext, messagingAttributes, traceContextOf, type Namespace } from '@vigil/events';
+import { extractTraceContext, messagingAttributes, readMessages, traceContextOf, type Namespace } from '@vigil/events';
 import { OUTBOX_CHANNEL, pruneInbox, type OutboxDatabase } from '@vigil/outbox';
 import {
   checkDuplicateWindow,
@@ -61,7 +60,6 @@ export interface RelayDeps {
   readonly db: Kysely<OutboxDatabase>;
   /** For the two dedicated connections: the leader lock and LISTEN. */
   readonly databaseUrl: string;
-  readonly js: JetStreamClient;
   readonly jsm: JetStreamManager;
   readonly ns: Namespace;
   readonly logger: Logger;
@@ -149,7 +147,7 @@ function waiter() {
 const tracer = () => trace.getTracer('@vigil/outbox-relay', '0.1.0');
 
 export function createRelay(deps: RelayDeps, options: RelayOptions = {}): Relay {
-  const { db, js, jsm, ns, metrics } = deps;
+  const { db, jsm, ns, metrics } = deps;
   const logger = deps.logger;
   const clock = deps.clock ?? (() => new Date());
   const schedule: RetrySchedule = { ...defaultRetrySchedule, ...options.retry };
@@ -280,36 +278,16 @@ export function createRelay(deps: RelayDeps, options: RelayOptions = {}): Relay 
   async function isInStream(row: Row): Promise<boolean> {
     const from = new Date((row.first_attempt_at ?? clock()).getTime() - 1000);
     const until = new Date((row.last_attempt_at ?? clock()).getTime() + schedule.publishTimeoutMs + 1000);
-    const name = `relay_check_${row.seq}_${Date.now().toString(36)}`;
-    await jsm.consumers.add(ns.stream, {
-      name,
-      ack_policy: AckPolicy.None,
-      deliver_policy: DeliverPolicy.StartTime,
-      opt_start_time: from.toISOString(),
-      filter_subject: row.subject,
-      headers_only: true,
-      mem_storage: true,
-      inactive_threshold: nanos(30_000),
-    });
-    try {
-      const pending = (await jsm.consumers.info(ns.stream, name)).num_pending;
-      if (pending === 0) return false;
-      const c = await js.consumers.get(ns.stream, name);
-      const it = await c.consume({ max_messages: 256 });
-      let seen = 0;
-      try {
-        for await (const m of it) {
-          seen++;
-          if (m.headers?.get('Nats-Msg-Id') === row.event_id) return true;
-          if (m.time > until || seen >= pending) return false;
-        }
-      } finally {
-        it.stop();
-      }
-      return false;
-    } finally {
-      await jsm.consumers.delete(ns.stream, name).catch(() => undefined);
+    for await (const m of readMessages(deps.nc, {
+      ns,
+      start: { since: from },
+      until: { time: until },
+      filter: { filter_subject: row.subject },
+      headersOnly: true,
+    })) {
+      if (m.headers?.get('Nats-Msg-Id') === row.event_id) return true;
     }
+    return false;
   }
 
   /** One pipelined round: every row is sent, then every ack awaited; published rows go to `done`. */

@@ -1,3 +1,4 @@
 export { samples } from './samples.js';
 export { dataArbitraries, anyEvent } from './arbitraries.js';
 export { eventsFixture, testNamespace, type EventsFixture } from './fixture.js';
+export { installTestTracing } from './tracing.js';

@@ -1,4 +1,4 @@
-import { jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { jetstreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/nats-core';
 import { sql, type Kysely } from 'kysely';
 import {
@@ -65,7 +65,6 @@ export async function relayFixture(
           db,
           databaseUrl: database.url,
           nc,
-          js: jetstream(nc),
           jsm: await jetstreamManager(nc),
           ns: events.ns,
           logger: silentLogger,
