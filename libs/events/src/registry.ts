@@ -91,7 +91,7 @@ export const registry = {
     type: 'validation.completed',
     version: 1,
     description:
-      'A validation run finished: weighted 0-10 score and PASS/WARN/FAIL overall and per component, with every check.',
+      'A validation run finished: weighted 0-10 score and PASS/WARN/FAIL overall and per component, with every check; ERROR with the reason when the run could not happen.',
     schema: z.strictObject({
       /** CloudEvent id of the `validation.requested` this answers. */
       requestId: eventId,
@@ -101,7 +101,9 @@ export const registry = {
       completedAt: isoTime,
       durationMs: z.number().min(0),
       score,
-      status,
+      /** ERROR: the run could not happen (unknown suite, unreachable target); `error` says why. */
+      status: z.enum(['PASS', 'WARN', 'FAIL', 'ERROR']),
+      error: z.string().optional(),
       components: z.array(componentResult),
     }),
   }),

@@ -46,7 +46,7 @@ export const dataArbitraries: { [T in EventType]: fc.Arbitrary<EventDataInput<T>
     completedAt: time,
     durationMs: nonNeg,
     score,
-    status,
+    status: fc.constantFrom('PASS' as const, 'WARN' as const, 'FAIL' as const, 'ERROR' as const),
     components: fc.array(
       fc.record({
         name: text,
