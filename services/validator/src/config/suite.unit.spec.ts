@@ -1,0 +1,110 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { checkKinds, loadSuites, parseSuite, SuiteConfigError } from './suite.js';
+
+const shipped = join(dirname(fileURLToPath(import.meta.url)), '../../../../config/suites');
+
+const minimal = (check: string) => `
+name: t
+components:
+  - name: c
+    weight: 1
+    checks:
+${check}
+`;
+
+describe('suite files', () => {
+  it('the shipped suites load, with the seed’s six components and weights', async () => {
+    const suites = await loadSuites(shipped);
+    expect([...suites.keys()].sort()).toEqual(['seed-phases', 'vigil-self']);
+    const seed = suites.get('seed-phases')!;
+    expect(seed.components.map((c) => [c.name, c.weight])).toEqual([
+      ['infrastructure', 0.15],
+      ['commands', 0.1],
+      ['automation', 0.15],
+      ['event_bus', 0.2],
+      ['learning', 0.25],
+      ['security', 0.15],
+    ]);
+    expect(seed.interval).toBe(300_000);
+    const kinds = new Set(
+      [...suites.values()].flatMap((s) => s.components.flatMap((c) => c.checks.map((k) => k.kind))),
+    );
+    expect([...kinds].sort()).toEqual([...checkKinds].sort());
+  });
+
+  it('applies defaults: timeout 5 s, concurrency 8, http GET expecting 2xx; durations become ms', () => {
+    const s = parseSuite(
+      minimal('      - { name: up, kind: http, params: { url: "http://x/healthz", latencyBudget: 250ms } }'),
+      'f.yaml',
+    );
+    expect(s.concurrency).toBe(8);
+    const c = s.components[0]!.checks[0]!;
+    expect(c).toMatchObject({
+      timeout: 5000,
+      kind: 'http',
+      params: { method: 'GET', expectStatus: [200, 299], latencyBudget: 250 },
+    });
+  });
+
+  it.each([
+    ['an unknown kind', '      - { name: x, kind: ping, params: {} }', /f\.yaml: components\[0\]\.checks\[0\]\.kind: /],
+    [
+      'a bad URL',
+      '      - { name: x, kind: http, params: { url: "not a url" } }',
+      /f\.yaml: components\[0\]\.checks\[0\]\.params\.url: /,
+    ],
+    [
+      'a bad duration',
+      '      - { name: x, kind: tcp, timeout: soon, params: { host: h, port: 1 } }',
+      /checks\[0\]\.timeout: must be a duration like 250ms/,
+    ],
+    [
+      'a port out of range',
+      '      - { name: x, kind: tcp, params: { host: h, port: 70000 } }',
+      /checks\[0\]\.params\.port: /,
+    ],
+    [
+      'an unknown field',
+      '      - { name: x, kind: tcp, params: { host: h, port: 1, hots: h } }',
+      /checks\[0\]\.params: unknown field hots/,
+    ],
+    [
+      'a container without name or labels',
+      '      - { name: x, kind: docker.container, params: { container: {} } }',
+      /params\.container: needs a container name or labels/,
+    ],
+    [
+      'a command as a string',
+      '      - { name: x, kind: command, params: { run: "rm -rf /" } }',
+      /checks\[0\]\.params\.run: /,
+    ],
+  ])('names the file and the field path: %s', (_what, check, message) => {
+    expect(() => parseSuite(minimal(check), 'f.yaml')).toThrow(SuiteConfigError);
+    expect(() => parseSuite(minimal(check), 'f.yaml')).toThrow(message);
+  });
+
+  it('names the line of a YAML syntax error, an empty component and a duplicate component', () => {
+    expect(() => parseSuite('name: t\ncomponents: [\n', 'bad.yaml')).toThrow(/^bad\.yaml:\d+:\d+: not valid YAML/);
+    expect(() => parseSuite('name: t\ncomponents:\n  - { name: c, weight: 1, checks: [] }\n', 'e.yaml')).toThrow(
+      /e\.yaml: components\[0\]\.checks: a component needs at least one check/,
+    );
+    const dup = `name: t\ncomponents:\n  - { name: c, weight: 1, checks: [{ name: x, kind: tcp, params: { host: h, port: 1 } }] }\n  - { name: c, weight: 1, checks: [{ name: x, kind: tcp, params: { host: h, port: 1 } }] }\n`;
+    expect(() => parseSuite(dup, 'd.yaml')).toThrow(/d\.yaml: components\[1\]\.name: 'c' appears twice/);
+  });
+
+  it('refuses two files defining the same suite, naming both', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'suites-'));
+    try {
+      const body = minimal('      - { name: x, kind: tcp, params: { host: h, port: 1 } }');
+      await writeFile(join(dir, 'a.yaml'), body);
+      await writeFile(join(dir, 'b.yml'), body);
+      await expect(loadSuites(dir)).rejects.toThrow(/b\.yml: name: suite 't' is also defined in a\.yaml/);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
