@@ -36,8 +36,8 @@ describe('scoring', () => {
 
   it('weights are normalised: 3 and 1 count as 0.75 and 0.25', () => {
     const r = scoreRun([
-      { name: 'a', weight: 3, checks: [{ status: 'PASS' as CheckStatus }] },
-      { name: 'b', weight: 1, checks: [{ status: 'FAIL' as CheckStatus }] },
+      { name: 'a', weight: 3, checks: [{ status: 'PASS' }] },
+      { name: 'b', weight: 1, checks: [{ status: 'FAIL' }] },
     ]);
     expect(r).toMatchObject({ score: 7.5, status: 'WARN' });
     expect(r.components.map((c) => [c.name, c.weight, c.score, c.status])).toEqual([
