@@ -1,0 +1,281 @@
+import { createServer, type Server } from 'node:http';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { connect } from '@nats-io/transport-node';
+import { jetstreamManager } from '@nats-io/jetstream';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { freePort } from '@vigil/testkit';
+import { parseSuite, type CheckConfig } from '../config/suite.js';
+import { runCheck, runSuite } from './run.js';
+
+const natsUrl = inject('natsUrl');
+const databaseUrl = inject('databaseUrl');
+let dir: string;
+let server: Server;
+let base: string;
+const ctx = () => ({ natsUrl, databaseUrl, cwd: dir });
+
+/** A check as a suite file would declare it (defaults applied by the schema). */
+function check(yaml: string): CheckConfig {
+  return parseSuite(`name: t\ncomponents:\n  - name: c\n    weight: 1\n    checks:\n      - ${yaml}\n`, 'test.yaml')
+    .components[0]!.checks[0]!;
+}
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'vigil-checks-'));
+  server = createServer((req, res) => {
+    if (req.url === '/slow') {
+      setTimeout(() => res.end('late'), 300);
+      return;
+    }
+    if (req.url === '/readyz') {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ status: 'ready', checks: { postgres: true } }));
+      return;
+    }
+    res.writeHead(req.url === '/missing' ? 404 : 200);
+    res.end('hello vigil');
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const addr = server.address();
+  base = `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}`;
+});
+afterAll(async () => {
+  await new Promise((r) => server.close(r));
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe('http', () => {
+  it('PASS on 2xx with body and JSON path matches; FAIL on status or body; WARN over the latency budget', async () => {
+    expect(
+      await runCheck(
+        check(
+          `{ name: ok, kind: http, params: { url: "${base}/readyz", json: { path: checks.postgres, equals: true }, bodyContains: ready } }`,
+        ),
+        ctx(),
+      ),
+    ).toMatchObject({
+      status: 'PASS',
+      observed: { status: 200 },
+    });
+    expect(await runCheck(check(`{ name: nf, kind: http, params: { url: "${base}/missing" } }`), ctx())).toMatchObject({
+      status: 'FAIL',
+      message: expect.stringMatching(/answered 404, expected 200-299/),
+    });
+    expect(
+      await runCheck(check(`{ name: body, kind: http, params: { url: "${base}/", bodyContains: nope } }`), ctx()),
+    ).toMatchObject({ status: 'FAIL' });
+    expect(
+      await runCheck(check(`{ name: slow, kind: http, params: { url: "${base}/slow", latencyBudget: 50ms } }`), ctx()),
+    ).toMatchObject({ status: 'WARN', message: expect.stringMatching(/over the 50 ms budget/) });
+  });
+
+  it('ERROR when the target cannot be reached or the check outlives its timeout', async () => {
+    const port = await freePort();
+    expect(
+      await runCheck(check(`{ name: down, kind: http, params: { url: "http://127.0.0.1:${port}/" } }`), ctx()),
+    ).toMatchObject({ status: 'ERROR', message: expect.stringMatching(/ECONNREFUSED/) });
+    const r = await runCheck(
+      check(`{ name: slow, kind: http, timeout: 100ms, params: { url: "${base}/slow" } }`),
+      ctx(),
+    );
+    expect(r).toMatchObject({ status: 'ERROR', message: 'did not finish within 100 ms' });
+    expect(r.durationMs).toBeLessThan(290);
+  });
+});
+
+describe('tcp, postgres, host, file, command', () => {
+  it('tcp: PASS when a port accepts, ERROR when it does not', async () => {
+    expect(
+      await runCheck(check(`{ name: t, kind: tcp, params: { host: 127.0.0.1, port: ${new URL(base).port} } }`), ctx()),
+    ).toMatchObject({ status: 'PASS' });
+    expect(
+      await runCheck(check(`{ name: t, kind: tcp, params: { host: 127.0.0.1, port: ${await freePort()} } }`), ctx()),
+    ).toMatchObject({ status: 'ERROR' });
+  });
+
+  it('postgres: runs a read-only query with an expectation; a write is refused', async () => {
+    expect(
+      await runCheck(check(`{ name: p, kind: postgres, params: { query: "select 41 + 1", expect: 42 } }`), ctx()),
+    ).toMatchObject({ status: 'PASS', observed: { value: 42 } });
+    expect(
+      await runCheck(check(`{ name: p, kind: postgres, params: { query: "select 'a'", expect: b } }`), ctx()),
+    ).toMatchObject({ status: 'FAIL', message: 'first value is "a", expected "b"' });
+    expect(
+      await runCheck(
+        check(`{ name: p, kind: postgres, params: { query: "create table vigil_should_not_exist (x int)" } }`),
+        ctx(),
+      ),
+    ).toMatchObject({ status: 'ERROR', message: expect.stringMatching(/read-only transaction/) });
+    expect(
+      await runCheck(
+        check(`{ name: p, kind: postgres, params: { url: "postgres://postgres@127.0.0.1:${await freePort()}/x" } }`),
+        ctx(),
+      ),
+    ).toMatchObject({ status: 'ERROR', message: expect.stringMatching(/cannot connect/) });
+  });
+
+  it('host: memory and disk within and over their limits', async () => {
+    expect(
+      await runCheck(
+        check(`{ name: h, kind: host, params: { maxMemoryPercent: 100, disk: { path: /, maxPercent: 100 } } }`),
+        ctx(),
+      ),
+    ).toMatchObject({ status: 'PASS' });
+    expect(await runCheck(check(`{ name: h, kind: host, params: { maxMemoryPercent: 0 } }`), ctx())).toMatchObject({
+      status: 'FAIL',
+      message: expect.stringMatching(/memory .* % used \(limit 0 %\)/),
+    });
+    expect(
+      await runCheck(check(`{ name: h, kind: host, params: { disk: { path: /, maxPercent: 0 } } }`), ctx()),
+    ).toMatchObject({ status: 'FAIL' });
+  });
+
+  it('file: a path exists; a glob matches at least N files', async () => {
+    await mkdir(join(dir, 'conf/a'), { recursive: true });
+    await writeFile(join(dir, 'conf/a/x.yml'), 'a: 1');
+    await writeFile(join(dir, 'conf/y.yml'), 'a: 1');
+    expect(await runCheck(check(`{ name: f, kind: file, params: { path: conf/y.yml } }`), ctx())).toMatchObject({
+      status: 'PASS',
+    });
+    expect(await runCheck(check(`{ name: f, kind: file, params: { path: conf/none } }`), ctx())).toMatchObject({
+      status: 'FAIL',
+    });
+    expect(
+      await runCheck(check(`{ name: f, kind: file, params: { glob: "conf/**/*.yml", minMatches: 2 } }`), ctx()),
+    ).toMatchObject({ status: 'PASS', observed: { matches: 2 } });
+    expect(
+      await runCheck(check(`{ name: f, kind: file, params: { glob: "conf/*.yml", minMatches: 2 } }`), ctx()),
+    ).toMatchObject({ status: 'FAIL', observed: { matches: 1 } });
+  });
+
+  it('command: exit code as expected or not; a missing program is an ERROR; a hung one times out', async () => {
+    expect(
+      await runCheck(check(`{ name: c, kind: command, params: { run: [node, -e, "console.log('ok')"] } }`), ctx()),
+    ).toMatchObject({ status: 'PASS', message: expect.stringMatching(/exited 0: ok/) });
+    expect(
+      await runCheck(check(`{ name: c, kind: command, params: { run: [node, -e, "process.exit(3)"] } }`), ctx()),
+    ).toMatchObject({ status: 'FAIL', observed: { exitCode: 3 } });
+    expect(
+      await runCheck(check(`{ name: c, kind: command, params: { run: [no-such-program-vigil] } }`), ctx()),
+    ).toMatchObject({ status: 'ERROR', message: expect.stringMatching(/cannot run/) });
+    expect(
+      await runCheck(check(`{ name: c, kind: command, timeout: 200ms, params: { run: [sleep, "5"] } }`), ctx()),
+    ).toMatchObject({ status: 'ERROR', message: 'did not finish within 200 ms' });
+  });
+});
+
+describe('secrets', () => {
+  it('finds planted secrets by file:line and rule, never printing them; clean trees pass', async () => {
+    const src = join(dir, 'src');
+    await mkdir(join(src, 'node_modules'), { recursive: true });
+    const aws = ['AKIA', 'IOSFODNN7', 'EXAMPLE'].join('');
+    const key = ['-----BEGIN RSA ', 'PRIVATE KEY-----'].join('');
+    const pass = ['pass', 'word = "hunter2hunter2"'].join('');
+    const random = ['q8Xz3LmP0vR7', 'tY2wK9sB4nJ6cH1f'].join('');
+    await writeFile(join(src, 'config.ts'), `const a = 1;\nconst id = '${aws}';\n${pass}\nconst t = '${random}';\n`);
+    await writeFile(join(src, 'key.pem'), `${key}\nabc\n`);
+    await writeFile(join(src, 'node_modules', 'dep.js'), `const k = '${aws}';`);
+    await writeFile(
+      join(src, 'ok.ts'),
+      `const uuid = '7d0b1a52-5d35-4a8f-9c1b-7c3f0f6e0a11';\nconst url = 'postgres://postgres@127.0.0.1:5432/vigil';\n`,
+    );
+    const r = await runCheck(
+      check(`{ name: s, kind: secrets, params: { paths: [src], exclude: ["**/node_modules/**"] } }`),
+      ctx(),
+    );
+    expect(r.status).toBe('FAIL');
+    expect(r.message).toContain('src/config.ts:2 (aws-access-key-id)');
+    expect(r.message).toContain('src/config.ts:3 (assigned-secret)');
+    expect(r.message).toContain('src/config.ts:4 (high-entropy-string)');
+    expect(r.message).toContain('src/key.pem:1 (private-key)');
+    expect(r.message).not.toContain('node_modules');
+    expect(r.message).not.toContain(aws);
+    expect(r.message).not.toContain('hunter2');
+    expect(r.observed).toMatchObject({ files: 3, findings: 4 });
+    // A UUID and a URL without a password are not secrets.
+    const clean = await runCheck(check(`{ name: s, kind: secrets, params: { paths: [src/ok.ts] } }`), ctx());
+    expect(clean).toMatchObject({ status: 'PASS', observed: { files: 1, findings: 0 } });
+  });
+});
+
+describe('nats and jetstream.durability', () => {
+  it('reachable, stream config, consumer lag and a round trip; durability warns on one replica and lazy fsync', async () => {
+    const nc = await connect({ servers: natsUrl });
+    const jsm = await jetstreamManager(nc);
+    const stream = `VCHECK_${Date.now().toString(36)}`;
+    await jsm.streams.add({ name: stream, subjects: [`${stream.toLowerCase()}.>`], duplicate_window: 120_000_000_000 });
+    await jsm.consumers.add(stream, { durable_name: 'lagging', ack_policy: 'explicit' });
+    const js = (await import('@nats-io/jetstream')).jetstream(nc);
+    for (let i = 0; i < 5; i++) await js.publish(`${stream.toLowerCase()}.x`, 'm');
+    try {
+      expect(
+        await runCheck(
+          check(
+            `{ name: n, kind: nats, params: { roundTrip: true, stream: { name: ${stream}, retention: limits, minDuplicateWindow: 1m } } }`,
+          ),
+          ctx(),
+        ),
+      ).toMatchObject({ status: 'PASS' });
+      expect(
+        await runCheck(
+          check(`{ name: n, kind: nats, params: { stream: { name: ${stream}, minDuplicateWindow: 5m } } }`),
+          ctx(),
+        ),
+      ).toMatchObject({
+        status: 'FAIL',
+        message: expect.stringMatching(/duplicate window is 120000 ms, below 300000 ms/),
+      });
+      expect(
+        await runCheck(
+          check(`{ name: n, kind: nats, params: { consumer: { stream: ${stream}, name: lagging, maxPending: 3 } } }`),
+          ctx(),
+        ),
+      ).toMatchObject({ status: 'FAIL', observed: { pending: 5 } });
+      expect(
+        await runCheck(check(`{ name: n, kind: nats, params: { stream: { name: NO_SUCH_STREAM_VIGIL } } }`), ctx()),
+      ).toMatchObject({ status: 'FAIL', message: expect.stringMatching(/does not exist/) });
+      const d = await runCheck(check(`{ name: d, kind: jetstream.durability, params: { stream: ${stream} } }`), ctx());
+      expect(d).toMatchObject({ status: 'WARN', observed: { replicas: 1, storage: 'file' } });
+      expect(d.message).toMatch(/1 replica: a lost disk loses acknowledged messages/);
+      expect(
+        await runCheck(
+          check(`{ name: n, kind: nats, params: { url: "nats://127.0.0.1:${await freePort()}" } }`),
+          ctx(),
+        ),
+      ).toMatchObject({ status: 'ERROR', message: expect.stringMatching(/not reachable/) });
+    } finally {
+      await jsm.streams.delete(stream);
+      await nc.close();
+    }
+  });
+});
+
+describe('a whole suite', () => {
+  it('runs its checks concurrently and scores them: an ERROR counts as failed', async () => {
+    const suite = parseSuite(
+      `name: mini
+components:
+  - name: web
+    weight: 3
+    checks:
+      - { name: up, kind: http, params: { url: "${base}/" } }
+      - { name: ready, kind: http, params: { url: "${base}/readyz" } }
+  - name: db
+    weight: 1
+    checks:
+      - { name: answers, kind: postgres, params: { query: "select 1", expect: 1 } }
+      - { name: gone, kind: tcp, params: { host: 127.0.0.1, port: ${await freePort()} } }
+`,
+      'mini.yaml',
+    );
+    const r = await runSuite(suite, ctx());
+    expect(r.components.map((c) => [c.name, c.weight, c.score, c.status])).toEqual([
+      ['web', 0.75, 10, 'PASS'],
+      ['db', 0.25, 5, 'FAIL'],
+    ]);
+    expect(r).toMatchObject({ score: 8.75, status: 'PASS' });
+    expect(r.components[1]!.checks[1]).toMatchObject({ status: 'ERROR', kind: 'tcp' });
+  });
+});

@@ -1,0 +1,85 @@
+import { bulkhead, TaskCancelledError, timeout, TimeoutStrategy } from 'cockatiel';
+import type { CheckConfig, CheckKind, SuiteConfig } from '../config/suite.js';
+import { round2, scoreRun, type CheckStatus, type Status } from '../core/scoring.js';
+import { command, file, host, http, postgres, tcp } from './basic.js';
+import { jetstreamDurability, nats } from './nats.js';
+import { secrets } from './secrets.js';
+import type { CheckContext, CheckOutcome, CheckRunner } from './types.js';
+
+/** The runners by kind; Docker kinds join when the validator gets its Docker client. */
+export const runners: { [K in CheckKind]?: CheckRunner<K> } = {
+  http,
+  tcp,
+  postgres,
+  host,
+  file,
+  command,
+  secrets,
+  nats,
+  'jetstream.durability': jetstreamDurability,
+};
+
+export interface CheckResult {
+  readonly name: string;
+  readonly kind: CheckKind;
+  readonly status: CheckStatus;
+  readonly durationMs: number;
+  readonly weight?: number;
+  readonly message: string;
+  readonly observed?: Record<string, number | string | boolean>;
+}
+
+/** Runs one check under its timeout; anything that stops it from running is an ERROR result. */
+export async function runCheck(check: CheckConfig, ctx: Omit<CheckContext, 'signal'>): Promise<CheckResult> {
+  const started = performance.now();
+  const base = { name: check.name, kind: check.kind, ...(check.weight === undefined ? {} : { weight: check.weight }) };
+  const runner = runners[check.kind] as CheckRunner<CheckKind> | undefined;
+  const took = () => round2(performance.now() - started);
+  if (runner === undefined) {
+    return {
+      ...base,
+      status: 'ERROR',
+      durationMs: 0,
+      message: `check kind ${check.kind} is not available in this validator`,
+    };
+  }
+  try {
+    const outcome: CheckOutcome = await timeout(check.timeout, TimeoutStrategy.Aggressive).execute(({ signal }) =>
+      runner(check.params as never, { ...ctx, signal }),
+    );
+    return { ...base, ...outcome, durationMs: took() };
+  } catch (e) {
+    // The check may fail from the abort itself just before the timeout's own error arrives.
+    const timedOut = e instanceof TaskCancelledError || performance.now() - started >= check.timeout;
+    const message = timedOut ? `did not finish within ${check.timeout} ms` : e instanceof Error ? e.message : String(e);
+    return { ...base, status: 'ERROR', durationMs: took(), message };
+  }
+}
+
+export interface SuiteRunResult {
+  readonly score: number;
+  readonly status: Status;
+  readonly durationMs: number;
+  readonly components: readonly {
+    name: string;
+    weight: number;
+    score: number;
+    status: Status;
+    checks: readonly CheckResult[];
+  }[];
+}
+
+/** Runs every check of a suite, at most `suite.concurrency` at once, and scores the run. */
+export async function runSuite(suite: SuiteConfig, ctx: Omit<CheckContext, 'signal'>): Promise<SuiteRunResult> {
+  const started = performance.now();
+  const limit = bulkhead(suite.concurrency, Number.MAX_SAFE_INTEGER);
+  const components = await Promise.all(
+    suite.components.map(async (c) => ({
+      name: c.name,
+      weight: c.weight,
+      checks: await Promise.all(c.checks.map((check) => limit.execute(() => runCheck(check, ctx)))),
+    })),
+  );
+  const scored = scoreRun(components);
+  return { ...scored, durationMs: round2(performance.now() - started) };
+}

@@ -1,0 +1,30 @@
+import type { CheckKind, CheckConfig } from '../config/suite.js';
+import type { CheckStatus } from '../core/scoring.js';
+
+/** What a check found. `observed` holds measurements (latency, counts), never secrets. */
+export interface CheckOutcome {
+  readonly status: Exclude<CheckStatus, 'ERROR'>;
+  readonly message: string;
+  readonly observed?: Record<string, number | string | boolean>;
+}
+
+/** A check could not run (target unreachable, bad response): reported as ERROR, counted as failed. */
+export class CheckError extends Error {
+  readonly code = 'CHECK_ERROR';
+}
+
+/** What checks may use; injected, never read from the environment by a check. */
+export interface CheckContext {
+  readonly signal: AbortSignal;
+  /** For `nats` / `jetstream.durability` checks without their own url. */
+  readonly natsUrl: string;
+  /** For `postgres` checks without their own url. */
+  readonly databaseUrl: string;
+  /** Base of relative paths (`file`, `secrets`, `command`). */
+  readonly cwd: string;
+}
+
+export type CheckRunner<K extends CheckKind> = (
+  params: Extract<CheckConfig, { kind: K }>['params'],
+  ctx: CheckContext,
+) => Promise<CheckOutcome>;
