@@ -10,18 +10,28 @@ import {
 } from '@vigil/events';
 import type { OutboxDatabase } from './schema.js';
 
-export type IdempotentHandler<T extends EventType, DB> = (
+export type IdempotentHandler<T extends EventType, DB, P = undefined> = (
   tx: Transaction<DB>,
   event: VigilEvent<T>,
   ctx: HandlerContext,
+  prepared: P,
 ) => Promise<void>;
 
-export interface ConsumeIdempotentOptions<T extends EventType, DB> extends Omit<ConsumeOptions<T>, 'handler' | 'js'> {
+export interface ConsumeIdempotentOptions<T extends EventType, DB, P = undefined> extends Omit<
+  ConsumeOptions<T>,
+  'handler' | 'js'
+> {
   readonly js: JetStreamClient;
   /** The service's database; it must have the outbox schema (for the inbox). */
   readonly db: Kysely<DB>;
+  /**
+   * Slow work done before the transaction (a validation run, a chaos experiment), skipped when
+   * the inbox already holds the event. A transaction held open for seconds would hold back the
+   * snapshot xmin that the relay waits on, for every service.
+   */
+  readonly prepare?: (event: VigilEvent<T>, ctx: HandlerContext) => Promise<P>;
   /** Runs inside the transaction that records the event in the inbox; write state and outbox rows with `tx`. */
-  readonly handler: IdempotentHandler<T, DB>;
+  readonly handler: IdempotentHandler<T, DB, P>;
 }
 
 /**
@@ -29,13 +39,23 @@ export interface ConsumeIdempotentOptions<T extends EventType, DB> extends Omit<
  * in the same transaction as the handler's effects, so a redelivered event changes nothing and
  * emits nothing again: exactly-once effects on at-least-once delivery.
  */
-export async function consumeIdempotent<T extends EventType, DB>(
-  o: ConsumeIdempotentOptions<T, DB>,
+export async function consumeIdempotent<T extends EventType, DB, P = undefined>(
+  o: ConsumeIdempotentOptions<T, DB, P>,
 ): Promise<RunningConsumer> {
   const consumer = o.spec.durable;
   return consume<T>({
     ...o,
     handler: async (event, ctx) => {
+      let prepared = undefined as P;
+      if (o.prepare) {
+        const seen =
+          await sql`select 1 from outbox.inbox where consumer = ${consumer} and event_id = ${event.id}`.execute(o.db);
+        if (seen.rows.length > 0) {
+          ctx.logger.info('already processed; redelivery ignored');
+          return;
+        }
+        prepared = await o.prepare(event, ctx);
+      }
       await o.db.transaction().execute(async (tx) => {
         // Blocks while another instance holds the same event uncommitted, then sees its row.
         const first = await sql<{ one: number }>`
@@ -45,7 +65,7 @@ export async function consumeIdempotent<T extends EventType, DB>(
           ctx.logger.info('already processed; redelivery ignored');
           return;
         }
-        await o.handler(tx, event, ctx);
+        await o.handler(tx, event, ctx, prepared);
       });
     },
   });

@@ -79,7 +79,7 @@ export function scoreRun<C extends ScoredCheck>(
     status: statusOf(round2(score)),
     components: scored.map((c) => ({
       ...c,
-      weight: round2(c.weight * 1000) / 1000,
+      weight: Math.round(c.weight * 1000) / 1000,
       score: round2(c.score),
       status: statusOf(round2(c.score)),
     })),

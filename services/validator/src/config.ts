@@ -1,0 +1,22 @@
+import { fileURLToPath } from 'node:url';
+import { z } from 'zod';
+import { serviceEnv } from '@vigil/service-kit';
+
+const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
+
+/** The validator's environment (read in main.ts only). */
+export const validatorEnv = serviceEnv.extend({
+  /** /healthz, /readyz, /metrics, /runs. @default 9470 */
+  PORT: z.coerce.number().int().min(0).max(65535).default(9470),
+  /** @default config/suites of this checkout */
+  VALIDATOR_SUITES_DIR: z.string().min(1).default(`${repoRoot}config/suites`),
+  /** Base of relative paths in file, secrets and command checks. @default this checkout */
+  VALIDATOR_WORKDIR: z.string().min(1).default(repoRoot),
+  /** Requests handled at once by this instance. @default 4 */
+  VALIDATOR_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(4),
+  /** Set to false to not request suites on their intervals. @default true */
+  VALIDATOR_SCHEDULE: z
+    .enum(['true', 'false'])
+    .default('true')
+    .transform((v) => v === 'true'),
+});

@@ -1,0 +1,32 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Kysely } from 'kysely';
+import { getRun, listRuns, type ValidatorDatabase } from './store.js';
+
+function json(res: ServerResponse, status: number, body: unknown): true {
+  res.writeHead(status, { 'content-type': 'application/json' });
+  res.end(JSON.stringify(body));
+  return true;
+}
+
+/** `GET /runs?suite=&limit=` (newest first, limit 1-500, default 50) and `GET /runs/:id`. */
+export function runsRoutes(db: Kysely<ValidatorDatabase>) {
+  return async (req: IncomingMessage, res: ServerResponse): Promise<boolean> => {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    if (req.method !== 'GET') return false;
+    if (url.pathname === '/runs') {
+      const limitText = url.searchParams.get('limit') ?? '50';
+      const limit = Number(limitText);
+      if (!Number.isInteger(limit) || limit < 1 || limit > 500) {
+        return json(res, 400, { error: `limit must be a whole number from 1 to 500, got '${limitText}'` });
+      }
+      const suite = url.searchParams.get('suite') ?? undefined;
+      return json(res, 200, { runs: await listRuns(db, { suite, limit }) });
+    }
+    const m = /^\/runs\/([^/]+)$/.exec(url.pathname);
+    if (m) {
+      const run = await getRun(db, decodeURIComponent(m[1] as string));
+      return run ? json(res, 200, run) : json(res, 404, { error: `no run '${m[1]}'` });
+    }
+    return false;
+  };
+}

@@ -1,0 +1,177 @@
+import { randomUUID } from 'node:crypto';
+import type { JetStreamClient } from '@nats-io/jetstream';
+import type { Kysely } from 'kysely';
+import {
+  createEvent,
+  type ConsumerSpec,
+  type EventData,
+  type Logger,
+  type Namespace,
+  type RunningConsumer,
+  type VigilEvent,
+} from '@vigil/events';
+import { consumeIdempotent, createOutbox } from '@vigil/outbox';
+import type { SuiteConfig } from './config/suite.js';
+import { runSuite } from './checks/run.js';
+import type { CheckContext } from './checks/types.js';
+import type { ValidatorDatabase } from './store.js';
+
+/** The validator's durable consumer; renaming it would replay history. */
+export const VALIDATOR_CONSUMER: ConsumerSpec & { types: ['validation.requested'] } = {
+  durable: 'validator',
+  types: ['validation.requested'],
+  ackWaitMs: 60_000,
+};
+
+const SOURCE = 'vigil/validator';
+
+export interface ValidatorDeps {
+  readonly db: Kysely<ValidatorDatabase>;
+  readonly js: JetStreamClient;
+  readonly ns: Namespace;
+  readonly suites: ReadonlyMap<string, SuiteConfig>;
+  readonly logger: Logger;
+  readonly checks: Omit<CheckContext, 'signal'>;
+  /** @default () => new Date() */
+  readonly clock?: () => Date;
+}
+
+type Completed = EventData<'validation.completed'>;
+
+/** Runs the requested suite (outside any transaction) and builds `validation.completed`. */
+export async function validate(
+  deps: ValidatorDeps,
+  request: VigilEvent<'validation.requested'>,
+  runId: string,
+): Promise<Completed> {
+  const clock = deps.clock ?? (() => new Date());
+  const startedAt = clock();
+  const suite = deps.suites.get(request.data.suite);
+  const base = { requestId: request.id, runId, suite: request.data.suite, startedAt: startedAt.toISOString() };
+  if (suite === undefined) {
+    const known = [...deps.suites.keys()].sort().join(', ') || 'none';
+    return {
+      ...base,
+      completedAt: clock().toISOString(),
+      durationMs: 0,
+      score: 0,
+      status: 'ERROR',
+      error: `unknown suite '${request.data.suite}' (known: ${known})`,
+      components: [],
+    };
+  }
+  const only = request.data.components;
+  const selected = only ? { ...suite, components: suite.components.filter((c) => only.includes(c.name)) } : suite;
+  if (selected.components.length === 0) {
+    return {
+      ...base,
+      completedAt: clock().toISOString(),
+      durationMs: 0,
+      score: 0,
+      status: 'ERROR',
+      error: `suite '${suite.name}' has none of the components ${only?.join(', ')}`,
+      components: [],
+    };
+  }
+  const r = await runSuite(selected, deps.checks);
+  return {
+    ...base,
+    completedAt: clock().toISOString(),
+    durationMs: r.durationMs,
+    score: r.score,
+    status: r.status,
+    components: r.components.map((c) => ({
+      name: c.name,
+      weight: c.weight,
+      score: c.score,
+      status: c.status,
+      checks: c.checks.map((k) => ({
+        name: k.name,
+        kind: k.kind,
+        status: k.status,
+        durationMs: k.durationMs,
+        message: k.message,
+        ...(k.weight === undefined ? {} : { weight: k.weight }),
+        ...(k.observed === undefined ? {} : { observed: k.observed }),
+      })),
+    })),
+  };
+}
+
+/**
+ * Consumes `validation.requested`: runs the suite, then in one transaction records the request
+ * in the inbox, stores the run and puts `validation.completed` in the outbox.
+ */
+export async function startValidator(deps: ValidatorDeps, o: { concurrency?: number } = {}): Promise<RunningConsumer> {
+  const outbox = createOutbox({ ns: deps.ns });
+  return consumeIdempotent({
+    js: deps.js,
+    db: deps.db,
+    ns: deps.ns,
+    spec: VALIDATOR_CONSUMER,
+    logger: deps.logger,
+    concurrency: o.concurrency ?? 4,
+    prepare: async (event, ctx) => {
+      // Long suites keep the message from being redelivered meanwhile.
+      const heartbeat = setInterval(() => ctx.working(), 10_000);
+      try {
+        return await validate(deps, event, randomUUID());
+      } finally {
+        clearInterval(heartbeat);
+      }
+    },
+    handler: async (tx, event, ctx, result) => {
+      await tx
+        .insertInto('validator.runs')
+        .values({
+          id: result.runId,
+          request_id: event.id,
+          suite: result.suite,
+          status: result.status,
+          score: result.score,
+          started_at: new Date(result.startedAt),
+          completed_at: new Date(result.completedAt),
+          duration_ms: result.durationMs,
+          error: result.error ?? null,
+          result: JSON.stringify(result) as never,
+        })
+        .execute();
+      await outbox.add(tx, createEvent('validation.completed', result, { source: SOURCE, subject: result.suite }));
+      ctx.logger.info(
+        { suite: result.suite, score: result.score, status: result.status, runId: result.runId },
+        'validation run stored',
+      );
+    },
+  });
+}
+
+/**
+ * Requests every suite that declares an interval, through the outbox. The request id is derived
+ * from the suite and the time slot, so several validator instances request each slot once.
+ */
+export function scheduleSuites(deps: ValidatorDeps): () => void {
+  const outbox = createOutbox({ ns: deps.ns });
+  const clock = deps.clock ?? (() => new Date());
+  const timers = [...deps.suites.values()]
+    .filter((s) => s.interval !== undefined)
+    .map((s) => {
+      const every = s.interval as number;
+      const request = async () => {
+        const slot = Math.floor(clock().getTime() / every);
+        const id = `schedule:${s.name}:${every}:${slot}`;
+        const event = createEvent(
+          'validation.requested',
+          { suite: s.name, requestedBy: SOURCE, reason: `every ${every / 1000} s` },
+          { source: SOURCE, id },
+        );
+        try {
+          await deps.db.transaction().execute((tx) => outbox.add(tx, event as VigilEvent));
+        } catch (e) {
+          if ((e as { code?: string }).code !== '23505')
+            deps.logger.warn({ err: e, suite: s.name }, 'scheduled request failed');
+        }
+      };
+      return setInterval(() => void request(), every);
+    });
+  return () => timers.forEach((t) => clearInterval(t));
+}
