@@ -30,6 +30,8 @@ export default defineConfig({
         test: {
           name: 'e2e',
           include: ['test/**/*.e2e.spec.ts'],
+          // Each file brings up a whole stack on the services' fixed ports: one at a time.
+          fileParallelism: false,
           globalSetup: ['libs/testkit/src/global-setup.ts'],
           testTimeout: 120_000,
           hookTimeout: 120_000,

@@ -35,9 +35,9 @@ afterEach(async () => {
   for (const d of dirs.splice(0)) await rm(d, { recursive: true, force: true });
 });
 
-function startUp(dataDir: string): Up {
+function startUp(dataDir: string, extra: NodeJS.ProcessEnv = {}): Up {
   let out = '';
-  const env: NodeJS.ProcessEnv = { ...process.env, VIGIL_DATA_DIR: dataDir, LOG_LEVEL: 'warn' };
+  const env: NodeJS.ProcessEnv = { ...process.env, VIGIL_DATA_DIR: dataDir, LOG_LEVEL: 'warn', ...extra };
   delete env['NATS_URL'];
   delete env['DATABASE_URL'];
   const child = spawn(process.execPath, [cli, 'up', '--own-servers'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -102,7 +102,8 @@ describe('vigil up (the README quick start)', () => {
       suite: 'vigil-self',
     });
     await nc.close();
-    await waitFor(async () => (await history(natsUrl)).length === 2, { message: 'both events in the stream' });
+    // The relayed event, the request, and the validator's answer to the request.
+    await waitFor(async () => (await history(natsUrl)).length === 3, { message: 'three events in the stream' });
 
     first.child.kill('SIGINT');
     expect(await first.exit).toBe(0);
@@ -110,9 +111,11 @@ describe('vigil up (the README quick start)', () => {
 
     const second = startUp(dataDir);
     await ready(second);
-    expect(second.output()).toContain('EVENTS (exists, 2 messages');
+    expect(second.output()).toContain('EVENTS (exists, 3 messages');
     const url2 = /NATS\s+(nats:\/\/\S+)/.exec(second.output())![1]!;
-    expect((await history(url2)).sort()).toEqual([committed.id, sent.id].sort());
+    const kept = await history(url2);
+    expect(kept).toHaveLength(3);
+    expect(kept).toEqual(expect.arrayContaining([committed.id, sent.id]));
     second.child.kill('SIGTERM');
     expect(await second.exit).toBe(0);
   });

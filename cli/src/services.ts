@@ -4,7 +4,10 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /** The services `vigil up` runs, as they land; each serves /healthz, /readyz and /metrics on its port. */
-export const services = [{ name: 'outbox-relay', entry: 'services/outbox-relay/dist/main.js', port: 9474 }] as const;
+export const services = [
+  { name: 'outbox-relay', entry: 'services/outbox-relay/dist/main.js', port: 9474 },
+  { name: 'validator', entry: 'services/validator/dist/main.js', port: 9470 },
+] as const;
 
 export type ServiceName = (typeof services)[number]['name'];
 

@@ -1,0 +1,108 @@
+import { spawn } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { connect } from '@nats-io/transport-node';
+import { jetstream } from '@nats-io/jetstream';
+import { afterAll, describe, expect, it } from 'vitest';
+import { createPublisher, replay, subscribe, type VigilEvent } from '@vigil/events';
+import { waitFor } from '@vigil/testkit';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const cleanup: (() => Promise<void>)[] = [];
+afterAll(async () => {
+  for (const c of cleanup.reverse()) await c();
+});
+
+describe('user flow 1: publish validation.requested, receive validation.completed', () => {
+  it('through the embedded stack: the validator runs the suite once and the relay delivers the result once', async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), 'vigil-e2e-'));
+    const suites = await mkdtemp(join(tmpdir(), 'vigil-suites-'));
+    cleanup.push(
+      () => rm(dataDir, { recursive: true, force: true }),
+      () => rm(suites, { recursive: true, force: true }),
+    );
+    await writeFile(
+      join(suites, 'smoke.yaml'),
+      `name: smoke
+components:
+  - name: database
+    weight: 3
+    checks: [{ name: postgres answers, kind: postgres, params: { query: "select 1", expect: 1 } }]
+  - name: bus
+    weight: 1
+    checks:
+      - { name: round trip, kind: nats, params: { roundTrip: true } }
+      - { name: nowhere, kind: tcp, timeout: 500ms, params: { host: 127.0.0.1, port: 1 } }
+`,
+    );
+    const env: NodeJS.ProcessEnv = {
+      ...process.env,
+      VIGIL_DATA_DIR: dataDir,
+      LOG_LEVEL: 'warn',
+      VALIDATOR_SUITES_DIR: suites,
+    };
+    delete env['NATS_URL'];
+    delete env['DATABASE_URL'];
+    let out = '';
+    const up = spawn(process.execPath, [join(root, 'cli/dist/main.js'), 'up', '--own-servers'], {
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    up.stdout?.on('data', (d: Buffer) => (out += d.toString()));
+    up.stderr?.on('data', (d: Buffer) => (out += d.toString()));
+    const exited = new Promise<number | null>((r) => up.once('exit', r));
+    cleanup.push(async () => {
+      if (up.exitCode === null) {
+        up.kill('SIGTERM');
+        await exited;
+      }
+    });
+    await waitFor(() => out.includes('Ctrl-C stops') || up.exitCode !== null, {
+      timeoutMs: 60_000,
+      message: 'vigil up ready',
+    });
+    expect(out).toMatch(/validator\s+http:\/\/127\.0\.0\.1:9470\/readyz/);
+    const natsUrl = /NATS\s+(nats:\/\/\S+)/.exec(out)![1]!;
+
+    const nc = await connect({ servers: natsUrl });
+    cleanup.push(() => nc.close());
+    const results = subscribe(nc, ['validation.completed'], { durable: 'e2e-tool' });
+    const got: VigilEvent<'validation.completed'>[] = [];
+    const reading = (async () => {
+      for await (const e of results) {
+        got.push(e);
+        if (got.length === 1) break;
+      }
+    })();
+    await waitFor(
+      async () => {
+        const r = await fetch('http://127.0.0.1:9470/readyz').catch(() => undefined);
+        return r?.ok === true;
+      },
+      { message: 'validator ready' },
+    );
+    const sent = await createPublisher({ js: jetstream(nc), source: 'vigil/e2e' }).publish('validation.requested', {
+      suite: 'smoke',
+      requestedBy: 'e2e',
+    });
+    await reading;
+
+    const result = got[0]!;
+    expect(result.data).toMatchObject({ requestId: sent.id, suite: 'smoke', score: 8.75, status: 'PASS' });
+    expect(result.data.components.map((c) => [c.name, c.score, c.status])).toEqual([
+      ['database', 10, 'PASS'],
+      ['bus', 5, 'FAIL'],
+    ]);
+    // Exactly one result for the request in the stream, and the run is listed by the API.
+    const all: string[] = [];
+    for await (const r of replay(nc, { start: { from: 'beginning' }, types: ['validation.completed'] }))
+      all.push(r.event.data.requestId);
+    expect(all.filter((id) => id === sent.id)).toHaveLength(1);
+    const runs = (await (await fetch('http://127.0.0.1:9470/runs?suite=smoke')).json()) as {
+      runs: { requestId: string }[];
+    };
+    expect(runs.runs.map((r) => r.requestId)).toEqual([sent.id]);
+  });
+});
