@@ -35,6 +35,8 @@ export interface ReplayOptions<T extends EventType> {
   readonly ns?: Namespace;
   /** @default silent */
   readonly logger?: Logger;
+  /** Ends the replay, also while it waits for new events (follow mode). */
+  readonly signal?: AbortSignal;
   /** Called for a stored message that is not a valid event; replay skips it. */
   readonly onInvalid?: (error: Error, at: { seq: number; subject: string }) => void;
 }
@@ -63,6 +65,8 @@ export interface ReadOptions {
   readonly follow?: boolean;
   /** Deliver headers only (for lookups by `Nats-Msg-Id`). @default false */
   readonly headersOnly?: boolean;
+  /** Ends the iteration, also while it waits for new messages. */
+  readonly signal?: AbortSignal;
   /** @default defaultNamespace */
   readonly ns?: Namespace;
 }
@@ -96,6 +100,10 @@ export async function* readMessages(nc: NatsConnection, o: ReadOptions): AsyncGe
     let skip = 'last' in o.start ? Math.max(0, pending - o.start.last) : 0;
     const consumer = await js.consumers.get(ns.stream, name);
     const messages = await consumer.consume({ max_messages: 256 });
+    // A generator cannot be returned while it awaits the next message; stopping the consumer ends that wait.
+    const onAbort = () => messages.stop();
+    o.signal?.addEventListener('abort', onAbort, { once: true });
+    if (o.signal?.aborted) messages.stop();
     let seen = 0;
     try {
       for await (const m of messages) {
@@ -107,6 +115,7 @@ export async function* readMessages(nc: NatsConnection, o: ReadOptions): AsyncGe
         if (!follow && (seen >= pending || m.seq >= lastSeq)) break;
       }
     } finally {
+      o.signal?.removeEventListener('abort', onAbort);
       messages.stop();
     }
   } finally {
@@ -132,6 +141,7 @@ export async function* replay<T extends EventType = EventType>(
     filter: filterFor(nc, ns, o.types),
     ...(o.until === undefined ? {} : { until: o.until }),
     ...(o.follow === undefined ? {} : { follow: o.follow }),
+    ...(o.signal === undefined ? {} : { signal: o.signal }),
   })) {
     try {
       const event = decodeMessage(m);

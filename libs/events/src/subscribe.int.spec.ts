@@ -1,3 +1,4 @@
+import { jetstreamManager } from '@nats-io/jetstream';
 import { describe, expect, inject, it } from 'vitest';
 import { waitFor } from '@vigil/testkit';
 import { createPublisher } from './publish.js';
@@ -59,10 +60,7 @@ describe('subscribe (for other tools)', () => {
     const it = sub[Symbol.asyncIterator]();
     const next = it.next();
     await waitFor(
-      async () =>
-        (await import('@nats-io/jetstream').then((m) => m.jetstreamManager(f.nc))).streams
-          .info(f.ns.stream)
-          .then((i) => i.state.consumer_count === 1),
+      async () => (await jetstreamManager(f.nc)).streams.info(f.ns.stream).then((i) => i.state.consumer_count === 1),
       { message: 'subscription consumer' },
     );
     await pub.publish('sli.observed', { ...samples['sli.observed'], sli: 'new' });
@@ -70,5 +68,28 @@ describe('subscribe (for other tools)', () => {
     if (!r.done) got.push(r.value.data.sli);
     await sub.close();
     expect(got).toEqual(['new']);
+  });
+});
+
+describe('closing a subscription', () => {
+  it('ends a loop that is waiting for the next event', async () => {
+    await using f = await eventsFixture(inject('natsUrl'), { label: 'close' });
+    const sub = subscribe(f.nc, ['sli.observed'], { ns: f.ns });
+    let ended = false;
+    const loop = (async () => {
+      for await (const _ of sub) {
+        /* no events are published */
+      }
+      ended = true;
+    })();
+    await waitFor(
+      async () => (await jetstreamManager(f.nc)).streams.info(f.ns.stream).then((i) => i.state.consumer_count === 1),
+      {
+        message: 'subscription consumer',
+      },
+    );
+    await sub.close();
+    await loop;
+    expect(ended).toBe(true);
   });
 });

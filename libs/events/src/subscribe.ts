@@ -39,12 +39,20 @@ export function subscribe<T extends EventType>(
 ): Subscription<T> {
   const ns = o.ns ?? defaultNamespace;
   if (o.durable === undefined) {
-    const gen = replay<T>(nc, { start: { from: 'new' }, types, ns, ...(o.logger ? { logger: o.logger } : {}) });
+    const closing = new AbortController();
+    const gen = replay<T>(nc, {
+      start: { from: 'new' },
+      types,
+      ns,
+      signal: closing.signal,
+      ...(o.logger ? { logger: o.logger } : {}),
+    });
     return {
       async *[Symbol.asyncIterator]() {
         for await (const r of gen) yield r.event;
       },
       async close() {
+        closing.abort();
         await gen.return(undefined);
       },
     };

@@ -3,7 +3,7 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect } from '@nats-io/transport-node';
-import { jetstreamManager } from '@nats-io/jetstream';
+import { AckPolicy, jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { freePort } from '@vigil/testkit';
 import { parseSuite, type CheckConfig } from '../config/suite.js';
@@ -206,8 +206,8 @@ describe('nats and jetstream.durability', () => {
     const jsm = await jetstreamManager(nc);
     const stream = `VCHECK_${Date.now().toString(36)}`;
     await jsm.streams.add({ name: stream, subjects: [`${stream.toLowerCase()}.>`], duplicate_window: 120_000_000_000 });
-    await jsm.consumers.add(stream, { durable_name: 'lagging', ack_policy: 'explicit' });
-    const js = (await import('@nats-io/jetstream')).jetstream(nc);
+    await jsm.consumers.add(stream, { durable_name: 'lagging', ack_policy: AckPolicy.Explicit });
+    const js = jetstream(nc);
     for (let i = 0; i < 5; i++) await js.publish(`${stream.toLowerCase()}.x`, 'm');
     try {
       expect(
