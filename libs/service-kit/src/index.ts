@@ -4,3 +4,4 @@ export { startTelemetry, type Telemetry } from './telemetry.js';
 export { startHttpServer, type HttpServerOptions, type ReadinessCheck } from './http.js';
 export { createDb } from './db.js';
 export { onShutdown, type ShutdownStep } from './shutdown.js';
+export { connectNats } from './nats.js';

@@ -10,6 +10,11 @@ export interface ResolvedServer {
   readonly source: ServerSource;
   /** Stops what was started for this resolution (nothing for env and local). */
   stop(): Promise<void>;
+  [Symbol.asyncDispose](): Promise<void>;
+}
+
+function resolved(url: string, source: ServerSource, stop: () => Promise<void>): ResolvedServer {
+  return { url, source, stop, [Symbol.asyncDispose]: stop };
 }
 
 const noop = async () => undefined;
@@ -31,8 +36,8 @@ export interface ResolveOptions {
 export async function resolveNats(o: ResolveOptions & { storeDir?: string } = {}): Promise<ResolvedServer> {
   const env = o.env ?? process.env;
   if (!o.ownServer) {
-    if (env['NATS_URL']) return { url: env['NATS_URL'], source: 'env', stop: noop };
-    if (await isReachable('127.0.0.1', 4222)) return { url: 'nats://127.0.0.1:4222', source: 'local', stop: noop };
+    if (env['NATS_URL']) return resolved(env['NATS_URL'], 'env', noop);
+    if (await isReachable('127.0.0.1', 4222)) return resolved('nats://127.0.0.1:4222', 'local', noop);
   }
   if (natsServerBinary()) {
     const port = o.preferDefaultPort && !(await isReachable('127.0.0.1', 4222)) ? 4222 : undefined;
@@ -40,10 +45,10 @@ export async function resolveNats(o: ResolveOptions & { storeDir?: string } = {}
       ...(o.storeDir === undefined ? {} : { storeDir: o.storeDir }),
       ...(port ? { port } : {}),
     });
-    return { url: s.url, source: 'spawned', stop: () => s.stop() };
+    return resolved(s.url, 'spawned', () => s.stop());
   }
   const c = await tryContainer('nats:2.11-alpine', 4222, ['-js']);
-  if (c) return { url: `nats://${c.host}:${c.port}`, source: 'container', stop: c.stop };
+  if (c) return resolved(`nats://${c.host}:${c.port}`, 'container', c.stop);
   throw new Error(
     'no NATS server: set NATS_URL, run nats-server -js on 127.0.0.1:4222, or install it (apt-get install nats-server)',
   );
@@ -53,9 +58,9 @@ export async function resolveNats(o: ResolveOptions & { storeDir?: string } = {}
 export async function resolvePostgres(o: ResolveOptions & { dataDir?: string } = {}): Promise<ResolvedServer> {
   const env = o.env ?? process.env;
   if (!o.ownServer) {
-    if (env['DATABASE_URL']) return { url: env['DATABASE_URL'], source: 'env', stop: noop };
+    if (env['DATABASE_URL']) return resolved(env['DATABASE_URL'], 'env', noop);
     if (await isReachable('127.0.0.1', 5432))
-      return { url: 'postgres://postgres@127.0.0.1:5432/postgres', source: 'local', stop: noop };
+      return resolved('postgres://postgres@127.0.0.1:5432/postgres', 'local', noop);
   }
   if (postgresBinDir()) {
     const port = o.preferDefaultPort && !(await isReachable('127.0.0.1', 5432)) ? 5432 : undefined;
@@ -63,10 +68,10 @@ export async function resolvePostgres(o: ResolveOptions & { dataDir?: string } =
       ...(o.dataDir === undefined ? {} : { dataDir: o.dataDir }),
       ...(port ? { port } : {}),
     });
-    return { url: p.url, source: 'spawned', stop: () => p.stop() };
+    return resolved(p.url, 'spawned', () => p.stop());
   }
   const c = await tryContainer('postgres:15-alpine', 5432, [], { POSTGRES_HOST_AUTH_METHOD: 'trust' });
-  if (c) return { url: `postgres://postgres@${c.host}:${c.port}/postgres`, source: 'container', stop: c.stop };
+  if (c) return resolved(`postgres://postgres@${c.host}:${c.port}/postgres`, 'container', c.stop);
   throw new Error(
     'no PostgreSQL: set DATABASE_URL, run PostgreSQL on 127.0.0.1:5432, or install it (apt-get install postgresql)',
   );

@@ -4,10 +4,10 @@
  * then relayed, rows/s and b/a; (c) commit → consumer receipt latency at a steady 1,000 events/s
  * for 20 s: p50, p99, max. Same machine, same ~512-byte payload.
  */
-import { connect } from '@nats-io/transport-node';
-import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { AckPolicy, DeliverPolicy, jetstreamManager } from '@nats-io/jetstream';
 import { headers as natsHeaders } from '@nats-io/nats-core';
-import { createEvent, encodeStructured, ensureStreams, namespaceFor, subjectOf, type VigilEvent } from '@vigil/events';
+import { createEvent, encodeStructured, subjectOf, type VigilEvent } from '@vigil/events';
+import { eventsFixture } from '@vigil/events/testing';
 import { createOutbox, migrateOutbox, type OutboxDatabase } from '@vigil/outbox';
 import { createDb } from '@vigil/service-kit';
 import { createTestDatabase, resolveNats, resolvePostgres } from '@vigil/testkit';
@@ -29,15 +29,12 @@ function event(i: number): VigilEvent {
 const pct = (xs: number[], p: number) => xs[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))] ?? NaN;
 
 async function main(): Promise<void> {
-  const nats = await resolveNats();
-  const postgres = await resolvePostgres();
-  const nc = await connect({ servers: nats.url, noAsyncTraces: true });
-  const js = jetstream(nc);
+  await using nats = await resolveNats();
+  await using postgres = await resolvePostgres();
+  await using f = await eventsFixture(nats.url, { label: 'bench' });
+  const { nc, js, ns, namespaceId: id } = f;
   const jsm = await jetstreamManager(nc);
-  const id = `bench${Date.now().toString(36)}`;
-  const ns = namespaceFor(id);
-  await ensureStreams(nc, { ns });
-  const database = await createTestDatabase(postgres.url, 'bench');
+  await using database = await createTestDatabase(postgres.url, 'bench');
   // The writers' pool has Postgres defaults (durable commits); the relay runs in its own process.
   const { db } = createDb<OutboxDatabase>(database.url, { max: 6 });
   await migrateOutbox(db);
@@ -173,13 +170,7 @@ async function main(): Promise<void> {
     );
     for (const [k, v] of rows) process.stdout.write(`${k.padEnd(w)}  ${v}\n`);
   } finally {
-    await jsm.streams.delete(ns.stream).catch(() => undefined);
-    await jsm.streams.delete(ns.deadLetterStream).catch(() => undefined);
-    await nc.close();
     await db.destroy();
-    await database.drop();
-    await nats.stop();
-    await postgres.stop();
   }
 }
 

@@ -1,8 +1,8 @@
-import { connect } from '@nats-io/transport-node';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { ensureStreams, namespaceFor } from '@vigil/events';
 import { migrateOutbox, type OutboxDatabase } from '@vigil/outbox';
 import {
+  connectNats,
   createDb,
   createLogger,
   onShutdown,
@@ -29,13 +29,7 @@ async function main(): Promise<void> {
     settings: relayConnectionSettings,
   });
   await migrateOutbox(db);
-  const nc = await connect({
-    servers: env.NATS_URL,
-    name: SERVICE,
-    noAsyncTraces: true,
-    maxReconnectAttempts: -1,
-    reconnectTimeWait: 250,
-  });
+  const nc = await connectNats(env.NATS_URL, SERVICE, { noAsyncTraces: true });
   const jsm = await jetstreamManager(nc);
   await ensureStreams(nc, { ns, replicas: env.VIGIL_REPLICAS });
 

@@ -16,7 +16,7 @@ function envFor(f: RelayFixture): Record<string, string> {
   return {
     NATS_URL: natsUrl,
     DATABASE_URL: f.databaseUrl,
-    VIGIL_NAMESPACE: f.namespaceId,
+    VIGIL_NAMESPACE: f.events.namespaceId,
     RELAY_STANDBY_RETRY_MS: '250',
   };
 }

@@ -8,9 +8,9 @@ import { spawn } from 'node:child_process';
 import { createServer } from 'node:http';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { connect } from '@nats-io/transport-node';
-import { jetstream, jetstreamManager } from '@nats-io/jetstream';
-import { createPublisher, ensureConsumer, ensureStreams, namespaceFor, silentLogger, subscribe } from '@vigil/events';
+import { jetstream } from '@nats-io/jetstream';
+import { createPublisher, ensureConsumer, silentLogger, subscribe } from '@vigil/events';
+import { eventsFixture } from '@vigil/events/testing';
 import { migrateOutbox } from '@vigil/outbox';
 import { createDb } from '@vigil/service-kit';
 import { createTestDatabase, resolveNats, resolvePostgres } from '@vigil/testkit';
@@ -25,14 +25,12 @@ const SECONDS = Number(process.env['BENCH_SECONDS'] ?? 20);
 const pct = (xs: number[], p: number) => xs[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))] ?? NaN;
 
 async function main(): Promise<void> {
-  const nats = await resolveNats();
-  const postgres = await resolvePostgres();
-  const id = `vbench${Date.now().toString(36)}`;
-  const ns = namespaceFor(id);
-  const nc = await connect({ servers: nats.url, noAsyncTraces: true });
-  await ensureStreams(nc, { ns });
+  await using nats = await resolveNats();
+  await using postgres = await resolvePostgres();
+  await using f = await eventsFixture(nats.url, { label: 'vbench' });
+  const { nc, ns, namespaceId: id } = f;
   await ensureConsumer(nc, VALIDATOR_CONSUMER, ns);
-  const database = await createTestDatabase(postgres.url, 'vbench');
+  await using database = await createTestDatabase(postgres.url, 'vbench');
   const { db } = createDb<ValidatorDatabase>(database.url, { max: 8 });
   await migrateOutbox(db);
   await migrateValidator(db);
@@ -155,14 +153,7 @@ components:
     relay.kill('SIGTERM');
     await new Promise((r) => relay.once('exit', r));
     web.close();
-    const jsm = await jetstreamManager(nc);
-    await jsm.streams.delete(ns.stream).catch(() => undefined);
-    await jsm.streams.delete(ns.deadLetterStream).catch(() => undefined);
-    await nc.close();
     await db.destroy();
-    await database.drop();
-    await nats.stop();
-    await postgres.stop();
   }
 }
 

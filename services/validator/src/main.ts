@@ -1,9 +1,9 @@
-import { connect } from '@nats-io/transport-node';
 import { jetstream } from '@nats-io/jetstream';
 import { Registry } from 'prom-client';
 import { ensureConsumer, ensureStreams, namespaceFor } from '@vigil/events';
 import { migrateOutbox } from '@vigil/outbox';
 import {
+  connectNats,
   createDb,
   createLogger,
   onShutdown,
@@ -31,7 +31,7 @@ async function main(): Promise<void> {
   const { db, pool } = createDb<ValidatorDatabase>(env.DATABASE_URL, { max: 8, applicationName: `vigil-${SERVICE}` });
   await migrateOutbox(db);
   await migrateValidator(db);
-  const nc = await connect({ servers: env.NATS_URL, name: SERVICE, maxReconnectAttempts: -1, reconnectTimeWait: 250 });
+  const nc = await connectNats(env.NATS_URL, SERVICE);
   await ensureStreams(nc, { ns, replicas: env.VIGIL_REPLICAS });
   await ensureConsumer(nc, VALIDATOR_CONSUMER, ns);
 

@@ -48,30 +48,24 @@ export async function validate(
   const startedAt = clock();
   const suite = deps.suites.get(request.data.suite);
   const base = { requestId: request.id, runId, suite: request.data.suite, startedAt: startedAt.toISOString() };
+  // A run that cannot happen is still answered, with the reason.
+  const cannotRun = (error: string): Completed => ({
+    ...base,
+    completedAt: clock().toISOString(),
+    durationMs: 0,
+    score: 0,
+    status: 'ERROR',
+    error,
+    components: [],
+  });
   if (suite === undefined) {
     const known = [...deps.suites.keys()].sort().join(', ') || 'none';
-    return {
-      ...base,
-      completedAt: clock().toISOString(),
-      durationMs: 0,
-      score: 0,
-      status: 'ERROR',
-      error: `unknown suite '${request.data.suite}' (known: ${known})`,
-      components: [],
-    };
+    return cannotRun(`unknown suite '${request.data.suite}' (known: ${known})`);
   }
   const only = request.data.components;
   const selected = only ? { ...suite, components: suite.components.filter((c) => only.includes(c.name)) } : suite;
   if (selected.components.length === 0) {
-    return {
-      ...base,
-      completedAt: clock().toISOString(),
-      durationMs: 0,
-      score: 0,
-      status: 'ERROR',
-      error: `suite '${suite.name}' has none of the components ${only?.join(', ')}`,
-      components: [],
-    };
+    return cannotRun(`suite '${suite.name}' has none of the components ${only?.join(', ')}`);
   }
   const r = await runSuite(selected, deps.checks);
   return {

@@ -9,12 +9,18 @@ export interface EventsFixture {
   readonly nc: NatsConnection;
   readonly js: JetStreamClient;
   readonly ns: Namespace;
+  /** The id of `ns` (`VIGIL_NAMESPACE` for a service process run against it). */
+  readonly namespaceId: string;
   [Symbol.asyncDispose](): Promise<void>;
 }
 
 /** A namespace of one test: its own EVENTS and DEADLETTER streams and subjects, deleted on dispose. */
 export function testNamespace(label = 't'): Namespace {
-  return namespaceFor(`${label.replace(/[^a-zA-Z0-9]/g, '').slice(0, 20)}${randomBytes(4).toString('hex')}`);
+  return namespaceFor(testNamespaceId(label));
+}
+
+function testNamespaceId(label: string): string {
+  return `${label.replace(/[^a-zA-Z0-9]/g, '').slice(0, 20)}${randomBytes(4).toString('hex')}`;
 }
 
 /** Connects to `url`, creates a unique namespace with its streams; disposing deletes them and closes. */
@@ -23,12 +29,14 @@ export async function eventsFixture(
   o: Omit<StreamOptions, 'ns'> & { label?: string } = {},
 ): Promise<EventsFixture> {
   const nc = await connect({ servers: url, noAsyncTraces: true });
-  const ns = testNamespace(o.label);
+  const namespaceId = testNamespaceId(o.label ?? 't');
+  const ns = namespaceFor(namespaceId);
   await ensureStreams(nc, { ...o, ns });
   return {
     nc,
     js: jetstream(nc),
     ns,
+    namespaceId,
     async [Symbol.asyncDispose]() {
       if (nc.isClosed()) return;
       const jsm = await jetstreamManager(nc);

@@ -30,8 +30,6 @@ export interface RelayFixture {
   commit(n: number, perTx?: number, type?: EventType): Promise<string[]>;
   /** Commits `n` events fast (multi-row inserts of `perTx`); returns their ids in commit order. */
   commitBulk(n: number, perTx?: number): Promise<string[]>;
-  /** Namespace id for a relay process (`VIGIL_NAMESPACE`). */
-  readonly namespaceId: string;
   /** Event ids in the stream, in stream order. */
   streamIds(): Promise<string[]>;
   pendingCount(): Promise<number>;
@@ -95,7 +93,6 @@ export async function relayFixture(
       }
       return ids;
     },
-    namespaceId: events.ns.stream.slice('EVENTS_'.length),
     async commitBulk(n, perTx = 1000) {
       const ids: string[] = [];
       const subject = subjectOf(events.ns, 'sli.observed');
