@@ -4,6 +4,7 @@
  * from publishing validation.requested to receiving validation.completed at a steady 50 requests/s.
  * The validator runs in this process (as main.ts wires it), the relay in its own process.
  */
+import { connectDocker } from '@vigil/docker';
 import { spawn } from 'node:child_process';
 import { createServer } from 'node:http';
 import { dirname, join } from 'node:path';
@@ -82,7 +83,7 @@ components:
       ns,
       suites: new Map([['cheap', suite]]),
       logger: silentLogger,
-      checks: { natsUrl: nats.url, databaseUrl: database.url, cwd: join(here, '..') },
+      checks: { natsUrl: nats.url, databaseUrl: database.url, cwd: join(here, '..'), docker: connectDocker() },
     },
     { concurrency: 8 },
   );

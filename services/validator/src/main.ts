@@ -1,4 +1,5 @@
 import { jetstream } from '@nats-io/jetstream';
+import { connectDocker } from '@vigil/docker';
 import { Registry } from 'prom-client';
 import { ensureConsumer, ensureStreams, namespaceFor } from '@vigil/events';
 import { migrateOutbox } from '@vigil/outbox';
@@ -41,7 +42,12 @@ async function main(): Promise<void> {
     ns,
     suites,
     logger,
-    checks: { natsUrl: env.NATS_URL, databaseUrl: env.DATABASE_URL, cwd: env.VALIDATOR_WORKDIR },
+    checks: {
+      natsUrl: env.NATS_URL,
+      databaseUrl: env.DATABASE_URL,
+      cwd: env.VALIDATOR_WORKDIR,
+      docker: connectDocker(env.DOCKER_HOST),
+    },
   };
   const consumer = await startValidator(deps, { concurrency: env.VALIDATOR_CONCURRENCY });
   const stopSchedule = env.VALIDATOR_SCHEDULE ? scheduleSuites(deps) : () => undefined;

@@ -1,3 +1,4 @@
+import { connectDocker } from '@vigil/docker';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { Registry } from 'prom-client';
 import { describe, expect, inject, it } from 'vitest';
@@ -50,7 +51,7 @@ components:
         ns: f.ns,
         suites: new Map([['mini', suite]]),
         logger: silentLogger,
-        checks: { natsUrl, databaseUrl: database.url, cwd: process.cwd() },
+        checks: { natsUrl, databaseUrl: database.url, cwd: process.cwd(), docker: connectDocker() },
       });
       const pub = createPublisher({ js: f.js, ns: f.ns, source: 'vigil/test' });
       const request = createEvent(

@@ -6,7 +6,9 @@ import { connect } from '@nats-io/transport-node';
 import { AckPolicy, jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { freePort } from '@vigil/testkit';
-import { parseSuite, type CheckConfig } from '../config/suite.js';
+import { connectDocker } from '@vigil/docker';
+import { parseSuite } from '../config/suite.js';
+import { checkFromYaml } from '../testing/check.js';
 import { runCheck, runSuite } from './run.js';
 
 const natsUrl = inject('natsUrl');
@@ -14,13 +16,9 @@ const databaseUrl = inject('databaseUrl');
 let dir: string;
 let server: Server;
 let base: string;
-const ctx = () => ({ natsUrl, databaseUrl, cwd: dir });
+const ctx = () => ({ natsUrl, databaseUrl, cwd: dir, docker: connectDocker() });
 
-/** A check as a suite file would declare it (defaults applied by the schema). */
-function check(yaml: string): CheckConfig {
-  return parseSuite(`name: t\ncomponents:\n  - name: c\n    weight: 1\n    checks:\n      - ${yaml}\n`, 'test.yaml')
-    .components[0]!.checks[0]!;
-}
+const check = checkFromYaml;
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'vigil-checks-'));

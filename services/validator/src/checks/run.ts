@@ -2,12 +2,15 @@ import { bulkhead, TaskCancelledError, timeout, TimeoutStrategy } from 'cockatie
 import type { CheckConfig, CheckKind, SuiteConfig } from '../config/suite.js';
 import { round2, scoreRun, type CheckStatus, type Status } from '../core/scoring.js';
 import { command, file, host, http, postgres, tcp } from './basic.js';
+import { dockerContainer, dockerHardening } from './docker.js';
 import { jetstreamDurability, nats } from './nats.js';
 import { secrets } from './secrets.js';
 import type { CheckContext, CheckOutcome, CheckRunner } from './types.js';
 
-/** The runners by kind; Docker kinds join when the validator gets its Docker client. */
-export const runners: { [K in CheckKind]?: CheckRunner<K> } = {
+/** The runners by kind. */
+export const runners: { [K in CheckKind]: CheckRunner<K> } = {
+  'docker.container': dockerContainer,
+  'docker.hardening': dockerHardening,
   http,
   tcp,
   postgres,
@@ -33,16 +36,8 @@ export interface CheckResult {
 export async function runCheck(check: CheckConfig, ctx: Omit<CheckContext, 'signal'>): Promise<CheckResult> {
   const started = performance.now();
   const base = { name: check.name, kind: check.kind, ...(check.weight === undefined ? {} : { weight: check.weight }) };
-  const runner = runners[check.kind] as CheckRunner<CheckKind> | undefined;
+  const runner = runners[check.kind] as CheckRunner<CheckKind>;
   const took = () => round2(performance.now() - started);
-  if (runner === undefined) {
-    return {
-      ...base,
-      status: 'ERROR',
-      durationMs: 0,
-      message: `check kind ${check.kind} is not available in this validator`,
-    };
-  }
   try {
     const outcome: CheckOutcome = await timeout(check.timeout, TimeoutStrategy.Aggressive).execute(({ signal }) =>
       runner(check.params as never, { ...ctx, signal }),

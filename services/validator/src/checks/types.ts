@@ -1,3 +1,4 @@
+import type { DockerClient } from '@vigil/docker';
 import type { CheckKind, CheckConfig } from '../config/suite.js';
 import type { CheckStatus } from '../core/scoring.js';
 
@@ -22,6 +23,8 @@ export interface CheckContext {
   readonly databaseUrl: string;
   /** Base of relative paths (`file`, `secrets`, `command`). */
   readonly cwd: string;
+  /** For `docker.container` / `docker.hardening` checks. */
+  readonly docker: DockerClient;
 }
 
 export type CheckRunner<K extends CheckKind> = (

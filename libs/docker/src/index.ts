@@ -1,0 +1,123 @@
+import Docker from 'dockerode';
+import type { ContainerInspectInfo } from 'dockerode';
+
+export type { ContainerInspectInfo } from 'dockerode';
+/** A Docker Engine API client (dockerode). */
+export type DockerClient = Docker;
+
+/** The engine's address when DOCKER_HOST is not set. */
+export const defaultDockerHost = 'unix:///var/run/docker.sock';
+
+/**
+ * Connects to the Docker Engine API at `host`: `unix:///path/to/docker.sock`, a bare socket path,
+ * or `tcp://host:port` / `http(s)://host:port`. Nothing is sent until the first call.
+ */
+export function connectDocker(host: string = defaultDockerHost): DockerClient {
+  if (host.startsWith('/')) return new Docker({ socketPath: host });
+  const url = parseHost(host);
+  if (url.protocol === 'unix:') return new Docker({ socketPath: url.pathname });
+  const protocol = url.protocol === 'https:' ? 'https' : 'http';
+  return new Docker({
+    protocol,
+    host: url.hostname,
+    port: url.port === '' ? (protocol === 'https' ? 2376 : 2375) : Number(url.port),
+  });
+}
+
+function parseHost(host: string): URL {
+  let url: URL;
+  try {
+    url = new URL(host);
+  } catch {
+    throw new Error(`DOCKER_HOST ${JSON.stringify(host)} is not unix:///path, tcp://host:port or a socket path`);
+  }
+  if (!['unix:', 'tcp:', 'http:', 'https:'].includes(url.protocol)) {
+    throw new Error(`DOCKER_HOST ${JSON.stringify(host)}: scheme ${url.protocol} is not unix, tcp, http or https`);
+  }
+  return url;
+}
+
+/** Which containers a check or an experiment means: an exact name, labels (all must match), or both. */
+export interface ContainerSelector {
+  readonly name?: string | undefined;
+  readonly labels?: Readonly<Record<string, string>> | undefined;
+}
+
+/** `name=nats, labels vigil.service=true` — for messages. */
+export function describeSelector(selector: ContainerSelector): string {
+  const parts: string[] = [];
+  if (selector.name !== undefined) parts.push(`name=${selector.name}`);
+  const labels = Object.entries(selector.labels ?? {});
+  if (labels.length > 0) parts.push(`labels ${labels.map(([k, v]) => `${k}=${v}`).join(',')}`);
+  return parts.join(', ');
+}
+
+/** The engine could not be reached or refused a call; the message says which engine and why. */
+export class DockerUnavailableError extends Error {
+  readonly code = 'DOCKER_UNAVAILABLE';
+}
+
+/**
+ * Every container (running or not) that `selector` matches, inspected. The engine's own name
+ * filter matches substrings, so names are compared exactly here.
+ */
+export async function findContainers(
+  docker: DockerClient,
+  selector: ContainerSelector,
+  options: { signal?: AbortSignal } = {},
+): Promise<ContainerInspectInfo[]> {
+  const filters: Record<string, string[]> = {};
+  if (selector.name !== undefined) filters['name'] = [selector.name];
+  const labels = Object.entries(selector.labels ?? {});
+  if (labels.length > 0) filters['label'] = labels.map(([k, v]) => `${k}=${v}`);
+  const listed = await engineCall(docker, () =>
+    docker.listContainers({ all: true, filters, ...(options.signal ? { abortSignal: options.signal } : {}) }),
+  );
+  const wanted = selector.name === undefined ? listed : listed.filter((c) => c.Names.includes(`/${selector.name}`));
+  const inspected = await Promise.all(
+    wanted.map((c) =>
+      engineCall(docker, () => docker.getContainer(c.Id).inspect()).catch((e: unknown) => {
+        // Removed between list and inspect: it no longer matches.
+        if (statusOf(e) === 404) return undefined;
+        throw e;
+      }),
+    ),
+  );
+  return inspected.filter((c): c is ContainerInspectInfo => c !== undefined);
+}
+
+/** The container's name without the engine's leading slash. */
+export function containerName(info: Pick<ContainerInspectInfo, 'Name'>): string {
+  return info.Name.replace(/^\//, '');
+}
+
+/** Whether a container's configured user runs as root (an empty user is root too). */
+export function isRootUser(user: string | undefined): boolean {
+  const name = (user ?? '').split(':')[0]?.trim() ?? '';
+  return name === '' || name === '0' || name === 'root';
+}
+
+/** The HTTP status of an engine error, if it has one. */
+export function statusOf(e: unknown): number | undefined {
+  const status = (e as { statusCode?: unknown } | null)?.statusCode;
+  return typeof status === 'number' ? status : undefined;
+}
+
+/** Runs one engine call; connection failures become a DockerUnavailableError naming the engine. */
+export async function engineCall<T>(docker: DockerClient, call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (e) {
+    const code = (e as { code?: unknown } | null)?.code;
+    if (typeof code === 'string' && ['ECONNREFUSED', 'ENOENT', 'EACCES', 'ECONNRESET', 'EHOSTUNREACH'].includes(code)) {
+      throw new DockerUnavailableError(`no Docker engine at ${engineAddress(docker)} (${code})`, { cause: e });
+    }
+    throw e;
+  }
+}
+
+function engineAddress(docker: DockerClient): string {
+  const modem = docker.modem as { socketPath?: unknown; host?: unknown; port?: unknown; protocol?: unknown };
+  if (typeof modem.socketPath === 'string') return `unix://${modem.socketPath}`;
+  return `${String(modem.protocol)}://${String(modem.host)}:${String(modem.port)}`;
+}
