@@ -5,3 +5,4 @@ export { startHttpServer, type HttpServerOptions, type ReadinessCheck } from './
 export { createDb } from './db.js';
 export { onShutdown, type ShutdownStep } from './shutdown.js';
 export { connectNats } from './nats.js';
+export { duration, formatDuration, ConfigFileError, parseYamlFile, loadConfigDir } from './config-files.js';

@@ -1,20 +1,5 @@
-import { readdir, readFile } from 'node:fs/promises';
-import { basename, join } from 'node:path';
-import { parseDocument } from 'yaml';
 import { z } from 'zod';
-import { formatPath } from '@vigil/events';
-
-/** `250ms`, `2s`, `5m`, `1h` (or a number of milliseconds) → milliseconds. */
-export const duration = z.union([z.number(), z.string()]).transform((v, ctx) => {
-  if (typeof v === 'number' && Number.isInteger(v) && v > 0) return v;
-  const m = typeof v === 'string' ? /^(\d+(?:\.\d+)?)(ms|s|m|h)$/.exec(v) : null;
-  if (m === null) {
-    ctx.addIssue({ code: 'custom', message: 'must be a duration like 250ms, 2s, 5m or 1h (or whole milliseconds)' });
-    return z.NEVER;
-  }
-  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m[2] as 'ms' | 's' | 'm' | 'h'];
-  return Math.round(Number(m[1]) * unit);
-});
+import { ConfigFileError, duration, loadConfigDir, parseYamlFile } from '@vigil/service-kit';
 
 const name = z.string().min(1, 'must not be empty');
 const labels = z.record(z.string().min(1), z.string());
@@ -166,51 +151,18 @@ export type SuiteConfig = Omit<z.output<typeof suiteSchema>, 'components'> & {
   components: { name: string; weight: number; checks: CheckConfig[] }[];
 };
 
-/** A suite file that cannot be used; the message names the file and the field path. */
-export class SuiteConfigError extends Error {
-  readonly code = 'SUITE_CONFIG_INVALID';
-}
-
-/** Parses and validates one suite file's text. */
+/** Parses and validates one suite file's text; errors name the file and the field path. */
 export function parseSuite(text: string, file: string): SuiteConfig {
-  const doc = parseDocument(text);
-  if (doc.errors.length > 0) {
-    const e = doc.errors[0]!;
-    const at = e.linePos?.[0] ? `:${e.linePos[0].line}:${e.linePos[0].col}` : '';
-    throw new SuiteConfigError(
-      `${file}${at}: not valid YAML: ${(e.message.split('\n')[0] ?? e.code).replace(/ at line \d+, column \d+:?$/, '')}`,
-    );
-  }
-  const r = suiteSchema.safeParse(doc.toJS());
-  if (!r.success) {
-    const lines = r.error.issues.slice(0, 5).map((i) => {
-      const detail =
-        i.code === 'unrecognized_keys'
-          ? `unknown field${i.keys.length > 1 ? 's' : ''} ${i.keys.join(', ')}`
-          : i.message;
-      return `${file}: ${formatPath(i.path) || '(suite)'}: ${detail}`;
-    });
-    throw new SuiteConfigError(lines.join('\n'));
-  }
+  const suite = parseYamlFile(suiteSchema, text, file) as SuiteConfig;
   const names = new Set<string>();
-  for (const [ci, c] of r.data.components.entries()) {
-    if (names.has(c.name)) throw new SuiteConfigError(`${file}: components[${ci}].name: '${c.name}' appears twice`);
+  for (const [ci, c] of suite.components.entries()) {
+    if (names.has(c.name)) throw new ConfigFileError(`${file}: components[${ci}].name: '${c.name}' appears twice`);
     names.add(c.name);
   }
-  return r.data as SuiteConfig;
+  return suite;
 }
 
 /** Every `*.yaml` / `*.yml` in `dir`, by suite name; any invalid file stops the start. */
-export async function loadSuites(dir: string): Promise<Map<string, SuiteConfig>> {
-  const files = (await readdir(dir)).filter((f) => /\.ya?ml$/.test(f)).sort();
-  const suites = new Map<string, SuiteConfig & { file: string }>();
-  for (const f of files) {
-    const path = join(dir, f);
-    const suite = parseSuite(await readFile(path, 'utf8'), path);
-    const clash = suites.get(suite.name);
-    if (clash)
-      throw new SuiteConfigError(`${path}: name: suite '${suite.name}' is also defined in ${basename(clash.file)}`);
-    suites.set(suite.name, { ...suite, file: path });
-  }
-  return suites;
+export function loadSuites(dir: string): Promise<Map<string, SuiteConfig>> {
+  return loadConfigDir(dir, parseSuite, 'suite');
 }

@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { checkKinds, loadSuites, parseSuite, SuiteConfigError } from './suite.js';
+import { ConfigFileError } from '@vigil/service-kit';
+import { checkKinds, loadSuites, parseSuite } from './suite.js';
 
 const shipped = join(dirname(fileURLToPath(import.meta.url)), '../../../../config/suites');
 
@@ -83,7 +84,7 @@ describe('suite files', () => {
       /checks\[0\]\.params\.run: /,
     ],
   ])('names the file and the field path: %s', (_what, check, message) => {
-    expect(() => parseSuite(minimal(check), 'f.yaml')).toThrow(SuiteConfigError);
+    expect(() => parseSuite(minimal(check), 'f.yaml')).toThrow(ConfigFileError);
     expect(() => parseSuite(minimal(check), 'f.yaml')).toThrow(message);
   });
 

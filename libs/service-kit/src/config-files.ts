@@ -1,0 +1,86 @@
+import { readdir, readFile } from 'node:fs/promises';
+import { basename, join } from 'node:path';
+import { parseDocument } from 'yaml';
+import { z } from 'zod';
+import { formatPath } from '@vigil/events';
+
+const units = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 } as const;
+
+/** `250ms`, `2s`, `5m`, `1h`, `30d`, `1w` (or whole milliseconds) → milliseconds. */
+export const duration = z.union([z.number(), z.string()]).transform((v, ctx) => {
+  if (typeof v === 'number' && Number.isInteger(v) && v > 0) return v;
+  const m = typeof v === 'string' ? /^(\d+(?:\.\d+)?)(ms|s|m|h|d|w)$/.exec(v) : null;
+  if (m === null) {
+    ctx.addIssue({
+      code: 'custom',
+      message: 'must be a duration like 250ms, 2s, 5m, 1h or 30d (or whole milliseconds)',
+    });
+    return z.NEVER;
+  }
+  return Math.round(Number(m[1]) * units[m[2] as keyof typeof units]);
+});
+
+/** `300000` → `5m`, `90000` → `90s`: the largest unit that divides evenly, for messages. */
+export function formatDuration(ms: number): string {
+  for (const unit of ['w', 'd', 'h', 'm', 's'] as const) {
+    if (ms >= units[unit] && ms % units[unit] === 0) return `${ms / units[unit]}${unit}`;
+  }
+  return `${ms}ms`;
+}
+
+/** A config file that cannot be used; the message names the file and the path of each bad field. */
+export class ConfigFileError extends Error {
+  readonly code = 'CONFIG_FILE_INVALID';
+}
+
+/** Parses one YAML file's text with `schema`; errors name `file`, the line for YAML errors, and field paths. */
+export function parseYamlFile<S extends z.ZodType>(schema: S, text: string, file: string): z.output<S> {
+  const doc = parseDocument(text);
+  if (doc.errors.length > 0) {
+    const e = doc.errors[0]!;
+    const at = e.linePos?.[0] ? `:${e.linePos[0].line}:${e.linePos[0].col}` : '';
+    throw new ConfigFileError(
+      `${file}${at}: not valid YAML: ${(e.message.split('\n')[0] ?? e.code).replace(/ at line \d+, column \d+:?$/, '')}`,
+    );
+  }
+  const r = schema.safeParse(doc.toJS());
+  if (r.success) return r.data;
+  const lines = r.error.issues.slice(0, 5).map((i) => {
+    const detail =
+      i.code === 'unrecognized_keys' ? `unknown field${i.keys.length > 1 ? 's' : ''} ${i.keys.join(', ')}` : i.message;
+    return `${file}: ${formatPath(i.path) || '(file)'}: ${detail}`;
+  });
+  throw new ConfigFileError(lines.join('\n'));
+}
+
+/**
+ * Every `*.yaml` / `*.yml` in `dir` (sorted), parsed by `parse`, keyed by name. Any invalid file,
+ * or a name defined twice, stops the start: a service never runs half-configured.
+ */
+export async function loadConfigDir<T extends { name: string }>(
+  dir: string,
+  parse: (text: string, file: string) => T,
+  what: string,
+): Promise<Map<string, T>> {
+  let entries: string[];
+  try {
+    entries = await readdir(dir);
+  } catch (e) {
+    throw new ConfigFileError(
+      `${dir}: cannot read the ${what} folder (${(e as NodeJS.ErrnoException).code ?? String(e)})`,
+    );
+  }
+  const byName = new Map<string, T>();
+  const fileOf = new Map<string, string>();
+  for (const f of entries.filter((n) => /\.ya?ml$/.test(n)).sort()) {
+    const path = join(dir, f);
+    const item = parse(await readFile(path, 'utf8'), path);
+    const clash = fileOf.get(item.name);
+    if (clash !== undefined) {
+      throw new ConfigFileError(`${path}: name: ${what} '${item.name}' is also defined in ${basename(clash)}`);
+    }
+    byName.set(item.name, item);
+    fileOf.set(item.name, path);
+  }
+  return byName;
+}
