@@ -1,0 +1,149 @@
+import { z } from 'zod';
+import { eventTypes, type EventType } from '@vigil/events';
+import { ConfigFileError, duration, formatDuration, loadConfigDir, parseYamlFile } from '@vigil/service-kit';
+
+const MINUTE = 60_000;
+const scalar = z.union([z.string(), z.number(), z.boolean(), z.null()]);
+
+/**
+ * A condition on one field: a value (equal), a list (any of), or operators. Dotted field paths
+ * (`observed.latencyMs`) reach into nested objects.
+ */
+const match = z.union([
+  scalar,
+  z.array(scalar).min(1),
+  z
+    .strictObject({
+      eq: scalar.optional(),
+      ne: scalar.optional(),
+      in: z.array(scalar).min(1).optional(),
+      notIn: z.array(scalar).min(1).optional(),
+      lt: z.number().optional(),
+      lte: z.number().optional(),
+      gt: z.number().optional(),
+      gte: z.number().optional(),
+    })
+    .refine(
+      (o) => Object.values(o).some((v) => v !== undefined),
+      'needs at least one of eq, ne, in, notIn, lt, lte, gt, gte',
+    ),
+]);
+export type Match = z.output<typeof match>;
+const conditions = z.record(z.string().min(1), match);
+export type Conditions = z.output<typeof conditions>;
+
+const minutes = duration.refine((ms) => ms % MINUTE === 0, 'must be whole minutes (counts are kept per minute)');
+
+const severity = z.enum(['page', 'ticket']);
+export type Severity = z.output<typeof severity>;
+
+const tier = z
+  .strictObject({
+    severity,
+    long: minutes,
+    short: minutes,
+    /** Fires when the burn rate over both windows is at least this. */
+    burnRate: z.number().positive(),
+  })
+  .refine((t) => t.short < t.long, { message: 'short must be shorter than long', path: ['short'] });
+export type AlertTier = z.output<typeof tier>;
+
+/** The SRE Workbook's table for a 30-day SLO, with Sloth's fourth tier (1 d / 2 h at 3×). */
+export const defaultTiers: readonly AlertTier[] = [
+  { severity: 'page', long: 60 * MINUTE, short: 5 * MINUTE, burnRate: 14.4 },
+  { severity: 'page', long: 360 * MINUTE, short: 30 * MINUTE, burnRate: 6 },
+  { severity: 'ticket', long: 1440 * MINUTE, short: 120 * MINUTE, burnRate: 3 },
+  { severity: 'ticket', long: 4320 * MINUTE, short: 360 * MINUTE, burnRate: 1 },
+];
+
+const eventType = z.enum(eventTypes as [EventType, ...EventType[]]);
+
+const sli = z.union([
+  z.strictObject({
+    /** A good/total ratio over events of one type. */
+    events: z.strictObject({
+      type: eventType,
+      /**
+       * `event`: each event counts once. `check` (validation.completed only): every check of every
+       * component counts once, with the fields of the check plus `component` and `suite`.
+       * @default event
+       */
+      each: z.enum(['event', 'check']).default('event'),
+      /** Only matching events (or checks) count at all. @default every one */
+      where: conditions.default({}),
+      /** A counted event (or check) is good when every condition holds. */
+      good: conditions.refine((c) => Object.keys(c).length > 0, 'needs at least one condition'),
+    }),
+  }),
+  z.strictObject({
+    /**
+     * `sli.observed` events with this `sli` name (and `service`, when given): their good/total
+     * counts, or one event counting good when `value` ≤ `threshold`.
+     */
+    observed: z.strictObject({ sli: z.string().min(1), service: z.string().min(1).optional() }),
+  }),
+]);
+export type SliConfig = z.output<typeof sli>;
+
+export const sloSchema = z
+  .strictObject({
+    name: z.string().regex(/^[a-z0-9][a-z0-9_.-]*$/, 'lower-case letters, digits, ., - and _'),
+    service: z.string().min(1),
+    description: z.string().optional(),
+    sli,
+    /** Percent of good events, e.g. 99.9. */
+    objective: z.number().gt(0).lt(100),
+    /** Rolling window of the error budget. @default 30d */
+    window: minutes.default(30 * 1440 * MINUTE),
+    alerting: z
+      .strictObject({
+        /** @default the SRE Workbook's 30-day table (see README) */
+        tiers: z.array(tier).min(1).optional(),
+        /** Repeat a firing alert this often while it holds. @default never */
+        renotify: minutes.optional(),
+        /** Set to false to compute budgets without alerting. @default true */
+        enabled: z.boolean().default(true),
+      })
+      .default({ enabled: true }),
+  })
+  .superRefine((s, ctx) => {
+    if ('events' in s.sli && s.sli.events.each === 'check' && s.sli.events.type !== 'validation.completed') {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['sli', 'events', 'each'],
+        message: 'check applies to validation.completed only',
+      });
+    }
+    for (const [i, t] of (s.alerting.tiers ?? []).entries()) {
+      if (t.long > s.window) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['alerting', 'tiers', i, 'long'],
+          message: `${formatDuration(t.long)} is longer than the SLO window ${formatDuration(s.window)}`,
+        });
+      }
+    }
+  });
+
+export interface SloConfig extends Omit<z.output<typeof sloSchema>, 'alerting'> {
+  readonly alerting: {
+    readonly tiers: readonly AlertTier[];
+    readonly renotify?: number | undefined;
+    readonly enabled: boolean;
+  };
+}
+
+/** Parses one SLO file; errors name the file and the field path. */
+export function parseSlo(text: string, file: string): SloConfig {
+  const s = parseYamlFile(sloSchema, text, file);
+  // The default table is for 30 days; tiers longer than a shorter SLO window are left out.
+  const tiers = s.alerting.tiers ?? defaultTiers.filter((t) => t.long <= s.window);
+  return { ...s, alerting: { ...s.alerting, tiers } };
+}
+
+/** Every SLO file in `dir`, by name; one invalid file, or a name used twice, stops the start. */
+export async function loadSlos(dir: string): Promise<Map<string, SloConfig>> {
+  const slos = await loadConfigDir(dir, parseSlo, 'SLO');
+  if (slos.size === 0) throw new ConfigFileError(`${dir}: no SLO files (*.yaml)`);
+  return slos;
+}

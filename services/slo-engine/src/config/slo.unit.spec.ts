@@ -1,0 +1,86 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { ConfigFileError } from '@vigil/service-kit';
+import { defaultTiers, loadSlos, parseSlo } from './slo.js';
+
+const shipped = fileURLToPath(new URL('../../../../config/slos', import.meta.url));
+const base = 'name: a\nservice: s\nobjective: 99.9\nsli: { observed: { sli: x } }\n';
+
+describe('SLO files', () => {
+  it('the shipped SLOs are the seed defaults: availability 99.9 %, latency p99 100 ms, error rate 1 %, 30 days', async () => {
+    const slos = await loadSlos(shipped);
+    expect([...slos.keys()].sort()).toEqual(['availability', 'error-rate', 'latency']);
+    expect(slos.get('availability')).toMatchObject({ objective: 99.9, window: 30 * 86_400_000 });
+    expect(slos.get('latency')).toMatchObject({
+      objective: 99,
+      sli: { events: { type: 'validation.completed', each: 'check', good: { durationMs: { lte: 100 } } } },
+    });
+    expect(slos.get('error-rate')).toMatchObject({ objective: 99 });
+    for (const s of slos.values()) expect(s.alerting.tiers).toEqual(defaultTiers);
+  });
+
+  it('defaults: 30-day window, the SRE Workbook table, no re-notify', () => {
+    const s = parseSlo(base, 'a.yaml');
+    expect(s.window).toBe(2_592_000_000);
+    expect(s.alerting).toEqual({ enabled: true, tiers: defaultTiers });
+    expect(defaultTiers.map((t) => [t.severity, t.long / 60_000, t.short / 60_000, t.burnRate])).toEqual([
+      ['page', 60, 5, 14.4],
+      ['page', 360, 30, 6],
+      ['ticket', 1440, 120, 3],
+      ['ticket', 4320, 360, 1],
+    ]);
+    // A shorter window keeps the default tiers that fit in it.
+    expect(parseSlo(`${base}window: 1d\n`, 'a.yaml').alerting.tiers.map((t) => t.burnRate)).toEqual([14.4, 6, 3]);
+  });
+
+  it.each([
+    ['an objective of 100', 'objective: 100', /a\.yaml: objective: /],
+    ['a window in seconds', 'window: 90s', /a\.yaml: window: must be whole minutes/],
+    ['an unknown event type', 'sli: { events: { type: nope, good: { a: 1 } } }', /a\.yaml: sli/],
+    [
+      'each check on another type',
+      'sli: { events: { type: sli.observed, each: check, good: { a: 1 } } }',
+      /a\.yaml: sli\.events\.each: check applies to validation\.completed only/,
+    ],
+    ['an empty good', 'sli: { events: { type: validation.completed, good: {} } }', /a\.yaml: sli/],
+    ['an empty operator object', 'sli: { events: { type: validation.completed, good: { a: {} } } }', /a\.yaml: sli/],
+    [
+      'a short window not shorter',
+      'alerting: { tiers: [{ severity: page, long: 5m, short: 5m, burnRate: 2 }] }',
+      /a\.yaml: alerting\.tiers\[0\]\.short: short must be shorter than long/,
+    ],
+    [
+      'a tier longer than the window',
+      'window: 1h\nalerting: { tiers: [{ severity: page, long: 2h, short: 5m, burnRate: 2 }] }',
+      /a\.yaml: alerting\.tiers\[0\]\.long: 2h is longer than the SLO window 1h/,
+    ],
+    [
+      'an unknown severity',
+      'alerting: { tiers: [{ severity: sms, long: 1h, short: 5m, burnRate: 2 }] }',
+      /a\.yaml: alerting\.tiers\[0\]\.severity: /,
+    ],
+    ['an unknown field', 'owner: me', /a\.yaml: \(file\): unknown field owner/],
+  ])('%s is refused, naming file and field', (_, extra, message) => {
+    const text =
+      extra.startsWith('sli:') || extra.startsWith('objective:')
+        ? base.replace(new RegExp(`^${extra.split(':')[0]}:.*$`, 'm'), extra)
+        : `${base}${extra}\n`;
+    expect(() => parseSlo(text, 'a.yaml')).toThrow(ConfigFileError);
+    expect(() => parseSlo(text, 'a.yaml')).toThrow(message);
+  });
+
+  it('a name used in two files, or a folder without SLOs, stops the start', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'vigil-slos-'));
+    try {
+      await expect(loadSlos(dir)).rejects.toThrow(/no SLO files/);
+      await writeFile(join(dir, 'a.yaml'), base);
+      await writeFile(join(dir, 'b.yml'), base);
+      await expect(loadSlos(dir)).rejects.toThrow(/b\.yml: name: SLO 'a' is also defined in a\.yaml/);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});

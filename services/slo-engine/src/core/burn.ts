@@ -1,0 +1,242 @@
+import { formatDuration } from '@vigil/service-kit';
+import type { AlertTier, Severity, SloConfig } from '../config/slo.js';
+
+export interface Counts {
+  readonly good: number;
+  readonly total: number;
+}
+
+/** Good/total over the `windowMs` before the evaluation time. */
+export type WindowCounts = (windowMs: number) => Counts;
+
+/** Bad events allowed per event: 1 − objective, rounded so that 99.9 gives exactly 0.001. */
+export function allowedErrorRate(objectivePercent: number): number {
+  return Math.round((100 - objectivePercent) * 1e9) / 1e11;
+}
+
+/**
+ * How many times faster than sustainable the budget is being spent: the error rate divided by
+ * the allowed error rate. 1 spends exactly the whole budget over the SLO window; no events is 0.
+ */
+export function burnRate(c: Counts, objectivePercent: number): number {
+  if (c.total <= 0) return 0;
+  return (c.total - c.good) / c.total / allowedErrorRate(objectivePercent);
+}
+
+/** Compares with a relative tolerance, so that a rate of 43.2 minutes / 3 meets 14.4 as arithmetic says. */
+export function atLeast(value: number, threshold: number): boolean {
+  return value >= threshold * (1 - 1e-9);
+}
+
+export interface Budget {
+  /** Bad events the window's traffic allows. */
+  readonly allowed: number;
+  /** Bad events in the window. */
+  readonly consumed: number;
+  /** allowed − consumed (negative when overspent). */
+  readonly remaining: number;
+  /** consumed / allowed; 0 with no traffic. */
+  readonly consumedFraction: number;
+  /** 1 − consumedFraction: negative once the budget is overspent. */
+  readonly remainingFraction: number;
+}
+
+/** The error budget of the SLO window's counts. */
+export function errorBudget(c: Counts, objectivePercent: number): Budget {
+  const allowed = c.total * allowedErrorRate(objectivePercent);
+  const consumed = c.total - c.good;
+  // Over the whole window the consumed share is the burn rate of that window.
+  const consumedFraction = burnRate(c, objectivePercent);
+  return {
+    allowed,
+    consumed,
+    remaining: allowed - consumed,
+    consumedFraction,
+    remainingFraction: 1 - consumedFraction,
+  };
+}
+
+export interface TierReading extends AlertTier {
+  readonly burnRateLong: number;
+  readonly burnRateShort: number;
+  /** Both windows at or over the tier's burn rate. */
+  readonly holds: boolean;
+}
+
+export interface WindowReading extends Counts {
+  readonly windowMs: number;
+  readonly burnRate: number;
+}
+
+export interface SloReading {
+  readonly budget: Budget;
+  /** Every window the SLO uses, shortest first (the SLO window last). */
+  readonly windows: readonly WindowReading[];
+  readonly tiers: readonly TierReading[];
+}
+
+/** The windows an SLO needs counts for: its own and each alert tier's long and short window. */
+export function windowsOf(slo: SloConfig): number[] {
+  const all = new Set<number>([slo.window]);
+  for (const t of slo.alerting.tiers) {
+    all.add(t.long);
+    all.add(t.short);
+  }
+  return [...all].sort((a, b) => a - b);
+}
+
+/** Burn rates and budget of one SLO from its window counts. */
+export function readSlo(slo: SloConfig, counts: WindowCounts): SloReading {
+  const windows = windowsOf(slo).map((windowMs) => {
+    const c = counts(windowMs);
+    return { windowMs, good: c.good, total: c.total, burnRate: burnRate(c, slo.objective) };
+  });
+  const rate = (ms: number) => windows.find((w) => w.windowMs === ms)?.burnRate ?? 0;
+  const tiers = slo.alerting.tiers.map((t) => {
+    const burnRateLong = rate(t.long);
+    const burnRateShort = rate(t.short);
+    return {
+      ...t,
+      burnRateLong,
+      burnRateShort,
+      holds: atLeast(burnRateLong, t.burnRate) && atLeast(burnRateShort, t.burnRate),
+    };
+  });
+  return { budget: errorBudget(counts(slo.window), slo.objective), windows, tiers };
+}
+
+/** A firing alert of one SLO and severity, as stored between evaluations. */
+export interface FiringAlert {
+  readonly severity: Severity;
+  /** When it started firing (ms). */
+  readonly since: number;
+  /** When an event about it was last emitted (ms). */
+  readonly lastNotifiedAt: number;
+}
+
+export interface Transition {
+  readonly state: 'firing' | 'resolved';
+  readonly severity: Severity;
+  /** A repeat of a firing alert (re-notify interval), not a new one. */
+  readonly repeat: boolean;
+  readonly since: number;
+  readonly resolvedAt?: number;
+  /** The severity's tiers with their burn rates. */
+  readonly tiers: readonly TierReading[];
+  readonly explanation: string;
+}
+
+export interface Decision {
+  readonly transitions: readonly Transition[];
+  /** The alerts firing after this evaluation. */
+  readonly firing: ReadonlyMap<Severity, FiringAlert>;
+}
+
+/**
+ * One evaluation of one SLO at `now`: an alert of a severity fires when any of its tiers holds
+ * (burn rate over both the long and the short window at or above the tier's factor), and
+ * resolves when none holds. A firing alert is not repeated unless the SLO sets `renotify`.
+ */
+export function decide(
+  slo: SloConfig,
+  reading: SloReading,
+  firing: ReadonlyMap<Severity, FiringAlert>,
+  now: number,
+): Decision {
+  const transitions: Transition[] = [];
+  const next = new Map<Severity, FiringAlert>();
+  if (!slo.alerting.enabled) return { transitions, firing: next };
+  for (const severity of ['page', 'ticket'] as const) {
+    const tiers = reading.tiers.filter((t) => t.severity === severity);
+    if (tiers.length === 0) continue;
+    const holding = tiers.filter((t) => t.holds);
+    const current = firing.get(severity);
+    if (holding.length > 0) {
+      if (current === undefined) {
+        transitions.push({
+          state: 'firing',
+          severity,
+          repeat: false,
+          since: now,
+          tiers,
+          explanation: firingText(slo, reading, holding),
+        });
+        next.set(severity, { severity, since: now, lastNotifiedAt: now });
+      } else if (slo.alerting.renotify !== undefined && now - current.lastNotifiedAt >= slo.alerting.renotify) {
+        transitions.push({
+          state: 'firing',
+          severity,
+          repeat: true,
+          since: current.since,
+          tiers,
+          explanation: firingText(slo, reading, holding),
+        });
+        next.set(severity, { ...current, lastNotifiedAt: now });
+      } else {
+        next.set(severity, current);
+      }
+    } else if (current !== undefined) {
+      transitions.push({
+        state: 'resolved',
+        severity,
+        repeat: false,
+        since: current.since,
+        resolvedAt: now,
+        tiers,
+        explanation: resolvedText(slo, reading, tiers),
+      });
+    }
+  }
+  return { transitions, firing: next };
+}
+
+/** `14.4`, `6`, `0.35`: at most two decimals, no trailing zeros. */
+export function num(x: number): string {
+  return String(Math.round(x * 100) / 100);
+}
+
+/** A fraction as a percent with enough decimals to tell 99.9 from 100. */
+export function pct(fraction: number): string {
+  const p = fraction * 100;
+  return String(Math.abs(p) >= 10 ? Math.round(p * 10) / 10 : Math.round(p * 1000) / 1000);
+}
+
+function humanDuration(ms: number): string {
+  const h = ms / 3_600_000;
+  if (h >= 48) return `${num(h / 24)} days`;
+  if (h >= 2) return `${num(h)} hours`;
+  return `${Math.max(1, Math.round(ms / 60_000))} minutes`;
+}
+
+function firingText(slo: SloConfig, r: SloReading, holding: readonly TierReading[]): string {
+  // The most urgent tier that holds explains the alert.
+  const t = [...holding].sort((a, b) => b.burnRate - a.burnRate)[0]!;
+  const long = r.windows.find((w) => w.windowMs === t.long);
+  const errorShare = long && long.total > 0 ? (long.total - long.good) / long.total : 0;
+  const left =
+    r.budget.remainingFraction <= 0
+      ? `the ${formatDuration(slo.window)} budget is already spent`
+      : `at this rate the rest of the ${formatDuration(slo.window)} budget (${pct(r.budget.remainingFraction)} %) lasts ${humanDuration((r.budget.remainingFraction * slo.window) / t.burnRateLong)}`;
+  return (
+    `${slo.name} is spending its error budget ${num(t.burnRateLong)}× as fast as its ${slo.objective} % objective allows over the last ` +
+    `${formatDuration(t.long)} and ${num(t.burnRateShort)}× over the last ${formatDuration(t.short)} ` +
+    `(${t.severity} threshold ${num(t.burnRate)}×): ${pct(errorShare)} % of events were bad in the last ${formatDuration(t.long)} ` +
+    `against ${pct(allowedErrorRate(slo.objective))} % allowed, and ${left}.`
+  );
+}
+
+function resolvedText(slo: SloConfig, r: SloReading, tiers: readonly TierReading[]): string {
+  // The tier that came closest to holding shows why the alert no longer does.
+  const closest = [...tiers].sort(
+    (a, b) =>
+      Math.min(b.burnRateLong, b.burnRateShort) / b.burnRate - Math.min(a.burnRateLong, a.burnRateShort) / a.burnRate,
+  )[0]!;
+  const below = atLeast(closest.burnRateShort, closest.burnRate)
+    ? `${num(closest.burnRateLong)}× over the last ${formatDuration(closest.long)}`
+    : `${num(closest.burnRateShort)}× over the last ${formatDuration(closest.short)}`;
+  return (
+    `${slo.name} no longer burns its error budget fast enough to ${closest.severity === 'page' ? 'page' : 'open a ticket'}: ` +
+    `${below} is under the ${num(closest.burnRate)}× threshold, and ${pct(r.budget.remainingFraction)} % of the ` +
+    `${formatDuration(slo.window)} budget remains.`
+  );
+}

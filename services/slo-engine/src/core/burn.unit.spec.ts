@@ -1,0 +1,204 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { parseSlo, type Severity, type SloConfig } from '../config/slo.js';
+import { burnRate, decide, errorBudget, readSlo, type Counts, type FiringAlert, type Transition } from './burn.js';
+
+const MIN = 60_000;
+const DAY_MINUTES = 1440;
+
+function slo(extra = ''): SloConfig {
+  return parseSlo(
+    `name: demo\nservice: api\nobjective: 99.9\nwindow: 30d\nsli: { observed: { sli: demo } }\n${extra}`,
+    'demo.yaml',
+  );
+}
+
+/**
+ * Steady traffic, one bucket per minute, evaluated at the end of every minute. The history before
+ * minute 1 is full and clean (every window holds only good events), as in the worked examples.
+ */
+class Simulation {
+  private good: number[] = [0];
+  private total: number[] = [0];
+  private firing: ReadonlyMap<Severity, FiringAlert> = new Map();
+  readonly log: { minute: number; t: Transition }[] = [];
+  minute = 0;
+
+  constructor(
+    readonly def: SloConfig,
+    readonly perMinute = 1000,
+  ) {
+    for (let i = 0; i < def.window / MIN; i++) this.push(perMinute, perMinute);
+  }
+
+  private push(good: number, total: number): void {
+    this.good.push(this.good.at(-1)! + good);
+    this.total.push(this.total.at(-1)! + total);
+  }
+
+  /** Counts over the `windowMs` that end now. */
+  counts = (windowMs: number): Counts => {
+    const end = this.total.length - 1;
+    const start = Math.max(0, end - windowMs / MIN);
+    return { good: this.good[end]! - this.good[start]!, total: this.total[end]! - this.total[start]! };
+  };
+
+  /** One more minute with `bad` bad events, then an evaluation at its end. */
+  step(bad: number): Transition[] {
+    this.push(this.perMinute - bad, this.perMinute);
+    this.minute++;
+    const reading = readSlo(this.def, this.counts);
+    const d = decide(this.def, reading, this.firing, this.minute * MIN);
+    this.firing = d.firing;
+    for (const t of d.transitions) this.log.push({ minute: this.minute, t });
+    return [...d.transitions];
+  }
+
+  run(minutes: number, bad: number): void {
+    for (let i = 0; i < minutes; i++) this.step(bad);
+  }
+
+  /** The first minute a transition of this state and severity happened. */
+  first(state: 'firing' | 'resolved', severity: Severity): number | undefined {
+    return this.log.find((e) => e.t.state === state && e.t.severity === severity)?.minute;
+  }
+}
+
+describe('worked examples: 99.9 % over 30 days, steady traffic, clean history, per-minute evaluation', () => {
+  it('a 2 % error rate fires the 14.4× page at the end of minute 44', () => {
+    const sim = new Simulation(slo());
+    sim.run(43, 20);
+    expect(sim.log).toEqual([]);
+    const [t] = sim.step(20);
+    expect(sim.minute).toBe(44);
+    expect(t).toMatchObject({ state: 'firing', severity: 'page', repeat: false, since: 44 * MIN });
+    const tier = t!.tiers.find((x) => x.burnRate === 14.4)!;
+    expect(tier.burnRateLong).toBeCloseTo(44 / 3, 9);
+    expect(tier.burnRateShort).toBeCloseTo(20, 9);
+    expect(t!.explanation).toMatch(
+      /^demo is spending its error budget 14\.67× as fast as its 99\.9 % objective allows over the last 1h and 20× over the last 5m \(page threshold 14\.4×\): 1\.467 % of events were bad in the last 1h against 0\.1 % allowed, and at this rate the rest of the 30d budget \(\d+(\.\d+)? %\) lasts [\d.]+ days\.$/,
+    );
+  });
+
+  it('a 1 % error rate never fires the 14.4× tier, fires the 6× page at minute 216 and the 3× ticket at minute 432', () => {
+    const sim = new Simulation(slo());
+    let fast = false;
+    for (let i = 0; i < 432; i++) {
+      sim.step(10);
+      fast ||= sim.log.some((e) => e.t.tiers.some((x) => x.burnRate === 14.4 && x.holds));
+    }
+    expect(fast).toBe(false);
+    expect(sim.first('firing', 'page')).toBe(216);
+    expect(sim.first('firing', 'ticket')).toBe(432);
+    const page = sim.log.find((e) => e.t.severity === 'page')!.t;
+    expect(page.tiers.find((x) => x.burnRate === 6)).toMatchObject({ holds: true });
+    expect(page.tiers.find((x) => x.burnRate === 14.4)).toMatchObject({ holds: false });
+    expect(sim.log).toHaveLength(2);
+  });
+
+  it('a 30-second total outage alone fires nothing, in one minute or split over two', () => {
+    for (const split of [
+      [500, 0],
+      [250, 250],
+    ]) {
+      const sim = new Simulation(slo());
+      sim.run(10, 0);
+      sim.step(split[0]!);
+      sim.step(split[1]!);
+      // Long enough for every window, up to the 3-day one, to pass over the outage.
+      sim.run(3 * DAY_MINUTES + 1, 0);
+      expect(sim.log).toEqual([]);
+    }
+  });
+
+  it('once errors stop, the page resolves when its short window falls under the threshold', () => {
+    const sim = new Simulation(slo());
+    sim.run(60, 20);
+    expect(sim.first('firing', 'page')).toBe(44);
+    sim.run(10, 0);
+    // After minute 61 the 5m window still holds 4 bad minutes (16×); after minute 62 three (12×).
+    expect(sim.first('resolved', 'page')).toBe(62);
+    const resolved = sim.log.find((e) => e.t.state === 'resolved')!.t;
+    expect(resolved).toMatchObject({ since: 44 * MIN, resolvedAt: 62 * MIN });
+    expect(resolved.explanation).toMatch(
+      /^demo no longer burns its error budget fast enough to page: 12× over the last 5m is under the 14\.4× threshold, and [\d.]+ % of the 30d budget remains\.$/,
+    );
+    expect(sim.log).toHaveLength(2);
+  });
+
+  it('does not repeat a firing alert, unless a re-notify interval is set', () => {
+    const quiet = new Simulation(slo());
+    quiet.run(120, 20);
+    expect(quiet.log.map((e) => e.minute)).toEqual([44]);
+
+    const loud = new Simulation(slo('alerting: { renotify: 30m }'));
+    loud.run(120, 20);
+    expect(loud.log.map((e) => [e.minute, e.t.repeat])).toEqual([
+      [44, false],
+      [74, true],
+      [104, true],
+    ]);
+    expect(loud.log.every((e) => e.t.since === 44 * MIN)).toBe(true);
+  });
+
+  it('custom tiers replace the table; alerting can be turned off', () => {
+    const custom = new Simulation(
+      slo('alerting: { tiers: [{ severity: ticket, long: 10m, short: 2m, burnRate: 2 }] }'),
+    );
+    // 3 bad per 1000 is 3×; the 10m window reaches 2× after 6.67 bad minutes.
+    custom.run(10, 3);
+    expect(custom.log.map((e) => [e.minute, e.t.severity])).toEqual([[7, 'ticket']]);
+    const off = new Simulation(slo('alerting: { enabled: false }'));
+    off.run(60, 20);
+    expect(off.log).toEqual([]);
+  });
+});
+
+describe('budget properties', () => {
+  const objectives = fc.constantFrom(90, 95, 99, 99.5, 99.9, 99.95, 99.99);
+
+  it('consumed + remaining = 100 % of the budget, for any counts', () => {
+    fc.assert(
+      fc.property(objectives, fc.nat(1e9), fc.nat(1e9), (objective, a, b) => {
+        const c = { good: Math.min(a, b), total: Math.max(a, b) };
+        const budget = errorBudget(c, objective);
+        expect(budget.consumedFraction + budget.remainingFraction).toBeCloseTo(1, 12);
+        expect(budget.consumed + budget.remaining).toBeCloseTo(budget.allowed, 3);
+        expect(budget.consumedFraction).toBeGreaterThanOrEqual(0);
+      }),
+    );
+  });
+
+  it('a burn rate of exactly 1 spends the whole budget at the end of the window, and m/W of it after m minutes', () => {
+    fc.assert(
+      fc.property(
+        objectives,
+        fc.integer({ min: 1, max: 50 }),
+        fc.integer({ min: 60, max: 2000 }),
+        (objective, k, w) => {
+          // Traffic per minute such that the allowed bad events are whole: 1 − objective = bad / total.
+          const total = k * 10_000;
+          const bad = Math.round(total * (100 - objective)) / 100;
+          const def = parseSlo(
+            `name: p\nservice: s\nobjective: ${objective}\nwindow: ${w}m\nsli: { observed: { sli: p } }\nalerting: { enabled: false }\n`,
+            'p.yaml',
+          );
+          const sim = new Simulation(def, total);
+          const half = Math.floor(w / 2);
+          sim.run(half, bad);
+          expect(burnRate(sim.counts(half * MIN), objective)).toBeCloseTo(1, 9);
+          expect(readSlo(def, sim.counts).budget.consumedFraction).toBeCloseTo(half / w, 9);
+          sim.run(w - half, bad);
+          expect(readSlo(def, sim.counts).budget.consumedFraction).toBeCloseTo(1, 9);
+          expect(readSlo(def, sim.counts).budget.remainingFraction).toBeCloseTo(0, 9);
+        },
+      ),
+      { numRuns: 40 },
+    );
+  });
+
+  it('no traffic burns nothing and leaves the whole budget', () => {
+    expect(burnRate({ good: 0, total: 0 }, 99.9)).toBe(0);
+    expect(errorBudget({ good: 0, total: 0 }, 99.9)).toMatchObject({ consumedFraction: 0, remainingFraction: 1 });
+  });
+});

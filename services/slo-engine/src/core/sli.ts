@@ -1,0 +1,99 @@
+import type { VigilEvent } from '@vigil/events';
+import type { Conditions, Match, SloConfig } from '../config/slo.js';
+
+export const MINUTE_MS = 60_000;
+
+/** Good and total events in one SLO's minute. */
+export interface Observation {
+  readonly slo: string;
+  /** Start of the minute (ms since the epoch). */
+  readonly minute: number;
+  readonly good: number;
+  readonly total: number;
+}
+
+/** The value at a dotted path (`observed.latencyMs`), or undefined. */
+export function valueAt(obj: unknown, path: string): unknown {
+  let cur: unknown = obj;
+  for (const key of path.split('.')) {
+    if (cur === null || typeof cur !== 'object' || !Object.hasOwn(cur, key)) return undefined;
+    cur = (cur as Record<string, unknown>)[key];
+  }
+  return cur;
+}
+
+/** Whether one field's value satisfies a condition; a missing field satisfies only `ne` / `notIn`. */
+export function matches(value: unknown, m: Match): boolean {
+  if (m === null || typeof m !== 'object') return value === m;
+  if (Array.isArray(m)) return m.includes(value as never);
+  const num = typeof value === 'number' ? value : undefined;
+  return (
+    (m.eq === undefined || value === m.eq) &&
+    (m.ne === undefined || value !== m.ne) &&
+    (m.in === undefined || m.in.includes(value as never)) &&
+    (m.notIn === undefined || !m.notIn.includes(value as never)) &&
+    (m.lt === undefined || (num !== undefined && num < m.lt)) &&
+    (m.lte === undefined || (num !== undefined && num <= m.lte)) &&
+    (m.gt === undefined || (num !== undefined && num > m.gt)) &&
+    (m.gte === undefined || (num !== undefined && num >= m.gte))
+  );
+}
+
+function holds(obj: unknown, conditions: Conditions): boolean {
+  return Object.entries(conditions).every(([path, m]) => matches(valueAt(obj, path), m));
+}
+
+/** When an event happened: `observedAt` of sli.observed when given, else the CloudEvent's time. */
+export function eventTime(event: VigilEvent): number {
+  if (event.type === 'sli.observed' && event.data.observedAt !== undefined) return Date.parse(event.data.observedAt);
+  return event.time === undefined ? Number.NaN : Date.parse(event.time);
+}
+
+/**
+ * Good/total counts that `event` adds to `slo`, or undefined when the event does not feed it.
+ * Pure: the caller decides the minute (it clamps times in the future and drops expired ones).
+ */
+export function countsFor(slo: SloConfig, event: VigilEvent): { good: number; total: number } | undefined {
+  if ('observed' in slo.sli) {
+    if (event.type !== 'sli.observed') return undefined;
+    const d = event.data;
+    if (d.sli !== slo.sli.observed.sli) return undefined;
+    if (slo.sli.observed.service !== undefined && d.service !== slo.sli.observed.service) return undefined;
+    if ('good' in d) return d.total === 0 ? undefined : { good: Math.min(d.good, d.total), total: d.total };
+    return { good: d.value <= d.threshold ? 1 : 0, total: 1 };
+  }
+  const spec = slo.sli.events;
+  if (event.type !== spec.type) return undefined;
+  let items: unknown[];
+  if (spec.each === 'check' && event.type === 'validation.completed') {
+    const d = event.data;
+    items = d.components.flatMap((c) => c.checks.map((check) => ({ ...check, component: c.name, suite: d.suite })));
+  } else {
+    items = [event.data];
+  }
+  let good = 0;
+  let total = 0;
+  for (const item of items) {
+    if (!holds(item, spec.where)) continue;
+    total++;
+    if (holds(item, spec.good)) good++;
+  }
+  return total === 0 ? undefined : { good, total };
+}
+
+/**
+ * The observations one event adds, across every SLO. An event from the future (clock skew) counts
+ * in the current minute; one older than its SLO's window no longer matters and counts nowhere.
+ */
+export function observe(slos: Iterable<SloConfig>, event: VigilEvent, now: number): Observation[] {
+  const at = eventTime(event);
+  const when = Number.isNaN(at) ? now : Math.min(at, now);
+  const minute = Math.floor(when / MINUTE_MS) * MINUTE_MS;
+  const out: Observation[] = [];
+  for (const slo of slos) {
+    if (minute < now - slo.window) continue;
+    const c = countsFor(slo, event);
+    if (c !== undefined) out.push({ slo: slo.name, minute, ...c });
+  }
+  return out;
+}
