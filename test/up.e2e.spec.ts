@@ -68,6 +68,24 @@ async function history(natsUrl: string): Promise<string[]> {
   }
 }
 
+/** The request ids the stream's validation.completed events answer. */
+async function completions(natsUrl: string): Promise<string[]> {
+  const nc = await connect({ servers: natsUrl });
+  try {
+    const ids: string[] = [];
+    for await (const r of replay(nc, {
+      ns: defaultNamespace,
+      start: { from: 'beginning' },
+      types: ['validation.completed'],
+    })) {
+      if (r.event.type === 'validation.completed') ids.push(r.event.data.requestId);
+    }
+    return ids;
+  } finally {
+    await nc.close();
+  }
+}
+
 describe('vigil up (the README quick start)', () => {
   it('brings NATS, PostgreSQL, the streams and the relay up on its own servers, stops cleanly, and keeps the data', async () => {
     expect(existsSync(cli), 'cli/dist/main.js is missing: run pnpm build (npm test does)').toBe(true);
@@ -102,8 +120,12 @@ describe('vigil up (the README quick start)', () => {
       suite: 'vigil-self',
     });
     await nc.close();
-    // The relayed event, the request, and the validator's answer to the request.
-    await waitFor(async () => (await history(natsUrl)).length === 3, { message: 'three events in the stream' });
+    // The relayed event, the request, and the validator's answer to the request. (The slo-engine
+    // may add slo.burn events at a minute boundary: vigil-self finds services not yet running.)
+    await waitFor(async () => (await history(natsUrl)).length >= 3, { message: 'three events in the stream' });
+    await waitFor(async () => (await completions(natsUrl)).includes(sent.id), {
+      message: "the validator's answer",
+    });
 
     first.child.kill('SIGINT');
     expect(await first.exit).toBe(0);
@@ -111,11 +133,13 @@ describe('vigil up (the README quick start)', () => {
 
     const second = startUp(dataDir);
     await ready(second);
-    expect(second.output()).toContain('EVENTS (exists, 3 messages');
+    const stored = Number(/EVENTS \(exists, (\d+) messages/.exec(second.output())?.[1]);
+    expect(stored).toBeGreaterThanOrEqual(3);
     const url2 = /NATS\s+(nats:\/\/\S+)/.exec(second.output())![1]!;
     const kept = await history(url2);
-    expect(kept).toHaveLength(3);
+    expect(kept.length).toBeGreaterThanOrEqual(stored);
     expect(kept).toEqual(expect.arrayContaining([committed.id, sent.id]));
+    expect(await completions(url2)).toContain(sent.id);
     second.child.kill('SIGTERM');
     expect(await second.exit).toBe(0);
   });

@@ -20,6 +20,12 @@ function send(res: ServerResponse, status: number, body: string, type = 'applica
   res.end(body);
 }
 
+/** Writes `body` as JSON with `status`; returns true so a route can `return sendJson(...)`. */
+export function sendJson(res: ServerResponse, status: number, body: unknown): true {
+  send(res, status, JSON.stringify(body));
+  return true;
+}
+
 /** /healthz (the process runs), /readyz (its dependencies answer), /metrics (Prometheus). */
 export async function startHttpServer(
   o: HttpServerOptions,

@@ -8,3 +8,4 @@ export {
   type ResolveOptions,
   type ServerSource,
 } from './servers.js';
+export { ServiceProcess, type LogLine } from './service-process.js';

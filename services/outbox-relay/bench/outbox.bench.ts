@@ -10,8 +10,7 @@ import { createEvent, encodeStructured, subjectOf, type VigilEvent } from '@vigi
 import { eventsFixture } from '@vigil/events/testing';
 import { createOutbox, migrateOutbox, type OutboxDatabase } from '@vigil/outbox';
 import { createDb } from '@vigil/service-kit';
-import { createTestDatabase, resolveNats, resolvePostgres } from '@vigil/testkit';
-import { RelayProcess } from '../src/testing/process.js';
+import { createTestDatabase, resolveNats, resolvePostgres, ServiceProcess } from '@vigil/testkit';
 
 const N = Number(process.env['BENCH_ROWS'] ?? 50_000);
 const RATE = 1000;
@@ -85,7 +84,8 @@ async function main(): Promise<void> {
     }
     const commitRate = N / ((performance.now() - commitStart) / 1000);
     // The relay as it runs in production: its own process, started on the committed backlog.
-    const relay = RelayProcess.start(
+    const relay = ServiceProcess.start(
+      'outbox-relay',
       {
         NATS_URL: nats.url,
         DATABASE_URL: database.url,

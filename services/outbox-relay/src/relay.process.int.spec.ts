@@ -1,8 +1,7 @@
 import { sql } from 'kysely';
 import { describe, expect, inject, it } from 'vitest';
-import { waitFor } from '@vigil/testkit';
+import { ServiceProcess, waitFor } from '@vigil/testkit';
 import { relayFixture, type RelayFixture } from './testing/fixture.js';
-import { RelayProcess } from './testing/process.js';
 
 const natsUrl = inject('natsUrl');
 const databaseUrl = inject('databaseUrl');
@@ -39,7 +38,7 @@ describe('outbox-relay processes', () => {
     const ids = await f.commitBulk(20_000);
     const kills: number[] = [];
     for (const threshold of [2_000, 6_000, 11_000, 15_000]) {
-      const relay = RelayProcess.start(envFor(f));
+      const relay = ServiceProcess.start('outbox-relay', envFor(f));
       try {
         await relay.waitForLog('leader: publishing');
         await waitFor(async () => (await publishedCount(f)) >= threshold, {
@@ -51,7 +50,7 @@ describe('outbox-relay processes', () => {
       }
       kills.push(await publishedCount(f));
     }
-    const last = RelayProcess.start(envFor(f));
+    const last = ServiceProcess.start('outbox-relay', envFor(f));
     try {
       await waitFor(async () => (await f.pendingCount()) === 0, { timeoutMs: 60_000, message: 'every row published' });
     } finally {
@@ -64,8 +63,8 @@ describe('outbox-relay processes', () => {
 
   it('two relays: only one publishes; SIGKILL it and the other takes over within 5 s; exactly once', async () => {
     await using f = await relayFixture(natsUrl, databaseUrl, 'failover');
-    const a = RelayProcess.start(envFor(f));
-    const b = RelayProcess.start(envFor(f));
+    const a = ServiceProcess.start('outbox-relay', envFor(f));
+    const b = ServiceProcess.start('outbox-relay', envFor(f));
     try {
       await a.waitForLog('outbox-relay started');
       await b.waitForLog('outbox-relay started');

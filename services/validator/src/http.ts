@@ -1,12 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Kysely } from 'kysely';
+import { sendJson } from '@vigil/service-kit';
 import { getRun, listRuns, type ValidatorDatabase } from './store.js';
-
-function json(res: ServerResponse, status: number, body: unknown): true {
-  res.writeHead(status, { 'content-type': 'application/json' });
-  res.end(JSON.stringify(body));
-  return true;
-}
 
 /** `GET /runs?suite=&limit=` (newest first, limit 1-500, default 50) and `GET /runs/:id`. */
 export function runsRoutes(db: Kysely<ValidatorDatabase>) {
@@ -17,15 +12,15 @@ export function runsRoutes(db: Kysely<ValidatorDatabase>) {
       const limitText = url.searchParams.get('limit') ?? '50';
       const limit = Number(limitText);
       if (!Number.isInteger(limit) || limit < 1 || limit > 500) {
-        return json(res, 400, { error: `limit must be a whole number from 1 to 500, got '${limitText}'` });
+        return sendJson(res, 400, { error: `limit must be a whole number from 1 to 500, got '${limitText}'` });
       }
       const suite = url.searchParams.get('suite') ?? undefined;
-      return json(res, 200, { runs: await listRuns(db, { suite, limit }) });
+      return sendJson(res, 200, { runs: await listRuns(db, { suite, limit }) });
     }
     const m = /^\/runs\/([^/]+)$/.exec(url.pathname);
     if (m) {
       const run = await getRun(db, decodeURIComponent(m[1] as string));
-      return run ? json(res, 200, run) : json(res, 404, { error: `no run '${m[1]}'` });
+      return run ? sendJson(res, 200, run) : sendJson(res, 404, { error: `no run '${m[1]}'` });
     }
     return false;
   };

@@ -1,9 +1,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { waitFor } from '@vigil/testkit';
+import { waitFor } from './wait.js';
 
-const serviceDir = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const servicesDir = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'services');
 
 export interface LogLine {
   level: number;
@@ -12,16 +12,22 @@ export interface LogLine {
   [k: string]: unknown;
 }
 
-/** The relay as its own process, run from its TypeScript sources (tsx), for kill and restart tests. */
-export class RelayProcess {
+/**
+ * A service (`services/<name>`) as its own process, run from its TypeScript sources (tsx), for
+ * kill and restart tests. Its JSON log lines are collected; stderr is kept for error messages
+ * (and echoed when VIGIL_SERVICE_STDERR is set).
+ */
+export class ServiceProcess {
   readonly logs: LogLine[] = [];
   private stderr = '';
   private constructor(
+    readonly name: string,
     readonly child: ChildProcess,
     readonly exited: Promise<number | null>,
   ) {}
 
-  static start(env: Record<string, string>, nodeArgs: readonly string[] = []): RelayProcess {
+  static start(name: string, env: Record<string, string>, nodeArgs: readonly string[] = []): ServiceProcess {
+    const serviceDir = join(servicesDir, name);
     const child = spawn(
       process.execPath,
       [...nodeArgs, '--conditions=vigil-source', '--import', 'tsx', join(serviceDir, 'src/main.ts')],
@@ -32,7 +38,7 @@ export class RelayProcess {
       },
     );
     const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
-    const p = new RelayProcess(child, exited);
+    const p = new ServiceProcess(name, child, exited);
     let buf = '';
     child.stdout?.on('data', (d: Buffer) => {
       buf += d.toString();
@@ -49,7 +55,7 @@ export class RelayProcess {
     });
     child.stderr?.on('data', (d: Buffer) => {
       p.stderr = (p.stderr + d.toString()).slice(-4000);
-      if (process.env['RELAY_STDERR']) process.stderr.write(d);
+      if (process.env['VIGIL_SERVICE_STDERR']) process.stderr.write(d);
     });
     return p;
   }
@@ -61,10 +67,11 @@ export class RelayProcess {
   async waitForLog(msg: string, timeoutMs = 20_000): Promise<LogLine> {
     return waitFor(
       () => {
-        if (this.child.exitCode !== null) throw new Error(`relay exited (${this.child.exitCode}): ${this.stderr}`);
+        if (this.child.exitCode !== null)
+          throw new Error(`${this.name} exited (${this.child.exitCode}): ${this.stderr}`);
         return this.logs.find((l) => l.msg === msg);
       },
-      { timeoutMs, message: `relay log '${msg}'` },
+      { timeoutMs, message: `${this.name} log '${msg}'` },
     );
   }
 

@@ -1,0 +1,103 @@
+import { jetstream } from '@nats-io/jetstream';
+import { Gauge, Registry } from 'prom-client';
+import { ensureConsumer, ensureStreams, namespaceFor } from '@vigil/events';
+import { migrateOutbox } from '@vigil/outbox';
+import {
+  connectNats,
+  createDb,
+  createLogger,
+  formatDuration,
+  onShutdown,
+  parseEnv,
+  redactUrl,
+  startHttpServer,
+  startTelemetry,
+} from '@vigil/service-kit';
+import { loadSlos } from './config/slo.js';
+import { sloEngineEnv } from './config.js';
+import { slosRoutes } from './http.js';
+import { scheduleEvaluations, SLO_CONSUMER, startIngest, type SloEngineDeps } from './service.js';
+import { migrateSlo, type SloDatabase } from './store.js';
+
+const SERVICE = 'slo-engine';
+
+async function main(): Promise<void> {
+  const env = parseEnv(sloEngineEnv, process.env);
+  const telemetry = startTelemetry({ serviceName: SERVICE, endpoint: env.OTEL_EXPORTER_OTLP_ENDPOINT });
+  const logger = createLogger(SERVICE, env.LOG_LEVEL);
+  // A bad SLO file stops the start: the service never runs half-configured.
+  const slos = await loadSlos(env.SLO_DIR);
+  const ns = namespaceFor(env.VIGIL_NAMESPACE);
+
+  const { db, pool } = createDb<SloDatabase>(env.DATABASE_URL, { max: 8, applicationName: `vigil-${SERVICE}` });
+  await migrateOutbox(db);
+  await migrateSlo(db);
+  const nc = await connectNats(env.NATS_URL, SERVICE);
+  await ensureStreams(nc, { ns, replicas: env.VIGIL_REPLICAS });
+  await ensureConsumer(nc, SLO_CONSUMER, ns);
+
+  const metrics = new Registry();
+  const remaining = new Gauge({
+    name: 'vigil_slo_budget_remaining_ratio',
+    help: 'Share of the error budget left over the SLO window (negative when overspent)',
+    labelNames: ['slo'],
+    registers: [metrics],
+  });
+  const burn = new Gauge({
+    name: 'vigil_slo_burn_rate',
+    help: 'Error-budget burn rate over a window (1 spends exactly the budget over the SLO window)',
+    labelNames: ['slo', 'window'],
+    registers: [metrics],
+  });
+  const firing = new Gauge({
+    name: 'vigil_slo_alerts_firing',
+    help: 'Alerts firing for an SLO',
+    labelNames: ['slo'],
+    registers: [metrics],
+  });
+  const deps: SloEngineDeps = {
+    db,
+    js: jetstream(nc),
+    ns,
+    slos,
+    logger,
+    onEvaluated: (slo, reading, alerts) => {
+      remaining.set({ slo: slo.name }, reading.budget.remainingFraction);
+      for (const w of reading.windows) burn.set({ slo: slo.name, window: formatDuration(w.windowMs) }, w.burnRate);
+      firing.set({ slo: slo.name }, alerts);
+    },
+  };
+  const consumer = await startIngest(deps, { concurrency: env.SLO_CONCURRENCY });
+  const stopEvaluations = scheduleEvaluations(deps, { graceMs: env.SLO_EVALUATION_GRACE_MS });
+  const http = await startHttpServer({
+    port: env.PORT,
+    host: env.HTTP_HOST,
+    metrics,
+    routes: slosRoutes(deps),
+    ready: async () => ({
+      nats: !nc.isClosed(),
+      postgres: await pool.query('select 1').then(
+        () => true,
+        (e: Error) => e.message,
+      ),
+    }),
+  });
+  logger.info(
+    { port: http.port, slos: [...slos.keys()], stream: ns.stream, database: redactUrl(env.DATABASE_URL) },
+    'slo-engine started',
+  );
+
+  onShutdown(logger, () => [
+    ['http', () => http.close()],
+    ['evaluations', () => stopEvaluations()],
+    ['consumer', () => consumer.stop()],
+    ['nats', () => nc.drain()],
+    ['postgres', () => db.destroy()],
+    ['telemetry', () => telemetry.shutdown()],
+  ]);
+}
+
+main().catch((e: unknown) => {
+  process.stderr.write(`slo-engine: ${e instanceof Error ? e.message : String(e)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,258 @@
+import type { JetStreamClient } from '@nats-io/jetstream';
+import type { Kysely } from 'kysely';
+import { SpanStatusCode, trace } from '@opentelemetry/api';
+import {
+  createEvent,
+  type ConsumerSpec,
+  type EventData,
+  type Logger,
+  type Namespace,
+  type RunningConsumer,
+} from '@vigil/events';
+import { consumeIdempotent, createOutbox } from '@vigil/outbox';
+import { formatDuration } from '@vigil/service-kit';
+import type { SloConfig } from './config/slo.js';
+import { decide, readSlo, windowsOf, type SloReading, type Transition } from './core/burn.js';
+import { MINUTE_MS, observe } from './core/sli.js';
+import {
+  addObservations,
+  allFiring,
+  claimEvaluation,
+  firingAlerts,
+  pruneBuckets,
+  saveFiring,
+  windowCounts,
+  type SloDatabase,
+} from './store.js';
+
+/**
+ * The slo-engine's durable consumer. It reads every type, so that an SLO file naming a new event
+ * type needs no change to the consumer; events no SLO uses only pass through the inbox.
+ */
+export const SLO_CONSUMER: ConsumerSpec = { durable: 'slo-engine', ackWaitMs: 30_000 };
+
+const SOURCE = 'vigil/slo-engine';
+
+export interface SloEngineDeps {
+  readonly db: Kysely<SloDatabase>;
+  readonly js: JetStreamClient;
+  readonly ns: Namespace;
+  readonly slos: ReadonlyMap<string, SloConfig>;
+  readonly logger: Logger;
+  /** @default () => new Date() */
+  readonly clock?: () => Date;
+  /** Called after each SLO's evaluation (metrics). */
+  readonly onEvaluated?: (slo: SloConfig, reading: SloReading, firing: number) => void;
+}
+
+const now = (deps: SloEngineDeps) => (deps.clock ?? (() => new Date()))();
+
+/** Counts every event into the minute buckets of the SLOs it feeds, once per event. */
+export function startIngest(deps: SloEngineDeps, o: { concurrency?: number } = {}): Promise<RunningConsumer> {
+  const slos = [...deps.slos.values()];
+  return consumeIdempotent({
+    js: deps.js,
+    db: deps.db,
+    ns: deps.ns,
+    spec: SLO_CONSUMER,
+    logger: deps.logger,
+    concurrency: o.concurrency ?? 4,
+    handler: async (tx, event) => {
+      await addObservations(tx, observe(slos, event, now(deps).getTime()));
+    },
+  });
+}
+
+export interface EvaluationResult {
+  readonly slo: string;
+  readonly reading: SloReading;
+  readonly transitions: readonly Transition[];
+}
+
+/**
+ * Evaluates every SLO at `at` (a minute boundary: the windows end there): burn rates, then alert
+ * transitions, each SLO in its own transaction that locks its evaluation row, stores the firing
+ * alerts and writes `slo.burn` to the outbox. A minute already evaluated (by another instance, or
+ * before a restart) is skipped, so an alert is emitted once.
+ */
+export async function evaluateAt(deps: SloEngineDeps, at: Date): Promise<EvaluationResult[]> {
+  const outbox = createOutbox({ ns: deps.ns });
+  const results: EvaluationResult[] = [];
+  const tracer = trace.getTracer('vigil-slo-engine');
+  for (const slo of deps.slos.values()) {
+    await tracer.startActiveSpan(`slo evaluate ${slo.name}`, async (span) => {
+      try {
+        const r = await deps.db.transaction().execute(async (tx) => {
+          if (!(await claimEvaluation(tx, slo.name, at))) return undefined;
+          const counts = await windowCounts(tx, slo.name, windowsOf(slo), at);
+          const reading = readSlo(slo, (ms) => counts.get(ms) ?? { good: 0, total: 0 });
+          const decision = decide(slo, reading, await firingAlerts(tx, slo.name), at.getTime());
+          await saveFiring(tx, slo.name, decision.firing);
+          for (const t of decision.transitions) {
+            await outbox.add(tx, burnEvent(slo, reading, t, at));
+          }
+          return { slo: slo.name, reading, transitions: decision.transitions, firing: decision.firing.size };
+        });
+        if (r === undefined) return;
+        span.setAttribute('vigil.slo.transitions', r.transitions.length);
+        for (const t of r.transitions) {
+          deps.logger.info(
+            { slo: slo.name, state: t.state, severity: t.severity, repeat: t.repeat },
+            `slo.burn ${t.state}: ${t.explanation}`,
+          );
+        }
+        deps.onEvaluated?.(slo, r.reading, r.firing);
+        results.push(r);
+      } catch (e) {
+        span.recordException(e as Error);
+        span.setStatus({ code: SpanStatusCode.ERROR, message: (e as Error).message });
+        throw e;
+      } finally {
+        span.end();
+      }
+    });
+  }
+  return results;
+}
+
+const round = (x: number, digits: number) => Math.round(x * 10 ** digits) / 10 ** digits;
+
+function burnEvent(slo: SloConfig, reading: SloReading, t: Transition, at: Date) {
+  const data: EventData<'slo.burn'> = {
+    slo: slo.name,
+    service: slo.service,
+    state: t.state,
+    severity: t.severity,
+    objective: slo.objective,
+    windows: t.tiers.map((x) => ({
+      long: formatDuration(x.long),
+      short: formatDuration(x.short),
+      burnRateLong: round(x.burnRateLong, 4),
+      burnRateShort: round(x.burnRateShort, 4),
+      threshold: x.burnRate,
+    })),
+    budgetRemaining: Math.min(1, round(reading.budget.remainingFraction, 6)),
+    explanation: t.explanation,
+    since: new Date(t.since).toISOString(),
+    ...(t.resolvedAt === undefined ? {} : { resolvedAt: new Date(t.resolvedAt).toISOString() }),
+  };
+  return createEvent('slo.burn', data, { source: SOURCE, subject: slo.name, time: at.toISOString() });
+}
+
+/**
+ * Evaluates at every minute boundary, `graceMs` after it so that events of the minute that just
+ * ended can still arrive; prunes buckets older than every window once an hour. Returns stop().
+ */
+export function scheduleEvaluations(deps: SloEngineDeps, o: { graceMs?: number } = {}): () => Promise<void> {
+  const grace = o.graceMs ?? 2_000;
+  const longest = Math.max(...[...deps.slos.values()].map((s) => s.window));
+  let timer: NodeJS.Timeout | undefined;
+  let stopped = false;
+  let running: Promise<void> = Promise.resolve();
+  const arm = () => {
+    if (stopped) return;
+    const t = now(deps).getTime();
+    const next = Math.floor((t - grace) / MINUTE_MS) * MINUTE_MS + MINUTE_MS;
+    timer = setTimeout(
+      () => {
+        running = (async () => {
+          try {
+            await evaluateAt(deps, new Date(next));
+            if (next % 3_600_000 === 0) {
+              const pruned = await pruneBuckets(deps.db, new Date(next - longest - MINUTE_MS));
+              if (pruned > 0) deps.logger.info({ pruned }, 'pruned buckets outside every window');
+            }
+          } catch (e) {
+            deps.logger.error({ err: e }, 'evaluation failed; the next minute tries again');
+          }
+        })().finally(arm);
+      },
+      next + grace - t,
+    );
+  };
+  arm();
+  return async () => {
+    stopped = true;
+    clearTimeout(timer);
+    await running;
+  };
+}
+
+/** One SLO as `GET /slos` shows it. */
+export interface SloStatus {
+  name: string;
+  service: string;
+  description?: string | undefined;
+  objective: number;
+  window: string;
+  /** Windows end at this time (the end of the current minute). */
+  evaluatedAt: string;
+  budget: {
+    allowed: number;
+    consumed: number;
+    remaining: number;
+    consumedPercent: number;
+    remainingPercent: number;
+  };
+  burnRates: { window: string; burnRate: number; good: number; total: number }[];
+  tiers: {
+    severity: string;
+    long: string;
+    short: string;
+    threshold: number;
+    burnRateLong: number;
+    burnRateShort: number;
+    holds: boolean;
+  }[];
+  alerts: { severity: string; since: string; lastNotifiedAt: string }[];
+}
+
+/** The current state of every SLO (or of `names`), counting the current minute so far. */
+export async function sloStatuses(deps: SloEngineDeps, names?: readonly string[]): Promise<SloStatus[]> {
+  const end = new Date(Math.floor(now(deps).getTime() / MINUTE_MS) * MINUTE_MS + MINUTE_MS);
+  const alerts = await allFiring(deps.db);
+  const selected = [...deps.slos.values()].filter((s) => names === undefined || names.includes(s.name));
+  return Promise.all(
+    selected.map(async (slo) => {
+      const counts = await windowCounts(deps.db, slo.name, windowsOf(slo), end);
+      const r = readSlo(slo, (ms) => counts.get(ms) ?? { good: 0, total: 0 });
+      return {
+        name: slo.name,
+        service: slo.service,
+        ...(slo.description === undefined ? {} : { description: slo.description }),
+        objective: slo.objective,
+        window: formatDuration(slo.window),
+        evaluatedAt: end.toISOString(),
+        budget: {
+          allowed: round(r.budget.allowed, 3),
+          consumed: r.budget.consumed,
+          remaining: round(r.budget.remaining, 3),
+          consumedPercent: round(r.budget.consumedFraction * 100, 4),
+          remainingPercent: round(r.budget.remainingFraction * 100, 4),
+        },
+        burnRates: r.windows.map((w) => ({
+          window: formatDuration(w.windowMs),
+          burnRate: round(w.burnRate, 4),
+          good: w.good,
+          total: w.total,
+        })),
+        tiers: r.tiers.map((t) => ({
+          severity: t.severity,
+          long: formatDuration(t.long),
+          short: formatDuration(t.short),
+          threshold: t.burnRate,
+          burnRateLong: round(t.burnRateLong, 4),
+          burnRateShort: round(t.burnRateShort, 4),
+          holds: t.holds,
+        })),
+        alerts: alerts
+          .filter((a) => a.slo === slo.name)
+          .map((a) => ({
+            severity: a.severity,
+            since: a.since.toISOString(),
+            lastNotifiedAt: a.last_notified_at.toISOString(),
+          })),
+      };
+    }),
+  );
+}

@@ -1,0 +1,180 @@
+import { sql, type Kysely, type Transaction } from 'kysely';
+import type { Migration } from 'kysely/migration';
+import { migrateSchema, type OutboxDatabase } from '@vigil/outbox';
+import type { Severity } from './config/slo.js';
+import type { Counts, FiringAlert } from './core/burn.js';
+import type { Observation } from './core/sli.js';
+
+export interface BucketsTable {
+  slo: string;
+  minute: Date;
+  good: string;
+  total: string;
+}
+export interface AlertsTable {
+  slo: string;
+  severity: Severity;
+  since: Date;
+  last_notified_at: Date;
+}
+export interface EvaluationsTable {
+  slo: string;
+  evaluated_at: Date;
+}
+
+export interface SloDatabase extends OutboxDatabase {
+  'slo.buckets': BucketsTable;
+  'slo.alerts': AlertsTable;
+  'slo.evaluations': EvaluationsTable;
+}
+
+const migrations: Record<string, Migration> = {
+  '0001_buckets_alerts': {
+    async up(db: Kysely<unknown>) {
+      // One row per SLO and minute: 43 200 rows hold a 30-day window.
+      await sql`
+        create table slo.buckets (
+          slo text not null,
+          minute timestamptz not null,
+          good bigint not null check (good >= 0),
+          total bigint not null check (total >= good),
+          primary key (slo, minute)
+        )`.execute(db);
+      // A row exists while an alert fires.
+      await sql`
+        create table slo.alerts (
+          slo text not null,
+          severity text not null check (severity in ('page', 'ticket')),
+          since timestamptz not null,
+          last_notified_at timestamptz not null,
+          primary key (slo, severity)
+        )`.execute(db);
+      // The last minute evaluated per SLO; its row lock makes instances take turns.
+      await sql`
+        create table slo.evaluations (
+          slo text primary key,
+          evaluated_at timestamptz not null
+        )`.execute(db);
+    },
+  },
+};
+
+export function migrateSlo<DB>(db: Kysely<DB>): Promise<string[]> {
+  return migrateSchema(db, 'slo', migrations);
+}
+
+/**
+ * Adds observations to their minute buckets, in the caller's transaction (the one that records
+ * the event in the inbox, so a redelivered event counts once). Rows are merged first and written
+ * in key order, so concurrent transactions lock them in the same order.
+ */
+export async function addObservations(
+  tx: Transaction<SloDatabase>,
+  observations: readonly Observation[],
+): Promise<void> {
+  if (observations.length === 0) return;
+  const merged = new Map<string, { slo: string; minute: number; good: number; total: number }>();
+  for (const o of observations) {
+    const key = `${o.slo}\u0000${o.minute}`;
+    const cur = merged.get(key);
+    if (cur) {
+      cur.good += o.good;
+      cur.total += o.total;
+    } else merged.set(key, { ...o });
+  }
+  const rows = [...merged.values()].sort((a, b) => (a.slo < b.slo ? -1 : a.slo > b.slo ? 1 : a.minute - b.minute));
+  await tx
+    .insertInto('slo.buckets')
+    .values(rows.map((r) => ({ slo: r.slo, minute: new Date(r.minute), good: String(r.good), total: String(r.total) })))
+    .onConflict((oc) =>
+      oc.columns(['slo', 'minute']).doUpdateSet({
+        good: sql`slo.buckets.good + excluded.good`,
+        total: sql`slo.buckets.total + excluded.total`,
+      }),
+    )
+    .execute();
+}
+
+/** Good/total of `slo` over each window ending at `end` (exclusive), in one pass over the longest. */
+export async function windowCounts(
+  db: Kysely<SloDatabase>,
+  slo: string,
+  windows: readonly number[],
+  end: Date,
+): Promise<Map<number, Counts>> {
+  const longest = Math.max(...windows);
+  const columns = windows.map((ms, i) => {
+    const from = new Date(end.getTime() - ms);
+    return sql`coalesce(sum(good) filter (where minute >= ${from}), 0)::float8 as ${sql.ref(`g${i}`)},
+      coalesce(sum(total) filter (where minute >= ${from}), 0)::float8 as ${sql.ref(`t${i}`)}`;
+  });
+  const r = await sql<Record<string, number>>`
+    select ${sql.join(columns)} from slo.buckets
+    where slo = ${slo} and minute >= ${new Date(end.getTime() - longest)} and minute < ${end}`.execute(db);
+  const row = r.rows[0] ?? {};
+  return new Map(windows.map((ms, i) => [ms, { good: row[`g${i}`] ?? 0, total: row[`t${i}`] ?? 0 }]));
+}
+
+/** The alerts of `slo` that fire, locked for this evaluation. */
+export async function firingAlerts(tx: Transaction<SloDatabase>, slo: string): Promise<Map<Severity, FiringAlert>> {
+  const rows = await tx.selectFrom('slo.alerts').selectAll().where('slo', '=', slo).forUpdate().execute();
+  return new Map(
+    rows.map((r) => [
+      r.severity,
+      { severity: r.severity, since: r.since.getTime(), lastNotifiedAt: r.last_notified_at.getTime() },
+    ]),
+  );
+}
+
+/** Replaces the firing alerts of `slo` with `firing`. */
+export async function saveFiring(
+  tx: Transaction<SloDatabase>,
+  slo: string,
+  firing: ReadonlyMap<Severity, FiringAlert>,
+): Promise<void> {
+  await tx.deleteFrom('slo.alerts').where('slo', '=', slo).execute();
+  if (firing.size === 0) return;
+  await tx
+    .insertInto('slo.alerts')
+    .values(
+      [...firing.values()].map((a) => ({
+        slo,
+        severity: a.severity,
+        since: new Date(a.since),
+        last_notified_at: new Date(a.lastNotifiedAt),
+      })),
+    )
+    .execute();
+}
+
+/**
+ * Claims the evaluation of `slo` at `at`: locks its row and answers false when this or a later
+ * minute was already evaluated (by another instance, or before a restart).
+ */
+export async function claimEvaluation(tx: Transaction<SloDatabase>, slo: string, at: Date): Promise<boolean> {
+  await tx
+    .insertInto('slo.evaluations')
+    .values({ slo, evaluated_at: new Date(0) })
+    .onConflict((oc) => oc.column('slo').doNothing())
+    .execute();
+  const row = await tx
+    .selectFrom('slo.evaluations')
+    .select('evaluated_at')
+    .where('slo', '=', slo)
+    .forUpdate()
+    .executeTakeFirstOrThrow();
+  if (row.evaluated_at.getTime() >= at.getTime()) return false;
+  await tx.updateTable('slo.evaluations').set({ evaluated_at: at }).where('slo', '=', slo).execute();
+  return true;
+}
+
+/** Active alerts of every SLO, for the HTTP API. */
+export async function allFiring(db: Kysely<SloDatabase>): Promise<AlertsTable[]> {
+  return db.selectFrom('slo.alerts').selectAll().orderBy('slo').orderBy('severity').execute();
+}
+
+/** Deletes buckets older than `before`: they are outside every window. */
+export async function pruneBuckets(db: Kysely<SloDatabase>, before: Date): Promise<number> {
+  const r = await db.deleteFrom('slo.buckets').where('minute', '<', before).executeTakeFirst();
+  return Number(r.numDeletedRows);
+}
