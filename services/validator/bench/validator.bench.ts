@@ -5,7 +5,6 @@
  * The validator runs in this process (as main.ts wires it), the relay in its own process.
  */
 import { connectDocker } from '@vigil/docker';
-import { spawn } from 'node:child_process';
 import { createServer } from 'node:http';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -14,7 +13,7 @@ import { createPublisher, ensureConsumer, silentLogger, subscribe } from '@vigil
 import { eventsFixture } from '@vigil/events/testing';
 import { migrateOutbox } from '@vigil/outbox';
 import { createDb } from '@vigil/service-kit';
-import { createTestDatabase, resolveNats, resolvePostgres } from '@vigil/testkit';
+import { createTestDatabase, resolveNats, resolvePostgres, ServiceProcess } from '@vigil/testkit';
 import { parseSuite } from '../src/config/suite.js';
 import { startValidator, VALIDATOR_CONSUMER } from '../src/service.js';
 import { migrateValidator, type ValidatorDatabase } from '../src/store.js';
@@ -61,21 +60,12 @@ components:
 `,
     'cheap.yaml',
   );
-  const relay = spawn(
-    process.execPath,
-    ['--conditions=vigil-source', '--import', 'tsx', join(here, '../../outbox-relay/src/main.ts')],
-    {
-      env: {
-        ...process.env,
-        NATS_URL: nats.url,
-        DATABASE_URL: database.url,
-        VIGIL_NAMESPACE: id,
-        PORT: '0',
-        LOG_LEVEL: 'warn',
-      },
-      stdio: 'ignore',
-    },
-  );
+  const relay = ServiceProcess.start('outbox-relay', {
+    NATS_URL: nats.url,
+    DATABASE_URL: database.url,
+    VIGIL_NAMESPACE: id,
+    LOG_LEVEL: 'warn',
+  });
   const consumer = await startValidator(
     {
       db,
@@ -151,8 +141,7 @@ components:
     await results.close();
     await reading.catch(() => undefined);
     await consumer.stop();
-    relay.kill('SIGTERM');
-    await new Promise((r) => relay.once('exit', r));
+    await relay.kill('SIGTERM');
     web.close();
     await db.destroy();
   }
