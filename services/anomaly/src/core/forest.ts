@@ -1,0 +1,321 @@
+/**
+ * Isolation Forest (Liu, Ting and Zhou, 2008), written for speed and reproducibility: a seeded
+ * PRNG, each tree built on its own subsample of ψ rows, height limit ceil(log2 ψ), and all trees
+ * in flat typed arrays (pre-order: a node's left child follows it, its right child is stored).
+ */
+
+/** sfc32 seeded through splitmix32: small, fast, and identical on every platform. */
+export function prng(seed: number): () => number {
+  let s = seed >>> 0;
+  const split = () => {
+    s = (s + 0x9e3779b9) | 0;
+    let z = s;
+    z = Math.imul(z ^ (z >>> 16), 0x21f0aaad);
+    z = Math.imul(z ^ (z >>> 15), 0x735a2d97);
+    return (z ^ (z >>> 15)) >>> 0;
+  };
+  let a = split();
+  let b = split();
+  let c = split();
+  let d = split();
+  return () => {
+    const t = (((a + b) | 0) + d) | 0;
+    d = (d + 1) | 0;
+    a = b ^ (b >>> 9);
+    b = (c + (c << 3)) | 0;
+    c = (c << 21) | (c >>> 11);
+    c = (c + t) | 0;
+    return (t >>> 0) / 4294967296;
+  };
+}
+
+const EULER = 0.5772156649015329;
+
+/** The harmonic number H(i): exact up to 1000, then ln(i) + γ + 1/(2i) − 1/(12i²). */
+export function harmonic(i: number): number {
+  if (i <= 0) return 0;
+  if (i <= 1000) {
+    let h = 0;
+    for (let k = 1; k <= i; k++) h += 1 / k;
+    return h;
+  }
+  return Math.log(i) + EULER + 1 / (2 * i) - 1 / (12 * i * i);
+}
+
+/**
+ * c(n): the average path length of an unsuccessful search in a binary search tree of n points,
+ * 2H(n−1) − 2(n−1)/n; c(1) = 0, c(2) = 1. It normalises path lengths and adjusts leaves that hold
+ * more than one point.
+ */
+export function c(n: number): number {
+  if (n <= 1) return 0;
+  return 2 * harmonic(n - 1) - (2 * (n - 1)) / n;
+}
+
+export interface ForestOptions {
+  /** Trees. @default 100 */
+  readonly trees?: number;
+  /** Subsample size ψ per tree (capped at the number of rows). @default 256 */
+  readonly sampleSize?: number;
+  /** Seed of the PRNG: the same seed and data give the same forest. @default 1 */
+  readonly seed?: number;
+}
+
+export interface Forest {
+  readonly dims: number;
+  readonly sampleSize: number;
+  readonly heightLimit: number;
+  readonly seed: number;
+  readonly trees: number;
+  /** First node of each tree; offsets[trees] is the node count. */
+  readonly offsets: Int32Array;
+  /** Split feature, or −1 for a leaf. */
+  readonly feature: Int16Array;
+  readonly split: Float64Array;
+  /** Index of the right child (the left child is the next node). */
+  readonly right: Int32Array;
+  /** Training rows that reached the node. */
+  readonly size: Int32Array;
+}
+
+/** Fits a forest to `rows` (n × dims, row-major). */
+export function fit(rows: Float64Array, dims: number, o: ForestOptions = {}): Forest {
+  const n = Math.floor(rows.length / dims);
+  if (n < 2 || rows.length !== n * dims) throw new RangeError(`fit needs at least 2 rows of ${dims} values`);
+  const trees = o.trees ?? 100;
+  const seed = o.seed ?? 1;
+  const psi = Math.min(o.sampleSize ?? 256, n);
+  const heightLimit = Math.ceil(Math.log2(psi));
+  const rnd = prng(seed);
+  const maxNodes = 2 * psi - 1;
+  const feature = new Int16Array(trees * maxNodes);
+  const split = new Float64Array(trees * maxNodes);
+  const right = new Int32Array(trees * maxNodes);
+  const size = new Int32Array(trees * maxNodes);
+  const offsets = new Int32Array(trees + 1);
+  const all = new Int32Array(n);
+  const idx = new Int32Array(psi);
+  const lo = new Float64Array(dims);
+  const hi = new Float64Array(dims);
+  const candidates = new Int32Array(dims);
+  let next = 0;
+
+  const build = (from: number, to: number, depth: number): void => {
+    const node = next++;
+    size[node] = to - from;
+    if (depth >= heightLimit || to - from <= 1) {
+      feature[node] = -1;
+      return;
+    }
+    lo.fill(Infinity);
+    hi.fill(-Infinity);
+    for (let i = from; i < to; i++) {
+      const base = idx[i]! * dims;
+      for (let f = 0; f < dims; f++) {
+        const v = rows[base + f]!;
+        if (v < lo[f]!) lo[f] = v;
+        if (v > hi[f]!) hi[f] = v;
+      }
+    }
+    let k = 0;
+    for (let f = 0; f < dims; f++) if (hi[f]! > lo[f]!) candidates[k++] = f;
+    // Identical rows cannot be separated: a leaf, adjusted by c(size).
+    if (k === 0) {
+      feature[node] = -1;
+      return;
+    }
+    const f = candidates[Math.floor(rnd() * k)]!;
+    const p = lo[f]! + rnd() * (hi[f]! - lo[f]!);
+    // Partition: rows below p first.
+    let a = from;
+    let b = to - 1;
+    while (a <= b) {
+      if (rows[idx[a]! * dims + f]! < p) a++;
+      else {
+        const t = idx[a]!;
+        idx[a] = idx[b]!;
+        idx[b] = t;
+        b--;
+      }
+    }
+    feature[node] = f;
+    split[node] = p;
+    build(from, a, depth + 1);
+    right[node] = next;
+    build(a, to, depth + 1);
+  };
+
+  for (let i = 0; i < n; i++) all[i] = i;
+  for (let t = 0; t < trees; t++) {
+    // A fresh subsample of ψ distinct rows for every tree (partial Fisher–Yates).
+    for (let i = 0; i < psi; i++) {
+      const j = i + Math.floor(rnd() * (n - i));
+      const tmp = all[i]!;
+      all[i] = all[j]!;
+      all[j] = tmp;
+      idx[i] = all[i]!;
+    }
+    offsets[t] = next;
+    build(0, psi, 0);
+  }
+  offsets[trees] = next;
+  return {
+    dims,
+    sampleSize: psi,
+    heightLimit,
+    seed,
+    trees,
+    offsets,
+    feature: feature.slice(0, next),
+    split: split.slice(0, next),
+    right: right.slice(0, next),
+    size: size.slice(0, next),
+  };
+}
+
+/** h(x) in one tree: the depth of x's leaf plus c(leaf size). */
+function pathLength(forest: Forest, tree: number, x: ArrayLike<number>, xBase: number): number {
+  const { feature, split, right, size } = forest;
+  let i = forest.offsets[tree]!;
+  let depth = 0;
+  for (;;) {
+    const f = feature[i]!;
+    if (f < 0) return depth + c(size[i]!);
+    i = x[xBase + f]! < split[i]! ? i + 1 : right[i]!;
+    depth++;
+  }
+}
+
+/** s(x) = 2^(−E[h(x)] / c(ψ)): near 1 is anomalous, well under 0.5 is normal. */
+export function score(forest: Forest, x: ArrayLike<number>): number {
+  let total = 0;
+  for (let t = 0; t < forest.trees; t++) total += pathLength(forest, t, x, 0);
+  return 2 ** (-(total / forest.trees) / c(forest.sampleSize));
+}
+
+/** Scores every row of `rows` (n × dims) into a new array. */
+export function scoreAll(forest: Forest, rows: Float64Array): Float64Array {
+  const n = Math.floor(rows.length / forest.dims);
+  const out = new Float64Array(n);
+  const norm = c(forest.sampleSize) * forest.trees;
+  for (let r = 0; r < n; r++) {
+    let total = 0;
+    for (let t = 0; t < forest.trees; t++) total += pathLength(forest, t, rows, r * forest.dims);
+    out[r] = 2 ** (-total / norm);
+  }
+  return out;
+}
+
+/**
+ * Which features isolate x: for every split on x's path, the share of the tree's sample that the
+ * split cut away from x is credited to the split's feature; averaged over trees and normalised to
+ * sum to 1. A point isolated early by one feature gets most of its credit on that feature.
+ */
+export function contributions(forest: Forest, x: ArrayLike<number>): Float64Array {
+  const out = new Float64Array(forest.dims);
+  const { feature, split, right, size } = forest;
+  for (let t = 0; t < forest.trees; t++) {
+    let i = forest.offsets[t]!;
+    const root = size[i]!;
+    for (;;) {
+      const f = feature[i]!;
+      if (f < 0) break;
+      const child = x[f]! < split[i]! ? i + 1 : right[i]!;
+      out[f] = out[f]! + (size[i]! - size[child]!) / root;
+      i = child;
+    }
+  }
+  let sum = 0;
+  for (const v of out) sum += v;
+  if (sum > 0) for (let f = 0; f < out.length; f++) out[f] = out[f]! / sum;
+  return out;
+}
+
+/** A saved forest: versioned JSON, typed arrays as base64 of their little-endian bytes. */
+export interface SavedForest {
+  readonly format: 'vigil-iforest';
+  readonly version: 1;
+  readonly dims: number;
+  readonly sampleSize: number;
+  readonly heightLimit: number;
+  readonly seed: number;
+  readonly trees: number;
+  readonly nodes: { offsets: string; feature: string; split: string; right: string; size: string };
+}
+
+const b64 = (a: ArrayBufferView) => Buffer.from(a.buffer, a.byteOffset, a.byteLength).toString('base64');
+
+export function saveForest(f: Forest): SavedForest {
+  return {
+    format: 'vigil-iforest',
+    version: 1,
+    dims: f.dims,
+    sampleSize: f.sampleSize,
+    heightLimit: f.heightLimit,
+    seed: f.seed,
+    trees: f.trees,
+    nodes: {
+      offsets: b64(f.offsets),
+      feature: b64(f.feature),
+      split: b64(f.split),
+      right: b64(f.right),
+      size: b64(f.size),
+    },
+  };
+}
+
+/** A saved forest that cannot be loaded; the message says what is wrong with it. */
+export class ModelFormatError extends Error {
+  readonly code = 'MODEL_FORMAT';
+}
+
+function typed<T>(text: unknown, what: string, bytes: number, make: (b: ArrayBuffer) => T): T {
+  if (typeof text !== 'string') throw new ModelFormatError(`nodes.${what} is not a base64 string`);
+  const buf = Buffer.from(text, 'base64');
+  if (buf.length % bytes !== 0)
+    throw new ModelFormatError(`nodes.${what} has ${buf.length} bytes, not a multiple of ${bytes}`);
+  const copy = new ArrayBuffer(buf.length);
+  new Uint8Array(copy).set(buf);
+  return make(copy);
+}
+
+/** Loads a saved forest, checking its format, version and structure. */
+export function loadForest(saved: unknown): Forest {
+  const s = saved as Partial<SavedForest> | null;
+  if (s === null || typeof s !== 'object' || s.format !== 'vigil-iforest')
+    throw new ModelFormatError('not a vigil-iforest model');
+  if (s.version !== 1)
+    throw new ModelFormatError(`model version ${String(s.version)} is not supported (this build reads 1)`);
+  for (const k of ['dims', 'sampleSize', 'heightLimit', 'seed', 'trees'] as const) {
+    if (!Number.isInteger(s[k]) || (s[k] as number) < 0) throw new ModelFormatError(`${k} is not a whole number`);
+  }
+  const n = s.nodes ?? ({} as SavedForest['nodes']);
+  const offsets = typed(n.offsets, 'offsets', 4, (b) => new Int32Array(b));
+  const feature = typed(n.feature, 'feature', 2, (b) => new Int16Array(b));
+  const split = typed(n.split, 'split', 8, (b) => new Float64Array(b));
+  const right = typed(n.right, 'right', 4, (b) => new Int32Array(b));
+  const size = typed(n.size, 'size', 4, (b) => new Int32Array(b));
+  const nodes = feature.length;
+  if (offsets.length !== s.trees! + 1 || offsets[s.trees!] !== nodes)
+    throw new ModelFormatError('offsets do not match the trees');
+  if (split.length !== nodes || right.length !== nodes || size.length !== nodes) {
+    throw new ModelFormatError('node arrays differ in length');
+  }
+  for (let i = 0; i < nodes; i++) {
+    if (feature[i]! >= s.dims!) throw new ModelFormatError(`node ${i} splits on feature ${feature[i]} of ${s.dims}`);
+    if (feature[i]! >= 0 && (right[i]! <= i + 1 || right[i]! >= nodes))
+      throw new ModelFormatError(`node ${i} has no valid right child`);
+  }
+  return {
+    dims: s.dims!,
+    sampleSize: s.sampleSize!,
+    heightLimit: s.heightLimit!,
+    seed: s.seed!,
+    trees: s.trees!,
+    offsets,
+    feature,
+    split,
+    right,
+    size,
+  };
+}
