@@ -8,6 +8,7 @@ export const services = [
   { name: 'outbox-relay', entry: 'services/outbox-relay/dist/main.js', port: 9474 },
   { name: 'validator', entry: 'services/validator/dist/main.js', port: 9470 },
   { name: 'slo-engine', entry: 'services/slo-engine/dist/main.js', port: 9471 },
+  { name: 'anomaly', entry: 'services/anomaly/dist/main.js', port: 9473 },
 ] as const;
 
 export type ServiceName = (typeof services)[number]['name'];

@@ -1,0 +1,56 @@
+import type { VigilEvent } from '@vigil/events';
+import type { AnomalyConfig } from '../config/anomaly.js';
+
+/** One value of one series instance at one time. */
+export interface Point {
+  readonly series: string;
+  readonly at: number;
+  readonly value: number;
+}
+
+export function valueAt(obj: unknown, path: string): unknown {
+  let cur: unknown = obj;
+  for (const key of path.split('.')) {
+    if (cur === null || typeof cur !== 'object' || !Object.hasOwn(cur, key)) return undefined;
+    cur = (cur as Record<string, unknown>)[key];
+  }
+  return cur;
+}
+
+function itemsOf(event: VigilEvent, each: 'event' | 'component' | 'check' | 'window'): unknown[] {
+  if (each === 'event') return [event.data];
+  if (event.type === 'validation.completed') {
+    const d = event.data;
+    if (each === 'component') return d.components.map((c) => ({ ...c, suite: d.suite }));
+    if (each === 'check') {
+      return d.components.flatMap((c) => c.checks.map((k) => ({ ...k, component: c.name, suite: d.suite })));
+    }
+  }
+  if (event.type === 'slo.burn' && each === 'window') {
+    const d = event.data;
+    return d.windows.map((w) => ({ ...w, slo: d.slo, service: d.service, severity: d.severity, state: d.state }));
+  }
+  return [];
+}
+
+/** When the value was observed: `observedAt` of sli.observed, else the CloudEvent time. */
+function timeOf(event: VigilEvent): number {
+  if (event.type === 'sli.observed' && event.data.observedAt !== undefined) return Date.parse(event.data.observedAt);
+  return event.time === undefined ? Number.NaN : Date.parse(event.time);
+}
+
+/** The points an event adds to the event-derived series; items without a numeric value add none. */
+export function pointsOf(config: AnomalyConfig, event: VigilEvent, now: number): Point[] {
+  const at = Number.isNaN(timeOf(event)) ? now : timeOf(event);
+  const out: Point[] = [];
+  for (const s of config.series) {
+    if (!('events' in s) || s.events.type !== event.type) continue;
+    for (const item of itemsOf(event, s.events.each)) {
+      const value = valueAt(item, s.events.value);
+      if (typeof value !== 'number' || !Number.isFinite(value)) continue;
+      const key = s.events.key.map((k) => String(valueAt(item, k) ?? '-'));
+      out.push({ series: [s.name, ...key].join('/'), at, value });
+    }
+  }
+  return out;
+}

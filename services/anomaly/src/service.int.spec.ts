@@ -1,0 +1,170 @@
+import { sql, type Kysely } from 'kysely';
+import { describe, expect, inject, it } from 'vitest';
+import {
+  createEvent,
+  encodeStructured,
+  ensureConsumer,
+  replay,
+  silentLogger,
+  subjectOf,
+  type VigilEvent,
+} from '@vigil/events';
+import { eventsFixture, type EventsFixture } from '@vigil/events/testing';
+import { migrateOutbox } from '@vigil/outbox';
+import { createDb } from '@vigil/service-kit';
+import { createTestDatabase, ServiceProcess, waitFor } from '@vigil/testkit';
+import { parseAnomalyConfig } from './config/anomaly.js';
+import { prng } from './core/forest.js';
+import { ANOMALY_CONSUMER, listSeries, ratePoints, startIngest, type AnomalyDeps } from './service.js';
+import { migrateAnomaly, type AnomalyDatabase } from './store.js';
+
+const natsUrl = inject('natsUrl');
+const databaseUrl = inject('databaseUrl');
+
+const config = parseAnomalyConfig(
+  `detector: { warmup: 50, retrainEvery: 50, trainingSize: 500, minGap: 0 }
+series:
+  - name: sli-value
+    events: { type: sli.observed, value: value, key: [service, sli] }
+  - name: check-duration
+    events: { type: validation.completed, each: check, value: durationMs, key: [suite, component, name] }
+  - name: events-per-minute
+    rate: { per: type }
+`,
+  'anomaly.yaml',
+);
+
+async function publish(f: EventsFixture, event: VigilEvent): Promise<void> {
+  const { data, headers } = encodeStructured(event);
+  await f.js.publish(subjectOf(f.ns, event.type), data, { headers, msgID: event.id });
+}
+
+async function seen(db: Kysely<AnomalyDatabase>, series: string): Promise<number> {
+  return (
+    (await db.selectFrom('anomaly.series').select('seen').where('name', '=', series).executeTakeFirst())?.seen ?? 0
+  );
+}
+
+async function detections(db: Kysely<AnomalyDatabase>): Promise<number> {
+  const r = await sql<{
+    n: string;
+  }>`select count(*) as n from outbox.events where subject like '%anomaly.detected'`.execute(db);
+  return Number(r.rows[0]!.n);
+}
+
+describe('anomaly service', () => {
+  it('sli.observed values in → anomaly.detected for a spike through the outbox and the relay; a restart keeps the model', async () => {
+    await using database = await createTestDatabase(databaseUrl, 'anomaly');
+    await using f = await eventsFixture(natsUrl, { label: 'anomaly' });
+    const { db } = createDb<AnomalyDatabase>(database.url);
+    try {
+      await migrateOutbox(db);
+      await migrateAnomaly(db);
+      await ensureConsumer(f.nc, ANOMALY_CONSUMER, f.ns);
+      const deps: AnomalyDeps = { db, js: f.js, ns: f.ns, config, logger: silentLogger };
+      const series = 'sli-value/shop/latency';
+      const rnd = prng(42);
+      const normal = () => 100 + 2 * Math.sqrt(-2 * Math.log(1 - rnd())) * Math.cos(2 * Math.PI * rnd());
+      const start = Date.now() - 400 * 60_000;
+      const observed = (i: number, value: number) =>
+        createEvent(
+          'sli.observed',
+          {
+            sli: 'latency',
+            service: 'shop',
+            value,
+            threshold: 150,
+            observedAt: new Date(start + i * 60_000).toISOString(),
+          },
+          { source: 'vigil/test' },
+        ) as VigilEvent;
+      for (let i = 0; i < 300; i++) await publish(f, observed(i, normal()));
+      const spike = observed(300, 160);
+      await publish(f, spike);
+      // A redelivered copy of the spike (another message id) is not a second point.
+      const { data, headers } = encodeStructured(spike);
+      await f.js.publish(subjectOf(f.ns, spike.type), data, { headers, msgID: 'copy' });
+
+      let consumer = await startIngest(deps);
+      await waitFor(() => consumer.stats.processed === 302, { timeoutMs: 30_000, message: 'all events handled' });
+      await consumer.stop();
+      expect(await seen(db, series)).toBe(301);
+      const alerts = await db.selectFrom('outbox.events').select('payload').orderBy('seq').execute();
+      // contamination 1 %: a few normal points may pass the threshold; the spike must.
+      expect(alerts.length).toBeGreaterThanOrEqual(1);
+      expect(alerts.length).toBeLessThanOrEqual(8);
+      const models = await db.selectFrom('anomaly.models').select(['version', 'series']).execute();
+      expect(models).toEqual([{ version: expect.stringMatching(/^sli-value\/shop\/latency@300\//), series }]);
+
+      const relay = ServiceProcess.start('outbox-relay', {
+        NATS_URL: natsUrl,
+        DATABASE_URL: database.url,
+        VIGIL_NAMESPACE: f.namespaceId,
+      });
+      const detected: VigilEvent<'anomaly.detected'>[] = [];
+      try {
+        await waitFor(
+          async () => {
+            detected.length = 0;
+            for await (const r of replay(f.nc, {
+              ns: f.ns,
+              start: { from: 'beginning' },
+              types: ['anomaly.detected'],
+            })) {
+              detected.push(r.event);
+            }
+            return detected.length === alerts.length;
+          },
+          { timeoutMs: 30_000, message: 'the relay to publish every detection' },
+        );
+      } finally {
+        await relay.kill('SIGTERM');
+      }
+      const last = detected.at(-1)!;
+      expect(last.subject).toBe(series);
+      expect(last.data).toMatchObject({
+        series,
+        value: 160,
+        timestamp: new Date(start + 300 * 60_000).toISOString(),
+        modelVersion: models[0]!.version,
+      });
+      expect(last.data.score).toBeGreaterThanOrEqual(last.data.threshold);
+      expect(last.data.features.map((x) => x.name).sort()).toEqual(['delta', 'mean', 'value', 'zscore']);
+      expect(['value', 'delta', 'zscore']).toContain(last.data.features[0]!.name);
+
+      // A new process (empty model cache) continues from Postgres: the next spike is scored by
+      // the same model and alerts too.
+      const before = await detections(db);
+      await publish(f, observed(301, 165));
+      consumer = await startIngest({ ...deps });
+      await waitFor(async () => (await seen(db, series)) === 302, { timeoutMs: 20_000, message: 'the next point' });
+      await consumer.stop();
+      expect(await detections(db)).toBe(before + 1);
+
+      // Events per minute per type: one point per type for a finished minute, once.
+      const counts = await sql<{ minute: Date; n: string }>`
+        select minute, n from anomaly.minute_counts where type = 'sli.observed' order by minute desc limit 1`.execute(
+        db,
+      );
+      const end = new Date(counts.rows[0]!.minute.getTime() + 60_000);
+      const points = await ratePoints(deps, end);
+      // (The relay's anomaly.detected events, which this consumer also counted, make a second type.)
+      expect(points).toContainEqual({
+        series: 'events-per-minute/sli.observed',
+        at: counts.rows[0]!.minute.getTime(),
+        value: Number(counts.rows[0]!.n),
+      });
+      await ratePoints(deps, end);
+      expect(await seen(db, 'events-per-minute/sli.observed')).toBe(1);
+      const listed = await listSeries(db);
+      expect(listed.map((s) => [s.series, s.points])).toEqual(
+        expect.arrayContaining([
+          ['events-per-minute/sli.observed', 1],
+          [series, 302],
+        ]),
+      );
+    } finally {
+      await db.destroy();
+    }
+  });
+});

@@ -1,0 +1,131 @@
+import { sql, type ColumnType, type Kysely, type Transaction } from 'kysely';
+import type { Migration } from 'kysely/migration';
+import { migrateSchema, type OutboxDatabase } from '@vigil/outbox';
+import type { SeriesState } from './core/detector.js';
+import type { SavedForest } from './core/forest.js';
+
+export interface SeriesTable {
+  name: string;
+  recent: number[];
+  training: Buffer;
+  seen: number;
+  since_train: number;
+  model_version: string | null;
+  last_alert_at: Date | null;
+  last_at: Date | null;
+  updated_at: ColumnType<Date, Date | undefined, Date>;
+}
+export interface ModelsTable {
+  version: string;
+  series: string;
+  threshold: number;
+  model: ColumnType<SavedForest, string, string>;
+  created_at: ColumnType<Date, Date | undefined, never>;
+}
+export interface MinuteCountsTable {
+  type: string;
+  minute: Date;
+  n: string;
+}
+
+export interface AnomalyDatabase extends OutboxDatabase {
+  'anomaly.series': SeriesTable;
+  'anomaly.models': ModelsTable;
+  'anomaly.minute_counts': MinuteCountsTable;
+}
+
+const migrations: Record<string, Migration> = {
+  '0001_series_models': {
+    async up(db: Kysely<unknown>) {
+      // One row per series instance: what the detector remembers between points.
+      await sql`
+        create table anomaly.series (
+          name text primary key,
+          recent float8[] not null,
+          training bytea not null,
+          seen integer not null,
+          since_train integer not null,
+          model_version text,
+          last_alert_at timestamptz,
+          last_at timestamptz,
+          updated_at timestamptz not null default now()
+        )`.execute(db);
+      await sql`
+        create table anomaly.models (
+          version text primary key,
+          series text not null,
+          threshold float8 not null,
+          model jsonb not null,
+          created_at timestamptz not null default now()
+        )`.execute(db);
+      await sql`create index models_series on anomaly.models (series)`.execute(db);
+      await sql`
+        create table anomaly.minute_counts (
+          type text not null,
+          minute timestamptz not null,
+          n bigint not null,
+          primary key (type, minute)
+        )`.execute(db);
+    },
+  },
+};
+
+export function migrateAnomaly<DB>(db: Kysely<DB>): Promise<string[]> {
+  return migrateSchema(db, 'anomaly', migrations);
+}
+
+export interface StoredSeries {
+  readonly state: Omit<SeriesState, 'model'>;
+  readonly modelVersion: string | null;
+  readonly lastAt: number | null;
+}
+
+/** Locks a series' row for this transaction (creating it empty), so its points go one at a time. */
+export async function lockSeries(tx: Transaction<AnomalyDatabase>, name: string): Promise<StoredSeries> {
+  await tx
+    .insertInto('anomaly.series')
+    .values({ name, recent: [], training: Buffer.alloc(0), seen: 0, since_train: 0 })
+    .onConflict((oc) => oc.column('name').doNothing())
+    .execute();
+  const r = await tx
+    .selectFrom('anomaly.series')
+    .selectAll()
+    .where('name', '=', name)
+    .forUpdate()
+    .executeTakeFirstOrThrow();
+  const copy = new ArrayBuffer(r.training.length);
+  new Uint8Array(copy).set(r.training);
+  return {
+    state: {
+      recent: r.recent.map(Number),
+      training: new Float64Array(copy),
+      seen: r.seen,
+      sinceTrain: r.since_train,
+      ...(r.last_alert_at === null ? {} : { lastAlertAt: r.last_alert_at.getTime() }),
+    },
+    modelVersion: r.model_version,
+    lastAt: r.last_at?.getTime() ?? null,
+  };
+}
+
+export async function saveSeries(
+  tx: Transaction<AnomalyDatabase>,
+  name: string,
+  state: SeriesState,
+  at: number,
+): Promise<void> {
+  await tx
+    .updateTable('anomaly.series')
+    .set({
+      recent: [...state.recent],
+      training: Buffer.from(state.training.buffer, state.training.byteOffset, state.training.byteLength),
+      seen: state.seen,
+      since_train: state.sinceTrain,
+      model_version: state.model?.version ?? null,
+      last_alert_at: state.lastAlertAt === undefined ? null : new Date(state.lastAlertAt),
+      last_at: new Date(at),
+      updated_at: new Date(),
+    })
+    .where('name', '=', name)
+    .execute();
+}
