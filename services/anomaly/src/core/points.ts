@@ -48,7 +48,10 @@ export function pointsOf(config: AnomalyConfig, event: VigilEvent, now: number):
     for (const item of itemsOf(event, s.events.each)) {
       const value = valueAt(item, s.events.value);
       if (typeof value !== 'number' || !Number.isFinite(value)) continue;
-      const key = s.events.key.map((k) => String(valueAt(item, k) ?? '-'));
+      const key = s.events.key.map((k) => {
+        const v = valueAt(item, k);
+        return typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean' ? String(v) : '-';
+      });
       out.push({ series: [s.name, ...key].join('/'), at, value });
     }
   }
