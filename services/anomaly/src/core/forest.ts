@@ -49,8 +49,20 @@ export function harmonic(i: number): number {
  */
 export function c(n: number): number {
   if (n <= 1) return 0;
+  if (n < C_TABLE.length) return C_TABLE[n]!;
   return 2 * harmonic(n - 1) - (2 * (n - 1)) / n;
 }
+
+// c(n) for every leaf size a forest of ψ ≤ 4096 can have: scoring looks it up at every leaf.
+const C_TABLE = (() => {
+  const t = new Float64Array(4097);
+  let h = 0;
+  for (let n = 2; n < t.length; n++) {
+    h += 1 / (n - 1);
+    t[n] = 2 * h - (2 * (n - 1)) / n;
+  }
+  return t;
+})();
 
 export interface ForestOptions {
   /** Trees. @default 100 */
@@ -76,6 +88,23 @@ export interface Forest {
   readonly right: Int32Array;
   /** Training rows that reached the node. */
   readonly size: Int32Array;
+  /** For a leaf, its path length h: depth + c(size). Derived (not saved): scoring adds it up. */
+  readonly leafPath: Float64Array;
+}
+
+/** Depth + c(size) of every leaf; children always follow their parent in the arrays. */
+function leafPaths(offsets: Int32Array, feature: Int16Array, right: Int32Array, size: Int32Array): Float64Array {
+  const depth = new Int32Array(feature.length);
+  const path = new Float64Array(feature.length);
+  for (let t = 0; t + 1 < offsets.length; t++) depth[offsets[t]!] = 0;
+  for (let i = 0; i < feature.length; i++) {
+    if (feature[i]! < 0) path[i] = depth[i]! + c(size[i]!);
+    else {
+      depth[i + 1] = depth[i]! + 1;
+      depth[right[i]!] = depth[i]! + 1;
+    }
+  }
+  return path;
 }
 
 /** Fits a forest to `rows` (n × dims, row-major). */
@@ -159,6 +188,9 @@ export function fit(rows: Float64Array, dims: number, o: ForestOptions = {}): Fo
     build(0, psi, 0);
   }
   offsets[trees] = next;
+  const f = feature.slice(0, next);
+  const r = right.slice(0, next);
+  const sz = size.slice(0, next);
   return {
     dims,
     sampleSize: psi,
@@ -166,44 +198,45 @@ export function fit(rows: Float64Array, dims: number, o: ForestOptions = {}): Fo
     seed,
     trees,
     offsets,
-    feature: feature.slice(0, next),
+    feature: f,
     split: split.slice(0, next),
-    right: right.slice(0, next),
-    size: size.slice(0, next),
+    right: r,
+    size: sz,
+    leafPath: leafPaths(offsets, f, r, sz),
   };
-}
-
-/** h(x) in one tree: the depth of x's leaf plus c(leaf size). */
-function pathLength(forest: Forest, tree: number, x: ArrayLike<number>, xBase: number): number {
-  const { feature, split, right, size } = forest;
-  let i = forest.offsets[tree]!;
-  let depth = 0;
-  for (;;) {
-    const f = feature[i]!;
-    if (f < 0) return depth + c(size[i]!);
-    i = x[xBase + f]! < split[i]! ? i + 1 : right[i]!;
-    depth++;
-  }
 }
 
 /** s(x) = 2^(−E[h(x)] / c(ψ)): near 1 is anomalous, well under 0.5 is normal. */
 export function score(forest: Forest, x: ArrayLike<number>): number {
-  let total = 0;
-  for (let t = 0; t < forest.trees; t++) total += pathLength(forest, t, x, 0);
-  return 2 ** (-(total / forest.trees) / c(forest.sampleSize));
+  return scoreAll(
+    forest,
+    Float64Array.from({ length: forest.dims }, (_, i) => x[i]!),
+  )[0]!;
 }
 
-/** Scores every row of `rows` (n × dims) into a new array. */
+/**
+ * Scores every row of `rows` (n × dims). Tree by tree, so that one tree's nodes stay in cache
+ * while every row walks it; a leaf adds its precomputed path length.
+ */
 export function scoreAll(forest: Forest, rows: Float64Array): Float64Array {
-  const n = Math.floor(rows.length / forest.dims);
-  const out = new Float64Array(n);
-  const norm = c(forest.sampleSize) * forest.trees;
-  for (let r = 0; r < n; r++) {
-    let total = 0;
-    for (let t = 0; t < forest.trees; t++) total += pathLength(forest, t, rows, r * forest.dims);
-    out[r] = 2 ** (-total / norm);
+  const { dims, feature, split, right, leafPath, offsets, trees } = forest;
+  const n = Math.floor(rows.length / dims);
+  const totals = new Float64Array(n);
+  for (let t = 0; t < trees; t++) {
+    const root = offsets[t]!;
+    for (let r = 0, base = 0; r < n; r++, base += dims) {
+      let i = root;
+      let f = feature[i]!;
+      while (f >= 0) {
+        i = rows[base + f]! < split[i]! ? i + 1 : right[i]!;
+        f = feature[i]!;
+      }
+      totals[r] = totals[r]! + leafPath[i]!;
+    }
   }
-  return out;
+  const norm = -1 / (c(forest.sampleSize) * trees);
+  for (let r = 0; r < n; r++) totals[r] = 2 ** (totals[r]! * norm);
+  return totals;
 }
 
 /**
@@ -317,5 +350,6 @@ export function loadForest(saved: unknown): Forest {
     split,
     right,
     size,
+    leafPath: leafPaths(offsets, feature, right, size),
   };
 }
