@@ -1,0 +1,219 @@
+import type { EventData } from '@vigil/events';
+
+/** The safety policy (config/chaos.yaml `policy`), with the seed's defaults. */
+export interface Policy {
+  /** The latest validation score must be at least this. @default 8 */
+  readonly minScore: number;
+  /** …and no older than this. @default 30 minutes */
+  readonly maxScoreAgeMs: number;
+  /** Every SLO must have at least this share of its error budget left, in percent. @default 20 */
+  readonly minBudgetPercent: number;
+  /** Only containers labelled `optInLabel=true` may be targets. @default true */
+  readonly requireOptIn: boolean;
+  /** @default vigil.chaos/enabled */
+  readonly optInLabel: string;
+  /** A container labelled `protectedLabel=true` is never a target. @default vigil.chaos/protected */
+  readonly protectedLabel: string;
+  /** Never a container whose name contains one of these (case-insensitive). */
+  readonly protectedNames: readonly string[];
+  /** At most this share of the eligible containers at once (at least 1). @default 30 */
+  readonly maxBlastRadiusPercent: number;
+  /** Times (UTC) when no experiment runs. @default none */
+  readonly blackouts: readonly Blackout[];
+}
+
+/** A weekly window in UTC: on `days`, from `from` to `to` (HH:MM; `to` before `from` runs past midnight). */
+export interface Blackout {
+  readonly days: readonly Weekday[];
+  readonly from: string;
+  readonly to: string;
+}
+export type Weekday = 'sun' | 'mon' | 'tue' | 'wed' | 'thu' | 'fri' | 'sat';
+const weekdays: readonly Weekday[] = ['sun', 'mon', 'tue', 'wed', 'thu', 'fri', 'sat'];
+
+export const defaultPolicy: Policy = {
+  minScore: 8,
+  maxScoreAgeMs: 30 * 60_000,
+  minBudgetPercent: 20,
+  requireOptIn: true,
+  optInLabel: 'vigil.chaos/enabled',
+  protectedLabel: 'vigil.chaos/protected',
+  protectedNames: ['database', 'postgres', 'nats', 'registry', 'redis', 'jaeger'],
+  maxBlastRadiusPercent: 30,
+  blackouts: [],
+};
+
+/** A container as the gate sees it. */
+export interface Candidate {
+  readonly id: string;
+  readonly name: string;
+  readonly labels: Readonly<Record<string, string>>;
+  readonly running: boolean;
+}
+
+export interface GateCheck {
+  readonly check: string;
+  readonly passed: boolean;
+  readonly value?: number | string | boolean | null;
+  readonly message: string;
+}
+
+export interface GateInput {
+  readonly request: EventData<'chaos.requested'>;
+  readonly policy: Policy;
+  /** Every container the engine lists. */
+  readonly candidates: readonly Candidate[];
+  /** The latest validation run, if any. */
+  readonly validation: { readonly score: number; readonly completedAt: Date } | undefined;
+  /** Every SLO's remaining budget from the slo-engine, or why it could not be read. */
+  readonly slos: readonly { readonly name: string; readonly remainingPercent: number }[] | { readonly error: string };
+  /** Ids of containers an experiment is running on now. */
+  readonly busy: ReadonlySet<string>;
+  readonly now: Date;
+}
+
+export interface GateResult {
+  readonly allowed: boolean;
+  readonly checks: readonly GateCheck[];
+  /** The containers the experiment would act on (also when refused, for the report). */
+  readonly targets: readonly Candidate[];
+  /** One line per failed check. */
+  readonly reasons: readonly string[];
+}
+
+const minutes = (hhmm: string) => {
+  const [h, m] = hhmm.split(':').map(Number) as [number, number];
+  return h * 60 + m;
+};
+
+/** The blackout `now` falls in, if any. A window past midnight belongs to the day it starts. */
+export function activeBlackout(blackouts: readonly Blackout[], now: Date): Blackout | undefined {
+  const day = now.getUTCDay();
+  const t = now.getUTCHours() * 60 + now.getUTCMinutes();
+  return blackouts.find((b) => {
+    const from = minutes(b.from);
+    const to = minutes(b.to);
+    if (from <= to) return b.days.includes(weekdays[day]!) && t >= from && t < to;
+    // Past midnight: the evening of a listed day, or the morning after one.
+    return (b.days.includes(weekdays[day]!) && t >= from) || (b.days.includes(weekdays[(day + 6) % 7]!) && t < to);
+  });
+}
+
+export function isProtected(c: Candidate, p: Policy): string | undefined {
+  if (c.labels[p.protectedLabel] === 'true') return `labelled ${p.protectedLabel}=true`;
+  const hit = p.protectedNames.find((n) => c.name.toLowerCase().includes(n.toLowerCase()));
+  return hit === undefined ? undefined : `its name contains '${hit}'`;
+}
+
+function matches(c: Candidate, target: EventData<'chaos.requested'>['target']): boolean {
+  const byName = target.names === undefined || target.names.includes(c.name);
+  const byLabels = Object.entries(target.labels ?? {}).every(([k, v]) => c.labels[k] === v);
+  return byName && byLabels;
+}
+
+/**
+ * The safety gate, a function of values and `now`: every check runs and is reported with its
+ * value, so a refusal lists every reason at once.
+ */
+export function gate(input: GateInput): GateResult {
+  const { policy: p, request, now } = input;
+  const checks: GateCheck[] = [];
+  const add = (check: string, passed: boolean, value: GateCheck['value'], message: string) =>
+    checks.push({ check, passed, value, message });
+
+  // Health: the latest validation score, and how old it is.
+  const v = input.validation;
+  if (v === undefined) {
+    add('validation-score', false, null, 'no validation run yet');
+  } else {
+    add('validation-score', v.score >= p.minScore, v.score, `latest score ${v.score} (minimum ${p.minScore})`);
+    const ageMin = Math.round((now.getTime() - v.completedAt.getTime()) / 6_000) / 10;
+    add(
+      'validation-age',
+      now.getTime() - v.completedAt.getTime() <= p.maxScoreAgeMs,
+      ageMin,
+      `latest validation ${ageMin} min old (maximum ${p.maxScoreAgeMs / 60_000} min)`,
+    );
+  }
+
+  // Error budgets: every SLO keeps at least minBudgetPercent.
+  if ('error' in input.slos) {
+    add('error-budget', false, null, `SLO budgets unknown: ${input.slos.error}`);
+  } else {
+    const low = input.slos.filter((s) => s.remainingPercent < p.minBudgetPercent);
+    const least = input.slos.reduce((m, s) => Math.min(m, s.remainingPercent), 100);
+    add(
+      'error-budget',
+      low.length === 0,
+      Math.round(least * 100) / 100,
+      low.length === 0
+        ? `every SLO has at least ${p.minBudgetPercent} % of its budget (lowest ${Math.round(least * 100) / 100} %)`
+        : `below ${p.minBudgetPercent} % of budget: ${low.map((s) => `${s.name} ${Math.round(s.remainingPercent * 100) / 100} %`).join(', ')}`,
+    );
+  }
+
+  const blackout = activeBlackout(p.blackouts, now);
+  add(
+    'blackout',
+    blackout === undefined,
+    blackout === undefined ? null : `${blackout.days.join(',')} ${blackout.from}-${blackout.to}`,
+    blackout === undefined
+      ? 'outside every blackout window'
+      : `inside the blackout ${blackout.days.join(',')} ${blackout.from}-${blackout.to} UTC`,
+  );
+
+  // Targets: what the request selects, then what may be touched.
+  const selected = input.candidates.filter((c) => matches(c, request.target));
+  const protectedOnes = selected.flatMap((c) => {
+    const why = isProtected(c, p);
+    return why === undefined ? [] : [`${c.name} (${why})`];
+  });
+  add(
+    'protected',
+    protectedOnes.length === 0,
+    protectedOnes.length,
+    protectedOnes.length === 0
+      ? 'no protected container selected'
+      : `protected containers selected: ${protectedOnes.join(', ')}`,
+  );
+  const notOptedIn = p.requireOptIn ? selected.filter((c) => c.labels[p.optInLabel] !== 'true').map((c) => c.name) : [];
+  add(
+    'opt-in',
+    notOptedIn.length === 0,
+    notOptedIn.length,
+    !p.requireOptIn
+      ? 'opt-in not required by the policy'
+      : notOptedIn.length === 0
+        ? `every target is labelled ${p.optInLabel}=true`
+        : `not opted in (${p.optInLabel}=true): ${notOptedIn.join(', ')}`,
+  );
+  const targets = selected.filter((c) => c.running);
+  add(
+    'targets',
+    targets.length > 0,
+    targets.length,
+    targets.length > 0 ? `${targets.length} running target(s)` : 'no running container matches the target',
+  );
+
+  // Blast radius, over the containers chaos could touch at all.
+  const eligible = input.candidates.filter(
+    (c) => c.running && isProtected(c, p) === undefined && (!p.requireOptIn || c.labels[p.optInLabel] === 'true'),
+  );
+  const limit = Math.max(1, Math.floor((eligible.length * p.maxBlastRadiusPercent) / 100));
+  add(
+    'blast-radius',
+    targets.length <= limit,
+    targets.length,
+    `${targets.length} of ${eligible.length} eligible container(s); at most ${limit} (${p.maxBlastRadiusPercent} %, at least 1)`,
+  );
+  const busy = targets.filter((c) => input.busy.has(c.id)).map((c) => c.name);
+  add(
+    'one-at-a-time',
+    busy.length === 0,
+    busy.length,
+    busy.length === 0 ? 'no target is under another experiment' : `already under an experiment: ${busy.join(', ')}`,
+  );
+
+  const reasons = checks.filter((c) => !c.passed).map((c) => `${c.check}: ${c.message}`);
+  return { allowed: reasons.length === 0, checks, targets, reasons };
+}

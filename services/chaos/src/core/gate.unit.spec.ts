@@ -1,0 +1,163 @@
+import { describe, expect, it } from 'vitest';
+import { activeBlackout, defaultPolicy, gate, type Candidate, type GateInput } from './gate.js';
+
+const now = new Date('2026-11-25T12:00:00Z'); // a Wednesday
+const c = (
+  name: string,
+  labels: Record<string, string> = { 'vigil.chaos/enabled': 'true' },
+  running = true,
+): Candidate => ({
+  id: `id-${name}`,
+  name,
+  labels,
+  running,
+});
+const fleet = [
+  c('web-1', { 'vigil.chaos/enabled': 'true', app: 'web' }),
+  c('web-2', { 'vigil.chaos/enabled': 'true', app: 'web' }),
+  c('api-1'),
+  c('api-2'),
+  c('worker-1'),
+  c('worker-2'),
+  c('nats-1'),
+  c('plain', {}),
+];
+
+function input(over: Partial<GateInput> = {}): GateInput {
+  return {
+    request: {
+      kind: 'container-pause',
+      target: { names: ['web-1'] },
+      durationSeconds: 30,
+      parameters: {},
+      dryRun: false,
+      requestedBy: 't',
+      reason: 'r',
+    },
+    policy: defaultPolicy,
+    candidates: fleet,
+    validation: { score: 9.2, completedAt: new Date(now.getTime() - 5 * 60_000) },
+    slos: [
+      { name: 'availability', remainingPercent: 80 },
+      { name: 'latency', remainingPercent: 45.5 },
+    ],
+    busy: new Set(),
+    now,
+    ...over,
+  };
+}
+
+describe('safety gate', () => {
+  it('lets a healthy, opted-in, small experiment through and reports every check with its value', () => {
+    const r = gate(input());
+    expect(r.allowed).toBe(true);
+    expect(r.reasons).toEqual([]);
+    expect(r.targets.map((t) => t.name)).toEqual(['web-1']);
+    expect(r.checks.map((x) => [x.check, x.passed, x.value])).toEqual([
+      ['validation-score', true, 9.2],
+      ['validation-age', true, 5],
+      ['error-budget', true, 45.5],
+      ['blackout', true, null],
+      ['protected', true, 0],
+      ['opt-in', true, 0],
+      ['targets', true, 1],
+      ['blast-radius', true, 1],
+      ['one-at-a-time', true, 0],
+    ]);
+  });
+
+  it('refuses a low score, a stale score, or no validation at all', () => {
+    expect(gate(input({ validation: { score: 7.9, completedAt: now } })).reasons).toEqual([
+      'validation-score: latest score 7.9 (minimum 8)',
+    ]);
+    expect(
+      gate(input({ validation: { score: 9, completedAt: new Date(now.getTime() - 31 * 60_000) } })).reasons,
+    ).toEqual(['validation-age: latest validation 31 min old (maximum 30 min)']);
+    expect(gate(input({ validation: undefined })).reasons).toEqual(['validation-score: no validation run yet']);
+  });
+
+  it('refuses when an SLO has under 20 % of its budget, or budgets cannot be read', () => {
+    expect(
+      gate(
+        input({
+          slos: [
+            { name: 'availability', remainingPercent: 19.99 },
+            { name: 'latency', remainingPercent: -40 },
+          ],
+        }),
+      ).reasons,
+    ).toEqual(['error-budget: below 20 % of budget: availability 19.99 %, latency -40 %']);
+    expect(gate(input({ slos: { error: 'slo-engine did not answer (ECONNREFUSED)' } })).reasons).toEqual([
+      'error-budget: SLO budgets unknown: slo-engine did not answer (ECONNREFUSED)',
+    ]);
+  });
+
+  it('refuses inside a blackout window, also one that runs past midnight', () => {
+    const policy = { ...defaultPolicy, blackouts: [{ days: ['wed' as const], from: '11:30', to: '13:00' }] };
+    expect(gate(input({ policy })).reasons).toEqual(['blackout: inside the blackout wed 11:30-13:00 UTC']);
+    const night = [{ days: ['tue' as const], from: '22:00', to: '06:00' }];
+    expect(activeBlackout(night, new Date('2026-11-24T23:00:00Z'))).toBeDefined(); // Tuesday evening
+    expect(activeBlackout(night, new Date('2026-11-25T05:59:00Z'))).toBeDefined(); // Wednesday morning
+    expect(activeBlackout(night, new Date('2026-11-25T06:00:00Z'))).toBeUndefined();
+    expect(activeBlackout(night, new Date('2026-11-24T05:00:00Z'))).toBeUndefined(); // Tuesday morning: Monday had none
+  });
+
+  it('never touches a protected container, by label or by name, and names it', () => {
+    const guarded = [...fleet, c('web-3', { 'vigil.chaos/enabled': 'true', 'vigil.chaos/protected': 'true' })];
+    expect(
+      gate(input({ candidates: guarded, request: { ...input().request, target: { names: ['nats-1', 'web-3'] } } }))
+        .reasons,
+    ).toEqual([
+      "protected: protected containers selected: nats-1 (its name contains 'nats'), web-3 (labelled vigil.chaos/protected=true)",
+      'blast-radius: 2 of 6 eligible container(s); at most 1 (30 %, at least 1)',
+    ]);
+  });
+
+  it('acts only on opted-in containers unless the policy says otherwise', () => {
+    const request = { ...input().request, target: { names: ['plain'] } };
+    expect(gate(input({ candidates: [...fleet.slice(0, 6), c('plain', {})], request })).reasons).toEqual([
+      'opt-in: not opted in (vigil.chaos/enabled=true): plain',
+    ]);
+    expect(
+      gate(
+        input({
+          candidates: [...fleet.slice(0, 6), c('plain', {})],
+          request,
+          policy: { ...defaultPolicy, requireOptIn: false },
+        }),
+      ).allowed,
+    ).toBe(true);
+  });
+
+  it('limits the blast radius to 30 % of the eligible containers (at least 1) and one experiment per target', () => {
+    const byLabel = { ...input().request, target: { labels: { app: 'web' } } };
+    expect(gate(input({ request: byLabel })).reasons).toEqual([
+      'blast-radius: 2 of 6 eligible container(s); at most 1 (30 %, at least 1)',
+    ]);
+    expect(gate(input({ request: byLabel, candidates: [...fleet, c('a'), c('b'), c('c'), c('d')] })).allowed).toBe(
+      true,
+    );
+    expect(gate(input({ busy: new Set(['id-web-1']) })).reasons).toEqual([
+      'one-at-a-time: already under an experiment: web-1',
+    ]);
+  });
+
+  it('refuses when nothing running matches, and lists every failing check at once', () => {
+    const r = gate(
+      input({
+        request: { ...input().request, target: { names: ['ghost'] } },
+        validation: { score: 3, completedAt: now },
+        slos: [{ name: 'availability', remainingPercent: 5 }],
+      }),
+    );
+    expect(r.allowed).toBe(false);
+    expect(r.reasons).toEqual([
+      'validation-score: latest score 3 (minimum 8)',
+      'error-budget: below 20 % of budget: availability 5 %',
+      'targets: no running container matches the target',
+    ]);
+    expect(
+      gate(input({ candidates: [c('web-1', { 'vigil.chaos/enabled': 'true' }, false), ...fleet.slice(1)] })).reasons,
+    ).toEqual(['targets: no running container matches the target']);
+  });
+});
