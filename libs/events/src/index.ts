@@ -87,3 +87,4 @@ export {
 } from './replay.js';
 export { subscribe, type Subscription, type SubscribeOptions } from './subscribe.js';
 export { silentLogger, type Logger } from './logger.js';
+export { valueAt, observedTime } from './observed.js';

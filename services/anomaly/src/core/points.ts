@@ -1,4 +1,4 @@
-import type { VigilEvent } from '@vigil/events';
+import { observedTime, valueAt, type VigilEvent } from '@vigil/events';
 import type { AnomalyConfig } from '../config/anomaly.js';
 
 /** One value of one series instance at one time. */
@@ -6,15 +6,6 @@ export interface Point {
   readonly series: string;
   readonly at: number;
   readonly value: number;
-}
-
-export function valueAt(obj: unknown, path: string): unknown {
-  let cur: unknown = obj;
-  for (const key of path.split('.')) {
-    if (cur === null || typeof cur !== 'object' || !Object.hasOwn(cur, key)) return undefined;
-    cur = (cur as Record<string, unknown>)[key];
-  }
-  return cur;
 }
 
 function itemsOf(event: VigilEvent, each: 'event' | 'component' | 'check' | 'window'): unknown[] {
@@ -33,15 +24,10 @@ function itemsOf(event: VigilEvent, each: 'event' | 'component' | 'check' | 'win
   return [];
 }
 
-/** When the value was observed: `observedAt` of sli.observed, else the CloudEvent time. */
-function timeOf(event: VigilEvent): number {
-  if (event.type === 'sli.observed' && event.data.observedAt !== undefined) return Date.parse(event.data.observedAt);
-  return event.time === undefined ? Number.NaN : Date.parse(event.time);
-}
-
 /** The points an event adds to the event-derived series; items without a numeric value add none. */
 export function pointsOf(config: AnomalyConfig, event: VigilEvent, now: number): Point[] {
-  const at = Number.isNaN(timeOf(event)) ? now : timeOf(event);
+  const observed = observedTime(event);
+  const at = Number.isNaN(observed) ? now : observed;
   const out: Point[] = [];
   for (const s of config.series) {
     if (!('events' in s) || s.events.type !== event.type) continue;

@@ -1,4 +1,4 @@
-import type { VigilEvent } from '@vigil/events';
+import { observedTime, valueAt, type VigilEvent } from '@vigil/events';
 import type { Conditions, Match, SloConfig } from '../config/slo.js';
 
 export const MINUTE_MS = 60_000;
@@ -10,16 +10,6 @@ export interface Observation {
   readonly minute: number;
   readonly good: number;
   readonly total: number;
-}
-
-/** The value at a dotted path (`observed.latencyMs`), or undefined. */
-export function valueAt(obj: unknown, path: string): unknown {
-  let cur: unknown = obj;
-  for (const key of path.split('.')) {
-    if (cur === null || typeof cur !== 'object' || !Object.hasOwn(cur, key)) return undefined;
-    cur = (cur as Record<string, unknown>)[key];
-  }
-  return cur;
 }
 
 /** Whether one field's value satisfies a condition; a missing field satisfies only `ne` / `notIn`. */
@@ -41,12 +31,6 @@ export function matches(value: unknown, m: Match): boolean {
 
 function holds(obj: unknown, conditions: Conditions): boolean {
   return Object.entries(conditions).every(([path, m]) => matches(valueAt(obj, path), m));
-}
-
-/** When an event happened: `observedAt` of sli.observed when given, else the CloudEvent's time. */
-export function eventTime(event: VigilEvent): number {
-  if (event.type === 'sli.observed' && event.data.observedAt !== undefined) return Date.parse(event.data.observedAt);
-  return event.time === undefined ? Number.NaN : Date.parse(event.time);
 }
 
 /**
@@ -86,7 +70,7 @@ export function countsFor(slo: SloConfig, event: VigilEvent): { good: number; to
  * in the current minute; one older than its SLO's window no longer matters and counts nowhere.
  */
 export function observe(slos: Iterable<SloConfig>, event: VigilEvent, now: number): Observation[] {
-  const at = eventTime(event);
+  const at = observedTime(event);
   const when = Number.isNaN(at) ? now : Math.min(at, now);
   const minute = Math.floor(when / MINUTE_MS) * MINUTE_MS;
   const out: Observation[] = [];

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { createEvent, type EventDataInput } from '@vigil/events';
+import { createEvent, valueAt, type EventDataInput } from '@vigil/events';
 import { parseSlo } from '../config/slo.js';
-import { countsFor, matches, observe, valueAt } from './sli.js';
+import { countsFor, matches, observe } from './sli.js';
 
 const slo = (sli: string, extra = '') =>
   parseSlo(`name: s\nservice: x\nobjective: 99\nwindow: 1d\nsli: ${sli}\n${extra}`, 's.yaml');
