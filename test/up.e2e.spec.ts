@@ -57,11 +57,17 @@ async function ready(up: Up): Promise<void> {
   expect(up.output()).toContain('vigil: ready');
 }
 
+/** Events that services emit on their own clocks (minute evaluations), which a test cannot time. */
+const timed = new Set(['slo.burn', 'anomaly.detected']);
+
+/** Ids of the stream's events in order, leaving out those emitted on a clock. */
 async function history(natsUrl: string): Promise<string[]> {
   const nc = await connect({ servers: natsUrl });
   try {
     const ids: string[] = [];
-    for await (const r of replay(nc, { ns: defaultNamespace, start: { from: 'beginning' } })) ids.push(r.event.id);
+    for await (const r of replay(nc, { ns: defaultNamespace, start: { from: 'beginning' } })) {
+      if (!timed.has(r.event.type)) ids.push(r.event.id);
+    }
     return ids;
   } finally {
     await nc.close();
@@ -120,12 +126,13 @@ describe('vigil up (the README quick start)', () => {
       suite: 'vigil-self',
     });
     await nc.close();
-    // The relayed event, the request, and the validator's answer to the request. (The slo-engine
-    // may add slo.burn events at a minute boundary: vigil-self finds services not yet running.)
-    await waitFor(async () => (await history(natsUrl)).length >= 3, { message: 'three events in the stream' });
-    await waitFor(async () => (await completions(natsUrl)).includes(sent.id), {
-      message: "the validator's answer",
-    });
+    // The relayed event, the request, and the validator's answer to the request (besides any
+    // slo.burn the slo-engine emits at a minute boundary: vigil-self finds services not running).
+    await waitFor(async () => (await history(natsUrl)).length === 3, { message: 'three events in the stream' });
+    const firstRun = await history(natsUrl);
+    expect(firstRun).toHaveLength(3);
+    expect(firstRun).toEqual(expect.arrayContaining([committed.id, sent.id]));
+    expect(await completions(natsUrl)).toEqual(expect.arrayContaining([sent.id]));
 
     first.child.kill('SIGINT');
     expect(await first.exit).toBe(0);
@@ -136,9 +143,7 @@ describe('vigil up (the README quick start)', () => {
     const stored = Number(/EVENTS \(exists, (\d+) messages/.exec(second.output())?.[1]);
     expect(stored).toBeGreaterThanOrEqual(3);
     const url2 = /NATS\s+(nats:\/\/\S+)/.exec(second.output())![1]!;
-    const kept = await history(url2);
-    expect(kept.length).toBeGreaterThanOrEqual(stored);
-    expect(kept).toEqual(expect.arrayContaining([committed.id, sent.id]));
+    expect(await history(url2)).toEqual(firstRun);
     expect(await completions(url2)).toContain(sent.id);
     second.child.kill('SIGTERM');
     expect(await second.exit).toBe(0);
