@@ -1,19 +1,7 @@
 import { readFile } from 'node:fs/promises';
-import { jetstream } from '@nats-io/jetstream';
 import { Counter, Registry } from 'prom-client';
-import { ensureConsumer, ensureStreams, namespaceFor } from '@vigil/events';
 import { migrateOutbox } from '@vigil/outbox';
-import {
-  connectNats,
-  createDb,
-  createLogger,
-  onShutdown,
-  parseEnv,
-  redactUrl,
-  sendJson,
-  startHttpServer,
-  startTelemetry,
-} from '@vigil/service-kit';
+import { onShutdown, parseEnv, redactUrl, sendJson, startHttpServer, startRuntime } from '@vigil/service-kit';
 import { parseAnomalyConfig } from './config/anomaly.js';
 import { anomalyEnv } from './config.js';
 import { ANOMALY_CONSUMER, listSeries, scheduleRates, startIngest, type AnomalyDeps } from './service.js';
@@ -23,18 +11,15 @@ const SERVICE = 'anomaly';
 
 async function main(): Promise<void> {
   const env = parseEnv(anomalyEnv, process.env);
-  const telemetry = startTelemetry({ serviceName: SERVICE, endpoint: env.OTEL_EXPORTER_OTLP_ENDPOINT });
-  const logger = createLogger(SERVICE, env.LOG_LEVEL);
   // A bad config file stops the start: the service never runs half-configured.
   const config = parseAnomalyConfig(await readFile(env.ANOMALY_CONFIG, 'utf8'), env.ANOMALY_CONFIG);
-  const ns = namespaceFor(env.VIGIL_NAMESPACE);
-
-  const { db, pool } = createDb<AnomalyDatabase>(env.DATABASE_URL, { max: 8, applicationName: `vigil-${SERVICE}` });
-  await migrateOutbox(db);
-  await migrateAnomaly(db);
-  const nc = await connectNats(env.NATS_URL, SERVICE);
-  await ensureStreams(nc, { ns, replicas: env.VIGIL_REPLICAS });
-  await ensureConsumer(nc, ANOMALY_CONSUMER, ns);
+  const rt = await startRuntime<AnomalyDatabase>({
+    service: SERVICE,
+    env,
+    migrations: [migrateOutbox, migrateAnomaly],
+    consumers: [ANOMALY_CONSUMER],
+  });
+  const { db, logger, ns } = rt;
 
   const metrics = new Registry();
   const points = new Counter({
@@ -54,7 +39,7 @@ async function main(): Promise<void> {
   });
   const deps: AnomalyDeps = {
     db,
-    js: jetstream(nc),
+    js: rt.js,
     ns,
     config,
     logger,
@@ -74,13 +59,7 @@ async function main(): Promise<void> {
       req.method === 'GET' &&
       req.url?.split('?')[0] === '/series' &&
       sendJson(res, 200, { series: await listSeries(db) }),
-    ready: async () => ({
-      nats: !nc.isClosed(),
-      postgres: await pool.query('select 1').then(
-        () => true,
-        (e: Error) => e.message,
-      ),
-    }),
+    ready: rt.ready,
   });
   logger.info(
     {
@@ -96,9 +75,7 @@ async function main(): Promise<void> {
     ['http', () => http.close()],
     ['rates', () => stopRates()],
     ['consumer', () => consumer.stop()],
-    ['nats', () => nc.drain()],
-    ['postgres', () => db.destroy()],
-    ['telemetry', () => telemetry.shutdown()],
+    ...rt.closing,
   ]);
 }
 

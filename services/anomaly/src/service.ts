@@ -2,6 +2,7 @@ import type { JetStreamClient } from '@nats-io/jetstream';
 import { sql, type Kysely, type Transaction } from 'kysely';
 import { createEvent, type ConsumerSpec, type Logger, type Namespace, type RunningConsumer } from '@vigil/events';
 import { consumeIdempotent, createOutbox, type Outbox } from '@vigil/outbox';
+import { everyMinute } from '@vigil/service-kit';
 import { detectorOptions, type AnomalyConfig } from './config/anomaly.js';
 import { step, topFeatures, type DetectorOptions, type Model } from './core/detector.js';
 import { loadForest, saveForest } from './core/forest.js';
@@ -168,40 +169,24 @@ export async function ratePoints(deps: AnomalyDeps, end: Date, processor = point
 /** Produces the rate points every minute, `graceMs` after it ends; prunes old counts hourly. Returns stop(). */
 export function scheduleRates(deps: AnomalyDeps, o: { graceMs?: number } = {}): () => Promise<void> {
   if (rateSeries(deps.config) === undefined) return async () => undefined;
-  const grace = o.graceMs ?? 2_000;
   const processor = pointProcessor(deps);
-  let timer: NodeJS.Timeout | undefined;
-  let stopped = false;
-  let running: Promise<void> = Promise.resolve();
-  const arm = () => {
-    if (stopped) return;
-    const t = now(deps);
-    const next = Math.floor((t - grace) / MINUTE) * MINUTE + MINUTE;
-    timer = setTimeout(
-      () => {
-        running = (async () => {
-          try {
-            await ratePoints(deps, new Date(next), processor);
-            if (next % 3_600_000 === 0) {
-              await deps.db
-                .deleteFrom('anomaly.minute_counts')
-                .where('minute', '<', new Date(next - 2 * 3_600_000))
-                .execute();
-            }
-          } catch (e) {
-            deps.logger.error({ err: e }, 'events-per-minute points failed; the next minute tries again');
-          }
-        })().finally(arm);
-      },
-      next + grace - t,
-    );
-  };
-  arm();
-  return async () => {
-    stopped = true;
-    clearTimeout(timer);
-    await running;
-  };
+  return everyMinute(
+    async (end) => {
+      await ratePoints(deps, end, processor);
+      if (end.getTime() % 3_600_000 === 0) {
+        await deps.db
+          .deleteFrom('anomaly.minute_counts')
+          .where('minute', '<', new Date(end.getTime() - 2 * 3_600_000))
+          .execute();
+      }
+    },
+    {
+      graceMs: o.graceMs ?? 2_000,
+      clock: deps.clock ?? (() => new Date()),
+      logger: deps.logger,
+      what: 'events-per-minute points',
+    },
+  );
 }
 
 /** Series as `GET /series` shows them. */

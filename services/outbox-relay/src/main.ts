@@ -1,16 +1,6 @@
 import { jetstreamManager } from '@nats-io/jetstream';
-import { ensureStreams, namespaceFor } from '@vigil/events';
 import { migrateOutbox, type OutboxDatabase } from '@vigil/outbox';
-import {
-  connectNats,
-  createDb,
-  createLogger,
-  onShutdown,
-  parseEnv,
-  redactUrl,
-  startHttpServer,
-  startTelemetry,
-} from '@vigil/service-kit';
+import { onShutdown, parseEnv, redactUrl, startHttpServer, startRuntime } from '@vigil/service-kit';
 import { relayEnv } from './config.js';
 import { createRelayMetrics } from './metrics.js';
 import { createRelay, relayConnectionSettings } from './relay.js';
@@ -19,19 +9,16 @@ const SERVICE = 'outbox-relay';
 
 async function main(): Promise<void> {
   const env = parseEnv(relayEnv, process.env);
-  const telemetry = startTelemetry({ serviceName: SERVICE, endpoint: env.OTEL_EXPORTER_OTLP_ENDPOINT });
-  const logger = createLogger(SERVICE, env.LOG_LEVEL);
-  const ns = namespaceFor(env.VIGIL_NAMESPACE);
-
-  const { db, pool } = createDb<OutboxDatabase>(env.DATABASE_URL, {
-    max: 4,
-    applicationName: `vigil-${SERVICE}`,
-    settings: relayConnectionSettings,
+  const rt = await startRuntime<OutboxDatabase>({
+    service: SERVICE,
+    env,
+    migrations: [migrateOutbox],
+    dbMax: 4,
+    dbSettings: relayConnectionSettings,
+    nats: { noAsyncTraces: true },
   });
-  await migrateOutbox(db);
-  const nc = await connectNats(env.NATS_URL, SERVICE, { noAsyncTraces: true });
+  const { db, nc, ns, logger } = rt;
   const jsm = await jetstreamManager(nc);
-  await ensureStreams(nc, { ns, replicas: env.VIGIL_REPLICAS });
 
   const metrics = createRelayMetrics(db);
   const relay = createRelay(
@@ -62,13 +49,7 @@ async function main(): Promise<void> {
     'outbox-relay started',
   );
 
-  onShutdown(logger, () => [
-    ['http', () => http.close()],
-    ['relay', () => relay.stop()],
-    ['nats', () => nc.drain()],
-    ['postgres', () => pool.end()],
-    ['telemetry', () => telemetry.shutdown()],
-  ]);
+  onShutdown(logger, () => [['http', () => http.close()], ['relay', () => relay.stop()], ...rt.closing]);
 }
 
 main().catch((e: unknown) => {

@@ -1,18 +1,6 @@
-import { jetstream } from '@nats-io/jetstream';
 import { Gauge, Registry } from 'prom-client';
-import { ensureConsumer, ensureStreams, namespaceFor } from '@vigil/events';
 import { migrateOutbox } from '@vigil/outbox';
-import {
-  connectNats,
-  createDb,
-  createLogger,
-  formatDuration,
-  onShutdown,
-  parseEnv,
-  redactUrl,
-  startHttpServer,
-  startTelemetry,
-} from '@vigil/service-kit';
+import { formatDuration, onShutdown, parseEnv, redactUrl, startHttpServer, startRuntime } from '@vigil/service-kit';
 import { loadSlos } from './config/slo.js';
 import { sloEngineEnv } from './config.js';
 import { slosRoutes } from './http.js';
@@ -23,18 +11,15 @@ const SERVICE = 'slo-engine';
 
 async function main(): Promise<void> {
   const env = parseEnv(sloEngineEnv, process.env);
-  const telemetry = startTelemetry({ serviceName: SERVICE, endpoint: env.OTEL_EXPORTER_OTLP_ENDPOINT });
-  const logger = createLogger(SERVICE, env.LOG_LEVEL);
   // A bad SLO file stops the start: the service never runs half-configured.
   const slos = await loadSlos(env.SLO_DIR);
-  const ns = namespaceFor(env.VIGIL_NAMESPACE);
-
-  const { db, pool } = createDb<SloDatabase>(env.DATABASE_URL, { max: 8, applicationName: `vigil-${SERVICE}` });
-  await migrateOutbox(db);
-  await migrateSlo(db);
-  const nc = await connectNats(env.NATS_URL, SERVICE);
-  await ensureStreams(nc, { ns, replicas: env.VIGIL_REPLICAS });
-  await ensureConsumer(nc, SLO_CONSUMER, ns);
+  const rt = await startRuntime<SloDatabase>({
+    service: SERVICE,
+    env,
+    migrations: [migrateOutbox, migrateSlo],
+    consumers: [SLO_CONSUMER],
+  });
+  const { db, logger, ns } = rt;
 
   const metrics = new Registry();
   const remaining = new Gauge({
@@ -57,7 +42,7 @@ async function main(): Promise<void> {
   });
   const deps: SloEngineDeps = {
     db,
-    js: jetstream(nc),
+    js: rt.js,
     ns,
     slos,
     logger,
@@ -74,13 +59,7 @@ async function main(): Promise<void> {
     host: env.HTTP_HOST,
     metrics,
     routes: slosRoutes(deps),
-    ready: async () => ({
-      nats: !nc.isClosed(),
-      postgres: await pool.query('select 1').then(
-        () => true,
-        (e: Error) => e.message,
-      ),
-    }),
+    ready: rt.ready,
   });
   logger.info(
     { port: http.port, slos: [...slos.keys()], stream: ns.stream, database: redactUrl(env.DATABASE_URL) },
@@ -91,9 +70,7 @@ async function main(): Promise<void> {
     ['http', () => http.close()],
     ['evaluations', () => stopEvaluations()],
     ['consumer', () => consumer.stop()],
-    ['nats', () => nc.drain()],
-    ['postgres', () => db.destroy()],
-    ['telemetry', () => telemetry.shutdown()],
+    ...rt.closing,
   ]);
 }
 

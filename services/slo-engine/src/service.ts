@@ -10,7 +10,7 @@ import {
   type RunningConsumer,
 } from '@vigil/events';
 import { consumeIdempotent, createOutbox } from '@vigil/outbox';
-import { formatDuration } from '@vigil/service-kit';
+import { everyMinute, formatDuration } from '@vigil/service-kit';
 import type { SloConfig } from './config/slo.js';
 import { decide, readSlo, windowsOf, type SloReading, type Transition } from './core/burn.js';
 import { MINUTE_MS, observe } from './core/sli.js';
@@ -144,38 +144,17 @@ function burnEvent(slo: SloConfig, reading: SloReading, t: Transition, at: Date)
  * ended can still arrive; prunes buckets older than every window once an hour. Returns stop().
  */
 export function scheduleEvaluations(deps: SloEngineDeps, o: { graceMs?: number } = {}): () => Promise<void> {
-  const grace = o.graceMs ?? 2_000;
   const longest = Math.max(...[...deps.slos.values()].map((s) => s.window));
-  let timer: NodeJS.Timeout | undefined;
-  let stopped = false;
-  let running: Promise<void> = Promise.resolve();
-  const arm = () => {
-    if (stopped) return;
-    const t = now(deps).getTime();
-    const next = Math.floor((t - grace) / MINUTE_MS) * MINUTE_MS + MINUTE_MS;
-    timer = setTimeout(
-      () => {
-        running = (async () => {
-          try {
-            await evaluateAt(deps, new Date(next));
-            if (next % 3_600_000 === 0) {
-              const pruned = await pruneBuckets(deps.db, new Date(next - longest - MINUTE_MS));
-              if (pruned > 0) deps.logger.info({ pruned }, 'pruned buckets outside every window');
-            }
-          } catch (e) {
-            deps.logger.error({ err: e }, 'evaluation failed; the next minute tries again');
-          }
-        })().finally(arm);
-      },
-      next + grace - t,
-    );
-  };
-  arm();
-  return async () => {
-    stopped = true;
-    clearTimeout(timer);
-    await running;
-  };
+  return everyMinute(
+    async (end) => {
+      await evaluateAt(deps, end);
+      if (end.getTime() % 3_600_000 === 0) {
+        const pruned = await pruneBuckets(deps.db, new Date(end.getTime() - longest - MINUTE_MS));
+        if (pruned > 0) deps.logger.info({ pruned }, 'pruned buckets outside every window');
+      }
+    },
+    { graceMs: o.graceMs ?? 2_000, clock: () => now(deps), logger: deps.logger, what: 'evaluation' },
+  );
 }
 
 /** One SLO as `GET /slos` shows it. */

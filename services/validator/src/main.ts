@@ -1,18 +1,7 @@
-import { jetstream } from '@nats-io/jetstream';
 import { connectDocker } from '@vigil/docker';
 import { Registry } from 'prom-client';
-import { ensureConsumer, ensureStreams, namespaceFor } from '@vigil/events';
 import { migrateOutbox } from '@vigil/outbox';
-import {
-  connectNats,
-  createDb,
-  createLogger,
-  onShutdown,
-  parseEnv,
-  redactUrl,
-  startHttpServer,
-  startTelemetry,
-} from '@vigil/service-kit';
+import { onShutdown, parseEnv, redactUrl, startHttpServer, startRuntime } from '@vigil/service-kit';
 import { loadSuites } from './config/suite.js';
 import { validatorEnv } from './config.js';
 import { runsRoutes } from './http.js';
@@ -23,22 +12,19 @@ const SERVICE = 'validator';
 
 async function main(): Promise<void> {
   const env = parseEnv(validatorEnv, process.env);
-  const telemetry = startTelemetry({ serviceName: SERVICE, endpoint: env.OTEL_EXPORTER_OTLP_ENDPOINT });
-  const logger = createLogger(SERVICE, env.LOG_LEVEL);
   // A bad suite file stops the start: the service never runs half-configured.
   const suites = await loadSuites(env.VALIDATOR_SUITES_DIR);
-  const ns = namespaceFor(env.VIGIL_NAMESPACE);
-
-  const { db, pool } = createDb<ValidatorDatabase>(env.DATABASE_URL, { max: 8, applicationName: `vigil-${SERVICE}` });
-  await migrateOutbox(db);
-  await migrateValidator(db);
-  const nc = await connectNats(env.NATS_URL, SERVICE);
-  await ensureStreams(nc, { ns, replicas: env.VIGIL_REPLICAS });
-  await ensureConsumer(nc, VALIDATOR_CONSUMER, ns);
+  const rt = await startRuntime<ValidatorDatabase>({
+    service: SERVICE,
+    env,
+    migrations: [migrateOutbox, migrateValidator],
+    consumers: [VALIDATOR_CONSUMER],
+  });
+  const { db, logger, ns } = rt;
 
   const deps = {
     db,
-    js: jetstream(nc),
+    js: rt.js,
     ns,
     suites,
     logger,
@@ -56,13 +42,7 @@ async function main(): Promise<void> {
     host: env.HTTP_HOST,
     metrics: new Registry(),
     routes: runsRoutes(db),
-    ready: async () => ({
-      nats: !nc.isClosed(),
-      postgres: await pool.query('select 1').then(
-        () => true,
-        (e: Error) => e.message,
-      ),
-    }),
+    ready: rt.ready,
   });
   logger.info(
     { port: http.port, suites: [...suites.keys()], stream: ns.stream, database: redactUrl(env.DATABASE_URL) },
@@ -73,9 +53,7 @@ async function main(): Promise<void> {
     ['http', () => http.close()],
     ['schedule', async () => stopSchedule()],
     ['consumer', () => consumer.stop()],
-    ['nats', () => nc.drain()],
-    ['postgres', () => db.destroy()],
-    ['telemetry', () => telemetry.shutdown()],
+    ...rt.closing,
   ]);
 }
 

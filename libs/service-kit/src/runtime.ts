@@ -1,0 +1,85 @@
+import { jetstream, type JetStreamClient } from '@nats-io/jetstream';
+import type { ConnectionOptions, NatsConnection } from '@nats-io/transport-node';
+import type { Kysely } from 'kysely';
+import type pg from 'pg';
+import type { Logger } from 'pino';
+import type { z } from 'zod';
+import { ensureConsumer, ensureStreams, namespaceFor, type ConsumerSpec, type Namespace } from '@vigil/events';
+import { createDb } from './db.js';
+import type { serviceEnv } from './env.js';
+import { createLogger } from './logger.js';
+import { connectNats } from './nats.js';
+import type { ShutdownStep } from './shutdown.js';
+import { startTelemetry, type Telemetry } from './telemetry.js';
+
+export interface RuntimeOptions<DB> {
+  /** The service's name: logs, traces, the NATS connection and the Postgres application name. */
+  readonly service: string;
+  /** The parsed environment (main.ts reads it). */
+  readonly env: z.output<typeof serviceEnv>;
+  /** Schema migrations, run in order at start (the outbox's first). */
+  readonly migrations: readonly ((db: Kysely<DB>) => Promise<unknown>)[];
+  /** Durable consumers to create, or to check when they exist. @default none */
+  readonly consumers?: readonly ConsumerSpec[];
+  /** Pool size. @default 8 */
+  readonly dbMax?: number;
+  /** Server settings of every Postgres connection. */
+  readonly dbSettings?: Record<string, string>;
+  /** Extra NATS connection options. */
+  readonly nats?: Partial<ConnectionOptions>;
+}
+
+export interface ServiceRuntime<DB> {
+  readonly telemetry: Telemetry;
+  readonly logger: Logger;
+  readonly ns: Namespace;
+  readonly db: Kysely<DB>;
+  readonly pool: pg.Pool;
+  readonly nc: NatsConnection;
+  readonly js: JetStreamClient;
+  /** /readyz checks: NATS connected and Postgres answering (the message when not). */
+  readonly ready: () => Promise<Record<string, boolean | string>>;
+  /** The runtime's own shutdown steps, to run after the service's: NATS, Postgres, telemetry. */
+  readonly closing: readonly ShutdownStep[];
+}
+
+/**
+ * What every service's main.ts does before its own work: telemetry and logger, Postgres with its
+ * migrations, NATS with the namespace's streams and the service's consumers.
+ */
+export async function startRuntime<DB>(o: RuntimeOptions<DB>): Promise<ServiceRuntime<DB>> {
+  const { env, service } = o;
+  const telemetry = startTelemetry({ serviceName: service, endpoint: env.OTEL_EXPORTER_OTLP_ENDPOINT });
+  const logger = createLogger(service, env.LOG_LEVEL);
+  const ns = namespaceFor(env.VIGIL_NAMESPACE);
+  const { db, pool } = createDb<DB>(env.DATABASE_URL, {
+    max: o.dbMax ?? 8,
+    applicationName: `vigil-${service}`,
+    ...(o.dbSettings === undefined ? {} : { settings: o.dbSettings }),
+  });
+  for (const migrate of o.migrations) await migrate(db);
+  const nc = await connectNats(env.NATS_URL, service, o.nats);
+  await ensureStreams(nc, { ns, replicas: env.VIGIL_REPLICAS });
+  for (const spec of o.consumers ?? []) await ensureConsumer(nc, spec, ns);
+  return {
+    telemetry,
+    logger,
+    ns,
+    db,
+    pool,
+    nc,
+    js: jetstream(nc),
+    ready: async () => ({
+      nats: !nc.isClosed(),
+      postgres: await pool.query('select 1').then(
+        () => true,
+        (e: Error) => e.message,
+      ),
+    }),
+    closing: [
+      ['nats', () => nc.drain()],
+      ['postgres', () => db.destroy()],
+      ['telemetry', () => telemetry.shutdown()],
+    ],
+  };
+}
