@@ -39,6 +39,7 @@ if [ -z "${DATABASE_URL:-}" ] && ! reachable 5432 && ! have_initdb; then missing
 if $want_docker; then
   if [ -z "${DOCKER_HOST:-}" ] && ! docker_answers && ! command -v dockerd >/dev/null 2>&1; then missing+=(docker.io); fi
   have_busybox || missing+=(busybox-static file)
+  [ -x /usr/sbin/tc ] || [ -x /sbin/tc ] || missing+=(iproute2)
 fi
 sudo=""
 [ "$(id -u)" -eq 0 ] || sudo="sudo"

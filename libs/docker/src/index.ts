@@ -1,7 +1,7 @@
 import Docker from 'dockerode';
 import type { ContainerInspectInfo } from 'dockerode';
 
-export type { ContainerInspectInfo } from 'dockerode';
+export type { ContainerCreateOptions, ContainerInspectInfo } from 'dockerode';
 /** A Docker Engine API client (dockerode). */
 export type DockerClient = Docker;
 

@@ -67,6 +67,12 @@ const chaosKind = z.enum([
 
 const target = z.strictObject({ id: nonEmpty, name: nonEmpty });
 
+const recovery = z.strictObject({
+  recovered: z.boolean(),
+  durationMs: z.number().min(0),
+  details: z.array(z.string()),
+});
+
 const gateCheck = z.strictObject({
   check: nonEmpty,
   passed: z.boolean(),
@@ -131,7 +137,12 @@ export const registry = {
     schema: z.strictObject({
       kind: chaosKind,
       target: z
-        .strictObject({ names: z.array(nonEmpty).min(1).optional(), labels: labels.optional() })
+        .strictObject({
+          names: z.array(nonEmpty).min(1).optional(),
+          labels: labels.optional(),
+          /** Act on at most this many of the matching running containers, picked at random. */
+          count: z.int().min(1).optional(),
+        })
         .refine((t) => t.names !== undefined || t.labels !== undefined, 'needs names or labels'),
       durationSeconds: z.number().positive().max(3600),
       parameters: z.record(nonEmpty, z.union([z.number(), z.string(), z.boolean()])).default({}),
@@ -168,24 +179,39 @@ export const registry = {
       injectedAt: isoTime.optional(),
       rolledBackAt: isoTime.optional(),
       completedAt: isoTime,
-      recovery: z.strictObject({
-        recovered: z.boolean(),
-        durationMs: z.number().min(0),
-        details: z.array(z.string()),
-      }),
+      recovery,
       scoreBefore: score.optional(),
       scoreAfter: score.optional(),
     }),
   }),
+  'chaos.abort.requested': defineEvent({
+    type: 'chaos.abort.requested',
+    version: 1,
+    description:
+      'Stop a running experiment (by experiment id or by the id of its chaos.requested) and roll it back now.',
+    schema: z
+      .strictObject({
+        experimentId: nonEmpty.optional(),
+        requestId: eventId.optional(),
+        requestedBy: nonEmpty,
+        reason: nonEmpty,
+      })
+      .refine((a) => a.experimentId !== undefined || a.requestId !== undefined, 'needs experimentId or requestId'),
+  }),
   'chaos.aborted': defineEvent({
     type: 'chaos.aborted',
     version: 1,
-    description: 'An experiment was refused by the safety gate or stopped; every reason is listed.',
+    description:
+      'An experiment was refused by the safety gate, or stopped (abort, failed injection, chaos service restart) and rolled back; every reason is listed.',
     schema: z.strictObject({
       requestId: eventId,
       experimentId: nonEmpty.optional(),
       reasons: z.array(nonEmpty).min(1),
       gate: z.array(gateCheck),
+      /** Present when the experiment had started: what it acted on and how the targets recovered. */
+      targets: z.array(target).optional(),
+      rolledBackAt: isoTime.optional(),
+      recovery: recovery.optional(),
     }),
   }),
   'anomaly.detected': defineEvent({

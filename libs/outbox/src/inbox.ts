@@ -32,6 +32,11 @@ export interface ConsumeIdempotentOptions<T extends EventType, DB, P = undefined
   readonly prepare?: (event: VigilEvent<T>, ctx: HandlerContext) => Promise<P>;
   /** Runs inside the transaction that records the event in the inbox; write state and outbox rows with `tx`. */
   readonly handler: IdempotentHandler<T, DB, P>;
+  /**
+   * Runs after that transaction committed, before the ack, for events not seen before: start
+   * in-process work on what the handler stored (it is visible to other connections by now).
+   */
+  readonly afterCommit?: (event: VigilEvent<T>, ctx: HandlerContext) => Promise<void>;
 }
 
 /**
@@ -56,17 +61,19 @@ export async function consumeIdempotent<T extends EventType, DB, P = undefined>(
         }
         prepared = await o.prepare(event, ctx);
       }
-      await o.db.transaction().execute(async (tx) => {
+      const first = await o.db.transaction().execute(async (tx) => {
         // Blocks while another instance holds the same event uncommitted, then sees its row.
-        const first = await sql<{ one: number }>`
+        const inserted = await sql<{ one: number }>`
           insert into outbox.inbox (consumer, event_id) values (${consumer}, ${event.id})
           on conflict do nothing returning 1 as one`.execute(tx);
-        if (first.rows.length === 0) {
+        if (inserted.rows.length === 0) {
           ctx.logger.info('already processed; redelivery ignored');
-          return;
+          return false;
         }
         await o.handler(tx, event, ctx, prepared);
+        return true;
       });
+      if (first && o.afterCommit) await o.afterCommit(event, ctx);
     },
   });
 }

@@ -3,7 +3,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { copyFile, mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { ContainerCreateOptions } from 'dockerode';
 import {
   connectDocker,
@@ -126,6 +126,34 @@ const busyboxCandidates = ['/bin/busybox', '/usr/bin/busybox'];
 
 /** Imports `vigil-test/busybox:<hash of the binary>` from the host's static busybox unless it exists. */
 export async function ensureBusyboxImage(docker: DockerClient): Promise<string> {
+  const busybox = staticBusybox();
+  const hash = createHash('sha256').update(readFileSync(busybox)).digest('hex').slice(0, 12);
+  return importTree(docker, `vigil-test/busybox:${hash}`, busybox, []);
+}
+
+/**
+ * Imports `vigil-test/chaos-helper:<hash>`: the busybox image plus the host's `tc` (iproute2) and
+ * the shared libraries it loads, which is what the chaos service's helper containers run. Made
+ * from the host's binaries because no registry can be reached here; production builds
+ * services/chaos/helper/Dockerfile instead.
+ */
+export async function ensureChaosHelperImage(docker: DockerClient): Promise<string> {
+  const busybox = staticBusybox();
+  const tc = ['/usr/sbin/tc', '/sbin/tc'].find((p) => existsSync(p));
+  if (tc === undefined) throw new Error("the chaos helper test image needs the host's tc: install iproute2");
+  const ldd = spawnSync('ldd', [tc], { encoding: 'utf8' });
+  if (ldd.status !== 0) throw new Error(`ldd ${tc} failed: ${ldd.stderr}`);
+  // "libbpf.so.1 => /lib/x86_64-linux-gnu/libbpf.so.1 (0x…)" and "/lib64/ld-linux-x86-64.so.2 (0x…)"
+  const libs = [...ldd.stdout.matchAll(/(\/\S+) \(0x[0-9a-f]+\)/g)].map((m) => m[1] as string);
+  // At /sbin/tc, as in Debian: busybox's shell runs its own `tc` applet for a bare `tc`.
+  const files = [tc, ...libs].map((path) => ({ path, target: tc === path ? '/sbin/tc' : path }));
+  const hash = createHash('sha256');
+  hash.update(readFileSync(busybox));
+  for (const f of files) hash.update(f.target).update(readFileSync(f.path));
+  return importTree(docker, `vigil-test/chaos-helper:${hash.digest('hex').slice(0, 12)}`, busybox, files);
+}
+
+function staticBusybox(): string {
   const env = process.env['VIGIL_TEST_BUSYBOX'];
   const candidates = env === undefined ? busyboxCandidates : [env];
   const binary = candidates.find((p) => existsSync(p) && isStaticElf(readFileSync(p)));
@@ -135,26 +163,39 @@ export async function ensureBusyboxImage(docker: DockerClient): Promise<string> 
         'install busybox-static (or set VIGIL_TEST_BUSYBOX)',
     );
   }
-  const bytes = readFileSync(binary);
-  const tag = `vigil-test/busybox:${createHash('sha256').update(bytes).digest('hex').slice(0, 12)}`;
+  return binary;
+}
+
+/** Imports a busybox root filesystem plus `files` (host path → path in the image) as `tag`, unless it exists. */
+async function importTree(
+  docker: DockerClient,
+  tag: string,
+  busybox: string,
+  files: readonly { path: string; target: string }[],
+): Promise<string> {
   try {
     await docker.getImage(tag).inspect();
     return tag;
   } catch (e) {
     if (statusOf(e) !== 404) throw e;
   }
-  const root = await mkdtemp(join(tmpdir(), 'vigil-busybox-'));
+  const root = await mkdtemp(join(tmpdir(), 'vigil-image-'));
   try {
     await mkdir(join(root, 'bin'));
     await mkdir(join(root, 'etc'));
     await mkdir(join(root, 'tmp'), { mode: 0o1777 });
-    await copyFile(binary, join(root, 'bin/busybox'));
-    const applets = spawnSync(binary, ['--list'], { encoding: 'utf8' }).stdout.split('\n').filter(Boolean);
+    await copyFile(busybox, join(root, 'bin/busybox'));
+    const applets = spawnSync(busybox, ['--list'], { encoding: 'utf8' }).stdout.split('\n').filter(Boolean);
     await Promise.all(
       applets
         .filter((a) => a !== 'busybox')
         .map((a) => symlink('busybox', join(root, 'bin', a)).catch(() => undefined)),
     );
+    for (const f of files) {
+      await mkdir(join(root, dirname(f.target)), { recursive: true });
+      await rm(join(root, f.target), { force: true });
+      await copyFile(f.path, join(root, f.target));
+    }
     await writeFile(join(root, 'etc/passwd'), 'root:x:0:0:root:/:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n');
     await writeFile(join(root, 'etc/group'), 'root:x:0:\nnogroup:x:65534:\n');
     const [repo, version] = tag.split(':') as [string, string];

@@ -158,8 +158,19 @@ export const dataArbitraries: { [T in EventType]: fc.Arbitrary<EventDataInput<T>
       experimentId: text,
       reasons: fc.array(text, { minLength: 1, maxLength: 3 }),
       gate: fc.array(gate, { maxLength: 3 }),
+      targets: fc.array(target, { maxLength: 3 }),
+      rolledBackAt: time,
+      recovery: fc.record({
+        recovered: fc.boolean(),
+        durationMs: nonNeg,
+        details: fc.array(fc.string(), { maxLength: 3 }),
+      }),
     },
     { requiredKeys: ['requestId', 'reasons', 'gate'] },
+  ),
+  'chaos.abort.requested': fc.oneof(
+    fc.record({ experimentId: text, requestedBy: text, reason: text }),
+    fc.record({ requestId: text, requestedBy: text, reason: text }),
   ),
   'anomaly.detected': fc.record({
     series: text,

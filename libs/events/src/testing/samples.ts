@@ -37,7 +37,7 @@ export const samples: { [T in EventType]: EventDataInput<T> } = {
     kind: 'network-latency',
     target: { labels: { 'vigil.chaos/enabled': 'true' } },
     durationSeconds: 60,
-    parameters: { latencyMs: 200 },
+    parameters: { delayMs: 200 },
     requestedBy: 'test',
     reason: 'game day',
   },
@@ -68,6 +68,11 @@ export const samples: { [T in EventType]: EventDataInput<T> } = {
     requestId: 'b9a1c0de-0000-4000-8000-000000000002',
     reasons: ['error budget of availability is 12% (< 20%)'],
     gate: [{ check: 'error budget', passed: false, value: 0.12, message: 'availability has 12% left' }],
+  },
+  'chaos.abort.requested': {
+    experimentId: 'exp-1',
+    requestedBy: 'alice',
+    reason: 'checkout latency is paging',
   },
   'anomaly.detected': {
     series: 'validation.score.event_bus',

@@ -1,5 +1,7 @@
 import { z } from 'zod';
-import { duration, parseYamlFile } from '@vigil/service-kit';
+import { formatPath, registry, type EventData } from '@vigil/events';
+import { ConfigFileError, duration, parseYamlFile } from '@vigil/service-kit';
+import { CronError, firstFireInBlackout, parseCron, type Cron } from '../core/cron.js';
 import { defaultPolicy, type Policy } from '../core/gate.js';
 
 const hhmm = z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'must be a time HH:MM (UTC)');
@@ -38,13 +40,83 @@ export const chaosSchema = z.strictObject({
         .default([]),
     })
     .prefault({}),
+  verification: z
+    .strictObject({
+      /** Targets must be running (and healthy, when they have a healthcheck) within this. @default 60s */
+      timeout: duration.default(60_000),
+      /**
+       * The suite whose latest score the gate reads, and which is requested and awaited after each
+       * experiment; `null` skips that validation run. @default vigil-self
+       */
+      suite: z.string().min(1).nullable().default('vigil-self'),
+      /** How long to wait for that validation run. @default 2m */
+      validationTimeout: duration.default(120_000),
+    })
+    .prefault({}),
+  /** Experiments requested on a cron schedule (UTC). @default none */
+  schedules: z
+    .array(
+      z.strictObject({
+        name: z.string().regex(/^[a-z0-9][a-z0-9-]*$/, 'must be lower-case letters, digits and dashes'),
+        /** Five fields (minute hour day-of-month month day-of-week) or @weekly and friends, UTC. */
+        cron: z.string().transform((v, ctx) => {
+          try {
+            return parseCron(v);
+          } catch (e) {
+            ctx.addIssue({ code: 'custom', message: e instanceof CronError ? e.message : String(e) });
+            return z.NEVER;
+          }
+        }),
+        /** @default true */
+        enabled: z.boolean().default(true),
+        request: registry['chaos.requested'].schema
+          .omit({ requestedBy: true, reason: true })
+          .extend({ reason: z.string().min(1).optional() }),
+      }),
+    )
+    .default([]),
 });
 
-export type ChaosConfig = z.output<typeof chaosSchema>;
+export interface Schedule {
+  readonly name: string;
+  readonly cron: Cron;
+  readonly enabled: boolean;
+  readonly request: EventData<'chaos.requested'>;
+}
 
-/** Parses config/chaos.yaml; errors name the file and the field path. */
-export function parseChaosConfig(text: string, file: string): { policy: Policy } {
+export interface ChaosConfig {
+  readonly policy: Policy;
+  readonly verification: z.output<typeof chaosSchema>['verification'];
+  readonly schedules: readonly Schedule[];
+}
+
+/**
+ * Parses config/chaos.yaml; errors name the file and the field path. A schedule that would fire
+ * inside a blackout window is an error too: it could never run, which nobody would notice.
+ */
+export function parseChaosConfig(text: string, file: string, now: Date = new Date()): ChaosConfig {
   const c = parseYamlFile(chaosSchema, text, file);
   const { maxScoreAge, ...rest } = c.policy;
-  return { policy: { ...rest, maxScoreAgeMs: maxScoreAge } };
+  const policy: Policy = { ...rest, maxScoreAgeMs: maxScoreAge };
+  const names = new Set<string>();
+  const schedules = c.schedules.map((s, i): Schedule => {
+    const at = formatPath(['schedules', i]);
+    if (names.has(s.name)) throw new ConfigFileError(`${file}: ${at}.name: '${s.name}' is defined twice`);
+    names.add(s.name);
+    const clash = s.enabled ? firstFireInBlackout(s.cron, policy.blackouts, now) : undefined;
+    if (clash !== undefined) {
+      const b = clash.blackout;
+      throw new ConfigFileError(
+        `${file}: ${at}.cron: '${s.cron.source}' fires at ${clash.at.toISOString()}, inside the blackout ${b.days.join(',')} ${b.from}-${b.to} UTC`,
+      );
+    }
+    const { reason, ...request } = s.request;
+    return {
+      name: s.name,
+      cron: s.cron,
+      enabled: s.enabled,
+      request: { ...request, requestedBy: `schedule:${s.name}`, reason: reason ?? `scheduled experiment ${s.name}` },
+    };
+  });
+  return { policy, verification: c.verification, schedules };
 }

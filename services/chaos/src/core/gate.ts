@@ -70,6 +70,8 @@ export interface GateInput {
   /** Ids of containers an experiment is running on now. */
   readonly busy: ReadonlySet<string>;
   readonly now: Date;
+  /** Seeds the random pick when the request asks for `target.count` of the matches (the request id). */
+  readonly seed?: string;
 }
 
 export interface GateResult {
@@ -187,12 +189,18 @@ export function gate(input: GateInput): GateResult {
         ? `every target is labelled ${p.optInLabel}=true`
         : `not opted in (${p.optInLabel}=true): ${notOptedIn.join(', ')}`,
   );
-  const targets = selected.filter((c) => c.running);
+  const running = selected.filter((c) => c.running);
+  const count = request.target.count;
+  const targets = count === undefined ? running : pick(running, count, input.seed ?? '');
   add(
     'targets',
     targets.length > 0,
     targets.length,
-    targets.length > 0 ? `${targets.length} running target(s)` : 'no running container matches the target',
+    targets.length === 0
+      ? 'no running container matches the target'
+      : count === undefined
+        ? `${targets.length} running target(s)`
+        : `${targets.length} of ${running.length} running match(es), picked at random (count ${count})`,
   );
 
   // Blast radius, over the containers chaos could touch at all.
@@ -216,4 +224,18 @@ export function gate(input: GateInput): GateResult {
 
   const reasons = checks.filter((c) => !c.passed).map((c) => `${c.check}: ${c.message}`);
   return { allowed: reasons.length === 0, checks, targets, reasons };
+}
+
+/** `count` of `xs`, chosen by a hash of the seed and each id: random, yet the same on a redelivery. */
+function pick(xs: readonly Candidate[], count: number, seed: string): Candidate[] {
+  const hash = (text: string) => {
+    let h = 0x811c9dc5;
+    for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193) >>> 0;
+    return h;
+  };
+  return [...xs]
+    .map((c) => ({ c, k: hash(`${seed}/${c.id}`) }))
+    .sort((a, b) => a.k - b.k)
+    .slice(0, count)
+    .map((x) => x.c);
 }

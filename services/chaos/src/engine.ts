@@ -1,0 +1,295 @@
+import {
+  engineCall,
+  statusOf,
+  type ContainerCreateOptions,
+  type ContainerInspectInfo,
+  type DockerClient,
+} from '@vigil/docker';
+import type { Candidate } from './core/gate.js';
+import { describeAction, type Action } from './core/plan.js';
+import type { Target } from './store.js';
+
+/** Labels on every helper container, so a rollback (or a person) can find them. */
+export const helperLabels = {
+  experiment: 'vigil.chaos/experiment',
+  target: 'vigil.chaos/target',
+  role: 'vigil.chaos/helper',
+} as const;
+
+/**
+ * An action the engine refused or that did not take effect; permanent for this experiment (it is
+ * rolled back and reported), the message says which action, on what, and why.
+ */
+export class ActionError extends Error {
+  readonly code = 'CHAOS_ACTION_FAILED';
+}
+
+export interface EngineOptions {
+  /** Image of the helper containers (netem, stress): busybox or a shell, and `tc` at /sbin/tc. */
+  readonly helperImage: string;
+  /** Seconds a stop waits before SIGKILL. @default 10 */
+  readonly stopTimeoutSeconds?: number;
+}
+
+/** The experiment's view of the Docker engine: list candidates, act, undo, and read health. */
+export interface ChaosEngine {
+  candidates(): Promise<Candidate[]>;
+  /**
+   * What the undo of `action` will need, read before acting (so it can be journalled first).
+   * For a disconnect: the endpoint's aliases and addresses.
+   */
+  prepare(target: Target, action: Action): Promise<Record<string, unknown> | undefined>;
+  /** Performs `action`; undoing something already undone is not an error (rollback is idempotent). */
+  act(experimentId: string, target: Target, action: Action, detail: Record<string, unknown> | undefined): Promise<void>;
+  /** Whether the container is running, unpaused, and healthy when it has a healthcheck. */
+  health(target: Target): Promise<{ ok: boolean; state: string }>;
+}
+
+export function dockerEngine(docker: DockerClient, o: EngineOptions): ChaosEngine {
+  const call = <T>(fn: () => Promise<T>) => engineCall(docker, fn);
+  const fail = (action: Action, target: Target, e: unknown): never => {
+    const msg = (e as { json?: { message?: string } }).json?.message ?? (e as Error).message;
+    throw new ActionError(`${describeAction(action)} on ${target.name}: ${msg}`, { cause: e });
+  };
+  /** Runs `fn`, treating the engine statuses in `fine` as "already in the wanted state". */
+  const tolerate = async (action: Action, target: Target, fine: readonly number[], fn: () => Promise<unknown>) => {
+    try {
+      await call(fn);
+    } catch (e) {
+      const status = statusOf(e);
+      if (status !== undefined && fine.includes(status)) return;
+      fail(action, target, e);
+    }
+  };
+
+  async function helperImage(): Promise<void> {
+    try {
+      await call(() => docker.getImage(o.helperImage).inspect());
+    } catch (e) {
+      if (statusOf(e) !== 404) throw e;
+      throw new ActionError(
+        `the helper image ${o.helperImage} is not on the Docker engine: build it from services/chaos/helper (see services/chaos/README.md) or set CHAOS_HELPER_IMAGE`,
+      );
+    }
+  }
+
+  /** Runs a helper in the target's network namespace to completion; its output is the error on failure. */
+  async function netemHelper(experimentId: string, target: Target, script: string): Promise<string> {
+    await helperImage();
+    const options: ContainerCreateOptions = {
+      Image: o.helperImage,
+      Cmd: ['sh', '-c', script],
+      Labels: {
+        [helperLabels.experiment]: experimentId,
+        [helperLabels.target]: target.id,
+        [helperLabels.role]: 'netem',
+      },
+      HostConfig: { NetworkMode: `container:${target.id}`, CapAdd: ['NET_ADMIN'], CapDrop: ['ALL'] },
+    };
+    const helper = await call(() => docker.createContainer(options));
+    try {
+      await call(() => helper.start());
+      const { StatusCode } = (await call(() => helper.wait())) as { StatusCode: number };
+      const logs = await call(() => helper.logs({ stdout: true, stderr: true }));
+      const output = demux(logs).trim();
+      if (StatusCode !== 0) {
+        throw new ActionError(
+          /qdisc kind is unknown/i.test(output)
+            ? `the Docker engine's kernel has no netem queueing discipline (sch_netem), which network-latency and network-loss need: ${output}`
+            : `the netem helper exited with ${StatusCode}: ${output || 'no output'}`,
+        );
+      }
+      return output;
+    } finally {
+      await helper.remove({ force: true }).catch(() => undefined);
+    }
+  }
+
+  async function stressStart(experimentId: string, target: Target, action: Extract<Action, { op: 'stress-start' }>) {
+    await helperImage();
+    const info = await call(() => docker.getContainer(target.id).inspect());
+    const engine = (await call(() => docker.info())) as { CgroupDriver?: string; CgroupVersion?: string };
+    // With cgroup v1 and the cgroupfs driver the helper can live inside the target's cgroup, so
+    // its load counts against the target's CPU and memory limits, as Pumba does it.
+    const nested = engine.CgroupDriver === 'cgroupfs' && engine.CgroupVersion !== '2';
+    const parent = `${info.HostConfig.CgroupParent || '/docker'}/${info.Id}`;
+    const mb = action.memoryMb;
+    const script =
+      mb !== undefined
+        ? `dd if=/dev/zero of=/stress/fill bs=1M count=${mb} 2>/dev/null; exec sleep 2147483647`
+        : `i=0; while [ $i -lt ${action.cpuWorkers ?? 1} ]; do (while :; do :; done) & i=$((i+1)); done; wait`;
+    const options: ContainerCreateOptions = {
+      Image: o.helperImage,
+      name: `vigil-chaos-stress-${experimentId.slice(0, 8)}-${target.id.slice(0, 12)}`,
+      Cmd: ['sh', '-c', script],
+      Labels: {
+        [helperLabels.experiment]: experimentId,
+        [helperLabels.target]: target.id,
+        [helperLabels.role]: 'stress',
+      },
+      HostConfig: {
+        NetworkMode: 'none',
+        PidMode: `container:${target.id}`,
+        Init: true,
+        CapDrop: ['ALL'],
+        ...(mb === undefined ? {} : { Tmpfs: { '/stress': `size=${mb + 1}m` } }),
+        ...(nested ? { CgroupParent: parent } : {}),
+      },
+    };
+    const helper = await call(() => docker.createContainer(options));
+    await call(() => helper.start());
+  }
+
+  async function removeHelpers(experimentId: string, target: Target, role: 'stress' | 'netem') {
+    const found = await call(() =>
+      docker.listContainers({
+        all: true,
+        filters: {
+          label: [
+            `${helperLabels.experiment}=${experimentId}`,
+            `${helperLabels.target}=${target.id}`,
+            `${helperLabels.role}=${role}`,
+          ],
+        },
+      }),
+    );
+    for (const c of found) {
+      await tolerate({ op: 'stress-stop' }, target, [404, 409], () =>
+        docker.getContainer(c.Id).remove({ force: true }),
+      );
+    }
+  }
+
+  // Only the root qdisc vigil put there (netem) is removed, on every interface but lo.
+  const devices = `for d in $(ls /sys/class/net); do [ "$d" = lo ] && continue;`;
+
+  return {
+    async candidates() {
+      const list = await call(() => docker.listContainers({ all: true }));
+      return list.map((c) => ({
+        id: c.Id,
+        name: (c.Names[0] ?? c.Id).replace(/^\//, ''),
+        labels: c.Labels,
+        running: c.State === 'running',
+      }));
+    },
+
+    async prepare(target, action) {
+      if (action.op !== 'disconnect') return undefined;
+      const info = await call(() => docker.getContainer(target.id).inspect());
+      const endpoint = info.NetworkSettings.Networks[action.network];
+      if (endpoint === undefined) {
+        throw new ActionError(`${target.name} is not connected to network ${action.network}`);
+      }
+      const ipam = endpoint.IPAMConfig as { IPv4Address?: string; IPv6Address?: string } | undefined;
+      return {
+        // The engine adds the short container id as an alias itself.
+        aliases: ((endpoint.Aliases ?? []) as string[]).filter((a) => !info.Id.startsWith(a)),
+        ipv4: ipam?.IPv4Address ?? null,
+        ipv6: ipam?.IPv6Address ?? null,
+      };
+    },
+
+    async act(experimentId, target, action, detail) {
+      const c = docker.getContainer(target.id);
+      switch (action.op) {
+        case 'kill':
+          return tolerate(action, target, [], () => c.kill({ signal: action.signal }));
+        case 'stop':
+          return tolerate(action, target, [304], () => c.stop({ t: o.stopTimeoutSeconds ?? 10 }));
+        case 'start':
+          return tolerate(action, target, [304], () => c.start());
+        case 'restart':
+          return tolerate(action, target, [], () => c.restart({ t: o.stopTimeoutSeconds ?? 10 }));
+        case 'pause':
+          return tolerate(action, target, [], () => c.pause());
+        case 'unpause':
+          // 409: not paused (any more) — the state the rollback wants.
+          return tolerate(action, target, [409], () => c.unpause());
+        case 'disconnect':
+          return tolerate(action, target, [], () =>
+            docker.getNetwork(action.network).disconnect({ Container: target.id, Force: true }),
+          );
+        case 'connect': {
+          const d = (detail ?? {}) as { aliases?: string[]; ipv4?: string | null; ipv6?: string | null };
+          const ipam = {
+            ...(d.ipv4 ? { IPv4Address: d.ipv4 } : {}),
+            ...(d.ipv6 ? { IPv6Address: d.ipv6 } : {}),
+          };
+          // 403: already connected.
+          return tolerate(action, target, [403, 409], () =>
+            docker.getNetwork(action.network).connect({
+              Container: target.id,
+              EndpointConfig: {
+                ...(d.aliases && d.aliases.length > 0 ? { Aliases: d.aliases } : {}),
+                ...(Object.keys(ipam).length > 0 ? { IPAMConfig: ipam } : {}),
+              },
+            }),
+          );
+        }
+        case 'netem-add': {
+          const spec =
+            action.lossPercent !== undefined
+              ? `loss ${action.lossPercent}%`
+              : `delay ${action.delayMs}ms ${action.jitterMs ?? 0}ms`;
+          await netemHelper(
+            experimentId,
+            target,
+            `set -e; n=0; ${devices} /sbin/tc qdisc replace dev "$d" root netem ${spec}; n=$((n+1)); done; [ $n -gt 0 ] || { echo "no network interface but lo"; exit 3; }`,
+          );
+          return;
+        }
+        case 'netem-remove': {
+          const info = await call(() => c.inspect()).catch((e: unknown) => {
+            if (statusOf(e) === 404) return undefined;
+            throw e;
+          });
+          // A stopped or removed container has no network namespace left, and no netem either.
+          if (info === undefined || !info.State.Running) return;
+          await netemHelper(
+            experimentId,
+            target,
+            `${devices} if /sbin/tc qdisc show dev "$d" | grep -q '^qdisc netem'; then /sbin/tc qdisc del dev "$d" root; fi; done; true`,
+          );
+          return;
+        }
+        case 'stress-start':
+          return stressStart(experimentId, target, action);
+        case 'stress-stop':
+          return removeHelpers(experimentId, target, 'stress');
+      }
+    },
+
+    async health(target) {
+      let info: ContainerInspectInfo;
+      try {
+        info = await call(() => docker.getContainer(target.id).inspect());
+      } catch (e) {
+        if (statusOf(e) === 404) return { ok: false, state: 'removed' };
+        throw e;
+      }
+      const s = info.State;
+      const health = (s as { Health?: { Status?: string } }).Health?.Status;
+      const state = s.Paused
+        ? 'paused'
+        : s.Running
+          ? health === undefined
+            ? 'running'
+            : `running (${health})`
+          : s.Status;
+      return { ok: s.Running && !s.Paused && (health === undefined || health === 'healthy'), state };
+    },
+  };
+}
+
+/** The engine multiplexes a non-TTY container's stdout and stderr into 8-byte-framed chunks. */
+function demux(buf: Buffer): string {
+  let out = '';
+  let i = 0;
+  while (i + 8 <= buf.length) {
+    const size = buf.readUInt32BE(i + 4);
+    out += buf.subarray(i + 8, i + 8 + size).toString('utf8');
+    i += 8 + size;
+  }
+  return out;
+}
