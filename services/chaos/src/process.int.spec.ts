@@ -138,7 +138,11 @@ describe('the chaos service as a process', () => {
     const o = await h.outcome(requestId, 60_000);
     expect(o.type).toBe('chaos.aborted');
     expect(o.data).toMatchObject({
-      reasons: [expect.stringMatching(/^the chaos service stopped during the (injecting|holding) phase; what it injected was rolled back/)],
+      reasons: [
+        expect.stringMatching(
+          /^the chaos service stopped during the (injecting|holding) phase; what it injected was rolled back/,
+        ),
+      ],
       recovery: { recovered: true },
     });
     // Exactly one outcome for the request, however many instances looked at it.

@@ -1,7 +1,9 @@
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import type { EventDataInput } from '@vigil/events';
+import { subjectOf, type EventDataInput } from '@vigil/events';
 import { waitFor } from '@vigil/testkit';
+import { parseChaosConfig } from './config/chaos.js';
 import { helperLabels } from './engine.js';
+import { scheduleExperiments, type ChaosDeps } from './service.js';
 import { chaosHarness, testConfig, type ChaosHarness } from './testing/harness.js';
 
 const natsUrl = inject('natsUrl');
@@ -9,9 +11,10 @@ const databaseUrl = inject('databaseUrl');
 const optIn = { 'vigil.chaos/enabled': 'true' };
 
 let h: ChaosHarness;
+let deps: ChaosDeps;
 beforeAll(async () => {
   h = await chaosHarness('chaos', { natsUrl, databaseUrl });
-  await h.startService();
+  ({ deps } = await h.startService());
   await h.validated(9.5);
 }, 120_000);
 afterAll(async () => {
@@ -261,6 +264,39 @@ describe('chaos experiments on a real Docker engine', () => {
       .where('e.request_id', '=', requestId)
       .execute();
     expect(steps).toEqual([]);
+  });
+});
+
+describe('schedules', () => {
+  it('request their experiment in the minute the cron names, once across two instances', async () => {
+    // Wednesday 10:00 UTC is 300 ms away on the schedulers' clock.
+    const boundary = Date.parse('2026-11-25T10:00:00Z');
+    const offset = boundary - 300 - Date.now();
+    const clock = () => new Date(Date.now() + offset);
+    const config = parseChaosConfig(
+      testConfig(`schedules:
+  - name: game-day
+    cron: "0 10 * * wed"
+    request: { kind: container-pause, target: { names: [nobody] }, durationSeconds: 1, dryRun: true }`),
+      'chaos.yaml',
+    );
+    const stops = [0, 1].map(() => scheduleExperiments({ ...deps, config, clock }));
+    const run = await waitFor(
+      () => h.db.selectFrom('chaos.schedule_runs').selectAll().where('schedule', '=', 'game-day').executeTakeFirst(),
+      { timeoutMs: 10_000, message: 'the schedule to fire' },
+    );
+    for (const stop of stops) await stop();
+    expect(run.minute.toISOString()).toBe('2026-11-25T10:00:00.000Z');
+    const requested = await h.db
+      .selectFrom('outbox.events')
+      .select(['event_id', 'payload'])
+      .where('subject', '=', subjectOf(h.f.ns, 'chaos.requested'))
+      .execute();
+    expect(requested).toHaveLength(1);
+    expect(JSON.parse(Buffer.from(requested[0]!.payload).toString())).toMatchObject({
+      id: run.event_id,
+      data: { kind: 'container-pause', requestedBy: 'schedule:game-day', reason: 'scheduled experiment game-day' },
+    });
   });
 });
 

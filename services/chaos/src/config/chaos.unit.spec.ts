@@ -9,7 +9,25 @@ const shipped = fileURLToPath(new URL('../../../../config/chaos.yaml', import.me
 
 describe('chaos config', () => {
   it('the shipped file is the seed policy; an empty file means the defaults', async () => {
-    expect(parseChaosConfig(await readFile(shipped, 'utf8'), shipped).policy).toEqual(defaultPolicy);
+    const seed = parseChaosConfig(await readFile(shipped, 'utf8'), shipped);
+    expect(seed.policy).toEqual(defaultPolicy);
+    expect(seed.verification).toEqual({ timeout: 60_000, suite: 'vigil-self', validationTimeout: 120_000 });
+    expect(seed.schedules).toMatchObject([
+      {
+        name: 'weekly-pause',
+        enabled: true,
+        cron: { source: '0 10 * * wed' },
+        request: {
+          kind: 'container-pause',
+          target: { labels: { 'vigil.chaos/enabled': 'true' }, count: 1 },
+          durationSeconds: 60,
+          parameters: {},
+          dryRun: false,
+          requestedBy: 'schedule:weekly-pause',
+          reason: 'weekly game day',
+        },
+      },
+    ]);
     expect(parseChaosConfig('{}', 'c.yaml').policy).toEqual(defaultPolicy);
     expect(
       parseChaosConfig(
@@ -41,8 +59,46 @@ describe('chaos config', () => {
     ],
     ['a blast radius of 0', 'policy: { maxBlastRadiusPercent: 0 }', /c\.yaml: policy\.maxBlastRadiusPercent: /],
     ['an unknown field', 'policy: { yolo: true }', /c\.yaml: policy: unknown field yolo/],
+    [
+      'a bad cron',
+      'schedules: [{ name: w, cron: "0 25 * * *", request: { kind: container-pause, target: { names: [a] }, durationSeconds: 1 } }]',
+      /c\.yaml: schedules\[0\]\.cron: hour field: 25 is outside 0-23/,
+    ],
+    [
+      'a request of an unknown kind',
+      'schedules: [{ name: w, cron: "@daily", request: { kind: container-melt, target: { names: [a] }, durationSeconds: 1 } }]',
+      /c\.yaml: schedules\[0\]\.request\.kind: /,
+    ],
+    [
+      'a request without a target',
+      'schedules: [{ name: w, cron: "@daily", request: { kind: container-pause, target: {}, durationSeconds: 1 } }]',
+      /c\.yaml: schedules\[0\]\.request\.target: needs names or labels/,
+    ],
+    [
+      'a schedule named twice',
+      'schedules: [{ name: w, cron: "@daily", request: { kind: container-pause, target: { names: [a] }, durationSeconds: 1 } }, { name: w, cron: "@weekly", request: { kind: container-pause, target: { names: [a] }, durationSeconds: 1 } }]',
+      /c\.yaml: schedules\[1\]\.name: 'w' is defined twice/,
+    ],
+    [
+      'a schedule inside a blackout',
+      `policy: { blackouts: [{ days: [wed], from: "09:00", to: "17:00" }] }
+schedules: [{ name: w, cron: "0 10 * * wed", request: { kind: container-pause, target: { names: [a] }, durationSeconds: 1 } }]`,
+      /c\.yaml: schedules\[0\]\.cron: '0 10 \* \* wed' fires at \d{4}-\d\d-\d\dT10:00:00\.000Z, inside the blackout wed 09:00-17:00 UTC/,
+    ],
   ])('%s is refused, naming the file and the field', (_, text, message) => {
     expect(() => parseChaosConfig(text, 'c.yaml')).toThrow(ConfigFileError);
     expect(() => parseChaosConfig(text, 'c.yaml')).toThrow(message);
+  });
+});
+
+describe('schedules and blackouts', () => {
+  it('a disabled schedule may sit in a blackout; one outside every blackout is fine', () => {
+    const text = (
+      enabled: boolean,
+      cron: string,
+    ) => `policy: { blackouts: [{ days: [wed], from: "09:00", to: "17:00" }] }
+schedules: [{ name: w, enabled: ${enabled}, cron: "${cron}", request: { kind: container-pause, target: { names: [a] }, durationSeconds: 1 } }]`;
+    expect(parseChaosConfig(text(false, '0 10 * * wed'), 'c.yaml').schedules).toHaveLength(1);
+    expect(parseChaosConfig(text(true, '0 18 * * wed'), 'c.yaml').schedules).toHaveLength(1);
   });
 });

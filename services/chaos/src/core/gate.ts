@@ -164,8 +164,13 @@ export function gate(input: GateInput): GateResult {
       : `inside the blackout ${blackout.days.join(',')} ${blackout.from}-${blackout.to} UTC`,
   );
 
-  // Targets: what the request selects, then what may be touched.
-  const selected = input.candidates.filter((c) => matches(c, request.target));
+  // Targets: what the request selects, then what may be touched. A request for `count` of the
+  // matches picks only among those chaos may touch; naming a protected one outright is refused.
+  const isEligible = (c: Candidate) =>
+    isProtected(c, p) === undefined && (!p.requireOptIn || c.labels[p.optInLabel] === 'true');
+  const count = request.target.count;
+  const matching = input.candidates.filter((c) => matches(c, request.target));
+  const selected = count === undefined ? matching : matching.filter(isEligible);
   const protectedOnes = selected.flatMap((c) => {
     const why = isProtected(c, p);
     return why === undefined ? [] : [`${c.name} (${why})`];
@@ -190,7 +195,6 @@ export function gate(input: GateInput): GateResult {
         : `not opted in (${p.optInLabel}=true): ${notOptedIn.join(', ')}`,
   );
   const running = selected.filter((c) => c.running);
-  const count = request.target.count;
   const targets = count === undefined ? running : pick(running, count, input.seed ?? '');
   add(
     'targets',
@@ -200,13 +204,11 @@ export function gate(input: GateInput): GateResult {
       ? 'no running container matches the target'
       : count === undefined
         ? `${targets.length} running target(s)`
-        : `${targets.length} of ${running.length} running match(es), picked at random (count ${count})`,
+        : `${targets.length} of ${running.length} running eligible match(es), picked at random (count ${count}; ${matching.length - selected.length} protected or not opted in left out)`,
   );
 
   // Blast radius, over the containers chaos could touch at all.
-  const eligible = input.candidates.filter(
-    (c) => c.running && isProtected(c, p) === undefined && (!p.requireOptIn || c.labels[p.optInLabel] === 'true'),
-  );
+  const eligible = input.candidates.filter((c) => c.running && isEligible(c));
   const limit = Math.max(1, Math.floor((eligible.length * p.maxBlastRadiusPercent) / 100));
   add(
     'blast-radius',

@@ -160,4 +160,20 @@ describe('safety gate', () => {
       gate(input({ candidates: [c('web-1', { 'vigil.chaos/enabled': 'true' }, false), ...fleet.slice(1)] })).reasons,
     ).toEqual(['targets: no running container matches the target']);
   });
+
+  it('target.count picks that many of the matches, the same for the same seed, and the radius counts the pick', () => {
+    const request = { ...input().request, target: { labels: { 'vigil.chaos/enabled': 'true' }, count: 1 } };
+    const a = gate(input({ request, seed: 'req-1' }));
+    expect(a.allowed).toBe(true);
+    expect(a.targets).toHaveLength(1);
+    expect(gate(input({ request, seed: 'req-1' })).targets).toEqual(a.targets);
+    const picks = new Set(
+      Array.from({ length: 50 }, (_, i) => gate(input({ request, seed: `s${i}` })).targets[0]!.name),
+    );
+    // Random over the eligible matches only: never the protected nats-1, never the unlabelled one.
+    expect([...picks].sort()).toEqual(['api-1', 'api-2', 'web-1', 'web-2', 'worker-1', 'worker-2']);
+    expect(gate(input({ request: { ...request, target: { ...request.target, count: 3 } } })).reasons).toEqual([
+      expect.stringMatching(/^blast-radius: 3 of 6 eligible container\(s\); at most 1/),
+    ]);
+  });
 });
