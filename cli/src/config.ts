@@ -4,6 +4,11 @@ import { z } from 'zod';
 export const envSchema = z.object({
   NATS_URL: z.string().url().optional().describe('NATS to use; unset: local 4222, else a spawned nats-server'),
   DATABASE_URL: z.string().url().optional().describe('Postgres to use; unset: local 5432, else a private cluster'),
+  VIGIL_NAMESPACE: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]{0,32}$/, "1-32 letters, digits, '_' or '-'")
+    .optional()
+    .describe('namespace of a side-by-side stack; unset: the default EVENTS stream'),
   VIGIL_DATA_DIR: z.string().min(1).default('.vigil').describe('where the embedded stack keeps its data'),
   VIGIL_REPLICAS: z.coerce
     .number()

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
+import { abortExperiment } from './chaos.js';
 import { readEnv } from './config.js';
 import { up } from './up.js';
 
@@ -8,16 +9,26 @@ const usage = `vigil — event-driven checks for a running system
 
 Usage:
   vigil up [--own-servers]   bring the local stack up (NATS, PostgreSQL, streams); Ctrl-C stops it
+  vigil chaos abort ID [--request] [--reason TEXT] [--by NAME]
+                             stop a running chaos experiment and roll it back now (ID: the
+                             experiment id, or with --request the chaos.requested event id)
   vigil --help
 
 Environment: NATS_URL, DATABASE_URL (else local default ports, else spawned servers),
-VIGIL_DATA_DIR (default .vigil), VIGIL_REPLICAS (default 1), LOG_LEVEL (default info).`;
+VIGIL_NAMESPACE (default: none), VIGIL_DATA_DIR (default .vigil), VIGIL_REPLICAS (default 1),
+LOG_LEVEL (default info).`;
 
 async function main(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
-    options: { help: { type: 'boolean', short: 'h' }, 'own-servers': { type: 'boolean' } },
+    options: {
+      help: { type: 'boolean', short: 'h' },
+      'own-servers': { type: 'boolean' },
+      request: { type: 'boolean' },
+      reason: { type: 'string' },
+      by: { type: 'string' },
+    },
   });
   const [command] = positionals;
   if (values.help || command === undefined) {
@@ -41,6 +52,21 @@ async function main(argv: string[]): Promise<number> {
       process.stdout.write('vigil: stopping…\n');
       await stack.stop();
       process.stdout.write('vigil: stopped\n');
+      return 0;
+    }
+    case 'chaos': {
+      const [, sub, id, ...extra] = positionals;
+      if (sub !== 'abort') throw new Error(`unknown chaos command '${sub ?? ''}'; vigil chaos abort ID`);
+      if (id === undefined || extra.length > 0) throw new Error('vigil chaos abort takes one experiment id');
+      const r = await abortExperiment({
+        natsUrl: env.NATS_URL ?? 'nats://127.0.0.1:4222',
+        namespace: env.VIGIL_NAMESPACE,
+        id,
+        byRequest: values.request === true,
+        requestedBy: values.by ?? process.env['USER'] ?? 'vigil-cli',
+        reason: values.reason ?? 'aborted from the command line',
+      });
+      process.stdout.write(`abort requested: event ${r.eventId} (stream sequence ${r.seq})\n`);
       return 0;
     }
     default:

@@ -3,11 +3,12 @@ import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-/** The services `vigil up` runs, as they land; each serves /healthz, /readyz and /metrics on its port. */
+/** The services `vigil up` runs; each serves /healthz, /readyz and /metrics on its port. */
 export const services = [
   { name: 'outbox-relay', entry: 'services/outbox-relay/dist/main.js', port: 9474 },
   { name: 'validator', entry: 'services/validator/dist/main.js', port: 9470 },
   { name: 'slo-engine', entry: 'services/slo-engine/dist/main.js', port: 9471 },
+  { name: 'chaos', entry: 'services/chaos/dist/main.js', port: 9472 },
   { name: 'anomaly', entry: 'services/anomaly/dist/main.js', port: 9473 },
 ] as const;
 

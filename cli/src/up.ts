@@ -104,7 +104,7 @@ export async function up(o: UpOptions): Promise<RunningStack> {
       for (const s of running) {
         o.print(`  ${s.name.padEnd(12)}  http://127.0.0.1:${s.port}/readyz  /metrics  /healthz`);
       }
-      o.print(`  services    the other services join this stack as they land`);
+      o.print(`  chaos       experiments act on the Docker engine at DOCKER_HOST (default /var/run/docker.sock)`);
       o.print('  Ctrl-C stops everything this command started.');
     } finally {
       await nc.close();

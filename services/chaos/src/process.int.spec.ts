@@ -1,10 +1,13 @@
+import { spawnSync } from 'node:child_process';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { ServiceProcess, waitFor } from '@vigil/testkit';
 import { chaosHarness, testSuite, type ChaosHarness } from './testing/harness.js';
 
+const cliDir = fileURLToPath(new URL('../../../cli', import.meta.url));
 const natsUrl = inject('natsUrl');
 const databaseUrl = inject('databaseUrl');
 const optIn = { 'vigil.chaos/enabled': 'true' };
@@ -152,4 +155,46 @@ describe('the chaos service as a process', () => {
     expect(outcomes).toHaveLength(1);
     await chaos.kill('SIGTERM');
   }, 120_000);
+
+  it('`vigil chaos abort` stops a running experiment; the container is rolled back at once', async () => {
+    const chaos = chaosProcess();
+    await chaos.waitForLog('chaos started', 30_000);
+    const requestId = await h.publish('chaos.requested', {
+      kind: 'container-pause',
+      target: { names: [h.bed.nameOf('app')] },
+      durationSeconds: 600,
+      requestedBy: 'test',
+      reason: 'cli abort test',
+    });
+    await waitFor(async () => (await h.bed.docker.getContainer(h.bed.nameOf('app')).inspect()).State.Paused, {
+      timeoutMs: 20_000,
+      message: 'the target to be paused',
+    });
+    const cli = spawnSync(
+      process.execPath,
+      [
+        '--conditions=vigil-source',
+        '--import',
+        'tsx',
+        'src/main.ts',
+        'chaos',
+        'abort',
+        requestId,
+        '--request',
+        '--by',
+        'bob',
+        '--reason',
+        'enough',
+      ],
+      { cwd: cliDir, env: { ...process.env, NATS_URL: natsUrl, VIGIL_NAMESPACE: h.f.namespaceId }, encoding: 'utf8' },
+    );
+    expect(cli.stderr).toBe('');
+    expect(cli.stdout).toMatch(/^abort requested: event \S+ \(stream sequence \d+\)\n$/);
+    expect(cli.status).toBe(0);
+    const o = await h.outcome(requestId, 30_000);
+    expect(o.type).toBe('chaos.aborted');
+    expect(o.data).toMatchObject({ reasons: ['aborted by bob: enough'], recovery: { recovered: true } });
+    expect((await h.bed.docker.getContainer(h.bed.nameOf('app')).inspect()).State.Paused).toBe(false);
+    await chaos.kill('SIGTERM');
+  }, 90_000);
 });
