@@ -224,12 +224,19 @@ describe('chaos experiments on a real Docker engine', () => {
     }
   }, 90_000);
 
-  it('an abort event stops a running experiment and rolls it back at once', async () => {
+  it('a second experiment on a busy target is refused; an abort event stops the first and rolls it back at once', async () => {
     await h.bed.run({ name: 'abort-me', labels: optIn });
     const name = h.bed.nameOf('abort-me');
     const requestId = await request({ kind: 'container-pause', target: { names: [name] }, durationSeconds: 600 });
     const e = await injected(requestId);
     expect((await inspect(name)).State.Paused).toBe(true);
+    // One experiment at a time per target.
+    const second = await h.outcome(await request({ kind: 'container-stop', target: { names: [name] } }));
+    expect(second.type).toBe('chaos.aborted');
+    expect((second.data as { reasons: string[] }).reasons).toEqual([
+      'targets: no running container matches the target',
+      `one-at-a-time: already under an experiment: ${name}`,
+    ]);
     const asked = Date.now();
     await h.publish('chaos.abort.requested', { experimentId: e.id, requestedBy: 'alice', reason: 'paging' });
     const o = await h.outcome(requestId, 20_000);

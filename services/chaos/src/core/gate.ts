@@ -216,7 +216,8 @@ export function gate(input: GateInput): GateResult {
     targets.length,
     `${targets.length} of ${eligible.length} eligible container(s); at most ${limit} (${p.maxBlastRadiusPercent} %, at least 1)`,
   );
-  const busy = targets.filter((c) => input.busy.has(c.id)).map((c) => c.name);
+  // Over every match, not only running ones: a container paused or stopped by an experiment is busy.
+  const busy = (count === undefined ? selected : targets).filter((c) => input.busy.has(c.id)).map((c) => c.name);
   add(
     'one-at-a-time',
     busy.length === 0,
