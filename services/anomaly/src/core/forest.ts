@@ -90,6 +90,64 @@ export interface Forest {
   readonly size: Int32Array;
   /** For a leaf, its path length h: depth + c(size). Derived (not saved): scoring adds it up. */
   readonly leafPath: Float64Array;
+  /** The trees as complete binary trees, for branch-free scoring. Derived; absent for deep trees. */
+  readonly complete: CompleteTrees | undefined;
+}
+
+/**
+ * Every tree padded to a complete binary tree of the height limit H: node i's children are 2i+1
+ * and 2i+2, and a leaf above depth H repeats its path length in every leaf below it. A point then
+ * takes exactly H steps per tree, each `i = 2i + 1 + !(x[f] < split)`, with no branch to mispredict
+ * and no variable-length loop, and eight points walk a tree side by side. Same sums, same scores.
+ */
+export interface CompleteTrees {
+  readonly height: number;
+  /** (2^H − 1) per tree. */
+  readonly feature: Int32Array;
+  readonly split: Float64Array;
+  /** 2^H per tree. */
+  readonly leafPath: Float64Array;
+}
+
+/** Beyond this height (ψ > 4096) the padded trees would be large; scoring walks the sparse trees. */
+const MAX_COMPLETE_HEIGHT = 12;
+
+function completeTrees(
+  trees: number,
+  height: number,
+  offsets: Int32Array,
+  feature: Int16Array,
+  split: Float64Array,
+  right: Int32Array,
+  leafPath: Float64Array,
+): CompleteTrees | undefined {
+  if (height > MAX_COMPLETE_HEIGHT) return undefined;
+  const inner = (1 << height) - 1;
+  const leaves = 1 << height;
+  const cf = new Int32Array(trees * inner);
+  const cs = new Float64Array(trees * inner);
+  const cl = new Float64Array(trees * leaves);
+  for (let t = 0; t < trees; t++) {
+    // Iterative fill: (sparse node, complete position, depth).
+    const stack: number[] = [offsets[t]!, 0, 0];
+    while (stack.length > 0) {
+      const depth = stack.pop()!;
+      const pos = stack.pop()!;
+      const node = stack.pop()!;
+      const isLeaf = feature[node]! < 0;
+      if (depth === height) {
+        // A split below the height limit (a model saved by another build) cannot be padded.
+        if (!isLeaf) return undefined;
+        cl[t * leaves + pos - inner] = leafPath[node]!;
+        continue;
+      }
+      cf[t * inner + pos] = isLeaf ? 0 : feature[node]!;
+      cs[t * inner + pos] = isLeaf ? Infinity : split[node]!;
+      stack.push(isLeaf ? node : node + 1, 2 * pos + 1, depth + 1);
+      stack.push(isLeaf ? node : right[node]!, 2 * pos + 2, depth + 1);
+    }
+  }
+  return { height, feature: cf, split: cs, leafPath: cl };
 }
 
 /** Depth + c(size) of every leaf; children always follow their parent in the arrays. */
@@ -199,11 +257,23 @@ export function fit(rows: Float64Array, dims: number, o: ForestOptions = {}): Fo
     trees,
     offsets,
     feature: f,
-    split: split.slice(0, next),
     right: r,
     size: sz,
-    leafPath: leafPaths(offsets, f, r, sz),
+    ...derived(trees, heightLimit, offsets, f, split.slice(0, next), r, sz),
   };
+}
+
+function derived(
+  trees: number,
+  height: number,
+  offsets: Int32Array,
+  feature: Int16Array,
+  split: Float64Array,
+  right: Int32Array,
+  size: Int32Array,
+): { split: Float64Array; leafPath: Float64Array; complete: CompleteTrees | undefined } {
+  const leafPath = leafPaths(offsets, feature, right, size);
+  return { split, leafPath, complete: completeTrees(trees, height, offsets, feature, split, right, leafPath) };
 }
 
 /** s(x) = 2^(−E[h(x)] / c(ψ)): near 1 is anomalous, well under 0.5 is normal. */
@@ -221,8 +291,8 @@ export function score(forest: Forest, x: ArrayLike<number>): number {
 export function scoreAll(forest: Forest, rows: Float64Array): Float64Array {
   const { dims, feature, split, right, leafPath, offsets, trees } = forest;
   const n = Math.floor(rows.length / dims);
-  const totals = new Float64Array(n);
-  for (let t = 0; t < trees; t++) {
+  const totals = forest.complete ? completePaths(forest.complete, trees, dims, rows, n) : new Float64Array(n);
+  for (let t = 0; forest.complete === undefined && t < trees; t++) {
     const root = offsets[t]!;
     for (let r = 0, base = 0; r < n; r++, base += dims) {
       let i = root;
@@ -236,6 +306,55 @@ export function scoreAll(forest: Forest, rows: Float64Array): Float64Array {
   }
   const norm = -1 / (c(forest.sampleSize) * trees);
   for (let r = 0; r < n; r++) totals[r] = 2 ** (totals[r]! * norm);
+  return totals;
+}
+
+/** Sum over trees of each row's path length, on the complete trees, eight rows at a time. */
+function completePaths(c: CompleteTrees, trees: number, dims: number, rows: Float64Array, n: number): Float64Array {
+  const { height, feature, split, leafPath } = c;
+  const inner = (1 << height) - 1;
+  const totals = new Float64Array(n);
+  // `+!(x < split)` is 0 (left) or 1 (right) without a branch; NaN goes right, as in the sparse walk.
+  for (let t = 0; t < trees; t++) {
+    const nb = t * inner;
+    const lb = t * (inner + 1) - inner;
+    let r = 0;
+    for (; r + 8 <= n; r += 8) {
+      const b0 = r * dims;
+      let i0 = 0;
+      let i1 = 0;
+      let i2 = 0;
+      let i3 = 0;
+      let i4 = 0;
+      let i5 = 0;
+      let i6 = 0;
+      let i7 = 0;
+      for (let d = 0; d < height; d++) {
+        i0 = 2 * i0 + 1 + +!(rows[b0 + feature[nb + i0]!]! < split[nb + i0]!);
+        i1 = 2 * i1 + 1 + +!(rows[b0 + dims + feature[nb + i1]!]! < split[nb + i1]!);
+        i2 = 2 * i2 + 1 + +!(rows[b0 + 2 * dims + feature[nb + i2]!]! < split[nb + i2]!);
+        i3 = 2 * i3 + 1 + +!(rows[b0 + 3 * dims + feature[nb + i3]!]! < split[nb + i3]!);
+        i4 = 2 * i4 + 1 + +!(rows[b0 + 4 * dims + feature[nb + i4]!]! < split[nb + i4]!);
+        i5 = 2 * i5 + 1 + +!(rows[b0 + 5 * dims + feature[nb + i5]!]! < split[nb + i5]!);
+        i6 = 2 * i6 + 1 + +!(rows[b0 + 6 * dims + feature[nb + i6]!]! < split[nb + i6]!);
+        i7 = 2 * i7 + 1 + +!(rows[b0 + 7 * dims + feature[nb + i7]!]! < split[nb + i7]!);
+      }
+      totals[r] = totals[r]! + leafPath[lb + i0]!;
+      totals[r + 1] = totals[r + 1]! + leafPath[lb + i1]!;
+      totals[r + 2] = totals[r + 2]! + leafPath[lb + i2]!;
+      totals[r + 3] = totals[r + 3]! + leafPath[lb + i3]!;
+      totals[r + 4] = totals[r + 4]! + leafPath[lb + i4]!;
+      totals[r + 5] = totals[r + 5]! + leafPath[lb + i5]!;
+      totals[r + 6] = totals[r + 6]! + leafPath[lb + i6]!;
+      totals[r + 7] = totals[r + 7]! + leafPath[lb + i7]!;
+    }
+    for (; r < n; r++) {
+      const b = r * dims;
+      let i = 0;
+      for (let d = 0; d < height; d++) i = 2 * i + 1 + +!(rows[b + feature[nb + i]!]! < split[nb + i]!);
+      totals[r] = totals[r]! + leafPath[lb + i]!;
+    }
+  }
   return totals;
 }
 
@@ -347,9 +466,8 @@ export function loadForest(saved: unknown): Forest {
     trees: s.trees!,
     offsets,
     feature,
-    split,
     right,
     size,
-    leafPath: leafPaths(offsets, feature, right, size),
+    ...derived(s.trees!, s.heightLimit!, offsets, feature, split, right, size),
   };
 }

@@ -85,6 +85,27 @@ describe('isolation forest', () => {
     );
   });
 
+  it('the complete-tree walk scores exactly as the sparse walk, for any rows (NaN and ±Infinity too)', () => {
+    const value = fc.oneof(
+      fc.double({ min: -20, max: 20, noNaN: true }),
+      fc.constantFrom(Number.NaN, Infinity, -Infinity),
+    );
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 99 }),
+        fc.integer({ min: 2, max: 300 }),
+        fc.array(value, { minLength: 3, maxLength: 3 * 37 }),
+        (seed, psi, flat) => {
+          const f = fit(rows(400, 3, seed), 3, { seed, trees: 7, sampleSize: psi });
+          expect(f.complete).toBeDefined();
+          const test = Float64Array.from(flat.slice(0, flat.length - (flat.length % 3)));
+          expect(scoreAll(f, test)).toEqual(scoreAll({ ...f, complete: undefined }, test));
+        },
+      ),
+      { numRuns: 60 },
+    );
+  });
+
   it('save → JSON → load scores identically', () => {
     const data = rows(800, 4, 5);
     const f = fit(data, 4, { seed: 9 });
