@@ -17,6 +17,13 @@ export const envSchema = z.object({
     .max(5)
     .default(1)
     .describe('replicas of the EVENTS and DEADLETTER streams'),
+  VIGIL_JAEGER_URL: z
+    .string()
+    .url()
+    .default('http://127.0.0.1:16686')
+    .describe('the Jaeger UI that trace links point to'),
+  USER: z.string().min(1).optional().describe('the default requestedBy of what the CLI publishes'),
+  OTEL_EXPORTER_OTLP_ENDPOINT: z.string().url().optional().describe('OTLP/HTTP endpoint the CLI exports its spans to'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { JetStreamClient } from '@nats-io/jetstream';
+import { trace } from '@opentelemetry/api';
 import type { Kysely } from 'kysely';
 import {
   createEvent,
@@ -67,7 +68,15 @@ export async function validate(
   if (selected.components.length === 0) {
     return cannotRun(`suite '${suite.name}' has none of the components ${only?.join(', ')}`);
   }
-  const r = await runSuite(selected, deps.checks);
+  const r = await trace.getTracer('vigil-validator').startActiveSpan(`validation run ${suite.name}`, async (span) => {
+    try {
+      const run = await runSuite(selected, deps.checks);
+      span.setAttributes({ 'vigil.suite': suite.name, 'vigil.score': run.score, 'vigil.status': run.status });
+      return run;
+    } finally {
+      span.end();
+    }
+  });
   return {
     ...base,
     completedAt: clock().toISOString(),

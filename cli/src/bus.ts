@@ -1,0 +1,47 @@
+import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { namespaceFor, type Namespace } from '@vigil/events';
+import type { CliEnv } from './config.js';
+
+export interface Bus {
+  readonly nc: NatsConnection;
+  readonly js: JetStreamClient;
+  readonly jsm: JetStreamManager;
+  readonly ns: Namespace;
+  readonly url: string;
+  close(): Promise<void>;
+}
+
+/** NATS of the stack the command talks to: NATS_URL (default the local port) and VIGIL_NAMESPACE. */
+export async function openBus(env: CliEnv): Promise<Bus> {
+  const url = env.NATS_URL ?? 'nats://127.0.0.1:4222';
+  let nc: NatsConnection;
+  try {
+    nc = await connect({ servers: url, timeout: 3000, name: 'vigil-cli' });
+  } catch (e) {
+    throw new Error(
+      `cannot reach NATS at ${url} (${(e as Error).message}); start the stack with vigil up or set NATS_URL`,
+    );
+  }
+  const ns = namespaceFor(env.VIGIL_NAMESPACE);
+  return { nc, js: jetstream(nc), jsm: await jetstreamManager(nc), ns, url, close: () => nc.close() };
+}
+
+/** Fails with what to do when the stack's stream is missing (a publish would only say "no responders"). */
+export async function requireStream(bus: Bus, stream: string): Promise<void> {
+  try {
+    await bus.jsm.streams.info(stream);
+  } catch (e) {
+    if (/not found/i.test((e as Error).message)) {
+      throw new Error(
+        `there is no stream ${stream} at ${bus.url}: start the stack with vigil up (it creates the streams), or check NATS_URL and VIGIL_NAMESPACE`,
+      );
+    }
+    throw e;
+  }
+}
+
+/** The Jaeger UI page of a trace. */
+export function jaegerUrl(env: CliEnv, traceId: string): string {
+  return `${env.VIGIL_JAEGER_URL.replace(/\/$/, '')}/trace/${traceId}`;
+}

@@ -1,0 +1,203 @@
+import { readFileSync } from 'node:fs';
+import { createPublisher, isEventType, parseData, replay, type EventType, type VigilEvent } from '@vigil/events';
+import { jaegerUrl, type Bus } from '../bus.js';
+import type { CliEnv } from '../config.js';
+import { parseSince, table, type Output } from '../output.js';
+
+/** What `--wait` waits for after each request type, matched on `data.requestId`. */
+const answers: Partial<Record<EventType, readonly EventType[]>> = {
+  'validation.requested': ['validation.completed'],
+  'chaos.requested': ['chaos.completed', 'chaos.aborted'],
+};
+
+/** Types with a `requestedBy`, which defaults to $USER. */
+const requesters = new Set<EventType>(['validation.requested', 'chaos.requested', 'chaos.abort.requested']);
+
+export interface PublishArgs {
+  readonly type: string;
+  readonly data: Record<string, unknown>;
+  readonly wait: boolean;
+  readonly timeoutMs: number;
+  readonly json: boolean;
+}
+
+/**
+ * `vigil publish TYPE [--data @file.json | --data '{…}' | --data -] [--FIELD VALUE …] [--wait]
+ * [--timeout 2m] [--json]`. A `--FIELD VALUE` sets `data.FIELD` (a JSON value when it parses as
+ * one, else the text; repeated, an array) over what `--data` gave.
+ */
+export function parsePublishArgs(args: readonly string[], stdin: () => string): PublishArgs {
+  const [type, ...rest] = args;
+  if (type === undefined || type.startsWith('--'))
+    throw new Error('vigil publish needs an event type, e.g. validation.requested');
+  let data: Record<string, unknown> = {};
+  const fields: Record<string, unknown> = {};
+  let wait = false;
+  let json = false;
+  let timeoutMs = 120_000;
+  for (let i = 0; i < rest.length; i++) {
+    const arg = rest[i]!;
+    if (!arg.startsWith('--') || arg === '--')
+      throw new Error(`unexpected argument ${JSON.stringify(arg)}; flags are --NAME VALUE`);
+    const eq = arg.indexOf('=');
+    const name = arg.slice(2, eq < 0 ? undefined : eq);
+    const inline = eq < 0 ? undefined : arg.slice(eq + 1);
+    if (name === 'wait' || name === 'json') {
+      if (name === 'wait') wait = true;
+      else json = true;
+      continue;
+    }
+    const value = inline ?? rest[++i];
+    if (value === undefined) throw new Error(`--${name} needs a value`);
+    if (name === 'timeout') timeoutMs = parseSince('--timeout', value);
+    else if (name === 'data') data = readData(value, stdin);
+    else {
+      const v = jsonOrText(value);
+      const prev = fields[name];
+      fields[name] = prev === undefined ? v : Array.isArray(prev) ? [...(prev as unknown[]), v] : [prev, v];
+    }
+  }
+  return { type, data: { ...data, ...fields }, wait, timeoutMs, json };
+}
+
+function jsonOrText(v: string): unknown {
+  try {
+    return JSON.parse(v) as unknown;
+  } catch {
+    return v;
+  }
+}
+
+function readData(value: string, stdin: () => string): Record<string, unknown> {
+  let text = value;
+  let from = '--data';
+  if (value === '-') [text, from] = [stdin(), 'standard input'];
+  else if (value.startsWith('@')) {
+    const file = value.slice(1);
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch (e) {
+      throw new Error(`--data @${file}: cannot read it (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+    }
+    from = file;
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (e) {
+    throw new Error(`${from} is not JSON: ${(e as Error).message}`);
+  }
+  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed))
+    throw new Error(`${from} must hold a JSON object (the event's data)`);
+  return parsed as Record<string, unknown>;
+}
+
+/** Publishes one event after validating it; with `wait`, prints the answer too. Returns the exit code. */
+export async function publishCommand(bus: Bus, env: CliEnv, a: PublishArgs, out: Output): Promise<number> {
+  if (!isEventType(a.type))
+    throw new Error(`unknown event type '${a.type}'; vigil publish takes one of the registry's types (see the README)`);
+  const type = a.type;
+  const who = requesters.has(type) ? { requestedBy: env.USER ?? 'vigil-cli' } : {};
+  const data = parseData(type, { ...who, ...a.data });
+  const awaited = answers[type];
+  if (a.wait && awaited === undefined) {
+    throw new Error(`--wait works for ${Object.keys(answers).join(' and ')}, not ${type}`);
+  }
+  // Listen before publishing, so the answer cannot slip past.
+  const stopListening = new AbortController();
+  const listening =
+    a.wait && awaited
+      ? replay(bus.nc, { ns: bus.ns, start: { from: 'new' }, types: awaited, signal: stopListening.signal })
+      : undefined;
+  const iterator = listening?.[Symbol.asyncIterator]();
+  const first = iterator?.next();
+  try {
+    const r = await createPublisher({ js: bus.js, ns: bus.ns, source: 'vigil/cli' }).publish(type, data);
+    const url = r.traceId === undefined ? undefined : jaegerUrl(env, r.traceId);
+    if (!a.json) {
+      out.line(`published ${type} ${r.id} (stream ${r.stream}, sequence ${r.seq}${r.duplicate ? ', duplicate' : ''})`);
+      if (url !== undefined) out.line(`trace ${r.traceId}  ${url}`);
+    }
+    if (iterator === undefined || first === undefined) {
+      if (a.json)
+        out.json({
+          id: r.id,
+          type,
+          stream: r.stream,
+          seq: r.seq,
+          duplicate: r.duplicate,
+          traceId: r.traceId,
+          jaegerUrl: url,
+        });
+      return 0;
+    }
+    const done = out.progress(`waiting for ${awaited!.join(' or ')} of ${r.id}`);
+    const timer = setTimeout(() => stopListening.abort(), a.timeoutMs);
+    let answer: VigilEvent | undefined;
+    try {
+      for (let next = await first; !next.done; next = await iterator.next()) {
+        const e = next.value.event;
+        if ((e.data as { requestId?: string }).requestId === r.id) {
+          answer = e;
+          break;
+        }
+      }
+    } finally {
+      clearTimeout(timer);
+      done();
+    }
+    if (answer === undefined) throw new Error(`no ${awaited!.join(' or ')} for ${r.id} within ${a.timeoutMs / 1000}s`);
+    if (a.json) {
+      out.json({ id: r.id, type, stream: r.stream, seq: r.seq, traceId: r.traceId, jaegerUrl: url, answer });
+    } else {
+      for (const l of describeAnswer(answer)) out.line(l);
+    }
+    return failed(answer) ? 3 : 0;
+  } finally {
+    stopListening.abort();
+    await iterator?.return?.(undefined);
+  }
+}
+
+function failed(e: VigilEvent): boolean {
+  if (e.type === 'validation.completed') return ['FAIL', 'ERROR'].includes((e.data as { status: string }).status);
+  if (e.type === 'chaos.aborted') return true;
+  if (e.type === 'chaos.completed') return !(e.data as { recovery: { recovered: boolean } }).recovery.recovered;
+  return false;
+}
+
+export function describeAnswer(e: VigilEvent): string[] {
+  if (e.type === 'validation.completed') {
+    const d = e.data;
+    const rows = d.components.map((c) => [
+      c.name,
+      String(c.weight),
+      c.score.toFixed(1),
+      c.status,
+      `${c.checks.filter((k) => k.status === 'PASS').length}/${c.checks.length}`,
+      c.checks
+        .filter((k) => k.status !== 'PASS')
+        .map((k) => `${k.name}: ${k.status}${k.message ? ` (${k.message})` : ''}`)
+        .join('; '),
+    ]);
+    return [
+      ...table(['COMPONENT', 'WEIGHT', 'SCORE', 'STATUS', 'PASSED', 'NOT PASSED'], rows),
+      `${d.suite}: ${d.status}, score ${d.score.toFixed(1)} of 10 (run ${d.runId}, ${d.durationMs} ms)${d.error ? `: ${d.error}` : ''}`,
+    ];
+  }
+  if (e.type === 'chaos.completed') {
+    const d = e.data;
+    return [
+      `chaos ${d.kind} on ${d.targets.map((t) => t.name).join(', ')}: completed, ${d.recovery.recovered ? 'recovered' : 'NOT recovered'} in ${d.recovery.durationMs} ms`,
+      ...d.recovery.details.map((x) => `  ${x}`),
+      ...(d.scoreBefore !== undefined || d.scoreAfter !== undefined
+        ? [`  score ${d.scoreBefore ?? '?'} → ${d.scoreAfter ?? '?'}`]
+        : []),
+    ];
+  }
+  if (e.type === 'chaos.aborted') {
+    const d = e.data;
+    return [`chaos aborted:`, ...d.reasons.map((x) => `  ${x}`), ...(d.recovery?.details.map((x) => `  ${x}`) ?? [])];
+  }
+  return [JSON.stringify(e.data)];
+}

@@ -1,0 +1,65 @@
+import type { Bus } from '../bus.js';
+import { table, type Output } from '../output.js';
+
+const bytes = (n: number) =>
+  n < 1024 ? `${n} B` : n < 1024 ** 2 ? `${(n / 1024).toFixed(1)} KiB` : `${(n / 1024 ** 2).toFixed(1)} MiB`;
+const time = (t: string | undefined) => (t === undefined || t.startsWith('0001') ? '-' : t.replace(/\.\d+Z$/, 'Z'));
+
+/** `vigil streams [--json]`: every stream (messages, bytes, first and last time) and its consumers' lag. */
+export async function streamsCommand(bus: Bus, o: { json: boolean }, out: Output): Promise<number> {
+  const streams = [];
+  for await (const s of bus.jsm.streams.list()) {
+    const consumers = [];
+    for await (const c of bus.jsm.consumers.list(s.config.name)) {
+      consumers.push({
+        name: c.name,
+        durable: c.config.durable_name !== undefined,
+        filter: c.config.filter_subject ?? c.config.filter_subjects?.join(',') ?? '',
+        pending: c.num_pending,
+        ackPending: c.num_ack_pending,
+        redelivered: c.num_redelivered,
+        waiting: c.num_waiting,
+        lastDelivered: c.delivered.stream_seq,
+        lastActive: c.delivered.last_active ?? null,
+      });
+    }
+    streams.push({
+      name: s.config.name,
+      subjects: s.config.subjects ?? [],
+      replicas: s.config.num_replicas,
+      messages: s.state.messages,
+      bytes: s.state.bytes,
+      firstSeq: s.state.first_seq,
+      lastSeq: s.state.last_seq,
+      firstTime: s.state.first_ts,
+      lastTime: s.state.last_ts,
+      consumers: consumers.sort((a, b) => a.name.localeCompare(b.name)),
+    });
+  }
+  streams.sort((a, b) => a.name.localeCompare(b.name));
+  if (o.json) {
+    for (const s of streams) out.json(s);
+    return 0;
+  }
+  for (const l of table(
+    ['STREAM', 'MESSAGES', 'BYTES', 'FIRST', 'LAST', 'REPLICAS', 'SUBJECTS'],
+    streams.map((s) => [
+      s.name,
+      String(s.messages),
+      bytes(s.bytes),
+      time(s.firstTime),
+      time(s.lastTime),
+      String(s.replicas),
+      s.subjects.join(' '),
+    ]),
+  ))
+    out.line(l);
+  const rows = streams.flatMap((s) =>
+    s.consumers.map((c) => [s.name, c.name, String(c.pending), String(c.ackPending), String(c.redelivered), c.filter]),
+  );
+  if (rows.length > 0) {
+    out.line('');
+    for (const l of table(['STREAM', 'CONSUMER', 'LAG', 'ACK PENDING', 'REDELIVERED', 'FILTER'], rows)) out.line(l);
+  }
+  return 0;
+}

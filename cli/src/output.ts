@@ -1,0 +1,51 @@
+/** Lines to stdout, progress to stderr: a spinner with the seconds waited, on a terminal only. */
+export interface Output {
+  line(text: string): void;
+  json(value: unknown): void;
+  /** Shows that the command waits; returns stop(). */
+  progress(what: string): () => void;
+}
+
+export function terminalOutput(
+  stdout: NodeJS.WriteStream = process.stdout,
+  stderr: NodeJS.WriteStream = process.stderr,
+): Output {
+  return {
+    line: (text) => stdout.write(`${text}\n`),
+    json: (value) => stdout.write(`${JSON.stringify(value)}\n`),
+    progress(what) {
+      // Only on a terminal: a script reading stderr wants errors there, not progress.
+      if (!stderr.isTTY) return () => undefined;
+      const frames = ['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', '⠏'];
+      const started = Date.now();
+      let i = 0;
+      const draw = () =>
+        stderr.write(`\r${frames[i++ % frames.length]} ${what} ${((Date.now() - started) / 1000).toFixed(0)}s `);
+      draw();
+      const timer = setInterval(draw, 100);
+      return () => {
+        clearInterval(timer);
+        stderr.write('\r\x1b[K');
+      };
+    },
+  };
+}
+
+/** A plain text table: columns padded to their widest cell. */
+export function table(header: readonly string[], rows: readonly (readonly string[])[]): string[] {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const fmt = (r: readonly string[]) =>
+    r
+      .map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!)))
+      .join('  ')
+      .trimEnd();
+  return [fmt(header), ...rows.map(fmt)];
+}
+
+/** `2h`, `30m`, `7d`, `90s` → milliseconds; the message names the flag. */
+export function parseSince(flag: string, text: string): number {
+  const m = /^(\d+(?:\.\d+)?)(s|m|h|d|w)$/.exec(text);
+  if (m === null) throw new Error(`${flag} ${JSON.stringify(text)} is not a duration like 90s, 30m, 2h or 7d`);
+  const unit = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 }[m[2] as 's'];
+  return Number(m[1]) * unit;
+}
