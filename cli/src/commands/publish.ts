@@ -182,7 +182,7 @@ export function describeAnswer(e: VigilEvent): string[] {
     ]);
     return [
       ...table(['COMPONENT', 'WEIGHT', 'SCORE', 'STATUS', 'PASSED', 'NOT PASSED'], rows),
-      `${d.suite}: ${d.status}, score ${d.score.toFixed(1)} of 10 (run ${d.runId}, ${d.durationMs} ms)${d.error ? `: ${d.error}` : ''}`,
+      `${d.suite}: ${d.status}, score ${d.score.toFixed(1)} of 10 (run ${d.runId}, ${Math.round(d.durationMs)} ms)${d.error ? `: ${d.error}` : ''}`,
     ];
   }
   if (e.type === 'chaos.completed') {
