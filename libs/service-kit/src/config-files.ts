@@ -33,6 +33,24 @@ export class ConfigFileError extends Error {
   readonly code = 'CONFIG_FILE_INVALID';
 }
 
+/**
+ * Replaces `${NAME}` and `${NAME:-default}` in a config file's text with values from `vars` (the
+ * environment, handed over by main.ts), so one file serves a laptop and a compose network. An
+ * unset variable without a default is an error naming the file, the line and the variable.
+ */
+export function interpolate(text: string, vars: Readonly<Record<string, string | undefined>>, file: string): string {
+  return text.replace(
+    /\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g,
+    (whole, name: string, fallback: string | undefined, at: number) => {
+      const v = vars[name];
+      if (v !== undefined && v !== '') return v;
+      if (fallback !== undefined) return fallback;
+      const line = text.slice(0, at).split('\n').length;
+      throw new ConfigFileError(`${file}:${line}: ${whole} is not set and has no default (write \${${name}:-value})`);
+    },
+  );
+}
+
 /** Parses one YAML file's text with `schema`; errors name `file`, the line for YAML errors, and field paths. */
 export function parseYamlFile<S extends z.ZodType>(schema: S, text: string, file: string): z.output<S> {
   const doc = parseDocument(text);

@@ -5,6 +5,13 @@ export { startHttpServer, sendJson, type HttpServerOptions, type ReadinessCheck 
 export { createDb } from './db.js';
 export { onShutdown, type ShutdownStep } from './shutdown.js';
 export { connectNats } from './nats.js';
-export { duration, formatDuration, ConfigFileError, parseYamlFile, loadConfigDir } from './config-files.js';
+export {
+  duration,
+  formatDuration,
+  ConfigFileError,
+  parseYamlFile,
+  loadConfigDir,
+  interpolate,
+} from './config-files.js';
 export { startRuntime, type RuntimeOptions, type ServiceRuntime } from './runtime.js';
 export { everyMinute } from './minutely.js';

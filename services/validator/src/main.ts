@@ -13,7 +13,8 @@ const SERVICE = 'validator';
 async function main(): Promise<void> {
   const env = parseEnv(validatorEnv, process.env);
   // A bad suite file stops the start: the service never runs half-configured.
-  const suites = await loadSuites(env.VALIDATOR_SUITES_DIR);
+  // Suites may name hosts and ports through ${VAR:-default} (compose sets them).
+  const suites = await loadSuites(env.VALIDATOR_SUITES_DIR, process.env);
   const rt = await startRuntime<ValidatorDatabase>({
     service: SERVICE,
     env,

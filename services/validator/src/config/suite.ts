@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { ConfigFileError, duration, loadConfigDir, parseYamlFile } from '@vigil/service-kit';
+import { ConfigFileError, interpolate, duration, loadConfigDir, parseYamlFile } from '@vigil/service-kit';
 
 const name = z.string().min(1, 'must not be empty');
 const labels = z.record(z.string().min(1), z.string());
@@ -162,7 +162,13 @@ export function parseSuite(text: string, file: string): SuiteConfig {
   return suite;
 }
 
-/** Every `*.yaml` / `*.yml` in `dir`, by suite name; any invalid file stops the start. */
-export function loadSuites(dir: string): Promise<Map<string, SuiteConfig>> {
-  return loadConfigDir(dir, parseSuite, 'suite');
+/**
+ * Every `*.yaml` / `*.yml` in `dir`, by suite name, with `${VAR:-default}` taken from `vars`; any
+ * invalid file stops the start.
+ */
+export function loadSuites(
+  dir: string,
+  vars: Readonly<Record<string, string | undefined>> = {},
+): Promise<Map<string, SuiteConfig>> {
+  return loadConfigDir(dir, (text, file) => parseSuite(interpolate(text, vars, file), file), 'suite');
 }
