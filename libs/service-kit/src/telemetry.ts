@@ -1,6 +1,6 @@
 import { NodeSDK } from '@opentelemetry/sdk-node';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
-import { BatchSpanProcessor } from '@opentelemetry/sdk-trace-base';
+import { BatchSpanProcessor, NoopSpanProcessor } from '@opentelemetry/sdk-trace-base';
 
 export interface Telemetry {
   /** Flushes pending spans and stops the SDK. */
@@ -18,7 +18,8 @@ export function startTelemetry(o: { serviceName: string; endpoint?: string | und
           scheduledDelayMillis: 500,
         }),
       ]
-    : [];
+    : // Without a processor the SDK registers no tracer provider at all, and every trace id is zero.
+      [new NoopSpanProcessor()];
   const sdk = new NodeSDK({ serviceName: o.serviceName, spanProcessors, resourceDetectors: [], instrumentations: [] });
   sdk.start();
   return { shutdown: () => sdk.shutdown() };
