@@ -49,6 +49,16 @@ export interface ConsumeOptions<T extends EventType> {
   readonly retry?: RetryDelayOptions;
   /** @default the global tracer provider's tracer for @vigil/events */
   readonly tracer?: Tracer;
+  /**
+   * Says that a handler's error means a dependency is down (the database unreachable), not that
+   * the event is bad. Such a message is held (its ack deadline extended) and handled again in
+   * place until it succeeds or the consumer stops, without spending one of its deliveries: an
+   * outage longer than the retry schedule must not dead-letter every event that arrives during it.
+   * @default no error is an outage
+   */
+  readonly isOutage?: (e: unknown) => boolean;
+  /** Delays between attempts while an outage lasts. @default 250 ms doubling to 5 s */
+  readonly outageRetry?: RetryDelayOptions;
 }
 
 export interface ConsumerStats {
@@ -58,6 +68,8 @@ export interface ConsumerStats {
   deadLettered: number;
   /** Events of types this consumer does not handle (only on servers without multi-filter). */
   skipped: number;
+  /** Attempts that met a dependency outage and were held for another try. */
+  outages: number;
 }
 
 export interface RunningConsumer {
@@ -92,7 +104,7 @@ export async function consume<T extends EventType>(o: ConsumeOptions<T>): Promis
   const tracer = o.tracer ?? eventsTracer();
   const concurrency = Math.max(1, o.concurrency ?? 1);
   const types = spec.types === undefined || spec.types.length === 0 ? undefined : new Set<string>(spec.types);
-  const stats: ConsumerStats = { received: 0, processed: 0, retried: 0, deadLettered: 0, skipped: 0 };
+  const stats: ConsumerStats = { received: 0, processed: 0, retried: 0, deadLettered: 0, skipped: 0, outages: 0 };
   const abort = new AbortController();
   const unsettled = new Set<JsMsg>();
   let stopping = false;
@@ -125,6 +137,27 @@ export async function consume<T extends EventType>(o: ConsumeOptions<T>): Promis
       // Without a stored dead letter the message must not be dropped: try again later.
       log.error({ err: e }, 'dead-letter publish failed; message will be redelivered');
       settle(m, () => m.nak(retryDelay(m.info.deliveryCount, o.retry)));
+    }
+  }
+
+  async function handleThroughOutages(event: VigilEvent<T>, ctx: HandlerContext, m: JsMsg): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await o.handler(event, ctx);
+        if (attempt > 1) ctx.logger.info({ attempts: attempt }, 'dependency back: handled');
+        return;
+      } catch (e) {
+        if (o.isOutage === undefined || !o.isOutage(e) || abort.signal.aborted || stopping) throw e;
+        stats.outages++;
+        const delay = retryDelay(attempt, { initialMs: 250, maxMs: 5000, ...o.outageRetry });
+        if (attempt === 1) ctx.logger.warn({ err: e }, 'dependency unavailable: holding the message and retrying');
+        m.working();
+        await new Promise<void>((resolve) => {
+          const t = setTimeout(resolve, delay);
+          abort.signal.addEventListener('abort', () => (clearTimeout(t), resolve()), { once: true });
+        });
+        m.working();
+      }
     }
   }
 
@@ -189,11 +222,14 @@ export async function consume<T extends EventType>(o: ConsumeOptions<T>): Promis
         signal: abort.signal,
       };
       try {
-        await otelContext.with(trace.setSpan(parent, span), () => o.handler(event as VigilEvent<T>, ctx));
+        await otelContext.with(trace.setSpan(parent, span), () => handleThroughOutages(event as VigilEvent<T>, ctx, m));
       } catch (e) {
         recordFailure(span, e);
         const message = e instanceof Error ? e.message : String(e);
-        if (isDecodeError(e) || dispositionOf(e) === 'dead-letter') {
+        if (o.isOutage?.(e) === true) {
+          // Stopping during an outage: another instance (or this one restarted) takes it over.
+          settle(m, () => m.nak());
+        } else if (isDecodeError(e) || dispositionOf(e) === 'dead-letter') {
           await toDeadLetter(m, isVigilEventsError(e) ? e.code : 'PERMANENT', message, log);
         } else if (deliveryCount >= maxDeliver) {
           await toDeadLetter(

@@ -196,6 +196,37 @@ describe('failure semantics', () => {
     expect(d?.subject).toBe(`${f.ns.deadLetterPrefix}.flaky`);
   });
 
+  it('an outage outlasting every delivery holds the message in place: handled once it ends, no delivery spent, nothing dead-lettered', async () => {
+    await using f = await eventsFixture(natsUrl, { label: 'outage' });
+    const pub = createPublisher({ js: f.js, ns: f.ns, source: 'vigil/test' });
+    // Ack wait shorter than the outage: the held message must keep its deadline extended.
+    const spec = { durable: 'held', types: ['validation.requested'] as const, maxDeliver: 2, ackWaitMs: 1000 };
+    await ensureConsumer(f.nc, spec, f.ns);
+    await pub.publish('validation.requested', { suite: 'during-outage' });
+    const down = { until: Date.now() + 2500 };
+    const deliveries: number[] = [];
+    class Down extends Error {}
+    const c = await consume({
+      js: f.js,
+      ns: f.ns,
+      spec,
+      retry: { initialMs: 20, maxMs: 20 },
+      outageRetry: { initialMs: 50, maxMs: 200 },
+      isOutage: (e) => e instanceof Down,
+      handler: async (_e, ctx) => {
+        deliveries.push(ctx.deliveryCount);
+        if (Date.now() < down.until) throw new Down('database unreachable');
+      },
+    });
+    await waitFor(() => c.stats.processed === 1, { timeoutMs: 15_000, message: 'handled after the outage' });
+    await c.stop();
+    expect(c.stats.deadLettered).toBe(0);
+    expect(c.stats.retried).toBe(0);
+    expect(c.stats.outages).toBeGreaterThan(5);
+    expect(new Set(deliveries)).toEqual(new Set([1]));
+    expect(await deadLetters(f)).toEqual([]);
+  });
+
   it('a permanent error is dead-lettered at once', async () => {
     await using f = await eventsFixture(natsUrl, { label: 'perm' });
     const pub = createPublisher({ js: f.js, ns: f.ns, source: 'vigil/test' });

@@ -9,6 +9,7 @@ import {
   type VigilEvent,
 } from '@vigil/events';
 import type { OutboxDatabase } from './schema.js';
+import { isDatabaseUnavailable } from './unavailable.js';
 
 export type IdempotentHandler<T extends EventType, DB, P = undefined> = (
   tx: Transaction<DB>,
@@ -42,13 +43,16 @@ export interface ConsumeIdempotentOptions<T extends EventType, DB, P = undefined
 /**
  * decode → begin → inbox check → handler(tx) → commit → ack. The event id is recorded in the inbox
  * in the same transaction as the handler's effects, so a redelivered event changes nothing and
- * emits nothing again: exactly-once effects on at-least-once delivery.
+ * emits nothing again: exactly-once effects on at-least-once delivery. While PostgreSQL is
+ * unreachable the message is held and retried in place (see `isOutage`), not spent.
  */
 export async function consumeIdempotent<T extends EventType, DB, P = undefined>(
   o: ConsumeIdempotentOptions<T, DB, P>,
 ): Promise<RunningConsumer> {
   const consumer = o.spec.durable;
+  const preparedBy = new WeakMap<HandlerContext, { value: P }>();
   return consume<T>({
+    isOutage: isDatabaseUnavailable,
     ...o,
     handler: async (event, ctx) => {
       let prepared = undefined as P;
@@ -59,7 +63,14 @@ export async function consumeIdempotent<T extends EventType, DB, P = undefined>(
           ctx.logger.info('already processed; redelivery ignored');
           return;
         }
-        prepared = await o.prepare(event, ctx);
+        // Held through a database outage, the handler runs again with the same ctx: the slow
+        // work already done is not done twice.
+        const held = preparedBy.get(ctx);
+        if (held !== undefined) prepared = held.value;
+        else {
+          prepared = await o.prepare(event, ctx);
+          preparedBy.set(ctx, { value: prepared });
+        }
       }
       const first = await o.db.transaction().execute(async (tx) => {
         // Blocks while another instance holds the same event uncommitted, then sees its row.

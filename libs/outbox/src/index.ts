@@ -3,3 +3,4 @@ export { migrateOutbox, OUTBOX_CHANNEL } from './migrations.js';
 export { createOutbox, type Outbox, type OutboxOptions } from './outbox.js';
 export { consumeIdempotent, pruneInbox, type IdempotentHandler, type ConsumeIdempotentOptions } from './inbox.js';
 export type { OutboxDatabase, OutboxEventsTable, InboxTable, RelayCursorTable, FailuresTable } from './schema.js';
+export { isDatabaseUnavailable } from './unavailable.js';
