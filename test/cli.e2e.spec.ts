@@ -1,43 +1,25 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { connect } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { VigilEvent } from '@vigil/events';
 import { waitFor } from '@vigil/testkit';
+import { cliPath as cli, runCli } from './support/cli.js';
 import { OtlpReceiver, type ReceivedSpan } from './support/otlp-receiver.js';
 
 /**
  * The user's surface end to end: the stack of `vigil up` (own servers, every service exporting
  * spans to a receiver this test runs), driven through the `vigil` command as a user would.
  */
-const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const cli = join(root, 'cli/dist/main.js');
 const cleanup: (() => Promise<void>)[] = [];
 let receiver: OtlpReceiver;
 let natsUrl: string;
 let env: NodeJS.ProcessEnv;
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
 /** Runs `vigil ARGS…` to its end. */
-function vigil(args: readonly string[], input?: string): Promise<Run> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [cli, ...args], { env, stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.stdin.end(input ?? '');
-    child.once('exit', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const vigil = (args: readonly string[], input?: string) => runCli(env, args, input);
 
 /** A long-running `vigil` (tail), its output collected. */
 function vigilLive(args: readonly string[]): { child: ChildProcess; out: () => string; exit: Promise<number | null> } {

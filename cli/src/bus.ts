@@ -1,6 +1,7 @@
 import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { namespaceFor, type Namespace } from '@vigil/events';
+import { natsAuthOptions, redactUrl } from '@vigil/service-kit';
 import type { CliEnv } from './config.js';
 
 export interface Bus {
@@ -17,10 +18,15 @@ export async function openBus(env: CliEnv): Promise<Bus> {
   const url = env.NATS_URL ?? 'nats://127.0.0.1:4222';
   let nc: NatsConnection;
   try {
-    nc = await connect({ servers: url, timeout: 3000, name: 'vigil-cli' });
+    nc = await connect({
+      servers: url.split(','),
+      timeout: 3000,
+      name: 'vigil-cli',
+      ...(await natsAuthOptions(env)),
+    });
   } catch (e) {
     throw new Error(
-      `cannot reach NATS at ${url} (${(e as Error).message}); start the stack with vigil up or set NATS_URL`,
+      `cannot reach NATS at ${redactUrl(url)} (${(e as Error).message}); start the stack with vigil up or set NATS_URL (and NATS_USER / NATS_PASSWORD when the server requires them)`,
     );
   }
   const ns = namespaceFor(env.VIGIL_NAMESPACE);

@@ -3,6 +3,10 @@ import { z } from 'zod';
 /** Environment of the `vigil` command; read only by main.ts. */
 export const envSchema = z.object({
   NATS_URL: z.string().url().optional().describe('NATS to use; unset: local 4222, else a spawned nats-server'),
+  NATS_USER: z.string().min(1).optional().describe('NATS user (client, tool or admin; see vigil nats-auth)'),
+  NATS_PASSWORD: z.string().min(1).optional().describe("that user's password"),
+  NATS_PASSWORD_FILE: z.string().min(1).optional().describe('a file holding the password instead'),
+  NATS_TLS_CA_FILE: z.string().min(1).optional().describe('CA of the NATS server certificate (turns TLS on)'),
   DATABASE_URL: z.string().url().optional().describe('Postgres to use; unset: local 5432, else a private cluster'),
   VIGIL_NAMESPACE: z
     .string()

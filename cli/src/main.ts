@@ -2,6 +2,7 @@
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
 import { readFileSync } from 'node:fs';
+import { namespaceFor, natsAuthorization } from '@vigil/events';
 import { startTelemetry } from '@vigil/service-kit';
 import { jaegerUrl, openBus, requireStream, type Bus } from './bus.js';
 import { abortExperiment } from './chaos.js';
@@ -37,9 +38,13 @@ Usage:
   vigil chaos abort ID [--request] [--reason TEXT] [--by NAME]
                                     stop a running chaos experiment and roll it back now (ID: the
                                     experiment id, or with --request the chaos.requested event id)
+  vigil nats-auth                   nats-server's authorization block for the namespace: a
+                                    least-privilege user per service, client, tool and admin, with
+                                    passwords read from VIGIL_NATS_<USER>_PASSWORD
   vigil --help                      this text; every command takes --help
 
-Environment: NATS_URL (default nats://127.0.0.1:4222), VIGIL_NAMESPACE (default: none),
+Environment: NATS_URL (default nats://127.0.0.1:4222; several separated by commas), NATS_USER,
+NATS_PASSWORD or NATS_PASSWORD_FILE, NATS_TLS_CA_FILE, VIGIL_NAMESPACE (default: none),
 VIGIL_JAEGER_URL (default http://127.0.0.1:16686), OTEL_EXPORTER_OTLP_ENDPOINT (export the CLI's
 spans), DATABASE_URL, VIGIL_DATA_DIR (default .vigil), VIGIL_REPLICAS (default 1), LOG_LEVEL.
 Errors: one line on stderr and exit 1.`;
@@ -199,6 +204,12 @@ async function main(argv: string[]): Promise<number> {
         out.line(`abort requested: event ${r.eventId} (stream sequence ${r.seq})`);
         return 0;
       });
+    }
+    case 'nats-auth': {
+      const { positionals } = opts({});
+      if (positionals.length > 0) throw new Error('vigil nats-auth takes no arguments');
+      out.line(natsAuthorization(namespaceFor(env.VIGIL_NAMESPACE)).trimEnd());
+      return 0;
     }
     default:
       throw new Error(`unknown command '${command}'; see vigil --help`);

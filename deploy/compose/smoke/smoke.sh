@@ -63,6 +63,9 @@ receiver_pid=$!
 
 export VIGIL_IMAGE=vigil:smoke NATS_IMAGE=vigil-local/nats:smoke POSTGRES_IMAGE=vigil-local/postgres:15
 export POSTGRES_PASSWORD="smoke-$RANDOM$RANDOM" DOCKER_GID=$(stat -c %g /var/run/docker.sock)
+for user in OUTBOX_RELAY VALIDATOR SLO_ENGINE ANOMALY CHAOS CLIENT TOOL ADMIN; do
+  export "VIGIL_NATS_${user}_PASSWORD=smoke-$user-$RANDOM$RANDOM"
+done
 export VIGIL_OTLP_ENDPOINT="http://host.docker.internal:$otlp_port"
 export VIGIL_NATS_PORT=14222 VIGIL_NATS_MONITOR_PORT=18222 VIGIL_JAEGER_UI_PORT=26686 VIGIL_OTLP_GRPC_PORT=14317 \
   VIGIL_OTLP_HTTP_PORT=14318 VIGIL_VALIDATOR_PORT=19470 VIGIL_SLO_ENGINE_PORT=19471 VIGIL_CHAOS_PORT=19472 \
@@ -81,7 +84,7 @@ for s in outbox-relay validator slo-engine chaos anomaly; do
 done
 step "every service healthy"
 
-out=$(NATS_URL=nats://127.0.0.1:14222 node "$root/cli/dist/main.js" publish validation.requested --suite vigil-self --wait --timeout 90s) || {
+out=$(NATS_URL=nats://127.0.0.1:14222 NATS_USER=client NATS_PASSWORD=$VIGIL_NATS_CLIENT_PASSWORD node "$root/cli/dist/main.js" publish validation.requested --suite vigil-self --wait --timeout 90s) || {
   echo "$out"; "${compose[@]}" logs --tail 40 validator; fail "publish --wait"; }
 echo "$out" | sed 's/^/  /'
 echo "$out" | grep -Eq '^vigil-self: (PASS|WARN), score' || fail "vigil-self did not pass"

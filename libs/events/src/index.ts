@@ -88,3 +88,16 @@ export {
 export { subscribe, type Subscription, type SubscribeOptions } from './subscribe.js';
 export { silentLogger, type Logger } from './logger.js';
 export { valueAt, observedTime } from './observed.js';
+export {
+  permissionsFor,
+  natsAuthorization,
+  inboxPrefixFor,
+  passwordVariableFor,
+  natsRoles,
+  serviceConsumers,
+  requestTypes,
+  resultTypes,
+  type NatsRole,
+  type NatsPermissions,
+  type SubjectPermission,
+} from './permissions.js';

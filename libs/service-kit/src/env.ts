@@ -2,8 +2,22 @@ import { z } from 'zod';
 
 /** Environment every service reads (in its main.ts only), with defaults and units. */
 export const serviceEnv = z.object({
-  /** @default nats://127.0.0.1:4222 */
-  NATS_URL: z.string().url().default('nats://127.0.0.1:4222'),
+  /** One URL, or several separated by commas (cluster seeds). @default nats://127.0.0.1:4222 */
+  NATS_URL: z
+    .string()
+    .default('nats://127.0.0.1:4222')
+    .refine((v) => v.split(',').every((u) => URL.canParse(u.trim())), 'must be a URL or comma-separated URLs'),
+  /** NATS user (see deploy/compose/nats-auth.conf); the inbox prefix becomes `_INBOX_<user>`. @default none */
+  NATS_USER: z.string().min(1).optional(),
+  /** NATS password; prefer NATS_PASSWORD_FILE. @default none */
+  NATS_PASSWORD: z.string().min(1).optional(),
+  /** File holding the NATS password (a Docker or Kubernetes secret). @default none */
+  NATS_PASSWORD_FILE: z.string().min(1).optional(),
+  /** CA bundle that signs the NATS server's certificate; also turns TLS on. @default none */
+  NATS_TLS_CA_FILE: z.string().min(1).optional(),
+  /** Client certificate and key, when the server verifies clients. @default none */
+  NATS_TLS_CERT_FILE: z.string().min(1).optional(),
+  NATS_TLS_KEY_FILE: z.string().min(1).optional(),
   /** @default postgres://postgres@127.0.0.1:5432/vigil */
   DATABASE_URL: z.string().url().default('postgres://postgres@127.0.0.1:5432/vigil'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),

@@ -4,7 +4,7 @@ export { startTelemetry, type Telemetry } from './telemetry.js';
 export { startHttpServer, sendJson, type HttpServerOptions, type ReadinessCheck } from './http.js';
 export { createDb } from './db.js';
 export { onShutdown, type ShutdownStep } from './shutdown.js';
-export { connectNats } from './nats.js';
+export { connectNats, natsAuthOptions, type NatsAuthEnv } from './nats.js';
 export {
   duration,
   formatDuration,

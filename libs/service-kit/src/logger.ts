@@ -38,13 +38,18 @@ export function createLogger(service: string, level: string, destination?: pino.
   );
 }
 
-/** A URL with its password replaced, for logs and summaries. */
+/** A URL (or comma-separated URLs) with each password replaced, for logs and summaries. */
 export function redactUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password) u.password = '***';
-    return u.toString();
-  } catch {
-    return '[unparseable url]';
-  }
+  return url
+    .split(',')
+    .map((one) => {
+      try {
+        const u = new URL(one.trim());
+        if (u.password) u.password = '***';
+        return u.toString();
+      } catch {
+        return '[unparseable url]';
+      }
+    })
+    .join(',');
 }

@@ -4,11 +4,18 @@ import type { Kysely } from 'kysely';
 import type pg from 'pg';
 import type { Logger } from 'pino';
 import type { z } from 'zod';
-import { ensureConsumer, ensureStreams, namespaceFor, type ConsumerSpec, type Namespace } from '@vigil/events';
+import {
+  ensureConsumer,
+  ensureStreams,
+  namespaceFor,
+  type ConsumerSpec,
+  type Namespace,
+  type StreamOptions,
+} from '@vigil/events';
 import { createDb } from './db.js';
 import type { serviceEnv } from './env.js';
 import { createLogger } from './logger.js';
-import { connectNats } from './nats.js';
+import { connectNats, natsAuthOptions } from './nats.js';
 import type { ShutdownStep } from './shutdown.js';
 import { startTelemetry, type Telemetry } from './telemetry.js';
 
@@ -37,10 +44,30 @@ export interface ServiceRuntime<DB> {
   readonly pool: pg.Pool;
   readonly nc: NatsConnection;
   readonly js: JetStreamClient;
+  /** The NATS connection's inbox prefix (`_INBOX_<user>` with a NATS user). */
+  readonly inboxPrefix: string | undefined;
   /** /readyz checks: NATS connected and Postgres answering (the message when not). */
   readonly ready: () => Promise<Record<string, boolean | string>>;
   /** The runtime's own shutdown steps, to run after the service's: NATS, Postgres, telemetry. */
   readonly closing: readonly ShutdownStep[];
+}
+
+/**
+ * Creates the streams, or checks them. A user whose permissions do not allow creating them (only
+ * the outbox-relay's do) waits until they exist.
+ */
+async function streamsReady(nc: NatsConnection, so: StreamOptions, logger: Logger): Promise<void> {
+  for (let waited = false; ;) {
+    try {
+      await ensureStreams(nc, so);
+      return;
+    } catch (e) {
+      if (!/permissions violation/i.test((e as Error).message)) throw e;
+      if (!waited) logger.warn('streams missing and this user may not create them: waiting for the outbox-relay');
+      waited = true;
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+  }
 }
 
 /**
@@ -58,8 +85,9 @@ export async function startRuntime<DB>(o: RuntimeOptions<DB>): Promise<ServiceRu
     ...(o.dbSettings === undefined ? {} : { settings: o.dbSettings }),
   });
   for (const migrate of o.migrations) await migrate(db);
-  const nc = await connectNats(env.NATS_URL, service, o.nats);
-  await ensureStreams(nc, { ns, replicas: env.VIGIL_REPLICAS });
+  const natsOptions = { ...(await natsAuthOptions(env)), ...o.nats };
+  const nc = await connectNats(env.NATS_URL, service, natsOptions);
+  await streamsReady(nc, { ns, replicas: env.VIGIL_REPLICAS }, logger);
   for (const spec of o.consumers ?? []) await ensureConsumer(nc, spec, ns);
   return {
     telemetry,
@@ -69,6 +97,7 @@ export async function startRuntime<DB>(o: RuntimeOptions<DB>): Promise<ServiceRu
     pool,
     nc,
     js: jetstream(nc),
+    inboxPrefix: natsOptions.inboxPrefix,
     ready: async () => ({
       nats: !nc.isClosed(),
       postgres: await pool.query('select 1').then(

@@ -60,6 +60,11 @@ export class ServiceProcess {
     return p;
   }
 
+  /** The last 4000 characters the process wrote to stderr. */
+  get stderrText(): string {
+    return this.stderr;
+  }
+
   has(msg: string): boolean {
     return this.logs.some((l) => l.msg === msg);
   }

@@ -49,7 +49,11 @@ export class BatchPublisher {
   private next = 0;
   private connected = true;
 
-  constructor(private readonly nc: NatsConnection) {
+  /** @param inboxPrefix the connection's inbox prefix (a NATS user may subscribe to its own only). @default _INBOX */
+  constructor(
+    private readonly nc: NatsConnection,
+    inboxPrefix?: string,
+  ) {
     // While disconnected nats.js queues publishes in memory without a bound; a batch then fails
     // at once instead (the breaker keeps probing), and nothing piles up for the reconnect.
     void (async () => {
@@ -58,7 +62,7 @@ export class BatchPublisher {
         else if (s.type === 'reconnect') this.connected = true;
       }
     })();
-    this.prefix = createInbox();
+    this.prefix = createInbox(inboxPrefix);
     this.sub = nc.subscribe(`${this.prefix}.*`, {
       callback: (err, msg) => {
         if (err) return;

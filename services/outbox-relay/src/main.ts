@@ -22,7 +22,7 @@ async function main(): Promise<void> {
 
   const metrics = createRelayMetrics(db);
   const relay = createRelay(
-    { db, databaseUrl: env.DATABASE_URL, nc, jsm, ns, logger, metrics },
+    { db, databaseUrl: env.DATABASE_URL, nc, jsm, ns, logger, metrics, inboxPrefix: rt.inboxPrefix },
     {
       batchSize: env.RELAY_BATCH_SIZE,
       pollIntervalMs: env.RELAY_POLL_INTERVAL_MS,
@@ -45,7 +45,7 @@ async function main(): Promise<void> {
     ready: async () => ({ ...(await relay.ready()), nats: !nc.isClosed() }),
   });
   logger.info(
-    { port: http.port, stream: ns.stream, nats: env.NATS_URL, database: redactUrl(env.DATABASE_URL) },
+    { port: http.port, stream: ns.stream, nats: redactUrl(env.NATS_URL), database: redactUrl(env.DATABASE_URL) },
     'outbox-relay started',
   );
 

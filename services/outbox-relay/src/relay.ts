@@ -50,6 +50,8 @@ export interface RelayOptions {
 }
 
 export interface RelayDeps {
+  /** The inbox prefix of that connection (`_INBOX_<user>` with NATS auth). @default _INBOX */
+  readonly inboxPrefix?: string | undefined;
   /** The connection the relay publishes on (its acks come back on an inbox of it). */
   readonly nc: NatsConnection;
   /**
@@ -160,7 +162,7 @@ export function createRelay(deps: RelayDeps, options: RelayOptions = {}): Relay 
   const standbyRetryMs = options.standbyRetryMs ?? 1000;
   const lockKey = options.lockKey ?? 0x76696769;
   const stopping = new AbortController();
-  const publisher = new BatchPublisher(deps.nc);
+  const publisher = new BatchPublisher(deps.nc, deps.inboxPrefix);
   const wake = waiter();
   let duplicateWindowMs = 0;
   let leader = false;

@@ -1,7 +1,7 @@
 import { connectDocker } from '@vigil/docker';
 import { Registry } from 'prom-client';
 import { migrateOutbox } from '@vigil/outbox';
-import { onShutdown, parseEnv, redactUrl, startHttpServer, startRuntime } from '@vigil/service-kit';
+import { natsAuthOptions, onShutdown, parseEnv, redactUrl, startHttpServer, startRuntime } from '@vigil/service-kit';
 import { loadSuites } from './config/suite.js';
 import { validatorEnv } from './config.js';
 import { runsRoutes } from './http.js';
@@ -31,6 +31,7 @@ async function main(): Promise<void> {
     logger,
     checks: {
       natsUrl: env.NATS_URL,
+      natsOptions: await natsAuthOptions(env),
       databaseUrl: env.DATABASE_URL,
       cwd: env.VALIDATOR_WORKDIR,
       docker: connectDocker(env.DOCKER_HOST),

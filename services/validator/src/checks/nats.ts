@@ -1,19 +1,41 @@
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { connect, type ConnectionOptions, type NatsConnection } from '@nats-io/transport-node';
+import { inboxPrefixFor } from '@vigil/events';
+import { redactUrl } from '@vigil/service-kit';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { createInbox } from '@nats-io/nats-core';
-import { CheckError, type CheckOutcome, type CheckRunner } from './types.js';
+import { CheckError, type CheckContext, type CheckOutcome, type CheckRunner } from './types.js';
 
-async function withConnection<T>(url: string, signal: AbortSignal, fn: (nc: NatsConnection) => Promise<T>): Promise<T> {
+/**
+ * The check's own connection: to the suite's url (a user in it gets that user's inbox prefix), or
+ * else to the service's NATS with the service's credentials.
+ */
+async function withConnection<T>(
+  p: { url?: string | undefined },
+  ctx: CheckContext,
+  fn: (nc: NatsConnection, inboxPrefix: string | undefined) => Promise<T>,
+): Promise<T> {
+  const url = p.url ?? ctx.natsUrl;
+  let options: Partial<ConnectionOptions> = p.url === undefined ? (ctx.natsOptions ?? {}) : {};
+  if (p.url !== undefined && URL.canParse(p.url) && new URL(p.url).username !== '') {
+    options = { inboxPrefix: inboxPrefixFor(decodeURIComponent(new URL(p.url).username)) };
+  }
   let nc: NatsConnection;
   try {
-    nc = await connect({ servers: url, timeout: 2000, maxReconnectAttempts: 0, name: 'vigil-validator-check' });
+    nc = await connect({
+      servers: url.split(','),
+      timeout: 2000,
+      maxReconnectAttempts: 0,
+      name: 'vigil-validator-check',
+      ...options,
+    });
   } catch (e) {
-    throw new CheckError(`NATS at ${url} is not reachable: ${(e as Error).message}`);
+    throw new CheckError(`NATS at ${redactUrl(url)} is not reachable: ${(e as Error).message}`);
   }
+  const { signal } = ctx;
   const onAbort = () => void nc.close();
   signal.addEventListener('abort', onAbort, { once: true });
   try {
-    return await fn(nc);
+    return await fn(nc, options.inboxPrefix);
   } finally {
     signal.removeEventListener('abort', onAbort);
     await nc.close().catch(() => undefined);
@@ -21,7 +43,7 @@ async function withConnection<T>(url: string, signal: AbortSignal, fn: (nc: Nats
 }
 
 export const nats: CheckRunner<'nats'> = (p, ctx) =>
-  withConnection(p.url ?? ctx.natsUrl, ctx.signal, async (nc) => {
+  withConnection(p, ctx, async (nc, inboxPrefix) => {
     const problems: string[] = [];
     const observed: Record<string, number | string | boolean> = { server: nc.info?.version ?? '?' };
     const rtt = await nc.rtt();
@@ -76,7 +98,7 @@ export const nats: CheckRunner<'nats'> = (p, ctx) =>
       }
     }
     if (p.roundTrip) {
-      const subject = createInbox('_VIGIL.check');
+      const subject = createInbox(inboxPrefix);
       const sub = nc.subscribe(subject, { max: 1 });
       const started = performance.now();
       nc.publish(subject, 'ping');
@@ -95,7 +117,7 @@ export const nats: CheckRunner<'nats'> = (p, ctx) =>
  * the default lazy fsync, and a single replica cannot survive a lost disk: either gives WARN.
  */
 export const jetstreamDurability: CheckRunner<'jetstream.durability'> = (p, ctx) =>
-  withConnection(p.url ?? ctx.natsUrl, ctx.signal, async (nc) => {
+  withConnection(p, ctx, async (nc) => {
     const jsm = await jetstreamManager(nc, { timeout: 2000 }).catch((e: Error) => {
       throw new CheckError(`JetStream is not enabled: ${e.message}`);
     });

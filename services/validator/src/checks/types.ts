@@ -1,3 +1,4 @@
+import type { ConnectionOptions } from '@nats-io/transport-node';
 import type { DockerClient } from '@vigil/docker';
 import type { CheckKind, CheckConfig } from '../config/suite.js';
 import type { CheckStatus } from '../core/scoring.js';
@@ -19,6 +20,8 @@ export interface CheckContext {
   readonly signal: AbortSignal;
   /** For `nats` / `jetstream.durability` checks without their own url. */
   readonly natsUrl: string;
+  /** Credentials and TLS for `natsUrl` (the service's own). @default none */
+  readonly natsOptions?: Partial<ConnectionOptions>;
   /** For `postgres` checks without their own url. */
   readonly databaseUrl: string;
   /** Base of relative paths (`file`, `secrets`, `command`). */

@@ -1,0 +1,207 @@
+import { defaultNamespace, eventTypes, subjectOf, type EventType, type Namespace } from './registry.js';
+
+const eventTypeList: readonly EventType[] = eventTypes;
+
+/**
+ * Least-privilege NATS users for a vigil namespace: one per service, plus `client` (publishes
+ * requests, reads every event and dead letter), `tool` (reads results only) and `admin` (everything: stream
+ * management, dead-letter redrive). Rendered into nats-server's `authorization` block by
+ * {@link natsAuthorization}; deploy/compose/nats-auth.conf is that rendering for the default
+ * namespace.
+ */
+export type NatsRole = 'outbox-relay' | 'validator' | 'slo-engine' | 'anomaly' | 'chaos' | 'client' | 'tool' | 'admin';
+
+export const natsRoles: readonly NatsRole[] = [
+  'outbox-relay',
+  'validator',
+  'slo-engine',
+  'anomaly',
+  'chaos',
+  'client',
+  'tool',
+  'admin',
+];
+
+/** The durable consumers each service pulls from; no other user may pull from, ack for, or change them. */
+export const serviceConsumers = {
+  validator: ['validator'],
+  'slo-engine': ['slo-engine'],
+  anomaly: ['anomaly'],
+  chaos: ['chaos', 'chaos-aborts', 'chaos-validations'],
+} as const satisfies Partial<Record<NatsRole, readonly string[]>>;
+
+/** Events users publish to ask for work; every other type is emitted by services through the relay. */
+export const requestTypes: readonly EventType[] = [
+  'validation.requested',
+  'chaos.requested',
+  'chaos.abort.requested',
+  'sli.observed',
+];
+
+/** What services report; tools may read these and nothing else. */
+export const resultTypes: readonly EventType[] = [
+  'validation.completed',
+  'slo.burn',
+  'chaos.started',
+  'chaos.completed',
+  'chaos.aborted',
+  'anomaly.detected',
+];
+
+export interface SubjectPermission {
+  readonly allow: readonly string[];
+  readonly deny?: readonly string[];
+}
+
+export interface NatsPermissions {
+  readonly publish: SubjectPermission;
+  readonly subscribe: SubjectPermission;
+}
+
+/**
+ * The prefix of a user's reply subjects. Every user may subscribe to its own inbox only, so one
+ * cannot read the replies (and pulled messages) of another; clients connect with this prefix.
+ */
+export function inboxPrefixFor(user: string): string {
+  return `_INBOX_${user}`;
+}
+
+function consumerAccess(stream: string, durable: string): string[] {
+  const api = '$JS.API.CONSUMER';
+  return [
+    `${api}.INFO.${stream}.${durable}`,
+    // nats-server 2.9+ names the filter in the create subject; older clients use DURABLE.CREATE.
+    `${api}.CREATE.${stream}.${durable}`,
+    `${api}.CREATE.${stream}.${durable}.>`,
+    `${api}.DURABLE.CREATE.${stream}.${durable}`,
+    `${api}.MSG.NEXT.${stream}.${durable}`,
+    `$JS.ACK.${stream}.${durable}.>`,
+  ];
+}
+
+/**
+ * Read access through consumers of one's own, limited to the given event types; `everything`
+ * adds the dead letters and fetching single messages by sequence (which no filter can limit).
+ */
+function readAccess(ns: Namespace, types: readonly EventType[], everything: boolean): NatsPermissions {
+  const s = ns.stream;
+  const dl = ns.deadLetterStream;
+  const api = '$JS.API.CONSUMER';
+  const serviceDurables = Object.values(serviceConsumers).flat();
+  const ownConsumers = (stream: string) => [
+    `${api}.INFO.${stream}.*`,
+    `${api}.DELETE.${stream}.*`,
+    `${api}.MSG.NEXT.${stream}.*`,
+    `$JS.ACK.${stream}.*.>`,
+  ];
+  return {
+    publish: {
+      allow: [
+        '$JS.API.INFO',
+        `$JS.API.STREAM.INFO.${s}`,
+        `$JS.API.STREAM.INFO.${dl}`,
+        '$JS.API.STREAM.NAMES',
+        '$JS.API.STREAM.LIST',
+        `${api}.LIST.${s}`,
+        `${api}.NAMES.${s}`,
+        ...types.map((t) => `${api}.CREATE.${s}.*.${subjectOf(ns, t)}`),
+        ...ownConsumers(s),
+        ...(everything
+          ? [
+              `${api}.CREATE.${s}.*.${ns.subjectPrefix}.>`,
+              `${api}.CREATE.${dl}.*.${ns.deadLetterPrefix}.>`,
+              `${api}.LIST.${dl}`,
+              ...ownConsumers(dl),
+              `$JS.API.STREAM.MSG.GET.${s}`,
+              `$JS.API.STREAM.MSG.GET.${dl}`,
+            ]
+          : []),
+      ],
+      // Consumers of one's own only: the services' durables are neither read, acked, nor removed.
+      deny: serviceDurables.flatMap((d) => [
+        `${api}.CREATE.${s}.${d}.>`,
+        `${api}.DELETE.${s}.${d}`,
+        `${api}.MSG.NEXT.${s}.${d}`,
+        `$JS.ACK.${s}.${d}.>`,
+      ]),
+    },
+    subscribe: { allow: types.map((t) => subjectOf(ns, t)) },
+  };
+}
+
+/** The subjects a user of `role` may publish and subscribe to in namespace `ns`. */
+export function permissionsFor(role: NatsRole, ns: Namespace = defaultNamespace): NatsPermissions {
+  const inbox = `${inboxPrefixFor(role)}.>`;
+  const streamInfo = ['$JS.API.INFO', `$JS.API.STREAM.INFO.${ns.stream}`, `$JS.API.STREAM.INFO.${ns.deadLetterStream}`];
+  switch (role) {
+    case 'admin':
+      return { publish: { allow: ['>'] }, subscribe: { allow: ['>'] } };
+    case 'outbox-relay':
+      return {
+        publish: {
+          allow: [
+            ...streamInfo,
+            `$JS.API.STREAM.CREATE.${ns.stream}`,
+            `$JS.API.STREAM.CREATE.${ns.deadLetterStream}`,
+            `${ns.subjectPrefix}.>`,
+          ],
+        },
+        subscribe: { allow: [inbox] },
+      };
+    case 'client': {
+      const read = readAccess(ns, eventTypeList, true);
+      return {
+        publish: {
+          allow: [...read.publish.allow, ...requestTypes.map((t) => subjectOf(ns, t))],
+          deny: read.publish.deny ?? [],
+        },
+        subscribe: { allow: [...read.subscribe.allow, inbox] },
+      };
+    }
+    case 'tool': {
+      const read = readAccess(ns, resultTypes, false);
+      return { publish: read.publish, subscribe: { allow: [...read.subscribe.allow, inbox] } };
+    }
+    default: {
+      const durables: readonly string[] = serviceConsumers[role];
+      return {
+        publish: {
+          allow: [
+            ...streamInfo,
+            ...durables.flatMap((d) => [...consumerAccess(ns.stream, d), `${ns.deadLetterPrefix}.${d}`]),
+            // The validator's NATS checks read any stream's and consumer's state and time a
+            // round trip through its own inbox.
+            ...(role === 'validator' ? ['$JS.API.STREAM.INFO.*', '$JS.API.CONSUMER.INFO.*.*', inbox] : []),
+          ],
+        },
+        subscribe: { allow: [inbox] },
+      };
+    }
+  }
+}
+
+/** The environment variable that holds a role's password in the rendered configuration. */
+export function passwordVariableFor(role: NatsRole): string {
+  return `VIGIL_NATS_${role.toUpperCase().replace(/-/g, '_')}_PASSWORD`;
+}
+
+const quote = (s: string) => JSON.stringify(s);
+const list = (xs: readonly string[]) => `[${xs.map(quote).join(', ')}]`;
+
+/**
+ * nats-server's `authorization` block with a user per role. Passwords are `$VARIABLE` references
+ * (nats-server reads them from its environment) unless `passwords` gives literal ones (tests).
+ */
+export function natsAuthorization(
+  ns: Namespace = defaultNamespace,
+  passwords: Partial<Record<NatsRole, string>> = {},
+): string {
+  const users = natsRoles.map((role) => {
+    const p = permissionsFor(role, ns);
+    const pw = passwords[role] === undefined ? `$${passwordVariableFor(role)}` : quote(passwords[role]);
+    const side = (x: SubjectPermission) =>
+      `{ allow: ${list(x.allow)}${x.deny && x.deny.length > 0 ? `, deny: ${list(x.deny)}` : ''} }`;
+    return `    { user: ${quote(role)}, password: ${pw}, permissions: {\n        publish: ${side(p.publish)}\n        subscribe: ${side(p.subscribe)}\n      } }`;
+  });
+  return `authorization {\n  users = [\n${users.join('\n')}\n  ]\n}\n`;
+}

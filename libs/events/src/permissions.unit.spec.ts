@@ -1,0 +1,58 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { natsAuthorization, natsRoles, permissionsFor, serviceConsumers } from './permissions.js';
+import { namespaceFor } from './registry.js';
+
+describe('NATS permissions', () => {
+  it('deploy/compose/nats-auth.conf is the rendering for the default namespace', () => {
+    const file = readFileSync(new URL('../../../deploy/compose/nats-auth.conf', import.meta.url), 'utf8');
+    const body = file
+      .split('\n')
+      .filter((l) => !l.startsWith('#'))
+      .join('\n');
+    expect(body).toBe(natsAuthorization());
+  });
+
+  it('only the relay publishes event subjects; requests come from the client; tools publish none', () => {
+    const ns = namespaceFor('t1');
+    const publishesEvents = (role: (typeof natsRoles)[number]) =>
+      permissionsFor(role, ns).publish.allow.filter((s) => s.startsWith(`${ns.subjectPrefix}.`));
+    expect(publishesEvents('outbox-relay')).toEqual(['t1.events.>']);
+    for (const role of ['validator', 'slo-engine', 'anomaly', 'chaos', 'tool'] as const) {
+      expect(publishesEvents(role), role).toEqual([]);
+    }
+    expect(publishesEvents('client')).toEqual([
+      't1.events.validation.requested',
+      't1.events.chaos.requested',
+      't1.events.chaos.abort.requested',
+      't1.events.sli.observed',
+    ]);
+  });
+
+  it('each service pulls from its own durables only; readers are denied every service durable', () => {
+    const ns = namespaceFor('t1');
+    for (const [role, durables] of Object.entries(serviceConsumers)) {
+      const pulls = permissionsFor(role as keyof typeof serviceConsumers, ns).publish.allow.filter((s) =>
+        s.startsWith('$JS.API.CONSUMER.MSG.NEXT.'),
+      );
+      expect(pulls).toEqual(durables.map((d) => `$JS.API.CONSUMER.MSG.NEXT.EVENTS_t1.${d}`));
+    }
+    const deny = permissionsFor('tool', ns).publish.deny ?? [];
+    for (const d of Object.values(serviceConsumers).flat()) {
+      expect(deny).toContain(`$JS.API.CONSUMER.MSG.NEXT.EVENTS_t1.${d}`);
+      expect(deny).toContain(`$JS.ACK.EVENTS_t1.${d}.>`);
+    }
+  });
+
+  it('every user subscribes to its own inbox and no other', () => {
+    for (const role of natsRoles.filter((r) => r !== 'admin')) {
+      const inboxes = permissionsFor(role).subscribe.allow.filter((s) => s.startsWith('_INBOX'));
+      expect(inboxes, role).toEqual([`_INBOX_${role}.>`]);
+    }
+  });
+
+  it('passwords are variables unless given', () => {
+    expect(natsAuthorization()).toContain('password: $VIGIL_NATS_OUTBOX_RELAY_PASSWORD,');
+    expect(natsAuthorization(undefined, { tool: 'x"y' })).toContain('{ user: "tool", password: "x\\"y",');
+  });
+});
