@@ -1,195 +1,42 @@
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { jetstream, jetstreamManager } from '@nats-io/jetstream';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createEvent, encodeStructured, namespaceFor, replay, subjectOf } from '@vigil/events';
-import { createDb } from '@vigil/service-kit';
-import { createTestDatabase, NatsServerProcess, PrivatePostgres, ServiceProcess, waitFor } from '@vigil/testkit';
+import { NatsServerProcess, PrivatePostgres, waitFor } from '@vigil/testkit';
+import { runCli } from './support/cli.js';
+import {
+  outcome,
+  outcomeHeader,
+  scrape,
+  startPipeline,
+  traffic,
+  type Pipeline,
+  type Service,
+} from './support/pipeline.js';
 
 /**
- * Faults during steady traffic through the whole pipeline, with real processes: request →
- * validator (runs the suite, writes run + outbox) → relay → stream → slo-engine and anomaly.
- * Each case prints sent, delivered, duplicates and lost, and checks that no effect applied twice.
+ * Faults during steady traffic through the whole pipeline, with real processes and servers of the
+ * test's own (so they can be restarted and killed). Each case prints sent, delivered, duplicates,
+ * lost, applied twice and dead-lettered; all but the first two must be 0.
  */
-const SERVICES = ['outbox-relay', 'validator', 'slo-engine', 'anomaly'] as const;
-type Service = (typeof SERVICES)[number];
+const SERVICES: readonly Service[] = ['outbox-relay', 'validator', 'slo-engine', 'anomaly'];
 
 let nats: NatsServerProcess;
-let pg: PrivatePostgres;
-let dir: string;
+let postgres: PrivatePostgres;
 const rows: string[] = [];
 
 beforeAll(async () => {
   nats = await NatsServerProcess.start();
-  pg = await PrivatePostgres.start();
-  dir = await mkdtemp(join(tmpdir(), 'vigil-faults-'));
-  await mkdir(join(dir, 'suites'));
-  await writeFile(
-    join(dir, 'suites', 'fault.yaml'),
-    `name: fault
-components:
-  - name: bus
-    weight: 1
-    checks: [{ name: nats port, kind: tcp, params: { host: 127.0.0.1, port: ${nats.port} } }]
-`,
-  );
+  postgres = await PrivatePostgres.start();
 }, 60_000);
 
 afterAll(async () => {
   process.stdout.write(
-    `\npipeline under faults (validation.requested → validation.completed, real processes)\n` +
-      `${'fault'.padEnd(40)}${'sent'.padStart(6)}${'delivered'.padStart(11)}${'duplicates'.padStart(12)}${'lost'.padStart(6)}${'applied twice'.padStart(15)}${'dead-lettered'.padStart(15)}\n` +
-      rows.join(''),
+    `\npipeline under faults (validation.requested → validation.completed, real processes)\n${outcomeHeader}${rows.join('')}`,
   );
   await nats?.stop();
-  await pg?.stop();
-  await rm(dir, { recursive: true, force: true });
+  await postgres?.stop();
 });
 
-interface Pipeline {
-  readonly nsId: string;
-  readonly databaseUrl: string;
-  readonly procs: Map<Service, ServiceProcess>;
-  start(name: Service): Promise<void>;
-  dispose(): Promise<void>;
-}
-
-async function pipeline(label: string): Promise<Pipeline> {
-  const database = await createTestDatabase(pg.url, label);
-  const nsId = `${label}${Date.now().toString(36)}`.slice(0, 32);
-  const procs = new Map<Service, ServiceProcess>();
-  const env = {
-    NATS_URL: nats.url,
-    DATABASE_URL: database.url,
-    VIGIL_NAMESPACE: nsId,
-    VALIDATOR_SUITES_DIR: join(dir, 'suites'),
-    VALIDATOR_SCHEDULE: 'false',
-    LOG_LEVEL: 'warn',
-  };
-  const start = async (name: Service) => {
-    const p = ServiceProcess.start(name, { ...env, LOG_LEVEL: 'info' });
-    procs.set(name, p);
-    await p.waitForLog(`${name} started`, 60_000);
-  };
-  // The relay first: it makes the streams; then the consumers.
-  for (const s of SERVICES) await start(s);
-  return {
-    nsId,
-    databaseUrl: database.url,
-    procs,
-    start,
-    async dispose() {
-      for (const p of procs.values()) await p.kill('SIGTERM');
-      await database[Symbol.asyncDispose]();
-    },
-  };
-}
-
-/**
- * Publishes `count` validation.requested at `perSecond`, each retried with its own id until the
- * stream acknowledges it (a retry inside the duplicate window is stored once); `fault` runs in the
- * background once a third has been sent.
- */
-async function traffic(p: Pipeline, count: number, perSecond: number, fault: () => Promise<void>): Promise<string[]> {
-  const nc = await connect({ servers: nats.url, maxReconnectAttempts: -1, reconnectTimeWait: 100 });
-  const js = jetstream(nc);
-  const ns = namespaceFor(p.nsId);
-  const ids: string[] = [];
-  let faulting: Promise<void> | undefined;
-  const started = Date.now();
-  const sends: Promise<void>[] = [];
-  for (let i = 0; i < count; i++) {
-    if (i === Math.floor(count / 3)) faulting = fault();
-    const due = started + (i * 1000) / perSecond;
-    if (due > Date.now()) await new Promise((r) => setTimeout(r, due - Date.now()));
-    const event = createEvent(
-      'validation.requested',
-      { suite: 'fault', requestedBy: 'faults' },
-      { source: 'vigil/test' },
-    );
-    ids.push(event.id);
-    const { data, headers } = encodeStructured(event);
-    sends.push(
-      (async () => {
-        for (;;) {
-          try {
-            await js.publish(subjectOf(ns, 'validation.requested'), data, { headers, msgID: event.id, timeout: 2000 });
-            return;
-          } catch {
-            await new Promise((r) => setTimeout(r, 200));
-          }
-        }
-      })(),
-    );
-  }
-  await Promise.all(sends);
-  await faulting;
-  await nc.close();
-  return ids;
-}
-
-async function outcome(p: Pipeline, fault: string, sent: string[]): Promise<void> {
-  const { db } = createDb<Record<string, never>>(p.databaseUrl);
-  const nc: NatsConnection = await connect({ servers: nats.url, maxReconnectAttempts: -1 });
-  try {
-    const ns = namespaceFor(p.nsId);
-    const runsPer = async () => {
-      const r = await db.executeQuery<{ request_id: string; n: string }>(
-        sql`select request_id, count(*) as n from validator.runs group by request_id`.compile(db),
-      );
-      return r.rows;
-    };
-    await waitFor(async () => (await runsPer()).length >= sent.length, {
-      timeoutMs: 120_000,
-      intervalMs: 250,
-      message: `${fault}: a run for each of ${sent.length} requests`,
-    });
-    // Every completion in the stream, and each downstream consumer's inbox caught up with it.
-    const completions: string[] = [];
-    await waitFor(
-      async () => {
-        completions.length = 0;
-        for await (const r of replay(nc, { ns, start: { from: 'beginning' }, types: ['validation.completed'] })) {
-          completions.push(r.event.data.requestId);
-        }
-        return new Set(completions).size >= sent.length;
-      },
-      { timeoutMs: 60_000, intervalMs: 500, message: `${fault}: every completion in the stream` },
-    );
-    const all = new Set(sent);
-    const delivered = new Set(completions.filter((id) => all.has(id)));
-    const duplicates = completions.length - new Set(completions).size;
-    const twice = (await runsPer()).filter((r) => Number(r.n) > 1).length;
-    const lost = sent.length - delivered.size;
-    const deadLettered = (await (await jetstreamManager(nc)).streams.info(ns.deadLetterStream)).state.messages;
-    rows.push(
-      `${fault.padEnd(40)}${String(sent.length).padStart(6)}${String(delivered.size).padStart(11)}${String(duplicates).padStart(12)}${String(lost).padStart(6)}${String(twice).padStart(15)}${String(deadLettered).padStart(15)}\n`,
-    );
-    expect({ lost, twice, duplicates }).toEqual({ lost: 0, twice: 0, duplicates: 0 });
-    // slo-engine and anomaly: every event of the stream in their inbox once (the key forbids twice).
-    const inStream: string[] = [];
-    for await (const r of replay(nc, { ns, start: { from: 'beginning' } })) inStream.push(r.event.id);
-    for (const consumer of ['slo-engine', 'anomaly']) {
-      await waitFor(
-        async () => {
-          const r = await db.executeQuery<{ n: string }>(
-            sql`select count(*) as n from outbox.inbox where consumer = ${consumer}`.compile(db),
-          );
-          return Number(r.rows[0]!.n) >= new Set(inStream).size;
-        },
-        { timeoutMs: 60_000, intervalMs: 250, message: `${fault}: ${consumer} to process every event` },
-      );
-    }
-    // A valid event is never dead-lettered because of an outage.
-    expect(deadLettered).toBe(0);
-  } finally {
-    await nc.close();
-    await db.destroy();
-  }
-}
+const pipeline = (label: string): Promise<Pipeline> =>
+  startPipeline({ label, natsUrls: [nats.url], postgresUrl: postgres.url, services: SERVICES });
 
 describe('faults during steady traffic through the whole pipeline', () => {
   it('nats-server restarted, then SIGKILLed and started again', async () => {
@@ -198,12 +45,12 @@ describe('faults during steady traffic through the whole pipeline', () => {
       const sent = await traffic(p, 150, 25, async () => {
         await nats.restart();
       });
-      await outcome(p, 'nats-server restarted (SIGTERM)', sent);
+      await outcome(p, 'nats-server restarted (SIGTERM)', sent, rows);
       const sent2 = await traffic(p, 150, 25, async () => {
         await nats.kill('SIGKILL');
         await nats.restart();
       });
-      await outcome(p, 'nats-server SIGKILLed and started', [...sent, ...sent2]);
+      await outcome(p, 'nats-server SIGKILLed and started', [...sent, ...sent2], rows);
     } finally {
       await p.dispose();
     }
@@ -213,9 +60,9 @@ describe('faults during steady traffic through the whole pipeline', () => {
     const p = await pipeline('pgrestart');
     try {
       const sent = await traffic(p, 150, 25, async () => {
-        await pg.restart();
+        await postgres.restart();
       });
-      await outcome(p, 'PostgreSQL restarted', sent);
+      await outcome(p, 'PostgreSQL restarted', sent, rows);
     } finally {
       await p.dispose();
     }
@@ -229,14 +76,74 @@ describe('faults during steady traffic through the whole pipeline', () => {
         sent = [
           ...sent,
           ...(await traffic(p, 90, 30, async () => {
-            await p.procs.get(s)!.kill('SIGKILL');
+            await p.procs.get(s)![0]!.kill('SIGKILL');
+            p.procs.set(s, []);
             await p.start(s);
           })),
         ];
-        await outcome(p, `${s} SIGKILLed and restarted`, sent);
+        await outcome(p, `${s} SIGKILLed and restarted`, sent, rows);
       }
     } finally {
       await p.dispose();
     }
   }, 600_000);
+
+  it('a slow consumer does not hold back the others; its lag shows in /metrics and in vigil streams', async () => {
+    const p = await pipeline('slow');
+    const slo = p.procs.get('slo-engine')![0]!;
+    // The slo-engine gets a tenth of the time: stopped 450 ms of every 500 (a starved process,
+    // not a dead one: it still answers /metrics, slowly). Its transactions stay short, so the
+    // relay, which waits for every open writing transaction, is not held back by it.
+    let throttling = true;
+    const throttle = (async () => {
+      while (throttling) {
+        slo.child.kill('SIGSTOP');
+        await new Promise((r) => setTimeout(r, 450));
+        slo.child.kill('SIGCONT');
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    })();
+    try {
+      const sent = await traffic(p, 150, 50);
+      // The validator answered every request and the anomaly service kept up meanwhile.
+      const anomaly = p.procs.get('anomaly')![0]!;
+      await waitFor(
+        async () => {
+          const m = await scrape(anomaly);
+          return m.get('vigil_consumer_pending_messages{consumer="anomaly"}') === 0 &&
+            (m.get('vigil_consumer_messages_total{consumer="anomaly",outcome="processed"}') ?? 0) >= 2 * sent.length
+            ? m
+            : undefined;
+        },
+        { timeoutMs: 60_000, intervalMs: 250, message: 'anomaly to keep up while the slo-engine is starved' },
+      );
+      const lag = (await scrape(slo)).get('vigil_consumer_pending_messages{consumer="slo-engine"}') ?? 0;
+      const streams = await runCli({ ...process.env, NATS_URL: nats.url, VIGIL_NAMESPACE: p.nsId }, [
+        'streams',
+        '--json',
+      ]);
+      expect(streams.code, streams.stderr).toBe(0);
+      const consumers = streams.stdout
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as { name: string; consumers: { name: string; pending: number }[] })
+        .find((s) => s.name === p.ns.stream)!.consumers;
+      const byName = new Map(consumers.map((c) => [c.name, c.pending]));
+      process.stdout.write(
+        `\nslow consumer: slo-engine lag ${lag} in its /metrics, ${byName.get('slo-engine')} in vigil streams; validator ${byName.get('validator')}, anomaly ${byName.get('anomaly')}\n`,
+      );
+      expect(lag).toBeGreaterThan(50);
+      expect(byName.get('slo-engine')).toBeGreaterThan(50);
+      expect(byName.get('validator')).toBe(0);
+      expect(byName.get('anomaly')).toBe(0);
+      throttling = false;
+      await throttle;
+      await outcome(p, 'slo-engine starved to 10 % CPU, then freed', sent, rows);
+    } finally {
+      throttling = false;
+      await throttle;
+      slo.child.kill('SIGCONT');
+      await p.dispose();
+    }
+  }, 300_000);
 });

@@ -15,3 +15,4 @@ export {
 } from './config-files.js';
 export { startRuntime, type RuntimeOptions, type ServiceRuntime } from './runtime.js';
 export { everyMinute } from './minutely.js';
+export { observeConsumers, type ObservedConsumer } from './consumer-metrics.js';

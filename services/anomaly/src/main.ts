@@ -1,7 +1,15 @@
 import { readFile } from 'node:fs/promises';
 import { Counter, Registry } from 'prom-client';
 import { migrateOutbox } from '@vigil/outbox';
-import { onShutdown, parseEnv, redactUrl, sendJson, startHttpServer, startRuntime } from '@vigil/service-kit';
+import {
+  observeConsumers,
+  onShutdown,
+  parseEnv,
+  redactUrl,
+  sendJson,
+  startHttpServer,
+  startRuntime,
+} from '@vigil/service-kit';
 import { parseAnomalyConfig } from './config/anomaly.js';
 import { anomalyEnv } from './config.js';
 import { ANOMALY_CONSUMER, listSeries, scheduleRates, startIngest, type AnomalyDeps } from './service.js';
@@ -50,6 +58,7 @@ async function main(): Promise<void> {
     },
   };
   const consumer = await startIngest(deps, { concurrency: env.ANOMALY_CONCURRENCY });
+  observeConsumers(metrics, rt.nc, rt.ns, [{ durable: ANOMALY_CONSUMER.durable, running: consumer }]);
   const stopRates = scheduleRates(deps, { graceMs: env.ANOMALY_RATE_GRACE_MS });
   const http = await startHttpServer({
     port: env.PORT,

@@ -2,7 +2,15 @@ import { readFile } from 'node:fs/promises';
 import { Counter, Gauge, Registry } from 'prom-client';
 import { connectDocker } from '@vigil/docker';
 import { migrateOutbox } from '@vigil/outbox';
-import { onShutdown, parseEnv, redactUrl, sendJson, startHttpServer, startRuntime } from '@vigil/service-kit';
+import {
+  observeConsumers,
+  onShutdown,
+  parseEnv,
+  redactUrl,
+  sendJson,
+  startHttpServer,
+  startRuntime,
+} from '@vigil/service-kit';
 import { parseChaosConfig } from './config/chaos.js';
 import { chaosEnv } from './config.js';
 import { dockerEngine } from './engine.js';
@@ -68,6 +76,11 @@ async function main(): Promise<void> {
   const validations = await startValidations(deps);
   const requests = await startRequests(deps, runner);
   const aborts = await startAborts(deps, runner);
+  observeConsumers(metrics, rt.nc, rt.ns, [
+    { durable: CHAOS_VALIDATIONS.durable, running: validations },
+    { durable: CHAOS_REQUESTS.durable, running: requests },
+    { durable: CHAOS_ABORTS.durable, running: aborts },
+  ]);
   const stopSchedules = env.CHAOS_SCHEDULE ? scheduleExperiments(deps) : async () => undefined;
   const http = await startHttpServer({
     port: env.PORT,

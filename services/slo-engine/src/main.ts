@@ -1,6 +1,14 @@
 import { Gauge, Registry } from 'prom-client';
 import { migrateOutbox } from '@vigil/outbox';
-import { formatDuration, onShutdown, parseEnv, redactUrl, startHttpServer, startRuntime } from '@vigil/service-kit';
+import {
+  formatDuration,
+  observeConsumers,
+  onShutdown,
+  parseEnv,
+  redactUrl,
+  startHttpServer,
+  startRuntime,
+} from '@vigil/service-kit';
 import { loadSlos } from './config/slo.js';
 import { sloEngineEnv } from './config.js';
 import { slosRoutes } from './http.js';
@@ -53,6 +61,7 @@ async function main(): Promise<void> {
     },
   };
   const consumer = await startIngest(deps, { concurrency: env.SLO_CONCURRENCY });
+  observeConsumers(metrics, rt.nc, ns, [{ durable: SLO_CONSUMER.durable, running: consumer }]);
   const stopEvaluations = scheduleEvaluations(deps, { graceMs: env.SLO_EVALUATION_GRACE_MS });
   const http = await startHttpServer({
     port: env.PORT,

@@ -1,7 +1,15 @@
 import { connectDocker } from '@vigil/docker';
 import { Registry } from 'prom-client';
 import { migrateOutbox } from '@vigil/outbox';
-import { natsAuthOptions, onShutdown, parseEnv, redactUrl, startHttpServer, startRuntime } from '@vigil/service-kit';
+import {
+  natsAuthOptions,
+  observeConsumers,
+  onShutdown,
+  parseEnv,
+  redactUrl,
+  startHttpServer,
+  startRuntime,
+} from '@vigil/service-kit';
 import { loadSuites } from './config/suite.js';
 import { validatorEnv } from './config.js';
 import { runsRoutes } from './http.js';
@@ -38,11 +46,13 @@ async function main(): Promise<void> {
     },
   };
   const consumer = await startValidator(deps, { concurrency: env.VALIDATOR_CONCURRENCY });
+  const metrics = new Registry();
+  observeConsumers(metrics, rt.nc, ns, [{ durable: VALIDATOR_CONSUMER.durable, running: consumer }]);
   const stopSchedule = env.VALIDATOR_SCHEDULE ? scheduleSuites(deps) : () => undefined;
   const http = await startHttpServer({
     port: env.PORT,
     host: env.HTTP_HOST,
-    metrics: new Registry(),
+    metrics,
     routes: runsRoutes(db),
     ready: rt.ready,
   });
