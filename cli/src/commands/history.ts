@@ -2,7 +2,8 @@ import {
   DeadLetterHeaders,
   decodeMessage,
   isEventType,
-  readDeadLetter,
+  readDeadLetters,
+  type StoredDeadLetter,
   readMessages,
   replay,
   subscribe,
@@ -122,40 +123,23 @@ export async function replayCommand(
   return 0;
 }
 
-interface Letter {
-  readonly seq: number;
-  readonly subject: string;
-  readonly storedAt: Date;
-  readonly why: ReturnType<typeof readDeadLetter>;
-  readonly data: Uint8Array;
+interface Letter extends StoredDeadLetter {
   readonly eventId: string | undefined;
   readonly type: string | undefined;
 }
 
 async function letters(bus: Bus): Promise<Letter[]> {
   const out: Letter[] = [];
-  for await (const m of readMessages(bus.nc, {
-    ns: { ...bus.ns, stream: bus.ns.deadLetterStream },
-    start: { from: 'beginning' },
-    filter: { filter_subject: `${bus.ns.deadLetterPrefix}.>` },
-  })) {
+  for await (const l of readDeadLetters(bus.nc, { ns: bus.ns })) {
     let eventId: string | undefined;
     let type: string | undefined;
     try {
-      const e = decodeMessage({ data: m.data, headers: m.headers });
+      const e = decodeMessage({ data: l.data, headers: l.headers });
       [eventId, type] = [e.id, e.type];
     } catch {
       // A dead letter is often not a valid event: that is why it is here.
     }
-    out.push({
-      seq: m.seq,
-      subject: m.subject,
-      storedAt: new Date(Math.floor(m.info.timestampNanos / 1e6)),
-      why: readDeadLetter(m.headers),
-      data: m.data,
-      eventId,
-      type,
-    });
+    out.push({ ...l, eventId, type });
   }
   return out;
 }

@@ -1,5 +1,5 @@
 import { headers as createHeaders, type MsgHdrs } from '@nats-io/nats-core';
-import { InvalidEnvelopeError, NotACloudEventError } from './errors.js';
+import { EventTooLargeError, InvalidEnvelopeError, MAX_EVENT_BYTES, NotACloudEventError } from './errors.js';
 import { toJSON, validateEnvelope, type VigilEvent } from './envelope.js';
 
 /**
@@ -33,7 +33,12 @@ export function encodeStructured(event: VigilEvent): { data: Uint8Array; headers
   const h = createHeaders();
   h.set('content-type', STRUCTURED_CONTENT_TYPE);
   transportHeaders(event, h);
-  return { data: encoder.encode(JSON.stringify(toJSON(event))), headers: h };
+  return { data: limited(encoder.encode(JSON.stringify(toJSON(event)))), headers: h };
+}
+
+function limited(data: Uint8Array): Uint8Array {
+  if (data.length > MAX_EVENT_BYTES) throw new EventTooLargeError(data.length, MAX_EVENT_BYTES);
+  return data;
 }
 
 /** Binary mode (1.0.3 draft): attributes as percent-encoded `ce-` headers, JSON data in the body. */
@@ -46,7 +51,7 @@ export function encodeBinary(event: VigilEvent): { data: Uint8Array; headers: Ms
   }
   h.set('content-type', event.datacontenttype ?? 'application/json');
   transportHeaders(event, h);
-  return { data: encoder.encode(JSON.stringify(event.data)), headers: h };
+  return { data: limited(encoder.encode(JSON.stringify(event.data))), headers: h };
 }
 
 /**
@@ -127,6 +132,7 @@ export function modeOf(msg: WireMessage): 'structured' | 'binary' {
 
 /** Decodes and validates a NATS message as a vigil event (either binding mode). */
 export function decodeMessage(msg: WireMessage): VigilEvent {
+  if (msg.data.length > MAX_EVENT_BYTES) throw new EventTooLargeError(msg.data.length, MAX_EVENT_BYTES);
   const mode = modeOf(msg);
   if (mode === 'structured') {
     const ct = headerValue(msg.headers, 'content-type');

@@ -3,7 +3,13 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { decodeMessage, encodeBinary, encodeStructured, modeOf, percentDecode, percentEncode } from './binding.js';
 import { createEvent, toJSON, type VigilEvent } from './envelope.js';
-import { InvalidEnvelopeError, InvalidEventDataError, NotACloudEventError, UnknownEventTypeError } from './errors.js';
+import {
+  EventTooLargeError,
+  InvalidEnvelopeError,
+  InvalidEventDataError,
+  NotACloudEventError,
+  UnknownEventTypeError,
+} from './errors.js';
 import { dataschemaOf, eventTypes, type EventType } from './registry.js';
 import { anyEvent, samples } from './testing/index.js';
 
@@ -119,6 +125,19 @@ describe('errors name what was wrong', () => {
     expect(() => decodeMessage(structured(body))).toThrow(message);
   });
 
+  it('a body over 256 KiB, refused when encoding and when decoding', () => {
+    const big = createEvent('validation.requested', { suite: 'x', reason: 'r'.repeat(300 * 1024) }, { source: 'test' });
+    expect(() => encodeStructured(big)).toThrow(EventTooLargeError);
+    expect(() => encodeBinary(big)).toThrow(/over the limit of 262144 bytes/);
+    expect(() => decodeMessage(structured(toJSON(big)))).toThrow(EventTooLargeError);
+    const edge = createEvent(
+      'validation.requested',
+      { suite: 'x', reason: 'r'.repeat(250 * 1024) },
+      { source: 'test' },
+    );
+    expect(decodeMessage(encodeStructured(edge)).id).toBe(edge.id);
+  });
+
   it('an unknown type', () => {
     const body = { ...validBody(), type: 'nope.never' };
     expect(() => decodeMessage(structured(body))).toThrow(UnknownEventTypeError);
@@ -145,6 +164,15 @@ describe('errors name what was wrong', () => {
     const body = validBody();
     (body['data'] as Record<string, unknown>)['suit'] = 'typo';
     expect(() => decodeMessage(structured(body))).toThrow(/data\.suit: unknown field/);
+  });
+
+  it('data: a name over 200 characters is refused, free text is not', () => {
+    const body = validBody();
+    (body['data'] as Record<string, unknown>)['suite'] = 's'.repeat(201);
+    expect(() => decodeMessage(structured(body))).toThrow(/data\.suite: must be at most 200 characters/);
+    (body['data'] as Record<string, unknown>)['suite'] = 's'.repeat(200);
+    (body['data'] as Record<string, unknown>)['reason'] = 'r'.repeat(10_000);
+    expect(decodeMessage(structured(body)).data).toMatchObject({ suite: 's'.repeat(200) });
   });
 
   it('data: missing data', () => {

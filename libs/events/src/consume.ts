@@ -130,7 +130,9 @@ export async function consume<T extends EventType>(o: ConsumeOptions<T>): Promis
           deliveries: m.info.deliveryCount,
         },
       );
-      settle(m, () => m.term(reason.slice(0, 200)));
+      // A bare +TERM: nats-server before 2.10 ignores one carrying a reason, and the message would
+      // come back after its ack wait to be dead-lettered again. The reason is in the dead letter.
+      settle(m, () => m.term());
       stats.deadLettered++;
       log.warn({ code, reason, deliveries: m.info.deliveryCount }, 'dead-lettered');
     } catch (e) {

@@ -1,6 +1,7 @@
-import { headers as createHeaders, type MsgHdrs } from '@nats-io/nats-core';
+import { headers as createHeaders, type MsgHdrs, type NatsConnection } from '@nats-io/nats-core';
 import type { JetStreamClient } from '@nats-io/jetstream';
-import { deadLetterSubjectOf, type Namespace } from './registry.js';
+import { defaultNamespace, deadLetterSubjectOf, type Namespace } from './registry.js';
+import { readMessages } from './replay.js';
 
 /** Headers vigil adds to a dead letter; the original message's headers are kept beside them. */
 export const DeadLetterHeaders = {
@@ -84,4 +85,40 @@ export function readDeadLetter(h: MsgHdrs | undefined): DeadLetter | undefined {
     originalSequence: Number(h.get(DeadLetterHeaders.OriginalSequence)),
     failedAt: h.get(DeadLetterHeaders.FailedAt),
   };
+}
+
+/** A message as stored in the dead-letter stream, with why it is there. */
+export interface StoredDeadLetter {
+  /** Its sequence in the dead-letter stream. */
+  readonly seq: number;
+  readonly subject: string;
+  readonly storedAt: Date;
+  /** Undefined for a message some other publisher put on a dead-letter subject. */
+  readonly why: DeadLetter | undefined;
+  /** The original body, unchanged (often not a valid event: that may be why it is here). */
+  readonly data: Uint8Array;
+  readonly headers: MsgHdrs | undefined;
+}
+
+/** Every message in the namespace's dead-letter stream, oldest first, up to the last one now. */
+export async function* readDeadLetters(
+  nc: NatsConnection,
+  o: { ns?: Namespace; signal?: AbortSignal } = {},
+): AsyncGenerator<StoredDeadLetter, void, undefined> {
+  const ns = o.ns ?? defaultNamespace;
+  for await (const m of readMessages(nc, {
+    ns: { ...ns, stream: ns.deadLetterStream },
+    start: { from: 'beginning' },
+    filter: { filter_subject: `${ns.deadLetterPrefix}.>` },
+    ...(o.signal === undefined ? {} : { signal: o.signal }),
+  })) {
+    yield {
+      seq: m.seq,
+      subject: m.subject,
+      storedAt: new Date(Math.floor(m.info.timestampNanos / 1e6)),
+      why: readDeadLetter(m.headers),
+      data: m.data,
+      headers: m.headers,
+    };
+  }
 }

@@ -226,20 +226,45 @@ export function formatPath(path: readonly PropertyKey[]): string {
   return out;
 }
 
-function issuesOf(error: z.ZodError): DataIssue[] {
+type Issue = z.ZodError['issues'][number];
+
+// A type or value mismatch at a union branch's own root: that branch is not what was meant.
+const rootMismatch = (i: Issue) =>
+  i.path.length === 0 && (i.code === 'invalid_type' || i.code === 'invalid_value' || i.code === 'invalid_union');
+
+/**
+ * zod issues as field paths and messages a person can act on: a union names its closest branch
+ * (fewest issues, then fewest mismatches at its root) and that branch's own issues, recursively;
+ * each unknown field is named; a missing field "is required".
+ */
+export function describeIssues(
+  issues: readonly Issue[],
+  o: {
+    readonly prefix?: readonly PropertyKey[];
+    /** `a.b: unknown field` (default) or `a: unknown field b` (config files, as people read them). */
+    readonly unknownFields?: 'path' | 'message';
+  } = {},
+): DataIssue[] {
   const out: DataIssue[] = [];
-  for (const issue of error.issues) {
-    // A union reports one issue per branch; name the branch closest to matching.
+  for (const issue of issues) {
+    const at = [...(o.prefix ?? []), ...issue.path];
     if (issue.code === 'invalid_union' && issue.errors.length > 0) {
-      const best = [...issue.errors].sort((a, b) => a.length - b.length)[0] ?? [];
-      for (const sub of best) out.push({ path: formatPath([...issue.path, ...sub.path]), message: sub.message });
+      const rank = (b: readonly Issue[]) => b.length * 10 + b.filter(rootMismatch).length;
+      const best = [...issue.errors].sort((a, b) => rank(a) - rank(b))[0] ?? [];
+      out.push(...describeIssues(best, { ...o, prefix: at }));
       continue;
     }
     if (issue.code === 'unrecognized_keys') {
-      for (const key of issue.keys) out.push({ path: formatPath([...issue.path, key]), message: 'unknown field' });
+      if (o.unknownFields === 'message') {
+        const s = issue.keys.length > 1 ? 's' : '';
+        out.push({ path: formatPath(at), message: `unknown field${s} ${issue.keys.join(', ')}` });
+      } else {
+        for (const key of issue.keys) out.push({ path: formatPath([...at, key]), message: 'unknown field' });
+      }
       continue;
     }
-    out.push({ path: formatPath(issue.path), message: issue.message });
+    const missing = issue.code === 'invalid_type' && / received (undefined|null)$/.test(issue.message);
+    out.push({ path: formatPath(at), message: missing ? `is required (${issue.expected})` : issue.message });
   }
   return out;
 }
@@ -247,6 +272,6 @@ function issuesOf(error: z.ZodError): DataIssue[] {
 /** Validates `data` against the registry schema of `type`, applying defaults. */
 export function parseData<T extends EventType>(type: T, data: unknown): EventData<T> {
   const result = registry[type].schema.safeParse(data);
-  if (!result.success) throw new InvalidEventDataError(type, issuesOf(result.error));
+  if (!result.success) throw new InvalidEventDataError(type, describeIssues(result.error.issues));
   return result.data as EventData<T>;
 }

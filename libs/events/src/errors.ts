@@ -115,8 +115,27 @@ export class PublishError extends VigilEventsError {
   readonly disposition = 'retry';
 }
 
+/**
+ * A message body over {@link MAX_EVENT_BYTES}: refused when encoding (producers learn at once) and
+ * dead-lettered when consuming (a larger body could only come from a foreign publisher).
+ */
+export class EventTooLargeError extends VigilEventsError {
+  readonly code = 'EVENT_TOO_LARGE';
+  readonly disposition = 'dead-letter';
+  constructor(
+    readonly bytes: number,
+    readonly limit: number,
+  ) {
+    super(`event body is ${bytes} bytes, over the limit of ${limit} bytes`);
+  }
+}
+
+/** The largest event body vigil publishes or accepts: 256 KiB (JetStream's own limit is 1 MiB). */
+export const MAX_EVENT_BYTES = 256 * 1024;
+
 /** Decode errors: the message can never become a valid event. */
-export type DecodeError = NotACloudEventError | InvalidEnvelopeError | UnknownEventTypeError | InvalidEventDataError;
+export type DecodeError =
+  NotACloudEventError | InvalidEnvelopeError | UnknownEventTypeError | InvalidEventDataError | EventTooLargeError;
 
 export function isDecodeError(e: unknown): e is DecodeError {
   return (
@@ -124,7 +143,8 @@ export function isDecodeError(e: unknown): e is DecodeError {
     (e.code === 'NOT_A_CLOUDEVENT' ||
       e.code === 'INVALID_ENVELOPE' ||
       e.code === 'UNKNOWN_EVENT_TYPE' ||
-      e.code === 'INVALID_EVENT_DATA')
+      e.code === 'INVALID_EVENT_DATA' ||
+      e.code === 'EVENT_TOO_LARGE')
   );
 }
 

@@ -5,11 +5,11 @@ import { describe, expect, inject, it } from 'vitest';
 import { waitFor } from '@vigil/testkit';
 import { encodeBinary } from './binding.js';
 import { consume } from './consume.js';
-import { readDeadLetter } from './deadletter.js';
+import { readDeadLetters } from './deadletter.js';
 import { createEvent, parseData, type VigilEvent } from './envelope.js';
 import { PermanentError, TopologyConflictError } from './errors.js';
 import { createPublisher } from './publish.js';
-import { eventTypes, subjectOf, type EventType } from './registry.js';
+import { eventTypes, subjectOf, type EventType, type Namespace } from './registry.js';
 import { replay, type ReplayedEvent } from './replay.js';
 import { ensureConsumer, ensureStreams } from './topology.js';
 import { anyEvent, eventsFixture, samples } from './testing/index.js';
@@ -23,14 +23,9 @@ async function collect<T>(it: AsyncIterable<T>): Promise<T[]> {
   return out;
 }
 
-async function deadLetters(f: { nc: Parameters<typeof jetstreamManager>[0]; ns: { deadLetterStream: string } }) {
-  const jsm = await jetstreamManager(f.nc);
-  const info = await jsm.streams.info(f.ns.deadLetterStream);
+async function deadLetters(f: { nc: Parameters<typeof readDeadLetters>[0]; ns: Namespace }) {
   const out = [];
-  for (let seq = info.state.first_seq; seq <= info.state.last_seq && info.state.messages > 0; seq++) {
-    const m = await jsm.streams.getMessage(f.ns.deadLetterStream, { seq });
-    if (m) out.push({ dl: readDeadLetter(m.header), data: m.data, subject: m.subject });
-  }
+  for await (const l of readDeadLetters(f.nc, { ns: f.ns })) out.push({ dl: l.why, data: l.data, subject: l.subject });
   return out;
 }
 
@@ -243,6 +238,15 @@ describe('failure semantics', () => {
       },
     });
     await waitFor(() => c.stats.deadLettered === 1, { message: 'dead letter' });
+    // Terminated on the server, not left to come back when its ack wait runs out.
+    const jsm = await jetstreamManager(f.nc);
+    await waitFor(
+      async () => {
+        const i = await jsm.consumers.info(f.ns.stream, 'p');
+        return i.num_ack_pending === 0 && i.num_pending === 0;
+      },
+      { message: 'the dead-lettered message settled on the server', timeoutMs: 5000 },
+    );
     await c.stop();
     expect(calls).toBe(1);
     const [d] = await deadLetters(f);

@@ -5,6 +5,7 @@ export {
   dataschemaOf,
   defaultNamespace,
   namespaceFor,
+  namespaceIdPattern,
   subjectOf,
   allEventsSubject,
   deadLetterSubjectOf,
@@ -22,6 +23,7 @@ export {
   validateEnvelope,
   parseData,
   formatPath,
+  describeIssues,
   type VigilEvent,
   type CreateEventOptions,
   type ExtensionValue,
@@ -42,6 +44,8 @@ export {
   InvalidEnvelopeError,
   UnknownEventTypeError,
   InvalidEventDataError,
+  EventTooLargeError,
+  MAX_EVENT_BYTES,
   TopologyConflictError,
   PermanentError,
   TransientError,
@@ -76,7 +80,14 @@ export {
   type RunningConsumer,
   type ConsumerStats,
 } from './consume.js';
-export { deadLetter, readDeadLetter, DeadLetterHeaders, type DeadLetter } from './deadletter.js';
+export {
+  deadLetter,
+  readDeadLetter,
+  readDeadLetters,
+  DeadLetterHeaders,
+  type DeadLetter,
+  type StoredDeadLetter,
+} from './deadletter.js';
 export {
   replay,
   readMessages,
@@ -87,7 +98,7 @@ export {
 } from './replay.js';
 export { subscribe, type Subscription, type SubscribeOptions } from './subscribe.js';
 export { silentLogger, type Logger } from './logger.js';
-export { valueAt, observedTime } from './observed.js';
+export { valueAt, observedTime, itemsOf, itemFields, unknownFieldPath, type ItemKind } from './observed.js';
 export {
   permissionsFor,
   natsAuthorization,

@@ -20,6 +20,12 @@ function defineEvent<T extends string, S extends z.ZodType>(def: EventDefinition
 }
 
 const nonEmpty = z.string().min(1, 'must not be empty');
+/**
+ * A name consumers key on (suite, component, SLO, service, experiment...): bounded, since it ends
+ * up in database indexes and metric labels; free text (reasons, messages) is bounded only by the
+ * event's size.
+ */
+const name = nonEmpty.max(200, 'must be at most 200 characters');
 const isoTime = z.iso.datetime({ offset: true });
 const eventId = nonEmpty.max(256);
 const score = z.number().min(0).max(10);
@@ -27,8 +33,8 @@ const status = z.enum(['PASS', 'WARN', 'FAIL']);
 const labels = z.record(nonEmpty, z.string());
 
 const checkResult = z.strictObject({
-  name: nonEmpty,
-  kind: nonEmpty,
+  name,
+  kind: name,
   status: z.enum(['PASS', 'WARN', 'FAIL', 'ERROR']),
   durationMs: z.number().min(0),
   weight: z.number().positive().optional(),
@@ -38,7 +44,7 @@ const checkResult = z.strictObject({
 });
 
 const componentResult = z.strictObject({
-  name: nonEmpty,
+  name,
   weight: z.number().min(0),
   score,
   status,
@@ -65,7 +71,7 @@ const chaosKind = z.enum([
   'memory-stress',
 ]);
 
-const target = z.strictObject({ id: nonEmpty, name: nonEmpty });
+const target = z.strictObject({ id: name, name });
 
 const recovery = z.strictObject({
   recovered: z.boolean(),
@@ -74,7 +80,7 @@ const recovery = z.strictObject({
 });
 
 const gateCheck = z.strictObject({
-  check: nonEmpty,
+  check: name,
   passed: z.boolean(),
   value: z.union([z.number(), z.string(), z.boolean(), z.null()]).optional(),
   message: z.string(),
@@ -86,10 +92,10 @@ export const registry = {
     version: 1,
     description: 'Ask the validator to run a suite. Published by users and tools (the CLI, chaos).',
     schema: z.strictObject({
-      suite: nonEmpty,
+      suite: name,
       /** Only these components of the suite; all when absent. */
-      components: z.array(nonEmpty).min(1).optional(),
-      requestedBy: nonEmpty.optional(),
+      components: z.array(name).min(1).optional(),
+      requestedBy: name.optional(),
       reason: z.string().optional(),
     }),
   }),
@@ -101,8 +107,8 @@ export const registry = {
     schema: z.strictObject({
       /** CloudEvent id of the `validation.requested` this answers. */
       requestId: eventId,
-      runId: nonEmpty,
-      suite: nonEmpty,
+      runId: name,
+      suite: name,
       startedAt: isoTime,
       completedAt: isoTime,
       durationMs: z.number().min(0),
@@ -118,8 +124,8 @@ export const registry = {
     version: 1,
     description: 'An SLO burn-rate alert started (state firing) or ended (state resolved), with the numbers behind it.',
     schema: z.strictObject({
-      slo: nonEmpty,
-      service: nonEmpty,
+      slo: name,
+      service: name,
       state: z.enum(['firing', 'resolved']),
       severity: z.enum(['page', 'ticket']),
       objective: z.number().gt(0).lt(100),
@@ -138,7 +144,7 @@ export const registry = {
       kind: chaosKind,
       target: z
         .strictObject({
-          names: z.array(nonEmpty).min(1).optional(),
+          names: z.array(name).min(1).optional(),
           labels: labels.optional(),
           /** Act on at most this many of the matching running containers, picked at random. */
           count: z.int().min(1).optional(),
@@ -147,7 +153,7 @@ export const registry = {
       durationSeconds: z.number().positive().max(3600),
       parameters: z.record(nonEmpty, z.union([z.number(), z.string(), z.boolean()])).default({}),
       dryRun: z.boolean().default(false),
-      requestedBy: nonEmpty,
+      requestedBy: name,
       reason: nonEmpty,
     }),
   }),
@@ -157,7 +163,7 @@ export const registry = {
     description: 'The safety gate passed and an experiment began; carries the plan and the gate results.',
     schema: z.strictObject({
       requestId: eventId,
-      experimentId: nonEmpty,
+      experimentId: name,
       kind: chaosKind,
       targets: z.array(target).min(1),
       plan: z.strictObject({ actions: z.array(nonEmpty), rollback: z.array(nonEmpty) }),
@@ -171,7 +177,7 @@ export const registry = {
     description: 'An experiment ended and was rolled back; timings, recovery and validation score before/after.',
     schema: z.strictObject({
       requestId: eventId,
-      experimentId: nonEmpty,
+      experimentId: name,
       kind: chaosKind,
       targets: z.array(target),
       dryRun: z.boolean(),
@@ -191,9 +197,9 @@ export const registry = {
       'Stop a running experiment (by experiment id or by the id of its chaos.requested) and roll it back now.',
     schema: z
       .strictObject({
-        experimentId: nonEmpty.optional(),
+        experimentId: name.optional(),
         requestId: eventId.optional(),
-        requestedBy: nonEmpty,
+        requestedBy: name,
         reason: nonEmpty,
       })
       .refine((a) => a.experimentId !== undefined || a.requestId !== undefined, 'needs experimentId or requestId'),
@@ -205,7 +211,7 @@ export const registry = {
       'An experiment was refused by the safety gate, or stopped (abort, failed injection, chaos service restart) and rolled back; every reason is listed.',
     schema: z.strictObject({
       requestId: eventId,
-      experimentId: nonEmpty.optional(),
+      experimentId: name.optional(),
       reasons: z.array(nonEmpty).min(1),
       gate: z.array(gateCheck),
       /** Present when the experiment had started: what it acted on and how the targets recovered. */
@@ -219,13 +225,14 @@ export const registry = {
     version: 1,
     description: 'A metric series point scored above its anomaly threshold (Isolation Forest).',
     schema: z.strictObject({
-      series: nonEmpty,
+      /** Names joined by '/', hence longer than one name. */
+      series: nonEmpty.max(1000, 'must be at most 1000 characters'),
       timestamp: isoTime,
       value: z.number(),
       score: z.number().min(0).max(1),
       threshold: z.number().min(0).max(1),
-      features: z.array(z.strictObject({ name: nonEmpty, contribution: z.number() })),
-      modelVersion: nonEmpty,
+      features: z.array(z.strictObject({ name, contribution: z.number() })),
+      modelVersion: nonEmpty.max(1200, 'must be at most 1200 characters'),
     }),
   }),
   'sli.observed': defineEvent({
@@ -235,15 +242,15 @@ export const registry = {
       'A generic SLI input any tool can publish: good/total counts, or one latency-like value against a threshold.',
     schema: z.union([
       z.strictObject({
-        sli: nonEmpty,
-        service: nonEmpty,
+        sli: name,
+        service: name,
         observedAt: isoTime.optional(),
         good: z.int().min(0),
         total: z.int().min(0),
       }),
       z.strictObject({
-        sli: nonEmpty,
-        service: nonEmpty,
+        sli: name,
+        service: name,
         observedAt: isoTime.optional(),
         value: z.number(),
         threshold: z.number(),
@@ -296,9 +303,12 @@ export const defaultNamespace: Namespace = {
  * The namespace named by an id: `EVENTS_<id>`, `<id>.events.>`, `DEADLETTER_<id>`, `<id>.deadletter.>`;
  * the default namespace when the id is empty. Tests and side-by-side stacks use ids.
  */
+/** What a namespace id may be: it becomes part of stream names and subjects. */
+export const namespaceIdPattern = /^[A-Za-z0-9_-]{1,32}$/;
+
 export function namespaceFor(id: string | undefined): Namespace {
   if (id === undefined || id === '') return defaultNamespace;
-  if (!/^[A-Za-z0-9_-]{1,32}$/.test(id)) {
+  if (!namespaceIdPattern.test(id)) {
     throw new Error(`namespace id '${id}' must be 1-32 letters, digits, '_' or '-'`);
   }
   return {

@@ -1,4 +1,4 @@
-import { nanos, nuid, type NatsConnection } from '@nats-io/nats-core';
+import { errors, nanos, nuid, type NatsConnection } from '@nats-io/nats-core';
 import {
   AckPolicy,
   DeliverPolicy,
@@ -71,6 +71,9 @@ export interface ReadOptions {
   readonly ns?: Namespace;
 }
 
+/** Tries at creating the replay consumer when the JetStream API times out. */
+const createAttempts = 4;
+
 /**
  * The raw messages of EVENTS in stream order, through an ephemeral, memory-backed consumer that
  * is deleted when iteration ends. Without `follow` it ends at the last message present when it
@@ -81,18 +84,31 @@ export async function* readMessages(nc: NatsConnection, o: ReadOptions): AsyncGe
   const follow = o.follow === true || ('from' in o.start && o.start.from === 'new');
   const jsm = await jetstreamManager(nc);
   const js = jetstream(nc);
-  const lastSeq = (await jsm.streams.info(ns.stream)).state.last_seq;
-  const name = `replay_${nuid.next()}`;
-  await jsm.consumers.add(ns.stream, {
-    name,
-    ack_policy: AckPolicy.None,
-    inactive_threshold: nanos(60_000),
-    mem_storage: true,
-    num_replicas: 1,
-    headers_only: o.headersOnly === true,
-    ...(o.filter ?? { filter_subject: `${ns.subjectPrefix}.>` }),
-    ...deliverFrom(o.start),
-  });
+  // A cluster that has just lost a node may still place this R1 consumer on it, and the request
+  // times out: another try, under a fresh name, lands on a live peer once the loss is known.
+  let lastSeq = 0;
+  let name = '';
+  for (let attempt = 1; ; attempt++) {
+    name = `replay_${nuid.next()}`;
+    try {
+      lastSeq = (await jsm.streams.info(ns.stream)).state.last_seq;
+      await jsm.consumers.add(ns.stream, {
+        name,
+        ack_policy: AckPolicy.None,
+        inactive_threshold: nanos(60_000),
+        mem_storage: true,
+        num_replicas: 1,
+        headers_only: o.headersOnly === true,
+        ...(o.filter ?? { filter_subject: `${ns.subjectPrefix}.>` }),
+        ...deliverFrom(o.start),
+      });
+      break;
+    } catch (e) {
+      if (!(e instanceof errors.TimeoutError) || attempt >= createAttempts) throw e;
+      // The abandoned consumer, if it was made at all, would otherwise live until its inactive threshold.
+      void jsm.consumers.delete(ns.stream, name).catch(() => undefined);
+    }
+  }
   try {
     const pending = (await jsm.consumers.info(ns.stream, name)).num_pending;
     if (!follow && pending === 0) return;

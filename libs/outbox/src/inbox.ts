@@ -2,6 +2,7 @@ import type { JetStreamClient } from '@nats-io/jetstream';
 import { sql, type Kysely, type Transaction } from 'kysely';
 import {
   consume,
+  PermanentError,
   type ConsumeOptions,
   type EventType,
   type HandlerContext,
@@ -38,6 +39,11 @@ export interface ConsumeIdempotentOptions<T extends EventType, DB, P = undefined
    * in-process work on what the handler stored (it is visible to other connections by now).
    */
   readonly afterCommit?: (event: VigilEvent<T>, ctx: HandlerContext) => Promise<void>;
+  /**
+   * True for events the handler would do nothing with: they are acked without a transaction or an
+   * inbox row, since nothing can apply twice. @default no event is skipped
+   */
+  readonly skip?: (event: VigilEvent<T>) => boolean;
 }
 
 /**
@@ -51,14 +57,36 @@ export async function consumeIdempotent<T extends EventType, DB, P = undefined>(
 ): Promise<RunningConsumer> {
   const consumer = o.spec.durable;
   const preparedBy = new WeakMap<HandlerContext, { value: P }>();
+  // PostgreSQL refusing the event's own values (class 22: a NUL byte in a string, a number out
+  // of range; class 54: a value too large for an index) fails the same way on every delivery:
+  // dead-letter it with the reason at once.
+  const inTransaction = async <R>(fn: (tx: Transaction<DB>) => Promise<R>): Promise<R> => {
+    try {
+      return await o.db.transaction().execute(fn);
+    } catch (e) {
+      const code = (e as { code?: unknown }).code;
+      if (typeof code === 'string' && (code.startsWith('22') || code.startsWith('54'))) {
+        throw new PermanentError(`the database refused the event's data: ${(e as Error).message}`, { cause: e });
+      }
+      throw e;
+    }
+  };
   return consume<T>({
     isOutage: isDatabaseUnavailable,
     ...o,
     handler: async (event, ctx) => {
+      if (o.skip?.(event) === true) return;
       let prepared = undefined as P;
       if (o.prepare) {
+        // A first delivery is rarely a repeat (only the same id published again after the
+        // duplicate window): the transaction's inbox row still stops it applying twice, so the
+        // slow work is checked for only on redeliveries.
         const seen =
-          await sql`select 1 from outbox.inbox where consumer = ${consumer} and event_id = ${event.id}`.execute(o.db);
+          ctx.deliveryCount > 1
+            ? await sql`select 1 from outbox.inbox where consumer = ${consumer} and event_id = ${event.id}`.execute(
+                o.db,
+              )
+            : { rows: [] };
         if (seen.rows.length > 0) {
           ctx.logger.info('already processed; redelivery ignored');
           return;
@@ -72,7 +100,7 @@ export async function consumeIdempotent<T extends EventType, DB, P = undefined>(
           preparedBy.set(ctx, { value: prepared });
         }
       }
-      const first = await o.db.transaction().execute(async (tx) => {
+      const first = await inTransaction(async (tx) => {
         // Blocks while another instance holds the same event uncommitted, then sees its row.
         const inserted = await sql<{ one: number }>`
           insert into outbox.inbox (consumer, event_id) values (${consumer}, ${event.id})

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { sql } from 'kysely';
 import pg from 'pg';
 import { describe, expect, inject, it } from 'vitest';
@@ -6,6 +7,7 @@ import {
   createPublisher,
   encodeStructured,
   ensureConsumer,
+  readDeadLetters,
   subjectOf,
   type VigilEvent,
 } from '@vigil/events';
@@ -186,5 +188,53 @@ describe('consumeIdempotent', () => {
     await c.stop();
     expect(calls).toBe(2);
     expect(await d.db.selectFrom('outbox.events').select('event_id').execute()).toHaveLength(1);
+  });
+
+  it("values PostgreSQL refuses (a NUL byte, a key too large for its index) are dead-lettered on the first delivery, with the database's reason; skipped events leave no inbox row", async () => {
+    await using d = await database();
+    await using f = await eventsFixture(inject('natsUrl'), { label: 'refused' });
+    await migrateOutbox(d.db);
+    await sql`create schema app; create table app.names (name text primary key)`.execute(d.db);
+    const pub = createPublisher({ js: f.js, ns: f.ns, source: 'vigil/test' });
+    const spec = { durable: 'names', types: ['validation.requested'] as const };
+    await ensureConsumer(f.nc, spec, f.ns);
+    for (const suite of ['nul\u0000byte', 'x'.repeat(200), 'ok', 'skip-me']) {
+      // Random, so PostgreSQL cannot compress it under the index's limit.
+      const reason = suite.length === 200 ? randomBytes(4500).toString('hex') : undefined;
+      await pub.publish('validation.requested', { suite, ...(reason === undefined ? {} : { reason }) });
+    }
+    let calls = 0;
+    const c = await consumeIdempotent({
+      js: f.js,
+      ns: f.ns,
+      db: d.db,
+      spec,
+      skip: (e) => e.data.suite === 'skip-me',
+      handler: async (tx, event) => {
+        calls++;
+        // The reason makes the key too large for the btree (over 2704 bytes) for the long suite.
+        await sql`insert into app.names values (${event.data.suite + (event.data.reason ?? '')})`.execute(tx);
+      },
+    });
+    await waitFor(() => c.stats.deadLettered === 2 && c.stats.processed === 2, {
+      message: 'two refused, two done',
+      timeoutMs: 5000,
+    }).catch((e: unknown) => {
+      throw new Error(`${String(e)}: ${JSON.stringify(c.stats)}`);
+    });
+    await c.stop();
+    expect(calls).toBe(3);
+    const dls = [];
+    for await (const l of readDeadLetters(f.nc, { ns: f.ns })) dls.push(l.why!);
+    expect(dls.map((x) => [x.code, x.deliveries])).toEqual([
+      ['PERMANENT', 1],
+      ['PERMANENT', 1],
+    ]);
+    expect(dls.map((x) => x.reason).join('\n')).toMatch(/the database refused the event's data: .*0x00/);
+    expect(dls.map((x) => x.reason).join('\n'), JSON.stringify(dls)).toMatch(/index row/);
+    const names = await sql<{ name: string }>`select name from app.names`.execute(d.db);
+    expect(names.rows.map((r) => r.name)).toEqual(['ok']);
+    // The inbox holds only what was applied.
+    expect(await d.db.selectFrom('outbox.inbox').select('event_id').execute()).toHaveLength(1);
   });
 });

@@ -57,6 +57,8 @@ export function startIngest(deps: SloEngineDeps, o: { concurrency?: number } = {
     spec: SLO_CONSUMER,
     logger: deps.logger,
     concurrency: o.concurrency ?? 4,
+    // Most events feed no SLO: no transaction for them.
+    skip: (event) => observe(slos, event, now(deps).getTime()).length === 0,
     handler: async (tx, event) => {
       await addObservations(tx, observe(slos, event, now(deps).getTime()));
     },
