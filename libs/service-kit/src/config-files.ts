@@ -2,7 +2,7 @@ import { readdir, readFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { parseDocument } from 'yaml';
 import { z } from 'zod';
-import { formatPath } from '@vigil/events';
+import { describeIssues } from '@vigil/events';
 
 const units = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 } as const;
 
@@ -51,6 +51,16 @@ export function interpolate(text: string, vars: Readonly<Record<string, string |
   );
 }
 
+/** The text of the config file `path` names; one that cannot be read says which variable named it. */
+export async function readConfigFile(path: string, variable: string): Promise<string> {
+  try {
+    return await readFile(path, 'utf8');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code ?? String(e);
+    throw new ConfigFileError(`${path}: cannot read the file ${variable} names (${code})`);
+  }
+}
+
 /** Parses one YAML file's text with `schema`; errors name `file`, the line for YAML errors, and field paths. */
 export function parseYamlFile<S extends z.ZodType>(schema: S, text: string, file: string): z.output<S> {
   const doc = parseDocument(text);
@@ -63,11 +73,9 @@ export function parseYamlFile<S extends z.ZodType>(schema: S, text: string, file
   }
   const r = schema.safeParse(doc.toJS());
   if (r.success) return r.data;
-  const lines = r.error.issues.slice(0, 5).map((i) => {
-    const detail =
-      i.code === 'unrecognized_keys' ? `unknown field${i.keys.length > 1 ? 's' : ''} ${i.keys.join(', ')}` : i.message;
-    return `${file}: ${formatPath(i.path) || '(file)'}: ${detail}`;
-  });
+  const lines = describeIssues(r.error.issues, { unknownFields: 'message' })
+    .slice(0, 5)
+    .map((i) => `${file}: ${i.path || '(file)'}: ${i.message}`);
   throw new ConfigFileError(lines.join('\n'));
 }
 

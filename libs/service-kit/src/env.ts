@@ -1,3 +1,4 @@
+import { namespaceIdPattern } from '@vigil/events';
 import { z } from 'zod';
 
 /** Environment every service reads (in its main.ts only), with defaults and units. */
@@ -19,12 +20,22 @@ export const serviceEnv = z.object({
   NATS_TLS_CERT_FILE: z.string().min(1).optional(),
   NATS_TLS_KEY_FILE: z.string().min(1).optional(),
   /** @default postgres://postgres@127.0.0.1:5432/vigil */
-  DATABASE_URL: z.string().url().default('postgres://postgres@127.0.0.1:5432/vigil'),
+  DATABASE_URL: z
+    .string()
+    .url()
+    .default('postgres://postgres@127.0.0.1:5432/vigil')
+    .refine((v) => /^postgres(ql)?:\/\//.test(v), 'must be a postgres:// or postgresql:// URL'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /** OTLP/HTTP endpoint (e.g. http://jaeger:4318); traces are exported only when set. */
   OTEL_EXPORTER_OTLP_ENDPOINT: z.string().url().optional(),
   /** Namespace id: streams EVENTS_<id> etc.; empty for the default namespace. */
-  VIGIL_NAMESPACE: z.string().optional(),
+  VIGIL_NAMESPACE: z
+    .string()
+    .optional()
+    .refine(
+      (v) => v === undefined || v === '' || namespaceIdPattern.test(v),
+      "must be 1-32 letters, digits, '_' or '-'",
+    ),
   /** Replicas of EVENTS and DEADLETTER when a service creates them. @default 1 */
   VIGIL_REPLICAS: z.coerce.number().int().min(1).max(5).default(1),
   /** Address of /healthz, /readyz and /metrics. @default 127.0.0.1 */

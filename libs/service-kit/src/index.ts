@@ -9,6 +9,7 @@ export {
   duration,
   formatDuration,
   ConfigFileError,
+  readConfigFile,
   parseYamlFile,
   loadConfigDir,
   interpolate,

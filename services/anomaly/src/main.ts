@@ -1,10 +1,10 @@
-import { readFile } from 'node:fs/promises';
 import { Counter, Registry } from 'prom-client';
 import { migrateOutbox } from '@vigil/outbox';
 import {
   observeConsumers,
   onShutdown,
   parseEnv,
+  readConfigFile,
   redactUrl,
   sendJson,
   startHttpServer,
@@ -20,7 +20,7 @@ const SERVICE = 'anomaly';
 async function main(): Promise<void> {
   const env = parseEnv(anomalyEnv, process.env);
   // A bad config file stops the start: the service never runs half-configured.
-  const config = parseAnomalyConfig(await readFile(env.ANOMALY_CONFIG, 'utf8'), env.ANOMALY_CONFIG);
+  const config = parseAnomalyConfig(await readConfigFile(env.ANOMALY_CONFIG, 'ANOMALY_CONFIG'), env.ANOMALY_CONFIG);
   const rt = await startRuntime<AnomalyDatabase>({
     service: SERVICE,
     env,

@@ -1,4 +1,3 @@
-import { readFile } from 'node:fs/promises';
 import { Counter, Gauge, Registry } from 'prom-client';
 import { connectDocker } from '@vigil/docker';
 import { migrateOutbox } from '@vigil/outbox';
@@ -6,6 +5,7 @@ import {
   observeConsumers,
   onShutdown,
   parseEnv,
+  readConfigFile,
   redactUrl,
   sendJson,
   startHttpServer,
@@ -35,7 +35,7 @@ const SERVICE = 'chaos';
 async function main(): Promise<void> {
   const env = parseEnv(chaosEnv, process.env);
   // A bad config file stops the start: the service never runs half-configured.
-  const config = parseChaosConfig(await readFile(env.CHAOS_CONFIG, 'utf8'), env.CHAOS_CONFIG);
+  const config = parseChaosConfig(await readConfigFile(env.CHAOS_CONFIG, 'CHAOS_CONFIG'), env.CHAOS_CONFIG);
   const rt = await startRuntime<ChaosDatabase>({
     service: SERVICE,
     env,

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { unknownFieldPath } from '@vigil/events';
 import { duration, parseYamlFile } from '@vigil/service-kit';
 import { defaultDetectorOptions, type DetectorOptions } from '../core/detector.js';
 
@@ -79,6 +80,15 @@ export const anomalySchema = z
             path: ['series', i, 'events', 'each'],
             message: `${s.events.each} does not apply to ${s.events.type}`,
           });
+        // A misspelt field would make a series with no points, silently: every field named must exist.
+        const named: [PropertyKey[], string][] = [
+          [['value'], s.events.value],
+          ...s.events.key.map((k, j): [PropertyKey[], string] => [['key', j], k]),
+        ];
+        for (const [at, field] of ok ? named : []) {
+          const why = unknownFieldPath(s.events.type, s.events.each, field);
+          if (why !== undefined) ctx.addIssue({ code: 'custom', path: ['series', i, 'events', ...at], message: why });
+        }
       }
     }
     if (c.detector.warmup < 2 || c.detector.trainingSize < c.detector.warmup) {

@@ -62,6 +62,16 @@ describe('anomaly config', () => {
       /x\.yaml: series\[0\]\.events\.each: window does not apply to sli\.observed/,
     ],
     [
+      'a value field a window does not have',
+      'series: [{ name: a, events: { type: slo.burn, each: window, value: burnRateLonger, key: [slo] } }]',
+      /x\.yaml: series\[0\]\.events\.value: 'burnRateLonger' is not a field of each window of slo\.burn \(fields: long, short, burnRateLong, .*\)/,
+    ],
+    [
+      'a key field a component does not have',
+      'series: [{ name: a, events: { type: validation.completed, each: component, value: score, key: [suite, nme] } }]',
+      /x\.yaml: series\[0\]\.events\.key\[1\]: 'nme' is not a field of each component of validation\.completed/,
+    ],
+    [
       'a name twice',
       'series: [{ name: a, rate: { per: type } }, { name: a, rate: { per: type } }]',
       /x\.yaml: series\[1\]\.name: 'a' appears twice/,

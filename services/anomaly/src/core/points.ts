@@ -1,4 +1,4 @@
-import { observedTime, valueAt, type VigilEvent } from '@vigil/events';
+import { itemsOf, observedTime, valueAt, type VigilEvent } from '@vigil/events';
 import type { AnomalyConfig } from '../config/anomaly.js';
 
 /** One value of one series instance at one time. */
@@ -6,22 +6,6 @@ export interface Point {
   readonly series: string;
   readonly at: number;
   readonly value: number;
-}
-
-function itemsOf(event: VigilEvent, each: 'event' | 'component' | 'check' | 'window'): unknown[] {
-  if (each === 'event') return [event.data];
-  if (event.type === 'validation.completed') {
-    const d = event.data;
-    if (each === 'component') return d.components.map((c) => ({ ...c, suite: d.suite }));
-    if (each === 'check') {
-      return d.components.flatMap((c) => c.checks.map((k) => ({ ...k, component: c.name, suite: d.suite })));
-    }
-  }
-  if (event.type === 'slo.burn' && each === 'window') {
-    const d = event.data;
-    return d.windows.map((w) => ({ ...w, slo: d.slo, service: d.service, severity: d.severity, state: d.state }));
-  }
-  return [];
 }
 
 /** The points an event adds to the event-derived series; items without a numeric value add none. */

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { eventTypes, type EventType } from '@vigil/events';
+import { eventTypes, unknownFieldPath, type EventType } from '@vigil/events';
 import { ConfigFileError, duration, formatDuration, loadConfigDir, parseYamlFile } from '@vigil/service-kit';
 
 const MINUTE = 60_000;
@@ -87,8 +87,12 @@ export type SliConfig = z.output<typeof sli>;
 
 export const sloSchema = z
   .strictObject({
-    name: z.string().regex(/^[a-z0-9][a-z0-9_.-]*$/, 'lower-case letters, digits, ., - and _'),
-    service: z.string().min(1),
+    // Both travel in slo.burn, whose registry bounds names to 200 characters.
+    name: z
+      .string()
+      .regex(/^[a-z0-9][a-z0-9_.-]*$/, 'lower-case letters, digits, ., - and _')
+      .max(200, 'must be at most 200 characters'),
+    service: z.string().min(1).max(200, 'must be at most 200 characters'),
     description: z.string().optional(),
     sli,
     /** Percent of good events, e.g. 99.9. */
@@ -113,6 +117,15 @@ export const sloSchema = z
         path: ['sli', 'events', 'each'],
         message: 'check applies to validation.completed only',
       });
+    } else if ('events' in s.sli) {
+      // A misspelt field would match nothing, silently: every field named must exist.
+      const e = s.sli.events;
+      for (const part of ['where', 'good'] as const) {
+        for (const field of Object.keys(e[part])) {
+          const why = unknownFieldPath(e.type, e.each, field);
+          if (why !== undefined) ctx.addIssue({ code: 'custom', path: ['sli', 'events', part, field], message: why });
+        }
+      }
     }
     for (const [i, t] of (s.alerting.tiers ?? []).entries()) {
       if (t.long > s.window) {

@@ -63,6 +63,22 @@ describe('SLO files', () => {
       /a\.yaml: alerting\.tiers\[0\]\.severity: /,
     ],
     ['an unknown field', 'owner: me', /a\.yaml: \(file\): unknown field owner/],
+    [
+      'a misspelt event type, named in its branch of the sli',
+      'sli: { events: { type: validation.finished, good: { status: PASS } } }',
+      /a\.yaml: sli\.events\.type: Invalid option/,
+    ],
+    [
+      'a condition on a field checks do not have',
+      'sli: { events: { type: validation.completed, each: check, good: { durationMS: { lte: 100 } } } }',
+      /a\.yaml: sli\.events\.good\.durationMS: 'durationMS' is not a field of each check of validation\.completed \(fields: name, kind, .*component, suite\)/,
+    ],
+    [
+      'a where on a field the event does not have',
+      'sli: { events: { type: validation.completed, where: { sute: x }, good: { status: PASS } } }',
+      /a\.yaml: sli\.events\.where\.sute: 'sute' is not a field of the data of validation\.completed/,
+    ],
+    ['a missing objective', 'objective: ', /a\.yaml: objective: is required \(number\)/],
   ])('%s is refused, naming file and field', (_, extra, message) => {
     const text =
       extra.startsWith('sli:') || extra.startsWith('objective:')

@@ -1,4 +1,4 @@
-import { observedTime, valueAt, type VigilEvent } from '@vigil/events';
+import { itemsOf, observedTime, valueAt, type VigilEvent } from '@vigil/events';
 import type { Conditions, Match, SloConfig } from '../config/slo.js';
 
 export const MINUTE_MS = 60_000;
@@ -48,16 +48,9 @@ export function countsFor(slo: SloConfig, event: VigilEvent): { good: number; to
   }
   const spec = slo.sli.events;
   if (event.type !== spec.type) return undefined;
-  let items: unknown[];
-  if (spec.each === 'check' && event.type === 'validation.completed') {
-    const d = event.data;
-    items = d.components.flatMap((c) => c.checks.map((check) => ({ ...check, component: c.name, suite: d.suite })));
-  } else {
-    items = [event.data];
-  }
   let good = 0;
   let total = 0;
-  for (const item of items) {
+  for (const item of itemsOf(event, spec.each)) {
     if (!holds(item, spec.where)) continue;
     total++;
     if (holds(item, spec.good)) good++;

@@ -1,7 +1,8 @@
 import { z } from 'zod';
 import { ConfigFileError, interpolate, duration, loadConfigDir, parseYamlFile } from '@vigil/service-kit';
 
-const name = z.string().min(1, 'must not be empty');
+// Names travel in events, whose registry bounds them to 200 characters.
+const name = z.string().min(1, 'must not be empty').max(200, 'must be at most 200 characters');
 const labels = z.record(z.string().min(1), z.string());
 const target = z
   .strictObject({ name: name.optional(), labels: labels.optional() })
@@ -121,7 +122,10 @@ const check = z.discriminatedUnion(
 );
 
 export const suiteSchema = z.strictObject({
-  name: z.string().regex(/^[a-z0-9][a-z0-9_-]*$/, 'lower-case letters, digits, - and _'),
+  name: z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9_-]*$/, 'lower-case letters, digits, - and _')
+    .max(200, 'must be at most 200 characters'),
   description: z.string().optional(),
   /** The validator requests the suite itself this often. */
   interval: duration.optional(),
