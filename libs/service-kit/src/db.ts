@@ -21,5 +21,9 @@ export function createDb<DB>(
   });
   // An idle client whose server went away emits 'error'; the pool drops it and the next query reconnects.
   pool.on('error', () => undefined);
+  // A checked-out client has no pool listener: between two statements of a transaction, a server
+  // restart would emit an unhandled 'error' and kill the process. The statement that follows fails
+  // instead (an outage to the consumer), and the pool discards the dead client on release.
+  pool.on('connect', (client) => client.on('error', () => undefined));
   return { db: new Kysely<DB>({ dialect: new PostgresDialect({ pool }) }), pool };
 }
