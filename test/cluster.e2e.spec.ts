@@ -86,13 +86,17 @@ describe('two instances of every service on a 3-node cluster', () => {
 
   it('one NATS node SIGKILLed during traffic: publishing and consuming go on, nothing lost', async () => {
     const victim = cluster.servers[1]!;
-    sentSoFar.push(
-      ...(await traffic(p, 300, 50, async () => {
-        await victim.kill('SIGKILL');
-      })),
-    );
-    await outcome(p, 'one of three NATS nodes SIGKILLed', sentSoFar, rows);
-    await victim.restart();
+    try {
+      sentSoFar.push(
+        ...(await traffic(p, 300, 50, async () => {
+          await victim.kill('SIGKILL');
+        })),
+      );
+      await outcome(p, 'one of three NATS nodes SIGKILLed', sentSoFar, rows);
+    } finally {
+      // The next test needs the whole cluster, whatever happened here.
+      await victim.restart();
+    }
   }, 300_000);
 
   it('the relay leader SIGKILLed: the standby takes over, nothing lost or doubled', async () => {
