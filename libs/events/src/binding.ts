@@ -36,6 +36,7 @@ export function encodeStructured(event: VigilEvent): { data: Uint8Array; headers
   return { data: limited(encoder.encode(JSON.stringify(toJSON(event)))), headers: h };
 }
 
+/** `data` when it is within {@link MAX_EVENT_BYTES}: the same bound when encoding and decoding. */
 function limited(data: Uint8Array): Uint8Array {
   if (data.length > MAX_EVENT_BYTES) throw new EventTooLargeError(data.length, MAX_EVENT_BYTES);
   return data;
@@ -132,7 +133,7 @@ export function modeOf(msg: WireMessage): 'structured' | 'binary' {
 
 /** Decodes and validates a NATS message as a vigil event (either binding mode). */
 export function decodeMessage(msg: WireMessage): VigilEvent {
-  if (msg.data.length > MAX_EVENT_BYTES) throw new EventTooLargeError(msg.data.length, MAX_EVENT_BYTES);
+  limited(msg.data);
   const mode = modeOf(msg);
   if (mode === 'structured') {
     const ct = headerValue(msg.headers, 'content-type');

@@ -6,6 +6,8 @@ export {
   defaultNamespace,
   namespaceFor,
   namespaceIdPattern,
+  MAX_NAME_LENGTH,
+  boundedName,
   subjectOf,
   allEventsSubject,
   deadLetterSubjectOf,

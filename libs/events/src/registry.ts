@@ -21,11 +21,19 @@ function defineEvent<T extends string, S extends z.ZodType>(def: EventDefinition
 
 const nonEmpty = z.string().min(1, 'must not be empty');
 /**
- * A name consumers key on (suite, component, SLO, service, experiment...): bounded, since it ends
- * up in database indexes and metric labels; free text (reasons, messages) is bounded only by the
- * event's size.
+ * A name consumers key on (suite, component, SLO, service, experiment...) is at most this long,
+ * since it ends up in database indexes and metric labels; free text (reasons, messages) is bounded
+ * only by the event's size. Config files that name what events carry bound their names with
+ * {@link boundedName}.
  */
-const name = nonEmpty.max(200, 'must be at most 200 characters');
+export const MAX_NAME_LENGTH = 200;
+
+/** `s` limited to {@link MAX_NAME_LENGTH} characters, with the message every such limit gives. */
+export function boundedName(s: z.ZodString): z.ZodString {
+  return s.max(MAX_NAME_LENGTH, `must be at most ${MAX_NAME_LENGTH} characters`);
+}
+
+const name = boundedName(nonEmpty);
 const isoTime = z.iso.datetime({ offset: true });
 const eventId = nonEmpty.max(256);
 const score = z.number().min(0).max(10);
@@ -299,13 +307,13 @@ export const defaultNamespace: Namespace = {
   deadLetterPrefix: 'deadletter',
 };
 
+/** What a namespace id may be: it becomes part of stream names and subjects. */
+export const namespaceIdPattern = /^[A-Za-z0-9_-]{1,32}$/;
+
 /**
  * The namespace named by an id: `EVENTS_<id>`, `<id>.events.>`, `DEADLETTER_<id>`, `<id>.deadletter.>`;
  * the default namespace when the id is empty. Tests and side-by-side stacks use ids.
  */
-/** What a namespace id may be: it becomes part of stream names and subjects. */
-export const namespaceIdPattern = /^[A-Za-z0-9_-]{1,32}$/;
-
 export function namespaceFor(id: string | undefined): Namespace {
   if (id === undefined || id === '') return defaultNamespace;
   if (!namespaceIdPattern.test(id)) {

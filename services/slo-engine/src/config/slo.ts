@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { eventTypes, unknownFieldPath, type EventType } from '@vigil/events';
+import { boundedName, eventTypes, unknownFieldPath, type EventType } from '@vigil/events';
 import { ConfigFileError, duration, formatDuration, loadConfigDir, parseYamlFile } from '@vigil/service-kit';
 
 const MINUTE = 60_000;
@@ -87,12 +87,9 @@ export type SliConfig = z.output<typeof sli>;
 
 export const sloSchema = z
   .strictObject({
-    // Both travel in slo.burn, whose registry bounds names to 200 characters.
-    name: z
-      .string()
-      .regex(/^[a-z0-9][a-z0-9_.-]*$/, 'lower-case letters, digits, ., - and _')
-      .max(200, 'must be at most 200 characters'),
-    service: z.string().min(1).max(200, 'must be at most 200 characters'),
+    // Both travel in slo.burn, whose registry bounds names.
+    name: boundedName(z.string().regex(/^[a-z0-9][a-z0-9_.-]*$/, 'lower-case letters, digits, ., - and _')),
+    service: boundedName(z.string().min(1)),
     description: z.string().optional(),
     sli,
     /** Percent of good events, e.g. 99.9. */

@@ -1,8 +1,9 @@
 import { z } from 'zod';
+import { boundedName } from '@vigil/events';
 import { ConfigFileError, interpolate, duration, loadConfigDir, parseYamlFile } from '@vigil/service-kit';
 
-// Names travel in events, whose registry bounds them to 200 characters.
-const name = z.string().min(1, 'must not be empty').max(200, 'must be at most 200 characters');
+// Names travel in events, whose registry bounds them.
+const name = boundedName(z.string().min(1, 'must not be empty'));
 const labels = z.record(z.string().min(1), z.string());
 const target = z
   .strictObject({ name: name.optional(), labels: labels.optional() })
@@ -122,10 +123,7 @@ const check = z.discriminatedUnion(
 );
 
 export const suiteSchema = z.strictObject({
-  name: z
-    .string()
-    .regex(/^[a-z0-9][a-z0-9_-]*$/, 'lower-case letters, digits, - and _')
-    .max(200, 'must be at most 200 characters'),
+  name: boundedName(z.string().regex(/^[a-z0-9][a-z0-9_-]*$/, 'lower-case letters, digits, - and _')),
   description: z.string().optional(),
   /** The validator requests the suite itself this often. */
   interval: duration.optional(),
