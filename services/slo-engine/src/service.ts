@@ -8,12 +8,13 @@ import {
   type Logger,
   type Namespace,
   type RunningConsumer,
+  type VigilEvent,
 } from '@vigil/events';
 import { consumeIdempotent, createOutbox } from '@vigil/outbox';
 import { everyMinute, formatDuration } from '@vigil/service-kit';
 import type { SloConfig } from './config/slo.js';
 import { decide, readSlo, windowsOf, type SloReading, type Transition } from './core/burn.js';
-import { MINUTE_MS, observe } from './core/sli.js';
+import { MINUTE_MS, observe, type Observation } from './core/sli.js';
 import {
   addObservations,
   allFiring,
@@ -50,6 +51,17 @@ const now = (deps: SloEngineDeps) => (deps.clock ?? (() => new Date()))();
 /** Counts every event into the minute buckets of the SLOs it feeds, once per event. */
 export function startIngest(deps: SloEngineDeps, o: { concurrency?: number } = {}): Promise<RunningConsumer> {
   const slos = [...deps.slos.values()];
+  // Worked out once per event, when deciding whether to skip it, and written by the handler: the
+  // same observations (and the same "now") whichever runs, however often the handler is retried.
+  const observed = new WeakMap<VigilEvent, Observation[]>();
+  const observationsOf = (event: VigilEvent) => {
+    let o = observed.get(event);
+    if (o === undefined) {
+      o = observe(slos, event, now(deps).getTime());
+      observed.set(event, o);
+    }
+    return o;
+  };
   return consumeIdempotent({
     js: deps.js,
     db: deps.db,
@@ -58,9 +70,9 @@ export function startIngest(deps: SloEngineDeps, o: { concurrency?: number } = {
     logger: deps.logger,
     concurrency: o.concurrency ?? 4,
     // Most events feed no SLO: no transaction for them.
-    skip: (event) => observe(slos, event, now(deps).getTime()).length === 0,
+    skip: (event) => observationsOf(event).length === 0,
     handler: async (tx, event) => {
-      await addObservations(tx, observe(slos, event, now(deps).getTime()));
+      await addObservations(tx, observationsOf(event));
     },
   });
 }
