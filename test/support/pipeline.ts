@@ -3,7 +3,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { sql } from 'kysely';
 import { createEvent, encodeStructured, namespaceFor, replay, subjectOf, type Namespace } from '@vigil/events';
 import { createDb } from '@vigil/service-kit';
 import { createTestDatabase, ServiceProcess, waitFor } from '@vigil/testkit';
@@ -192,14 +191,12 @@ export function outcomeRow(fault: string, o: Outcome): string {
  * duplicated, applied twice or dead-lettered.
  */
 export async function outcome(p: Pipeline, fault: string, sent: readonly string[], rows: string[]): Promise<Outcome> {
-  const { db } = createDb<Record<string, never>>(p.databaseUrl);
   const nc: NatsConnection = await connect({ servers: [...p.natsUrls], maxReconnectAttempts: -1 });
   try {
     const runsPer = async () => {
-      const r = await db.executeQuery<{ request_id: string; n: string }>(
-        sql`select request_id, count(*) as n from validator.runs group by request_id`.compile(db),
+      return p.query<{ request_id: string; n: string }>(
+        'select request_id, count(*) as n from validator.runs group by request_id',
       );
-      return r.rows;
     };
     // A service that crashed (not one the test killed: that one has no exit code) ends the wait.
     const crashed = () => [...p.procs.values()].flat().find((x) => x.child.exitCode !== null && x.child.exitCode !== 0);
@@ -232,10 +229,10 @@ export async function outcome(p: Pipeline, fault: string, sent: readonly string[
       await waitFor(
         async () => {
           const info = await jsm.consumers.info(p.ns.stream, consumer);
-          const r = await db.executeQuery<{ n: string }>(
-            sql`select count(*) as n from outbox.inbox where consumer = ${consumer}`.compile(db),
-          );
-          return info.num_pending === 0 && info.num_ack_pending === 0 && Number(r.rows[0]!.n) >= expected[consumer];
+          const [r] = await p.query<{ n: string }>('select count(*) as n from outbox.inbox where consumer = $1', [
+            consumer,
+          ]);
+          return info.num_pending === 0 && info.num_ack_pending === 0 && Number(r!.n) >= expected[consumer];
         },
         { timeoutMs: 60_000, intervalMs: 250, message: `${fault}: ${consumer} to process every event` },
       );
@@ -258,6 +255,5 @@ export async function outcome(p: Pipeline, fault: string, sent: readonly string[
     return o;
   } finally {
     await nc.close();
-    await db.destroy();
   }
 }
