@@ -1,6 +1,13 @@
 export { migrateSchema, MigrationError } from './migrate.js';
 export { migrateOutbox, OUTBOX_CHANNEL } from './migrations.js';
 export { createOutbox, type Outbox, type OutboxOptions } from './outbox.js';
-export { consumeIdempotent, pruneInbox, type IdempotentHandler, type ConsumeIdempotentOptions } from './inbox.js';
+export {
+  consumeIdempotent,
+  perTransaction,
+  pruneInbox,
+  type IdempotentHandler,
+  type ConsumeIdempotentOptions,
+  type GroupCommitOptions,
+} from './inbox.js';
 export type { OutboxDatabase, OutboxEventsTable, InboxTable, RelayCursorTable, FailuresTable } from './schema.js';
 export { isDatabaseUnavailable } from './unavailable.js';

@@ -12,27 +12,15 @@ import {
   type VigilEvent,
 } from '@vigil/events';
 import { eventsFixture, samples } from '@vigil/events/testing';
-import { createTestDatabase, waitFor } from '@vigil/testkit';
-import { createDb } from '@vigil/service-kit';
+import { waitFor } from '@vigil/testkit';
 import { consumeIdempotent } from './inbox.js';
 import { migrateOutbox, OUTBOX_CHANNEL } from './migrations.js';
 import { createOutbox } from './outbox.js';
-import type { OutboxDatabase } from './schema.js';
+import { testDatabase } from './testing/database.js';
 
 const databaseUrl = inject('databaseUrl');
 
-async function database() {
-  const test = await createTestDatabase(databaseUrl);
-  const { db } = createDb<OutboxDatabase & { app: { counters: { name: string; n: number } } }>(test.url);
-  return {
-    url: test.url,
-    db,
-    async [Symbol.asyncDispose]() {
-      await db.destroy(); // ends the pool too
-      await test.drop();
-    },
-  };
-}
+const database = () => testDatabase<{ app: { counters: { name: string; n: number } } }>(databaseUrl);
 
 describe('outbox schema', () => {
   it('migrates idempotently, also when several services start at once', async () => {
