@@ -13,8 +13,9 @@ export const anomalyEnv = serviceEnv.extend({
   /** How long after a minute ends its events-per-minute points are made. @default 2000 */
   ANOMALY_RATE_GRACE_MS: z.coerce.number().int().min(0).max(50_000).default(2_000),
   /**
-   * Events handled at once. Above 1, points of one series may be taken out of stream order, and
-   * its features (delta, rolling mean) depend on the order. @default 1
+   * Events taken at once, which share one transaction (group commit). They are still handled one
+   * after another in delivery order, since a series' features (delta, rolling mean) depend on the
+   * order of its points. @default 256
    */
-  ANOMALY_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(1),
+  ANOMALY_CONCURRENCY: z.coerce.number().int().min(1).max(1000).default(256),
 });

@@ -13,7 +13,8 @@ import { eventsFixture, type EventsFixture } from '@vigil/events/testing';
 import { migrateOutbox } from '@vigil/outbox';
 import { createDb } from '@vigil/service-kit';
 import { createTestDatabase, ServiceProcess, waitFor } from '@vigil/testkit';
-import { parseAnomalyConfig } from './config/anomaly.js';
+import { detectorOptions, parseAnomalyConfig } from './config/anomaly.js';
+import { emptyState, step, type SeriesState } from './core/detector.js';
 import { prng } from './core/forest.js';
 import { ANOMALY_CONSUMER, listSeries, ratePoints, startIngest, type AnomalyDeps } from './service.js';
 import { migrateAnomaly, type AnomalyDatabase } from './store.js';
@@ -78,7 +79,12 @@ describe('anomaly service', () => {
           },
           { source: 'vigil/test' },
         ) as VigilEvent;
-      for (let i = 0; i < 300; i++) await publish(f, observed(i, normal()));
+      const values: number[] = [];
+      for (let i = 0; i < 300; i++) {
+        values.push(normal());
+        await publish(f, observed(i, values[i]!));
+      }
+      values.push(160);
       const spike = observed(300, 160);
       await publish(f, spike);
       // A redelivered copy of the spike (another message id) is not a second point.
@@ -89,6 +95,17 @@ describe('anomaly service', () => {
       await waitFor(() => consumer.stats.processed === 302, { timeoutMs: 30_000, message: 'all events handled' });
       await consumer.stop();
       expect(await seen(db, series)).toBe(301);
+      // Events waiting behind a transaction shared the next one (group commit), each series row
+      // written once per group: the stored state is still that of every point in stream order.
+      let expected: SeriesState = emptyState;
+      for (const v of values) expected = step(expected, 0, v, detectorOptions(config), series).state;
+      const row = await db
+        .selectFrom('anomaly.series')
+        .select(['recent', 'training'])
+        .where('name', '=', series)
+        .executeTakeFirstOrThrow();
+      expect(row.recent.map(Number)).toEqual(expected.recent);
+      expect(new Float64Array(new Uint8Array(row.training).buffer)).toEqual(expected.training);
       const alerts = await db.selectFrom('outbox.events').select('payload').orderBy('seq').execute();
       // contamination 1 %: a few normal points may pass the threshold; the spike must.
       expect(alerts.length).toBeGreaterThanOrEqual(1);

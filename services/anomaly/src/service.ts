@@ -1,10 +1,10 @@
 import type { JetStreamClient } from '@nats-io/jetstream';
 import { sql, type Kysely, type Transaction } from 'kysely';
 import { createEvent, type ConsumerSpec, type Logger, type Namespace, type RunningConsumer } from '@vigil/events';
-import { consumeIdempotent, createOutbox, type Outbox } from '@vigil/outbox';
+import { consumeIdempotent, createOutbox, perTransaction, type Outbox } from '@vigil/outbox';
 import { everyMinute } from '@vigil/service-kit';
 import { detectorOptions, type AnomalyConfig } from './config/anomaly.js';
-import { step, topFeatures, type DetectorOptions, type Model } from './core/detector.js';
+import { step, topFeatures, type DetectorOptions, type Model, type SeriesState } from './core/detector.js';
 import { loadForest, saveForest } from './core/forest.js';
 import { pointsOf, type Point } from './core/points.js';
 import { lockSeries, saveSeries, type AnomalyDatabase } from './store.js';
@@ -52,8 +52,26 @@ class ModelCache {
 }
 
 export interface PointProcessor {
-  /** Runs one point through its series' detector inside `tx`; `onlyAfter` skips points at or before the series' last. */
-  process(tx: Transaction<AnomalyDatabase>, point: Point, o?: { onlyAfter?: boolean }): Promise<void>;
+  /**
+   * A unit of work inside `tx`: each series it touches is locked and read once, carried in memory
+   * from point to point, and written once by `save()`, which must run before the commit.
+   */
+  begin(tx: Transaction<AnomalyDatabase>): PointBatch;
+}
+
+export interface PointBatch {
+  /** Runs one point through its series' detector; `onlyAfter` skips points at or before the series' last. */
+  process(point: Point, o?: { onlyAfter?: boolean }): Promise<void>;
+  /** Counts one event of `type` in its minute (for the events-per-minute series). */
+  count(type: string, at: number): void;
+  /** Writes the touched series and the counts. */
+  save(): Promise<void>;
+}
+
+interface Working {
+  state: SeriesState;
+  lastAt: number | null;
+  dirty: boolean;
 }
 
 export function pointProcessor(deps: AnomalyDeps): PointProcessor {
@@ -61,59 +79,101 @@ export function pointProcessor(deps: AnomalyDeps): PointProcessor {
   const outbox: Outbox = createOutbox({ ns: deps.ns });
   const options: DetectorOptions = detectorOptions(deps.config);
   return {
-    async process(tx, point, o = {}) {
-      const stored = await lockSeries(tx, point.series);
-      if (o.onlyAfter && stored.lastAt !== null && point.at <= stored.lastAt) return;
-      const model = stored.modelVersion === null ? undefined : await cache.get(tx, stored.modelVersion);
-      const r = step({ ...stored.state, model }, point.at, point.value, options, point.series);
-      if (r.trained) {
-        await tx
-          .insertInto('anomaly.models')
-          .values({
-            version: r.trained.version,
-            series: point.series,
-            threshold: r.trained.threshold,
-            model: JSON.stringify(saveForest(r.trained.forest)),
-          })
-          .onConflict((oc) => oc.column('version').doNothing())
-          .execute();
-        // Only the current model is needed: a restart continues with it.
-        await tx
-          .deleteFrom('anomaly.models')
-          .where('series', '=', point.series)
-          .where('version', '!=', r.trained.version)
-          .execute();
-        cache.put(r.trained);
-      }
-      await saveSeries(tx, point.series, r.state, point.at);
-      if (r.alert && model !== undefined && r.score !== undefined) {
-        const features = topFeatures(model, r.features);
-        await outbox.add(
-          tx,
-          createEvent(
-            'anomaly.detected',
-            {
-              series: point.series,
-              timestamp: new Date(point.at).toISOString(),
-              value: point.value,
-              score: Math.round(r.score * 1e6) / 1e6,
-              threshold: Math.round(model.threshold * 1e6) / 1e6,
-              features,
-              modelVersion: model.version,
-            },
-            { source: SOURCE, subject: point.series },
-          ),
-        );
-        deps.logger.info(
-          { series: point.series, value: point.value, score: r.score, threshold: model.threshold, features },
-          'anomaly detected',
-        );
-      }
-      deps.onPoint?.(point, {
-        ...(r.score === undefined ? {} : { score: r.score }),
-        alert: r.alert,
-        trained: r.trained !== undefined,
-      });
+    begin(tx) {
+      const series = new Map<string, Working>();
+      const counts = new Map<string, { type: string; minute: number; n: number }>();
+      const load = async (name: string): Promise<Working> => {
+        let w = series.get(name);
+        if (w === undefined) {
+          const stored = await lockSeries(tx, name);
+          const model = stored.modelVersion === null ? undefined : await cache.get(tx, stored.modelVersion);
+          w = { state: { ...stored.state, model }, lastAt: stored.lastAt, dirty: false };
+          series.set(name, w);
+        }
+        return w;
+      };
+      return {
+        async process(point, o = {}) {
+          const w = await load(point.series);
+          if (o.onlyAfter && w.lastAt !== null && point.at <= w.lastAt) return;
+          const model = w.state.model;
+          const r = step(w.state, point.at, point.value, options, point.series);
+          w.state = r.state;
+          w.lastAt = point.at;
+          w.dirty = true;
+          if (r.trained) {
+            await tx
+              .insertInto('anomaly.models')
+              .values({
+                version: r.trained.version,
+                series: point.series,
+                threshold: r.trained.threshold,
+                model: JSON.stringify(saveForest(r.trained.forest)),
+              })
+              .onConflict((oc) => oc.column('version').doNothing())
+              .execute();
+            // Only the current model is needed: a restart continues with it.
+            await tx
+              .deleteFrom('anomaly.models')
+              .where('series', '=', point.series)
+              .where('version', '!=', r.trained.version)
+              .execute();
+            cache.put(r.trained);
+          }
+          if (r.alert && model !== undefined && r.score !== undefined) {
+            const features = topFeatures(model, r.features);
+            await outbox.add(
+              tx,
+              createEvent(
+                'anomaly.detected',
+                {
+                  series: point.series,
+                  timestamp: new Date(point.at).toISOString(),
+                  value: point.value,
+                  score: Math.round(r.score * 1e6) / 1e6,
+                  threshold: Math.round(model.threshold * 1e6) / 1e6,
+                  features,
+                  modelVersion: model.version,
+                },
+                { source: SOURCE, subject: point.series },
+              ),
+            );
+            deps.logger.info(
+              { series: point.series, value: point.value, score: r.score, threshold: model.threshold, features },
+              'anomaly detected',
+            );
+          }
+          deps.onPoint?.(point, {
+            ...(r.score === undefined ? {} : { score: r.score }),
+            alert: r.alert,
+            trained: r.trained !== undefined,
+          });
+        },
+        count(type, at) {
+          const minute = Math.floor(at / MINUTE) * MINUTE;
+          const key = `${type}\u0000${minute}`;
+          const c = counts.get(key);
+          if (c) c.n++;
+          else counts.set(key, { type, minute, n: 1 });
+        },
+        async save() {
+          for (const [name, w] of series) if (w.dirty) await saveSeries(tx, name, w.state, w.lastAt!);
+          series.clear();
+          if (counts.size === 0) return;
+          // Sorted, so that concurrent transactions lock the count rows in one order.
+          const rows = [...counts.values()].sort((a, b) =>
+            a.type < b.type ? -1 : a.type > b.type ? 1 : a.minute - b.minute,
+          );
+          counts.clear();
+          await tx
+            .insertInto('anomaly.minute_counts')
+            .values(rows.map((r) => ({ type: r.type, minute: new Date(r.minute), n: String(r.n) })))
+            .onConflict((oc) =>
+              oc.columns(['type', 'minute']).doUpdateSet({ n: sql`anomaly.minute_counts.n + excluded.n` }),
+            )
+            .execute();
+        },
+      };
     },
   };
 }
@@ -125,26 +185,32 @@ const rateSeries = (c: AnomalyConfig) => c.series.find((s) => 'rate' in s)?.name
 export function startIngest(deps: AnomalyDeps, o: { concurrency?: number } = {}): Promise<RunningConsumer> {
   const processor = pointProcessor(deps);
   const counting = rateSeries(deps.config) !== undefined;
+  const batches = perTransaction((tx: Transaction<AnomalyDatabase>) => processor.begin(tx));
   return consumeIdempotent({
     js: deps.js,
     db: deps.db,
     ns: deps.ns,
     spec: ANOMALY_CONSUMER,
     logger: deps.logger,
-    concurrency: o.concurrency ?? 1,
+    concurrency: o.concurrency ?? 256,
+    // One transaction at a time, its events handled in delivery order: a series' points stay in
+    // order however many events are in flight. Nothing waits on a detection within 200 ms, and
+    // events gathered for that long share one transaction and one write of each series row (its
+    // training window is 32 KB by default).
+    groupCommit: { lingerMs: 200 },
     handler: async (tx, event) => {
       const t = now(deps);
+      const batch = batches.of(tx);
       // Sorted by series so that concurrent transactions lock series rows in one order.
       const points = pointsOf(deps.config, event, t).sort((a, b) =>
         a.series < b.series ? -1 : a.series > b.series ? 1 : 0,
       );
-      for (const p of points) await processor.process(tx, p);
-      if (counting) {
-        const at = Math.min(event.time === undefined ? t : Date.parse(event.time), t);
-        await sql`
-          insert into anomaly.minute_counts (type, minute, n) values (${event.type}, ${new Date(Math.floor(at / MINUTE) * MINUTE)}, 1)
-          on conflict (type, minute) do update set n = anomaly.minute_counts.n + 1`.execute(tx);
-      }
+      for (const p of points) await batch.process(p);
+      if (counting) batch.count(event.type, Math.min(event.time === undefined ? t : Date.parse(event.time), t));
+    },
+    // A group of events writes each series it touched, and each minute's count, once.
+    beforeCommit: async (tx) => {
+      await batches.take(tx)?.save();
     },
   });
 }
@@ -162,7 +228,11 @@ export async function ratePoints(deps: AnomalyDeps, end: Date, processor = point
     from anomaly.minute_counts where minute >= ${new Date(end.getTime() - 60 * MINUTE)} and minute < ${end}
     group by type order by type`.execute(deps.db);
   const points = rows.rows.map((r) => ({ series: `${name}/${r.type}`, at: minute.getTime(), value: r.n }));
-  for (const p of points) await deps.db.transaction().execute((tx) => processor.process(tx, p, { onlyAfter: true }));
+  await deps.db.transaction().execute(async (tx) => {
+    const batch = processor.begin(tx);
+    for (const p of points) await batch.process(p, { onlyAfter: true });
+    await batch.save();
+  });
   return points;
 }
 

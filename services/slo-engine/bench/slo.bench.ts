@@ -17,7 +17,8 @@ import { evaluateAt, SLO_CONSUMER, startIngest, type SloEngineDeps } from '../sr
 import { migrateSlo, windowCounts, type SloDatabase } from '../src/store.js';
 
 const EVENTS = Number(process.env['BENCH_EVENTS'] ?? 20_000);
-const CONCURRENCY = Number(process.env['BENCH_CONCURRENCY'] ?? 4);
+/** The service's default (64) unless BENCH_CONCURRENCY says otherwise. */
+const CONCURRENCY = Number(process.env['BENCH_CONCURRENCY'] ?? 64);
 const ROUNDS = 30;
 const pct = (xs: number[], p: number) =>
   [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))] ?? NaN;

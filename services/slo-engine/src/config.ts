@@ -12,6 +12,6 @@ export const sloEngineEnv = serviceEnv.extend({
   SLO_DIR: z.string().min(1).default(`${repoRoot}config/slos`),
   /** How long after a minute ends it is evaluated, for late events. @default 2000 */
   SLO_EVALUATION_GRACE_MS: z.coerce.number().int().min(0).max(50_000).default(2_000),
-  /** Events handled at once. @default 4 */
-  SLO_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(4),
+  /** Events taken at once; those waiting for a commit share the next one (group commit). @default 64 */
+  SLO_CONCURRENCY: z.coerce.number().int().min(1).max(256).default(64),
 });

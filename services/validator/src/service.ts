@@ -114,6 +114,8 @@ export async function startValidator(deps: ValidatorDeps, o: { concurrency?: num
     spec: VALIDATOR_CONSUMER,
     logger: deps.logger,
     concurrency: o.concurrency ?? 4,
+    // Runs finishing while another is being stored share its next commit.
+    groupCommit: true,
     prepare: async (event, ctx) => {
       // Long suites keep the message from being redelivered meanwhile.
       const heartbeat = setInterval(() => ctx.working(), 10_000);
