@@ -57,6 +57,40 @@ describe('outbox relay', () => {
     expect(await f.streamIds()).toEqual([...early, conn.late, ...conn.bc]);
   });
 
+  it('rows held behind a transaction that writes no outbox row go out when it ends, with no NOTIFY to wake the relay', async () => {
+    await using f = await relayFixture(natsUrl, databaseUrl, 'blocked');
+    // No fallback poll within the test's deadline: only the poll for blocked rows can find them.
+    await f.startRelay({ pollIntervalMs: 600_000 });
+    const released = await f.db.connection().execute(async (a) => {
+      // A consumer's transaction (an inbox row, no outbox row) holds the snapshot's xmin back.
+      await sql`begin`.execute(a);
+      await sql`insert into outbox.inbox (consumer, event_id) values ('other', 'x')`.execute(a);
+      const held = await f.commit(5, 5);
+      const pendingWhileOpen = await f.pendingCount();
+      // Stay open until the relay, woken by their NOTIFY, has looked and found them held.
+      const since = (await sql<{ now: Date }>`select clock_timestamp() as now`.execute(f.db)).rows[0]!.now;
+      await waitFor(
+        async () =>
+          (
+            await sql<{ n: number }>`
+              select count(*)::int as n from pg_stat_activity
+              where datname = current_database() and pid <> pg_backend_pid() and state = 'idle'
+                and query like '%pg_snapshot_xmin%' and state_change > ${since}`.execute(f.db)
+          ).rows[0]!.n > 0,
+        { message: 'the relay to read the outbox while the transaction is open' },
+      );
+      await sql`commit`.execute(a);
+      return { held, pendingWhileOpen };
+    });
+    expect(released.pendingWhileOpen).toBe(5);
+    await waitFor(async () => (await f.pendingCount()) === 0, {
+      message: 'the held rows published after the blocking transaction ended',
+      // Other tests' transactions (any database of the server) can hold the rows back as well.
+      timeoutMs: 30_000,
+    });
+    expect(await f.streamIds()).toEqual(released.held);
+  });
+
   it('an oversized row is marked failed with the error; the rows after it are published', async () => {
     await using f = await relayFixture(natsUrl, databaseUrl, 'big');
     const { metrics } = await f.startRelay();

@@ -31,8 +31,17 @@ import type { RelayMetrics } from './metrics.js';
 export interface RelayOptions {
   /** Rows read and published per round. @default 1000 */
   readonly batchSize?: number;
-  /** Fallback poll when no NOTIFY arrives (a missed notification, a long transaction ending). @default 1000 ms */
+  /** Fallback poll when no NOTIFY arrives (a missed notification). @default 1000 ms */
   readonly pollIntervalMs?: number;
+  /**
+   * Poll while committed rows wait behind a transaction that began before theirs and is still
+   * open (any service's), which ends without a NOTIFY when it wrote no outbox row. Waiting for
+   * the next NOTIFY instead delayed events by the gap between two of them. Doubles while the
+   * wait lasts, up to 100 ms (or `pollIntervalMs` if shorter): transaction ids are shared by
+   * every database of the server, so another database's long transaction holds rows back too.
+   * @default 5 ms
+   */
+  readonly blockedPollMs?: number;
   /** Retry schedule of a batch before the circuit breaker opens. */
   readonly retry?: Partial<RetrySchedule>;
   /** While the breaker is open, one probe batch every this long. @default 2000 ms */
@@ -155,6 +164,7 @@ export function createRelay(deps: RelayDeps, options: RelayOptions = {}): Relay 
   const schedule: RetrySchedule = { ...defaultRetrySchedule, ...options.retry };
   const batchSize = options.batchSize ?? 1000;
   const pollIntervalMs = options.pollIntervalMs ?? 1000;
+  const blockedPollMs = options.blockedPollMs ?? 5;
   const probeMs = options.breakerProbeMs ?? 2000;
   const retentionMs = options.retentionMs ?? 24 * 3_600_000;
   const inboxRetentionMs = options.inboxRetentionMs ?? 8 * 24 * 3_600_000;
@@ -201,6 +211,18 @@ export function createRelay(deps: RelayDeps, options: RelayOptions = {}): Relay 
       order by e.txid, e.seq -- the columns, not the text alias: xid8 order, read from the index
       limit ${batchSize}`.execute(db);
     return r.rows;
+  }
+
+  /** Whether pending rows after `after` exist that `fetchBatch` cannot read yet (an older transaction is open). */
+  async function blockedAfter(after: Cursor): Promise<boolean> {
+    const r = await sql<{ blocked: boolean }>`
+      select exists (
+        select 1 from outbox.events e
+        where (e.txid, e.seq) > (${after.txid}::xid8, ${after.seq}::bigint)
+          and e.txid >= pg_snapshot_xmin(pg_current_snapshot())
+          and e.state = 'pending'
+      ) as blocked`.execute(db);
+    return r.rows[0]?.blocked === true;
   }
 
   /** The persisted low-water mark: no row at or before it is pending. */
@@ -405,6 +427,7 @@ export function createRelay(deps: RelayDeps, options: RelayOptions = {}): Relay 
     // Where reading goes on: the persisted low-water mark, then the last row read.
     let cursor = await readCursor();
     let prefetched: Promise<Row[]> | undefined;
+    let blockedPolls = 0;
     try {
       while (!signal.aborted) {
         if (behind) {
@@ -426,9 +449,15 @@ export function createRelay(deps: RelayDeps, options: RelayOptions = {}): Relay 
         }
         prefetched = undefined;
         if (rows.length === 0) {
-          await wake.wait(pollIntervalMs, signal);
+          const blocked = await blockedAfter(cursor).catch(() => false);
+          blockedPolls = blocked ? blockedPolls + 1 : 0;
+          await wake.wait(
+            blocked ? Math.min(pollIntervalMs, 100, blockedPollMs * 2 ** (blockedPolls - 1)) : pollIntervalMs,
+            signal,
+          );
           continue;
         }
+        blockedPolls = 0;
         const last = rows[rows.length - 1] as Row;
         const next: Cursor = { txid: last.txid, seq: last.seq };
         // Read the next batch while this one is being published.
