@@ -6,9 +6,10 @@
  * p99 latency from the publish to the validation.completed arriving on a subscription, and errors
  * (publish failures, ERROR results, answers missing 30 s after the stage). Thresholds (as the
  * seed's k6 script): p95 < 500 ms and errors < 10 % at every stage; then the highest rate held
- * with p99 < 100 ms.
+ * with p99 < 100 ms. Also per stage: the backlog of the consumers off the request path (slo-engine,
+ * anomaly) when the last answer came, and how long they took to clear it before the next stage.
  */
-import { jetstream } from '@nats-io/jetstream';
+import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import { createEvent, encodeStructured, subjectOf } from '@vigil/events';
 import { resolveNats, resolvePostgres, waitFor } from '@vigil/testkit';
@@ -30,7 +31,14 @@ interface Stage {
   p95: number;
   p99: number;
   max: number;
+  /** Unhandled events per downstream consumer when the stage's last answer came. */
+  backlog: Record<string, number>;
+  /** Seconds from then until every downstream consumer had handled everything. */
+  drainS: number;
 }
+
+/** Consumers that read the results but are not on the request → completed path. */
+const DOWNSTREAM = ['slo-engine', 'anomaly'];
 
 async function main(): Promise<void> {
   await using nats = await resolveNats();
@@ -52,6 +60,15 @@ async function main(): Promise<void> {
   });
   const nc = await connect({ servers: nats.url });
   const js = jetstream(nc);
+  const jsm = await jetstreamManager(nc);
+  const backlog = async () => {
+    const out: Record<string, number> = {};
+    for (const d of DOWNSTREAM) {
+      const i = await jsm.consumers.info(p.ns.stream, d);
+      out[d] = i.num_pending + i.num_ack_pending;
+    }
+    return out;
+  };
   const sentAt = new Map<string, number>();
   const done = new Map<string, { at: number; status: string }>();
   // Completions as they are published by the relay (a core subscription sees each stored message).
@@ -99,6 +116,14 @@ async function main(): Promise<void> {
       const answered = ids.filter((id) => done.has(id));
       const latencies = answered.map((id) => done.get(id)!.at - sentAt.get(id)!).sort((a, b) => a - b);
       const last = Math.max(...answered.map((id) => done.get(id)!.at));
+      const behind = await backlog();
+      const drainStart = performance.now();
+      await waitFor(async () => Object.values(await backlog()).every((n) => n === 0), {
+        timeoutMs: 300_000,
+        intervalMs: 100,
+        message: 'downstream consumers to catch up',
+      });
+      const drainS = (performance.now() - drainStart) / 1000;
       const errors =
         publishErrors +
         (ids.length - answered.length) +
@@ -113,6 +138,8 @@ async function main(): Promise<void> {
         p95: pct(latencies, 95),
         p99: pct(latencies, 99),
         max: latencies.at(-1) ?? NaN,
+        backlog: behind,
+        drainS,
       };
       stages.push(s);
       process.stderr.write(`stage ${rate}/s done: p99 ${s.p99.toFixed(1)} ms, ${errors} errors\n`);
@@ -124,7 +151,20 @@ async function main(): Promise<void> {
 
   const ms = (x: number) => `${x.toFixed(1)} ms`;
   const k6 = (s: Stage) => s.p95 < 500 && s.errors / s.sent < 0.1;
-  const header = ['rate/s', 'sent', 'completed', 'completed/s', 'p50', 'p95', 'p99', 'max', 'errors', 'k6 thresholds'];
+  const header = [
+    'rate/s',
+    'sent',
+    'completed',
+    'completed/s',
+    'p50',
+    'p95',
+    'p99',
+    'max',
+    'errors',
+    'k6 thresholds',
+    `backlog ${DOWNSTREAM.join(' / ')}`,
+    'caught up in',
+  ];
   const rows = stages.map((s) => [
     String(s.rate),
     String(s.sent),
@@ -136,6 +176,8 @@ async function main(): Promise<void> {
     ms(s.max),
     `${s.errors} (${((100 * s.errors) / s.sent).toFixed(1)} %)`,
     k6(s) ? 'held' : 'NOT HELD',
+    DOWNSTREAM.map((d) => s.backlog[d]).join(' / '),
+    `${s.drainS.toFixed(1)} s`,
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const line = (r: readonly string[]) => `| ${r.map((c, i) => c.padEnd(widths[i]!)).join(' | ')} |`;

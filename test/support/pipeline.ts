@@ -93,6 +93,15 @@ components:
     start,
     async dispose() {
       for (const list of procs.values()) for (const p of list) await p.kill('SIGTERM');
+      // The namespace's streams go too: on a long-lived nats-server (the machine's own) every
+      // run would otherwise leave its events on disk. A server the test already stopped is skipped.
+      const nc = await connect({ servers: [...o.natsUrls], reconnect: false, timeout: 2_000 }).catch(() => undefined);
+      if (nc !== undefined) {
+        const jsm = await jetstreamManager(nc);
+        const ns = namespaceFor(nsId);
+        for (const s of [ns.stream, ns.deadLetterStream]) await jsm.streams.delete(s).catch(() => undefined);
+        await nc.close();
+      }
       await own.db.destroy();
       await database[Symbol.asyncDispose]();
       await rm(dir, { recursive: true, force: true });
