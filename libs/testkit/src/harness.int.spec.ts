@@ -4,10 +4,27 @@ import pg from 'pg';
 import { describe, expect, inject, it } from 'vitest';
 import { NatsCluster, NatsServerProcess } from './nats-server.js';
 import { createTestDatabase, PrivatePostgres } from './postgres.js';
-import { waitFor } from './wait.js';
+import { readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { freePort, waitFor } from './wait.js';
 import { resolveNats, resolvePostgres } from './servers.js';
 
 describe('test harness', () => {
+  it('draws free ports below the kernel ephemeral range, never the same one twice', async () => {
+    const low = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]);
+    const ports = [];
+    for (let i = 0; i < 50; i++) ports.push(await freePort());
+    expect(new Set(ports).size).toBe(50);
+    for (const port of ports) {
+      expect(port).toBeLessThan(low);
+      // Each one can really be listened on.
+      await new Promise<void>((resolve, reject) => {
+        const srv = createServer().once('error', reject);
+        srv.listen(port, '127.0.0.1', () => srv.close(() => resolve()));
+      });
+    }
+  });
+
   it('spawns a private nats-server; JetStream data survives SIGKILL and restart', async () => {
     await using s = await NatsServerProcess.start();
     const nc = await connect({ servers: s.url, reconnectTimeWait: 50, maxReconnectAttempts: -1 });

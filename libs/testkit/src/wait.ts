@@ -20,18 +20,55 @@ export async function waitFor<T>(
   }
 }
 
-/** A free TCP port on 127.0.0.1. */
+const handedOut = new Set<number>();
+
+/** The first port the kernel hands out to outgoing connections (`ip_local_port_range`). */
+async function ephemeralLow(): Promise<number> {
+  try {
+    const { readFile } = await import('node:fs/promises');
+    const low = Number((await readFile('/proc/sys/net/ipv4/ip_local_port_range', 'utf8')).trim().split(/\s+/)[0]);
+    return Number.isInteger(low) && low > 1024 ? low : 32768;
+  } catch {
+    return 32768;
+  }
+}
+
+function canListen(port: number): Promise<boolean> {
+  return import('node:net').then(
+    ({ createServer }) =>
+      new Promise<boolean>((resolve) => {
+        const srv = createServer();
+        srv.unref();
+        srv.once('error', () => resolve(false));
+        srv.listen({ port, host: '127.0.0.1', exclusive: true }, () => srv.close(() => resolve(true)));
+      }),
+  );
+}
+
+/**
+ * A free TCP port on 127.0.0.1 for a server the test starts.
+ *
+ * Drawn at random below the kernel's ephemeral range: a port the kernel picked (port 0) is free only
+ * until the next outgoing connection of any process on the machine takes it as its local port, which
+ * made a test's nats-server fail to bind now and then. Never the same port twice in one process.
+ */
 export async function freePort(): Promise<number> {
-  const { createServer } = await import('node:net');
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.unref();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      srv.close(() => (typeof addr === 'object' && addr ? resolve(addr.port) : reject(new Error('no port'))));
-    });
-  });
+  const high = (await ephemeralLow()) - 1;
+  const low = Math.min(15_000, high - 1000);
+  for (let attempt = 0; attempt < 200; attempt++) {
+    const port = low + Math.floor(Math.random() * (high - low + 1));
+    if (handedOut.has(port)) continue;
+    if (await canListen(port)) {
+      handedOut.add(port);
+      return port;
+    }
+  }
+  throw new Error(`no free TCP port on 127.0.0.1 between ${low} and ${high} after 200 tries`);
+}
+
+/** True when `e` says a server could not bind its port because another process holds it. */
+export function isAddressInUse(e: unknown): boolean {
+  return e instanceof Error && /address already in use|EADDRINUSE/i.test(e.message);
 }
 
 /** True when something accepts TCP connections on host:port within `timeoutMs`. */
