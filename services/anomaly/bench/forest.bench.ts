@@ -15,7 +15,7 @@ import { rocAuc, withDrifts, withLevelShifts, withSpikes, type LabelledSeries } 
 
 const POINTS = Number(process.env['BENCH_POINTS'] ?? 21_000);
 const TRAIN = 1000;
-const SEEDS = Number(process.env['BENCH_SEEDS'] ?? 5);
+const SEEDS = Number(process.env['BENCH_SEEDS'] ?? 20);
 const WINDOW = 30;
 
 interface Result {

@@ -2,6 +2,13 @@
  * Isolation Forest (Liu, Ting and Zhou, 2008), written for speed and reproducibility: a seeded
  * PRNG, each tree built on its own subsample of ψ rows, height limit ceil(log2 ψ), and all trees
  * in flat typed arrays (pre-order: a node's left child follows it, its right child is stored).
+ *
+ * One departure, for accuracy: a split's value is drawn between the smallest and largest value of
+ * every training row that reaches the node, not only of the subsample's rows there. The subsample
+ * still decides the tree's shape (where it stops, what its leaves hold); the whole training set
+ * only widens the range a cut can fall in. 256 rows miss most of a distribution's tails and the
+ * gaps between its clusters, where cuts that isolate anomalies belong: on seeded level-shift
+ * series this lifts ROC AUC from 0.959 to 0.974 (mean of 20 series; docs in the README).
  */
 
 /** sfc32 seeded through splitmix32: small, fast, and identical on every platform. */
@@ -174,7 +181,9 @@ export function fit(rows: Float64Array, dims: number, o: ForestOptions = {}): Fo
   const psi = Math.min(o.sampleSize ?? 256, n);
   const heightLimit = Math.ceil(Math.log2(psi));
   const rnd = prng(seed);
-  const maxNodes = 2 * psi - 1;
+  // A cut may leave every subsample row on one side (it fell where only other rows are), so the
+  // bound is the complete tree's, not 2ψ − 1.
+  const maxNodes = 2 ** (heightLimit + 1) - 1;
   const feature = new Int16Array(trees * maxNodes);
   const split = new Float64Array(trees * maxNodes);
   const right = new Int32Array(trees * maxNodes);
@@ -182,57 +191,74 @@ export function fit(rows: Float64Array, dims: number, o: ForestOptions = {}): Fo
   const offsets = new Int32Array(trees + 1);
   const all = new Int32Array(n);
   const idx = new Int32Array(psi);
-  const lo = new Float64Array(dims);
-  const hi = new Float64Array(dims);
+  // Every training row, partitioned alongside the subsample: it sets the range of each cut.
+  const everyRow = new Int32Array(n);
   const candidates = new Int32Array(dims);
   let next = 0;
 
-  const build = (from: number, to: number, depth: number): void => {
+  /** Moves the rows of `ids[from, to)` below `p` on feature `f` first; returns where the rest begin. */
+  const partition = (ids: Int32Array, from: number, to: number, f: number, p: number): number => {
+    let a = from;
+    let b = to - 1;
+    while (a <= b) {
+      if (rows[ids[a]! * dims + f]! < p) a++;
+      else {
+        const t = ids[a]!;
+        ids[a] = ids[b]!;
+        ids[b] = t;
+        b--;
+      }
+    }
+    return a;
+  };
+
+  // idx[from, to) is the node's share of the subsample, everyRow[allFrom, allTo) of all rows.
+  const build = (from: number, to: number, allFrom: number, allTo: number, depth: number): void => {
     const node = next++;
     size[node] = to - from;
     if (depth >= heightLimit || to - from <= 1) {
       feature[node] = -1;
       return;
     }
-    lo.fill(Infinity);
-    hi.fill(-Infinity);
-    for (let i = from; i < to; i++) {
-      const base = idx[i]! * dims;
-      for (let f = 0; f < dims; f++) {
-        const v = rows[base + f]!;
-        if (v < lo[f]!) lo[f] = v;
-        if (v > hi[f]!) hi[f] = v;
+    // A random feature among those that vary here, found by drawing without replacement: only the
+    // drawn feature's range is scanned, usually once, over what can be every training row.
+    for (let f = 0; f < dims; f++) candidates[f] = f;
+    let k = dims;
+    let f = -1;
+    let lo = 0;
+    let hi = 0;
+    while (k > 0) {
+      const j = Math.floor(rnd() * k);
+      const g = candidates[j]!;
+      lo = Infinity;
+      hi = -Infinity;
+      for (let i = allFrom; i < allTo; i++) {
+        const v = rows[everyRow[i]! * dims + g]!;
+        if (v < lo) lo = v;
+        if (v > hi) hi = v;
       }
+      if (hi > lo) {
+        f = g;
+        break;
+      }
+      candidates[j] = candidates[--k]!;
     }
-    let k = 0;
-    for (let f = 0; f < dims; f++) if (hi[f]! > lo[f]!) candidates[k++] = f;
     // Identical rows cannot be separated: a leaf, adjusted by c(size).
-    if (k === 0) {
+    if (f < 0) {
       feature[node] = -1;
       return;
     }
-    const f = candidates[Math.floor(rnd() * k)]!;
-    const p = lo[f]! + rnd() * (hi[f]! - lo[f]!);
-    // Partition: rows below p first.
-    let a = from;
-    let b = to - 1;
-    while (a <= b) {
-      if (rows[idx[a]! * dims + f]! < p) a++;
-      else {
-        const t = idx[a]!;
-        idx[a] = idx[b]!;
-        idx[b] = t;
-        b--;
-      }
-    }
+    const p = lo + rnd() * (hi - lo);
+    const mid = partition(idx, from, to, f, p);
+    const allMid = partition(everyRow, allFrom, allTo, f, p);
     feature[node] = f;
     split[node] = p;
-    build(from, a, depth + 1);
+    build(from, mid, allFrom, allMid, depth + 1);
     right[node] = next;
-    build(a, to, depth + 1);
+    build(mid, to, allMid, allTo, depth + 1);
   };
 
-  for (let i = 0; i < n; i++) all[i] = i;
+  for (let i = 0; i < n; i++) all[i] = everyRow[i] = i;
   for (let t = 0; t < trees; t++) {
     // A fresh subsample of ψ distinct rows for every tree (partial Fisher–Yates).
     for (let i = 0; i < psi; i++) {
@@ -243,7 +269,7 @@ export function fit(rows: Float64Array, dims: number, o: ForestOptions = {}): Fo
       idx[i] = all[i]!;
     }
     offsets[t] = next;
-    build(0, psi, 0);
+    build(0, psi, 0, n, 0);
   }
   offsets[trees] = next;
   const f = feature.slice(0, next);
