@@ -5,8 +5,8 @@ import { describe, expect, inject, it } from 'vitest';
 import { NatsCluster, NatsServerProcess } from './nats-server.js';
 import { createTestDatabase, PrivatePostgres } from './postgres.js';
 import { readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { freePort, waitFor } from './wait.js';
+import { createServer, type Server } from 'node:net';
+import { freePort, onFreshPorts, waitFor } from './wait.js';
 import { resolveNats, resolvePostgres } from './servers.js';
 
 describe('test harness', () => {
@@ -22,6 +22,46 @@ describe('test harness', () => {
         const srv = createServer().once('error', reject);
         srv.listen(port, '127.0.0.1', () => srv.close(() => resolve()));
       });
+    }
+  });
+
+  it('a server start that loses its port to another process is tried again on a new port, three times at most', async () => {
+    const listen = (port: number) =>
+      new Promise<Server>((resolve, reject) => {
+        const srv = createServer().once('error', reject);
+        srv.listen(port, '127.0.0.1', () => resolve(srv));
+      });
+    const taken = await listen(await freePort());
+    const takenPort = (taken.address() as { port: number }).port;
+    try {
+      const tried: number[] = [];
+      const srv = await onFreshPorts(async () => {
+        const port = tried.length === 0 ? takenPort : await freePort();
+        tried.push(port);
+        return listen(port);
+      });
+      expect(tried).toHaveLength(2);
+      expect(tried[0]).toBe(takenPort);
+      await new Promise((r) => srv.close(r));
+      // Always the taken port: the third failure goes up. Refused by `retryable`, or another error: at once.
+      let calls = 0;
+      await expect(onFreshPorts(() => (calls++, listen(takenPort)))).rejects.toThrow(/EADDRINUSE/);
+      expect(calls).toBe(3);
+      calls = 0;
+      await expect(
+        onFreshPorts(
+          () => (calls++, listen(takenPort)),
+          () => false,
+        ),
+      ).rejects.toThrow(/EADDRINUSE/);
+      expect(calls).toBe(1);
+      calls = 0;
+      await expect(onFreshPorts(() => (calls++, Promise.reject(new Error('bad config'))))).rejects.toThrow(
+        'bad config',
+      );
+      expect(calls).toBe(1);
+    } finally {
+      await new Promise((r) => taken.close(r));
     }
   });
 

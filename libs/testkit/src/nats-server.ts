@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect } from '@nats-io/transport-node';
 import { jetstreamManager } from '@nats-io/jetstream';
-import { freePort, isAddressInUse, waitFor } from './wait.js';
+import { freePort, onFreshPorts, waitFor } from './wait.js';
 
 /** Where the nats-server binary is: `NATS_SERVER_BIN`, Debian's path, or the PATH. */
 export function natsServerBinary(): string | undefined {
@@ -58,26 +58,25 @@ export class NatsServerProcess {
     const bin = natsServerBinary();
     if (!bin) throw new Error('nats-server not found: install it (apt-get install nats-server) or set NATS_SERVER_BIN');
     const storeDir = opts.storeDir ?? (await mkdtemp(join(tmpdir(), 'vigil-nats-')));
-    for (let attempt = 1; ; attempt++) {
-      const s = new NatsServerProcess(
-        opts.port ?? (await freePort()),
-        await freePort(),
-        storeDir,
-        opts,
-        opts.storeDir === undefined,
+    try {
+      return await onFreshPorts(
+        async () => {
+          const s = new NatsServerProcess(
+            opts.port ?? (await freePort()),
+            await freePort(),
+            storeDir,
+            opts,
+            opts.storeDir === undefined,
+          );
+          await s.launch(bin);
+          return s;
+        },
+        // The cluster port is the cluster's to redraw (NatsCluster.start), so that failure goes up.
+        (e) => !opts.cluster || !e.message.includes(`:${opts.cluster.port}`),
       );
-      try {
-        await s.launch(bin);
-        return s;
-      } catch (e) {
-        // Another process took a port between our check and the server's bind: draw new ones. The
-        // cluster port is the cluster's to redraw (NatsCluster.start), so that failure goes up.
-        const clusterPortTaken = opts.cluster && e instanceof Error && e.message.includes(`:${opts.cluster.port}`);
-        if (attempt >= 3 || !isAddressInUse(e) || clusterPortTaken) {
-          if (opts.storeDir === undefined) await rm(storeDir, { recursive: true, force: true });
-          throw e;
-        }
-      }
+    } catch (e) {
+      if (opts.storeDir === undefined) await rm(storeDir, { recursive: true, force: true });
+      throw e;
     }
   }
 
@@ -179,8 +178,8 @@ export class NatsCluster {
   }
 
   /** Starts the nodes; when one cannot bind its cluster port, stops the rest and tries new ports. */
-  private static async launch(size: number): Promise<NatsServerProcess[]> {
-    for (let attempt = 1; ; attempt++) {
+  private static launch(size: number): Promise<NatsServerProcess[]> {
+    return onFreshPorts(async () => {
       const name = `vigil-test-${Math.random().toString(36).slice(2, 8)}`;
       const clusterPorts: number[] = [];
       for (let i = 0; i < size; i++) clusterPorts.push(await freePort());
@@ -195,8 +194,8 @@ export class NatsCluster {
       const failure = started.find((r): r is PromiseRejectedResult => r.status === 'rejected');
       if (!failure) return servers;
       await Promise.all(servers.map((s) => s.stop()));
-      if (attempt >= 3 || !isAddressInUse(failure.reason)) throw failure.reason;
-    }
+      throw failure.reason;
+    });
   }
 
   async stop(): Promise<void> {

@@ -4,7 +4,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir, userInfo } from 'node:os';
 import { dirname, join } from 'node:path';
 import pg from 'pg';
-import { freePort, isAddressInUse, waitFor } from './wait.js';
+import { freePort, onFreshPorts, waitFor } from './wait.js';
 
 /** The directory with initdb and postgres: `PG_BIN`, else the newest /usr/lib/postgresql/N/bin. */
 export function postgresBinDir(): string | undefined {
@@ -68,16 +68,15 @@ export class PrivatePostgres {
       );
       if (r.status !== 0) throw new Error(`initdb failed: ${r.stderr || r.error?.message}`);
     }
-    for (let attempt = 1; ; attempt++) {
-      const p = new PrivatePostgres(dataDir, o.port ?? (await freePort()), bin, user, o.dataDir === undefined);
-      try {
+    return onFreshPorts(
+      async () => {
+        const p = new PrivatePostgres(dataDir, o.port ?? (await freePort()), bin, user, o.dataDir === undefined);
         await p.launch();
         return p;
-      } catch (e) {
-        // Another process took the port between our check and postgres's bind: draw a new one.
-        if (attempt >= 3 || o.port !== undefined || !isAddressInUse(e)) throw e;
-      }
-    }
+      },
+      // A port the caller chose is not ours to redraw.
+      () => o.port === undefined,
+    );
   }
 
   private async launch(): Promise<void> {

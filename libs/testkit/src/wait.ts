@@ -22,15 +22,17 @@ export async function waitFor<T>(
 
 const handedOut = new Set<number>();
 
-/** The first port the kernel hands out to outgoing connections (`ip_local_port_range`). */
-async function ephemeralLow(): Promise<number> {
-  try {
-    const { readFile } = await import('node:fs/promises');
-    const low = Number((await readFile('/proc/sys/net/ipv4/ip_local_port_range', 'utf8')).trim().split(/\s+/)[0]);
-    return Number.isInteger(low) && low > 1024 ? low : 32768;
-  } catch {
-    return 32768;
-  }
+/** The first port the kernel hands out to outgoing connections (`ip_local_port_range`), read once. */
+let ephemeralLow: Promise<number> | undefined;
+function readEphemeralLow(): Promise<number> {
+  ephemeralLow ??= import('node:fs/promises')
+    .then(({ readFile }) => readFile('/proc/sys/net/ipv4/ip_local_port_range', 'utf8'))
+    .then((text) => {
+      const low = Number(text.trim().split(/\s+/)[0]);
+      return Number.isInteger(low) && low > 1024 ? low : 32768;
+    })
+    .catch(() => 32768);
+  return ephemeralLow;
 }
 
 function canListen(port: number): Promise<boolean> {
@@ -53,7 +55,7 @@ function canListen(port: number): Promise<boolean> {
  * made a test's nats-server fail to bind now and then. Never the same port twice in one process.
  */
 export async function freePort(): Promise<number> {
-  const high = (await ephemeralLow()) - 1;
+  const high = (await readEphemeralLow()) - 1;
   const low = Math.min(15_000, high - 1000);
   for (let attempt = 0; attempt < 200; attempt++) {
     const port = low + Math.floor(Math.random() * (high - low + 1));
@@ -67,8 +69,26 @@ export async function freePort(): Promise<number> {
 }
 
 /** True when `e` says a server could not bind its port because another process holds it. */
-export function isAddressInUse(e: unknown): boolean {
+function isAddressInUse(e: unknown): boolean {
   return e instanceof Error && /address already in use|EADDRINUSE/i.test(e.message);
+}
+
+/**
+ * Runs `start` (which draws its ports with {@link freePort}) again, up to 3 times in all, when it
+ * fails because another process took a port between the check and the server's bind.
+ * `retryable` can refuse a retry that new ports would not help.
+ */
+export async function onFreshPorts<T>(
+  start: () => Promise<T>,
+  retryable: (e: Error) => boolean = () => true,
+): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await start();
+    } catch (e) {
+      if (attempt >= 3 || !isAddressInUse(e) || !retryable(e as Error)) throw e;
+    }
+  }
 }
 
 /** True when something accepts TCP connections on host:port within `timeoutMs`. */
