@@ -169,17 +169,21 @@ function failed(e: VigilEvent): boolean {
 export function describeAnswer(e: VigilEvent): string[] {
   if (e.type === 'validation.completed') {
     const d = e.data;
-    const rows = d.components.map((c) => [
-      c.name,
-      String(c.weight),
-      c.score.toFixed(1),
-      c.status,
-      `${c.checks.filter((k) => k.status === 'PASS').length}/${c.checks.length}`,
-      c.checks
-        .filter((k) => k.status !== 'PASS')
-        .map((k) => `${k.name}: ${k.status}${k.message ? ` (${k.message})` : ''}`)
-        .join('; '),
-    ]);
+    const rows = d.components.map((c) => {
+      const ran = c.checks.filter((k) => k.status !== 'SKIPPED').length;
+      const skipped = c.checks.length - ran;
+      return [
+        c.name,
+        String(c.weight),
+        c.score === undefined ? '-' : c.score.toFixed(1),
+        c.status,
+        `${c.checks.filter((k) => k.status === 'PASS').length}/${ran}${skipped > 0 ? ` (${skipped} skipped)` : ''}`,
+        c.checks
+          .filter((k) => k.status !== 'PASS')
+          .map((k) => `${k.name}: ${k.status}${k.message ? ` (${k.message})` : ''}`)
+          .join('; '),
+      ];
+    });
     return [
       ...table(['COMPONENT', 'WEIGHT', 'SCORE', 'STATUS', 'PASSED', 'NOT PASSED'], rows),
       `${d.suite}: ${d.status}, score ${d.score.toFixed(1)} of 10 (run ${d.runId}, ${Math.round(d.durationMs)} ms)${d.error ? `: ${d.error}` : ''}`,

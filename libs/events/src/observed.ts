@@ -24,7 +24,9 @@ export function observedTime(event: VigilEvent): number {
 /**
  * What one counted item of an event is: the event's data, each component or each check of a
  * validation run (with `suite`, and `component` for a check), or each window of an slo.burn (with
- * `slo`, `service`, `severity`, `state`). SLOs and anomaly series both count per item.
+ * `slo`, `service`, `severity`, `state`). SLOs and anomaly series both count per item. A SKIPPED
+ * component or check did not happen where the suite ran, so it is no item: it counts as neither
+ * good nor bad, and has no score or duration to learn from.
  */
 export type ItemKind = 'event' | 'component' | 'check' | 'window';
 
@@ -33,9 +35,12 @@ export function itemsOf(event: VigilEvent, each: ItemKind): unknown[] {
   if (each === 'event') return [event.data];
   if (event.type === 'validation.completed') {
     const d = event.data;
-    if (each === 'component') return d.components.map((c) => ({ ...c, suite: d.suite }));
+    const ran = d.components.filter((c) => c.status !== 'SKIPPED');
+    if (each === 'component') return ran.map((c) => ({ ...c, suite: d.suite }));
     if (each === 'check') {
-      return d.components.flatMap((c) => c.checks.map((k) => ({ ...k, component: c.name, suite: d.suite })));
+      return ran.flatMap((c) =>
+        c.checks.filter((k) => k.status !== 'SKIPPED').map((k) => ({ ...k, component: c.name, suite: d.suite })),
+      );
     }
   }
   if (event.type === 'slo.burn' && each === 'window') {

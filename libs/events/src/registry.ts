@@ -37,13 +37,13 @@ const name = boundedName(nonEmpty);
 const isoTime = z.iso.datetime({ offset: true });
 const eventId = nonEmpty.max(256);
 const score = z.number().min(0).max(10);
-const status = z.enum(['PASS', 'WARN', 'FAIL']);
 const labels = z.record(nonEmpty, z.string());
 
 const checkResult = z.strictObject({
   name,
   kind: name,
-  status: z.enum(['PASS', 'WARN', 'FAIL', 'ERROR']),
+  /** SKIPPED: the check does not apply where the suite ran (`message` says why); it is not scored. */
+  status: z.enum(['PASS', 'WARN', 'FAIL', 'ERROR', 'SKIPPED']),
   durationMs: z.number().min(0),
   weight: z.number().positive().optional(),
   message: z.string().optional(),
@@ -51,13 +51,20 @@ const checkResult = z.strictObject({
   observed: z.record(nonEmpty, z.union([z.number(), z.string(), z.boolean()])).optional(),
 });
 
-const componentResult = z.strictObject({
-  name,
-  weight: z.number().min(0),
-  score,
-  status,
-  checks: z.array(checkResult),
-});
+const componentResult = z
+  .strictObject({
+    name,
+    /** Share of the overall score; 0 for a skipped component. */
+    weight: z.number().min(0),
+    /** Absent when the component is SKIPPED (every check of it skipped). */
+    score: score.optional(),
+    status: z.enum(['PASS', 'WARN', 'FAIL', 'SKIPPED']),
+    checks: z.array(checkResult),
+  })
+  .refine((c) => (c.status === 'SKIPPED') === (c.score === undefined), {
+    message: 'a score is required unless the component is SKIPPED, and absent when it is',
+    path: ['score'],
+  });
 
 const burnWindow = z.strictObject({
   long: nonEmpty,

@@ -1,6 +1,5 @@
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
-import { defaultDockerHost } from '@vigil/docker';
 import { serviceEnv } from '@vigil/service-kit';
 
 const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
@@ -13,8 +12,20 @@ export const validatorEnv = serviceEnv.extend({
   VALIDATOR_SUITES_DIR: z.string().min(1).default(`${repoRoot}config/suites`),
   /** Base of relative paths in file, secrets and command checks. @default this checkout */
   VALIDATOR_WORKDIR: z.string().min(1).default(repoRoot),
-  /** The Docker engine for docker.* checks (unix:///path, tcp://host:port). @default unix:///var/run/docker.sock */
-  DOCKER_HOST: z.string().min(1).default(defaultDockerHost),
+  /**
+   * The Docker engine for docker.* checks (unix:///path, tcp://host:port). When set, an engine must
+   * answer (else the checks are ERROR); when not, the default socket is tried and, without an
+   * engine there, docker.* checks are SKIPPED. @default unix:///var/run/docker.sock
+   */
+  DOCKER_HOST: z.string().min(1).optional(),
+  /**
+   * Where this validator runs, matched against a check's `deployments` (`compose` under
+   * deploy/compose). @default local
+   */
+  VIGIL_DEPLOYMENT: z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9_-]*$/, 'lower-case letters, digits, - and _')
+    .default('local'),
   /** Requests handled at once by this instance. @default 4 */
   VALIDATOR_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(4),
   /** Set to false to not request suites on their intervals. @default true */

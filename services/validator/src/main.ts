@@ -43,6 +43,8 @@ async function main(): Promise<void> {
       databaseUrl: env.DATABASE_URL,
       cwd: env.VALIDATOR_WORKDIR,
       docker: connectDocker(env.DOCKER_HOST),
+      dockerRequired: env.DOCKER_HOST !== undefined,
+      deployment: env.VIGIL_DEPLOYMENT,
     },
   };
   const consumer = await startValidator(deps, { concurrency: env.VALIDATOR_CONCURRENCY });

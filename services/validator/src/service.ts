@@ -14,6 +14,7 @@ import {
 import { consumeIdempotent, createOutbox } from '@vigil/outbox';
 import type { SuiteConfig } from './config/suite.js';
 import { runSuite } from './checks/run.js';
+import { NothingToScoreError } from './core/scoring.js';
 import type { CheckContext } from './checks/types.js';
 import type { ValidatorDatabase } from './store.js';
 
@@ -73,10 +74,14 @@ export async function validate(
       const run = await runSuite(selected, deps.checks);
       span.setAttributes({ 'vigil.suite': suite.name, 'vigil.score': run.score, 'vigil.status': run.status });
       return run;
+    } catch (e) {
+      if (e instanceof NothingToScoreError) return e;
+      throw e;
     } finally {
       span.end();
     }
   });
+  if (r instanceof NothingToScoreError) return cannotRun(`suite '${suite.name}': ${r.message}`);
   return {
     ...base,
     completedAt: clock().toISOString(),
@@ -86,7 +91,7 @@ export async function validate(
     components: r.components.map((c) => ({
       name: c.name,
       weight: c.weight,
-      score: c.score,
+      ...('score' in c ? { score: c.score } : {}),
       status: c.status,
       checks: c.checks.map((k) => ({
         name: k.name,

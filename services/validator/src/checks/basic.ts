@@ -142,9 +142,11 @@ export const host: CheckRunner<'host'> = async (p, ctx) => {
   const observed: Record<string, number> = { memoryPercent, load1PerCpu };
   const problems: string[] = [];
   let status: CheckOutcome['status'] = 'PASS';
-  if (memoryPercent > p.maxMemoryPercent) {
+  // A check that names only a disk (or a load) limit is about that, not memory as well.
+  const maxMemory = p.maxMemoryPercent ?? (p.disk === undefined && p.maxLoadPerCpu === undefined ? 80 : undefined);
+  if (maxMemory !== undefined && memoryPercent > maxMemory) {
     status = 'FAIL';
-    problems.push(`memory ${memoryPercent} % used (limit ${p.maxMemoryPercent} %)`);
+    problems.push(`memory ${memoryPercent} % used (limit ${maxMemory} %)`);
   }
   if (p.maxLoadPerCpu !== undefined && load1PerCpu > p.maxLoadPerCpu) {
     status = worst(status, 'WARN');

@@ -130,6 +130,13 @@ describe('tcp, postgres, host, file, command', () => {
     ).toMatchObject({ status: 'FAIL' });
   });
 
+  it('host: a check that names only a disk limit is about the disk, not memory as well', async () => {
+    // Memory use is above 0 % on any machine: the default 80 % limit must not apply here.
+    const r = await runCheck(check(`{ name: h, kind: host, params: { disk: { path: /, maxPercent: 100 } } }`), ctx());
+    expect(r).toMatchObject({ status: 'PASS', observed: { diskPercent: expect.any(Number) } });
+    expect(r.message).not.toMatch(/limit 80 %/);
+  });
+
   it('file: a path exists; a glob matches at least N files', async () => {
     await mkdir(join(dir, 'conf/a'), { recursive: true });
     await writeFile(join(dir, 'conf/a/x.yml'), 'a: 1');
@@ -164,6 +171,61 @@ describe('tcp, postgres, host, file, command', () => {
   });
 });
 
+describe('where a check applies', () => {
+  it('a check for other deployments is SKIPPED with the reason, without running', async () => {
+    const c = check(`{ name: d, kind: command, deployments: [compose], params: { run: [no-such-program-vigil] } }`);
+    expect(await runCheck(c, { ...ctx(), deployment: 'local' })).toMatchObject({
+      status: 'SKIPPED',
+      durationMs: 0,
+      message: 'applies under compose; this validator runs under local',
+    });
+    // Where it applies, it runs (and this one cannot).
+    expect(await runCheck(c, { ...ctx(), deployment: 'compose' })).toMatchObject({ status: 'ERROR' });
+  });
+
+  it('without a Docker engine, Docker checks are SKIPPED unless an engine is required (DOCKER_HOST set)', async () => {
+    const none = connectDocker(join(dir, 'no-engine.sock'));
+    const c = check(`{ name: c, kind: docker.container, params: { container: { name: nats } } }`);
+    const skipped = await runCheck(c, { ...ctx(), docker: none });
+    expect(skipped).toMatchObject({
+      status: 'SKIPPED',
+      message: expect.stringMatching(/^no Docker engine at unix:\/\/.*no-engine\.sock/),
+    });
+    expect(await runCheck(c, { ...ctx(), docker: none, dockerRequired: true })).toMatchObject({
+      status: 'ERROR',
+      message: expect.stringMatching(/no Docker engine/),
+    });
+    const h = check(`{ name: h, kind: docker.hardening, params: { container: { labels: { a: b } } } }`);
+    expect(await runCheck(h, { ...ctx(), docker: none })).toMatchObject({ status: 'SKIPPED' });
+  });
+
+  it('a suite scores only what applied; one where nothing applied is refused by name', async () => {
+    const suite = parseSuite(
+      `name: where
+components:
+  - name: containers
+    weight: 3
+    checks:
+      - { name: c, kind: command, deployments: [compose], params: { run: [node, --version] } }
+  - name: node
+    weight: 1
+    checks:
+      - { name: n, kind: command, params: { run: [node, --version] } }
+      - { name: x, kind: command, deployments: [compose], params: { run: [node, --version] } }
+`,
+      'where.yaml',
+    );
+    const r = await runSuite(suite, { ...ctx(), deployment: 'local' });
+    expect(r).toMatchObject({ score: 10, status: 'PASS' });
+    expect(r.components.map((c) => [c.name, c.weight, c.status])).toEqual([
+      ['containers', 0, 'SKIPPED'],
+      ['node', 1, 'PASS'],
+    ]);
+    const only = { ...suite, components: suite.components.slice(0, 1) };
+    await expect(runSuite(only, { ...ctx(), deployment: 'local' })).rejects.toThrow(/every check was skipped/);
+  });
+});
+
 describe('secrets', () => {
   it('finds planted secrets by file:line and rule, never printing them; clean trees pass', async () => {
     const src = join(dir, 'src');
@@ -195,6 +257,45 @@ describe('secrets', () => {
     // A UUID and a URL without a password are not secrets.
     const clean = await runCheck(check(`{ name: s, kind: secrets, params: { paths: [src/ok.ts] } }`), ctx());
     expect(clean).toMatchObject({ status: 'PASS', observed: { files: 1, findings: 0 } });
+  });
+
+  it('test code and fixtures are left out unless asked for; allowlists accept paths, patterns and fingerprints', async () => {
+    const src = join(dir, 'allow');
+    await mkdir(join(src, 'testing'), { recursive: true });
+    const key = ['sk_live_', '4eC39HqLyjWDarjtT1zdp7dc'].join('');
+    const example = ['AKIA', 'IOSFODNN7', 'EXAMPLE'].join('');
+    await writeFile(join(src, 'redact.unit.spec.ts'), `const k = '${key}';\n`);
+    await writeFile(join(src, 'testing', 'fixture.ts'), `const k = '${key}';\n`);
+    await writeFile(join(src, 'docs.ts'), `// e.g. ${example}\n`);
+    await writeFile(join(src, 'known.ts'), `const a = 1;\nconst k = '${key}';\n`);
+    const scan = (params: string) => runCheck(check(`{ name: s, kind: secrets, params: ${params} }`), ctx());
+
+    const plain = await scan(`{ paths: [allow] }`);
+    expect(plain.status).toBe('FAIL');
+    expect(plain.observed).toMatchObject({ files: 2 });
+    expect(plain.message).toContain('allow/known.ts:2 (stripe-secret-key)');
+    expect(plain.message).toContain('allow/docs.ts:1 (aws-access-key-id');
+    expect(plain.message).not.toContain(key);
+    expect(plain.message).not.toContain(example);
+
+    const withTests = await scan(`{ paths: [allow], includeTests: true }`);
+    expect(withTests.observed).toMatchObject({ files: 4 });
+    expect(withTests.message).toContain('allow/redact.unit.spec.ts:1 (stripe-secret-key)');
+    expect(withTests.message).toContain('allow/testing/fixture.ts:1 (stripe-secret-key)');
+    expect(plain.message).not.toContain('spec.ts');
+    expect(plain.message).not.toContain('fixture.ts');
+
+    const allowed = await scan(
+      `{ paths: [allow], allow: { patterns: ['EXAMPLE$'], fingerprints: ['allow/known.ts:stripe-secret-key:2', 'allow/known.ts:high-entropy-string:2'] } }`,
+    );
+    expect(allowed).toMatchObject({ status: 'PASS', observed: { files: 2, findings: 0 } });
+    // A fingerprint names one finding: the same key on another line is still found.
+    await writeFile(join(src, 'known.ts'), `const k = '${key}';\n`);
+    expect(
+      await scan(
+        `{ paths: [allow], allow: { paths: ['allow/docs.ts'], fingerprints: ['allow/known.ts:stripe-secret-key:2'] } }`,
+      ),
+    ).toMatchObject({ status: 'FAIL', message: expect.stringContaining('allow/known.ts:1 (stripe-secret-key') });
   });
 });
 
@@ -269,7 +370,7 @@ components:
       'mini.yaml',
     );
     const r = await runSuite(suite, ctx());
-    expect(r.components.map((c) => [c.name, c.weight, c.score, c.status])).toEqual([
+    expect(r.components.map((c) => [c.name, c.weight, 'score' in c ? c.score : undefined, c.status])).toEqual([
       ['web', 0.75, 10, 'PASS'],
       ['db', 0.25, 5, 'FAIL'],
     ]);

@@ -1,6 +1,7 @@
 import { bulkhead, TaskCancelledError, timeout, TimeoutStrategy } from 'cockatiel';
+import { DockerUnavailableError } from '@vigil/docker';
 import type { CheckConfig, CheckKind, SuiteConfig } from '../config/suite.js';
-import { round2, scoreRun, type CheckStatus, type Status } from '../core/scoring.js';
+import { round2, scoreRun, type CheckStatus, type ComponentResult, type Status } from '../core/scoring.js';
 import { command, file, host, http, postgres, tcp } from './basic.js';
 import { dockerContainer, dockerHardening } from './docker.js';
 import { jetstreamDurability, nats } from './nats.js';
@@ -32,18 +33,39 @@ export interface CheckResult {
   readonly observed?: Record<string, number | string | boolean>;
 }
 
-/** Runs one check under its timeout; anything that stops it from running is an ERROR result. */
+/** The deployment a validator runs in when VIGIL_DEPLOYMENT is not set. */
+export const DEFAULT_DEPLOYMENT = 'local';
+
+/**
+ * Runs one check under its timeout; anything that stops it from running is an ERROR result. A
+ * check for other deployments, or a Docker check where no engine runs and none is required, is
+ * SKIPPED with the reason.
+ */
 export async function runCheck(check: CheckConfig, ctx: Omit<CheckContext, 'signal'>): Promise<CheckResult> {
   const started = performance.now();
   const base = { name: check.name, kind: check.kind, ...(check.weight === undefined ? {} : { weight: check.weight }) };
   const runner = runners[check.kind] as CheckRunner<CheckKind>;
   const took = () => round2(performance.now() - started);
+  const deployment = ctx.deployment ?? DEFAULT_DEPLOYMENT;
+  if (check.deployments !== undefined && !check.deployments.includes(deployment)) {
+    const where = check.deployments.join(', ');
+    return {
+      ...base,
+      status: 'SKIPPED',
+      durationMs: 0,
+      message: `applies under ${where}; this validator runs under ${deployment}`,
+    };
+  }
   try {
     const outcome: CheckOutcome = await timeout(check.timeout, TimeoutStrategy.Aggressive).execute(({ signal }) =>
       runner(check.params as never, { ...ctx, signal }),
     );
     return { ...base, ...outcome, durationMs: took() };
   } catch (e) {
+    if (e instanceof DockerUnavailableError && ctx.dockerRequired !== true) {
+      const message = `${e.message}: Docker checks do not apply here (set DOCKER_HOST to require an engine)`;
+      return { ...base, status: 'SKIPPED', durationMs: took(), message };
+    }
     // The check may fail from the abort itself just before the timeout's own error arrives.
     const timedOut = e instanceof TaskCancelledError || performance.now() - started >= check.timeout;
     const message = timedOut ? `did not finish within ${check.timeout} ms` : e instanceof Error ? e.message : String(e);
@@ -55,13 +77,7 @@ export interface SuiteRunResult {
   readonly score: number;
   readonly status: Status;
   readonly durationMs: number;
-  readonly components: readonly {
-    name: string;
-    weight: number;
-    score: number;
-    status: Status;
-    checks: readonly CheckResult[];
-  }[];
+  readonly components: readonly ComponentResult<CheckResult>[];
 }
 
 /** Runs every check of a suite, at most `suite.concurrency` at once, and scores the run. */

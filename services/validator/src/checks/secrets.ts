@@ -44,28 +44,70 @@ export interface Finding {
   readonly rule: string;
 }
 
-/** Findings of one file's text. */
-export function scanText(text: string, file: string): Finding[] {
+/**
+ * A finding's fingerprint, `file:rule:line` as gitleaks writes them (without the commit): what an
+ * allowlist names to accept one known finding. It holds no part of the secret.
+ */
+export function fingerprint(f: Finding): string {
+  return `${f.file}:${f.rule}:${f.line}`;
+}
+
+/** What a suite accepts as not secret. */
+export interface SecretAllowlist {
+  /** A finding whose matched text matches one of these is accepted (example keys, placeholders). */
+  readonly patterns?: readonly RegExp[];
+  /** Findings accepted one by one, by {@link fingerprint}. */
+  readonly fingerprints?: ReadonlySet<string>;
+}
+
+/** Findings of one file's text, less those the allowlist accepts. */
+export function scanText(text: string, file: string, allow: SecretAllowlist = {}): Finding[] {
   const out: Finding[] = [];
   const lines = text.split('\n');
+  const accepted = (secret: string, f: Finding) =>
+    (allow.patterns?.some((re) => re.test(secret)) ?? false) || (allow.fingerprints?.has(fingerprint(f)) ?? false);
+  const report = (secret: string, f: Finding) => {
+    if (!accepted(secret, f)) out.push(f);
+  };
   for (const [i, line] of lines.entries()) {
     if (line.includes('vigil:allow-secret')) continue; // an explicit, reviewable exception
-    for (const r of secretRules) if (r.pattern.test(line)) out.push({ file, line: i + 1, rule: r.id });
+    for (const r of secretRules) {
+      const m = r.pattern.exec(line);
+      if (m !== null) report(m[0], { file, line: i + 1, rule: r.id });
+    }
     for (const m of line.matchAll(quoted)) {
       const token = m[1] as string;
       if (/^[a-f0-9-]+$/i.test(token)) continue; // hashes and UUIDs are not secrets
-      if (entropy(token) >= ENTROPY_THRESHOLD) out.push({ file, line: i + 1, rule: 'high-entropy-string' });
+      if (entropy(token) >= ENTROPY_THRESHOLD) report(token, { file, line: i + 1, rule: 'high-entropy-string' });
     }
   }
   return out;
 }
+
+/**
+ * Test code and its fixtures, left out unless a suite sets `includeTests`: planted secrets are
+ * what a secret scanner's own tests and redaction tests are made of, and they unlock nothing.
+ */
+export const TEST_FILE_GLOBS: readonly string[] = [
+  '**/*.spec.*',
+  '**/*.test.*',
+  '**/testing/**',
+  '**/__tests__/**',
+  '**/__fixtures__/**',
+  '**/fixtures/**',
+  '**/testdata/**',
+];
 
 async function* one(path: string): AsyncGenerator<string> {
   yield path;
 }
 
 export const secrets: CheckRunner<'secrets'> = async (p, ctx) => {
-  const excludes = p.exclude.map(globToRegExp);
+  const excludes = [...p.exclude, ...p.allow.paths, ...(p.includeTests ? [] : TEST_FILE_GLOBS)].map(globToRegExp);
+  const allow: SecretAllowlist = {
+    patterns: p.allow.patterns.map((re) => new RegExp(re)),
+    fingerprints: new Set(p.allow.fingerprints),
+  };
   const findings: Finding[] = [];
   let files = 0;
   for (const root of p.paths) {
@@ -80,11 +122,12 @@ export const secrets: CheckRunner<'secrets'> = async (p, ctx) => {
       const buf = await readFile(full);
       if (buf.includes(0)) continue; // binary
       files++;
-      findings.push(...scanText(buf.toString('utf8'), path));
+      findings.push(...scanText(buf.toString('utf8'), path, allow));
     }
   }
   const observed = { files, findings: findings.length };
   if (findings.length === 0) return { status: 'PASS', message: `no secrets found in ${files} files`, observed };
+  // `file:line (rule)` gives the fingerprint an allowlist names; the secret itself is never shown.
   const shown = findings.slice(0, 10).map((f) => `${f.file}:${f.line} (${f.rule})`);
   return {
     status: 'FAIL',

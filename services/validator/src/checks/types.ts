@@ -3,7 +3,10 @@ import type { DockerClient } from '@vigil/docker';
 import type { CheckKind, CheckConfig } from '../config/suite.js';
 import type { CheckStatus } from '../core/scoring.js';
 
-/** What a check found. `observed` holds measurements (latency, counts), never secrets. */
+/**
+ * What a check found. `observed` holds measurements (latency, counts), never secrets. SKIPPED: the
+ * check does not apply where it runs, and `message` says why.
+ */
 export interface CheckOutcome {
   readonly status: Exclude<CheckStatus, 'ERROR'>;
   readonly message: string;
@@ -28,6 +31,13 @@ export interface CheckContext {
   readonly cwd: string;
   /** For `docker.container` / `docker.hardening` checks. */
   readonly docker: DockerClient;
+  /**
+   * Whether a Docker engine must answer (DOCKER_HOST was set). When it need not and none answers,
+   * Docker checks are SKIPPED instead of ERROR: they do not apply where no engine runs. @default false
+   */
+  readonly dockerRequired?: boolean;
+  /** Where this validator runs (VIGIL_DEPLOYMENT), matched against a check's `deployments`. @default local */
+  readonly deployment?: string;
 }
 
 export type CheckRunner<K extends CheckKind> = (

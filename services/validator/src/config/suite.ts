@@ -64,7 +64,11 @@ export const checkParams = {
     headers: z.record(z.string(), z.string()).optional(),
     body: z.string().optional(),
   }),
-  tcp: z.strictObject({ host: z.string().min(1), port: z.number().int().min(1).max(65535) }),
+  tcp: z.strictObject({
+    host: z.string().min(1),
+    /** A number, or digits in quotes (`'${VIGIL_NATS_PORT:-4222}'` keeps the file valid YAML). */
+    port: z.coerce.number().int().min(1).max(65535),
+  }),
   postgres: z.strictObject({
     /** @default the validator's DATABASE_URL */
     url: z.string().url().optional(),
@@ -73,8 +77,11 @@ export const checkParams = {
     expect: z.union([z.string(), z.number(), z.boolean(), z.null()]).optional(),
   }),
   host: z.strictObject({
-    /** @default 80 (the seed's limit) */
-    maxMemoryPercent: z.number().min(0).max(100).default(80),
+    /**
+     * FAIL above this share of memory in use. @default 80 (the seed's limit) when the check names
+     * neither a disk nor a load limit; else memory is not checked
+     */
+    maxMemoryPercent: z.number().min(0).max(100).optional(),
     /** 1-minute load average per core above which the check WARNs. */
     maxLoadPerCpu: z.number().positive().optional(),
     disk: z.strictObject({ path: z.string().min(1), maxPercent: z.number().min(0).max(100) }).optional(),
@@ -88,7 +95,32 @@ export const checkParams = {
     .refine((f) => f.path !== undefined || f.glob !== undefined, 'needs a path or a glob'),
   secrets: z.strictObject({
     paths: z.array(z.string().min(1)).min(1),
+    /** Globs of files not scanned (relative to the validator's workdir). @default none */
     exclude: z.array(z.string().min(1)).default([]),
+    /** Scan test code and fixtures too (`*.spec.*`, `*.test.*`, `testing/`, `fixtures/`…). @default false */
+    includeTests: z.boolean().default(false),
+    /** Accepted findings, as gitleaks' allowlist. @default none */
+    allow: z
+      .strictObject({
+        /** Globs of files whose findings are accepted. */
+        paths: z.array(z.string().min(1)).default([]),
+        /** Regular expressions: a finding whose matched text matches one is accepted (example keys). */
+        patterns: z
+          .array(
+            z.string().refine((re) => {
+              try {
+                new RegExp(re);
+                return true;
+              } catch {
+                return false;
+              }
+            }, 'must be a valid regular expression'),
+          )
+          .default([]),
+        /** `file:rule:line` as the check reports it: one known finding accepted. */
+        fingerprints: z.array(z.string().regex(/^.+:[a-z0-9-]+:\d+$/, 'must be file:rule:line')).default([]),
+      })
+      .prefault({}),
     /** Larger files are skipped. @default 1 MiB */
     maxFileBytes: z
       .number()
@@ -113,6 +145,15 @@ const checkBase = {
   timeout: duration.default(5000),
   /** Weight within its component. @default 1 */
   weight: z.number().positive().optional(),
+  /**
+   * Where the check applies: deployment names as the validator's VIGIL_DEPLOYMENT gives them
+   * (`local` under `vigil up`, `compose` under deploy/compose). Elsewhere it is SKIPPED with the
+   * reason and left out of the score. @default every deployment
+   */
+  deployments: z
+    .array(z.string().regex(/^[a-z0-9][a-z0-9_-]*$/, 'lower-case letters, digits, - and _'))
+    .min(1)
+    .optional(),
 };
 
 const check = z.discriminatedUnion(
@@ -146,6 +187,7 @@ export type CheckConfig = {
     kind: K;
     timeout: number;
     weight?: number | undefined;
+    deployments?: string[] | undefined;
     params: z.output<(typeof checkParams)[K]>;
   };
 }[CheckKind];

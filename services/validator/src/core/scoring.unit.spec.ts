@@ -1,6 +1,18 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { componentScore, overallScore, scoreRun, statusOf, type CheckStatus } from './scoring.js';
+import {
+  componentScore,
+  NothingToScoreError,
+  overallScore,
+  scoreRun,
+  statusOf,
+  type CheckStatus,
+  type ComponentResult,
+  type ScoredCheck,
+} from './scoring.js';
+
+/** A component's score; undefined when it was SKIPPED. */
+const scoreOf = (c: ComponentResult<ScoredCheck>): number | undefined => ('score' in c ? c.score : undefined);
 
 const seed = [
   { name: 'infrastructure', weight: 0.15 },
@@ -40,7 +52,7 @@ describe('scoring', () => {
       { name: 'b', weight: 1, checks: [{ status: 'FAIL' }] },
     ]);
     expect(r).toMatchObject({ score: 7.5, status: 'WARN' });
-    expect(r.components.map((c) => [c.name, c.weight, c.score, c.status])).toEqual([
+    expect(r.components.map((c) => [c.name, c.weight, scoreOf(c), c.status])).toEqual([
       ['a', 0.75, 10, 'PASS'],
       ['b', 0.25, 0, 'FAIL'],
     ]);
@@ -66,7 +78,7 @@ describe('scoring', () => {
         const r = scoreRun(components);
         expect(r.score).toBeGreaterThanOrEqual(0);
         expect(r.score).toBeLessThanOrEqual(10);
-        for (const c of r.components) expect(c.score >= 0 && c.score <= 10).toBe(true);
+        for (const c of r.components) expect(scoreOf(c)! >= 0 && scoreOf(c)! <= 10).toBe(true);
       }),
     );
   });
@@ -82,9 +94,48 @@ describe('scoring', () => {
         );
         const after = scoreRun(improved);
         expect(after.score).toBeGreaterThanOrEqual(before.score);
-        expect(after.components[ci % components.length]!.score).toBeGreaterThanOrEqual(
-          before.components[ci % components.length]!.score,
+        expect(scoreOf(after.components[ci % components.length]!)).toBeGreaterThanOrEqual(
+          scoreOf(before.components[ci % components.length]!)!,
         );
+      }),
+    );
+  });
+
+  it('a skipped check is left out: it earns nothing and weighs nothing', () => {
+    expect(componentScore([{ status: 'PASS' }, { status: 'SKIPPED' }])).toBe(10);
+    expect(componentScore([{ status: 'FAIL' }, { status: 'SKIPPED', weight: 5 }, { status: 'PASS' }])).toBe(5);
+    expect(componentScore([{ status: 'SKIPPED' }, { status: 'SKIPPED' }])).toBeUndefined();
+  });
+
+  it('given a component whose checks were all skipped, it is SKIPPED with weight 0 and the others share its weight', () => {
+    const r = scoreRun([
+      { name: 'containers', weight: 0.5, checks: [{ status: 'SKIPPED' }] },
+      { name: 'a', weight: 0.3, checks: [{ status: 'PASS' }] },
+      { name: 'b', weight: 0.2, checks: [{ status: 'FAIL' }] },
+    ]);
+    expect(r).toMatchObject({ score: 6, status: 'WARN' });
+    expect(r.components.map((c) => [c.name, c.weight, scoreOf(c), c.status])).toEqual([
+      ['containers', 0, undefined, 'SKIPPED'],
+      ['a', 0.6, 10, 'PASS'],
+      ['b', 0.4, 0, 'FAIL'],
+    ]);
+  });
+
+  it('a run where every check was skipped cannot be scored', () => {
+    expect(() => scoreRun([{ name: 'a', weight: 1, checks: [{ status: 'SKIPPED' }] }])).toThrow(NothingToScoreError);
+  });
+
+  it('adding a skipped check anywhere never changes a score (property)', () => {
+    fc.assert(
+      fc.property(suite, fc.nat(), (components, ci) => {
+        const before = scoreRun(components);
+        const c = components[ci % components.length]!;
+        const withSkipped = components.map((x) =>
+          x === c ? { ...x, checks: [...x.checks, { status: 'SKIPPED' as const }] } : x,
+        );
+        const after = scoreRun(withSkipped);
+        expect(after.score).toBe(before.score);
+        expect(after.components.map(scoreOf)).toEqual(before.components.map(scoreOf));
       }),
     );
   });
