@@ -692,7 +692,7 @@ export function scheduleExperiments(deps: ChaosDeps, o: { graceMs?: number } = {
   return everyMinute(
     async (minute) => {
       for (const s of due) {
-        if (!cronMatches(s.cron, minute)) continue;
+        if (!cronMatches(s.cron, minute, deps.config.policy.timeZone)) continue;
         const event = createEvent('chaos.requested', s.request, { source: SOURCE, subject: `schedule/${s.name}` });
         const fired = await deps.db.transaction().execute(async (tx) => {
           const r = await tx

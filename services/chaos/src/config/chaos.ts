@@ -3,8 +3,9 @@ import { formatPath, registry, type EventData } from '@vigil/events';
 import { ConfigFileError, duration, parseYamlFile } from '@vigil/service-kit';
 import { CronError, firstFireInBlackout, parseCron, type Cron } from '../core/cron.js';
 import { defaultPolicy, type Policy } from '../core/gate.js';
+import { isTimeZone } from '../core/wallclock.js';
 
-const hhmm = z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'must be a time HH:MM (UTC)');
+const hhmm = z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'must be a time HH:MM');
 const d = defaultPolicy;
 
 export const chaosSchema = z.strictObject({
@@ -26,6 +27,11 @@ export const chaosSchema = z.strictObject({
       protectedNames: z.array(z.string().min(1)).default([...d.protectedNames]),
       /** @default 30 */
       maxBlastRadiusPercent: z.number().gt(0).max(100).default(d.maxBlastRadiusPercent),
+      /** The IANA time zone of blackouts and schedules. @default UTC */
+      timeZone: z
+        .string()
+        .refine(isTimeZone, 'must be an IANA time zone such as UTC or Europe/Berlin')
+        .default(d.timeZone),
       /** @default none */
       blackouts: z
         .array(
@@ -53,12 +59,12 @@ export const chaosSchema = z.strictObject({
       validationTimeout: duration.default(120_000),
     })
     .prefault({}),
-  /** Experiments requested on a cron schedule (UTC). @default none */
+  /** Experiments requested on a cron schedule (on the policy's time zone). @default none */
   schedules: z
     .array(
       z.strictObject({
         name: z.string().regex(/^[a-z0-9][a-z0-9-]*$/, 'must be lower-case letters, digits and dashes'),
-        /** Five fields (minute hour day-of-month month day-of-week) or @weekly and friends, UTC. */
+        /** Five fields (minute hour day-of-month month day-of-week) or @weekly and friends, on the policy's time zone. */
         cron: z.string().transform((v, ctx) => {
           try {
             return parseCron(v);
@@ -103,11 +109,11 @@ export function parseChaosConfig(text: string, file: string, now: Date = new Dat
     const at = formatPath(['schedules', i]);
     if (names.has(s.name)) throw new ConfigFileError(`${file}: ${at}.name: '${s.name}' is defined twice`);
     names.add(s.name);
-    const clash = s.enabled ? firstFireInBlackout(s.cron, policy.blackouts, now) : undefined;
+    const clash = s.enabled ? firstFireInBlackout(s.cron, policy.blackouts, now, policy.timeZone) : undefined;
     if (clash !== undefined) {
       const b = clash.blackout;
       throw new ConfigFileError(
-        `${file}: ${at}.cron: '${s.cron.source}' fires at ${clash.at.toISOString()}, inside the blackout ${b.days.join(',')} ${b.from}-${b.to} UTC`,
+        `${file}: ${at}.cron: '${s.cron.source}' fires at ${clash.at.toISOString()}, inside the blackout ${b.days.join(',')} ${b.from}-${b.to} ${policy.timeZone}`,
       );
     }
     const { reason, ...request } = s.request;

@@ -10,13 +10,17 @@ const shipped = fileURLToPath(new URL('../../../../config/chaos.yaml', import.me
 describe('chaos config', () => {
   it('the shipped file is the seed policy; an empty file means the defaults', async () => {
     const seed = parseChaosConfig(await readFile(shipped, 'utf8'), shipped);
-    expect(seed.policy).toEqual(defaultPolicy);
+    // The seed keeps experiments out of working hours; a file that names no blackouts has none.
+    expect(seed.policy).toEqual({
+      ...defaultPolicy,
+      blackouts: [{ days: ['mon', 'tue', 'wed', 'thu', 'fri'], from: '09:00', to: '17:00' }],
+    });
     expect(seed.verification).toEqual({ timeout: 60_000, suite: 'vigil-self', validationTimeout: 120_000 });
     expect(seed.schedules).toMatchObject([
       {
         name: 'weekly-pause',
         enabled: true,
-        cron: { source: '0 10 * * wed' },
+        cron: { source: '0 18 * * wed' },
         request: {
           kind: 'container-pause',
           target: { labels: { 'vigil.chaos/enabled': 'true' }, count: 1 },
@@ -45,7 +49,7 @@ describe('chaos config', () => {
     [
       'a bad time',
       'policy: { blackouts: [{ days: [mon], from: "25:00", to: "02:00" }] }',
-      /c\.yaml: policy\.blackouts\[0\]\.from: must be a time HH:MM \(UTC\)/,
+      /c\.yaml: policy\.blackouts\[0\]\.from: must be a time HH:MM/,
     ],
     [
       'an unknown day',
@@ -56,6 +60,17 @@ describe('chaos config', () => {
       'an empty window',
       'policy: { blackouts: [{ days: [mon], from: "01:00", to: "01:00" }] }',
       /c\.yaml: policy\.blackouts\[0\]\.to: from and to must differ/,
+    ],
+    [
+      'an unknown time zone',
+      'policy: { timeZone: Mars/Olympus }',
+      /c\.yaml: policy\.timeZone: must be an IANA time zone such as UTC or Europe\/Berlin/,
+    ],
+    [
+      'a schedule inside the blackout of its time zone',
+      `policy: { timeZone: America/Los_Angeles, blackouts: [{ days: [wed], from: "09:00", to: "17:00" }] }
+schedules: [{ name: w, cron: "0 10 * * wed", request: { kind: container-pause, target: { names: [a] }, durationSeconds: 1 } }]`,
+      /c\.yaml: schedules\[0\]\.cron: '0 10 \* \* wed' fires at .*, inside the blackout wed 09:00-17:00 America\/Los_Angeles/,
     ],
     ['a blast radius of 0', 'policy: { maxBlastRadiusPercent: 0 }', /c\.yaml: policy\.maxBlastRadiusPercent: /],
     ['an unknown field', 'policy: { yolo: true }', /c\.yaml: policy: unknown field yolo/],

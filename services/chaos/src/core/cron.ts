@@ -1,6 +1,11 @@
 import { activeBlackout, type Blackout } from './gate.js';
+import { wallClock, type WallClock } from './wallclock.js';
 
-/** A five-field cron expression (minute hour day-of-month month day-of-week), evaluated in UTC. */
+/**
+ * A five-field cron expression (minute hour day-of-month month day-of-week), evaluated on the wall
+ * clock of a time zone (UTC unless given). As in Vixie cron, a wall time that daylight saving
+ * skips does not fire, and one it repeats fires twice.
+ */
 export interface Cron {
   readonly source: string;
   readonly minutes: ReadonlySet<number>;
@@ -100,30 +105,36 @@ export function parseCron(expression: string): Cron {
   return { source, minutes, hours, days, months, weekdays, dayOr: parts[2] !== '*' && parts[4] !== '*' };
 }
 
-/** Whether the cron fires in the minute that starts at `at` (UTC). */
-export function cronMatches(c: Cron, at: Date): boolean {
-  if (!c.minutes.has(at.getUTCMinutes()) || !c.hours.has(at.getUTCHours()) || !c.months.has(at.getUTCMonth() + 1)) {
-    return false;
-  }
-  const dom = c.days.has(at.getUTCDate());
-  const dow = c.weekdays.has(at.getUTCDay());
+function wallMatches(c: Cron, w: WallClock): boolean {
+  if (!c.minutes.has(w.minute) || !c.hours.has(w.hour) || !c.months.has(w.month)) return false;
+  const dom = c.days.has(w.day);
+  const dow = c.weekdays.has(w.weekday);
   return c.dayOr ? dom || dow : dom && dow;
+}
+
+/** Whether the cron fires in the minute that starts at `at`, on the clock of `timeZone`. */
+export function cronMatches(c: Cron, at: Date, timeZone = 'UTC'): boolean {
+  return wallMatches(c, wallClock(at, timeZone));
 }
 
 const MINUTE = 60_000;
 
-/** The first minute at or after `from` the cron fires in, looking ahead at most `horizonDays`. */
-export function nextFire(c: Cron, from: Date, horizonDays = 366 * 5): Date | undefined {
+/**
+ * The first minute at or after `from` the cron fires in on the clock of `timeZone`, looking ahead
+ * at most `horizonDays`.
+ */
+export function nextFire(c: Cron, from: Date, horizonDays = 366 * 5, timeZone = 'UTC'): Date | undefined {
   let t = Math.ceil(from.getTime() / MINUTE) * MINUTE;
   const end = t + horizonDays * 86_400_000;
   while (t < end) {
-    const d = new Date(t);
-    // Skip whole hours and days that cannot match, so a yearly cron is found quickly.
-    if (!c.hours.has(d.getUTCHours())) {
-      t = Math.floor(t / 3_600_000) * 3_600_000 + 3_600_000;
+    const w = wallClock(new Date(t), timeZone);
+    // Skip to the next hour on the wall clock when this one cannot match, so a yearly cron is
+    // found quickly (a zone half an hour off UTC turns its hours at :30 UTC).
+    if (!c.hours.has(w.hour)) {
+      t += (60 - w.minute) * MINUTE;
       continue;
     }
-    if (cronMatches(c, d)) return d;
+    if (wallMatches(c, w)) return new Date(t);
     t += MINUTE;
   }
   return undefined;
@@ -138,14 +149,15 @@ export function firstFireInBlackout(
   c: Cron,
   blackouts: readonly Blackout[],
   from: Date,
+  timeZone = 'UTC',
 ): { at: Date; blackout: Blackout } | undefined {
   if (blackouts.length === 0) return undefined;
   const end = from.getTime() + 1461 * 86_400_000;
-  let at = nextFire(c, from, 1462);
+  let at = nextFire(c, from, 1462, timeZone);
   while (at !== undefined && at.getTime() < end) {
-    const blackout = activeBlackout(blackouts, at);
+    const blackout = activeBlackout(blackouts, at, timeZone);
     if (blackout !== undefined) return { at, blackout };
-    at = nextFire(c, new Date(at.getTime() + MINUTE), 1462);
+    at = nextFire(c, new Date(at.getTime() + MINUTE), 1462, timeZone);
   }
   return undefined;
 }

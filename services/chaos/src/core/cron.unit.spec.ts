@@ -41,6 +41,30 @@ describe('cron', () => {
     expect(cronMatches(either, at('2026-12-14T00:00:00Z'))).toBe(false);
   });
 
+  it('matches on the wall clock of a time zone, across daylight saving time and half-hour offsets', () => {
+    const c = parseCron('0 18 * * wed');
+    expect(cronMatches(c, at('2026-11-25T17:00:00Z'), 'Europe/Berlin')).toBe(true); // UTC+1 in winter
+    expect(cronMatches(c, at('2026-07-01T16:00:00Z'), 'Europe/Berlin')).toBe(true); // UTC+2 in summer
+    expect(cronMatches(c, at('2026-11-25T18:00:00Z'), 'Europe/Berlin')).toBe(false);
+    expect(nextFire(c, at('2026-11-22T00:00:00Z'), 30, 'Asia/Kolkata')?.toISOString()).toBe('2026-11-25T12:30:00.000Z');
+    expect(nextFire(parseCron('15 9 * * *'), at('2026-11-22T00:00:00Z'), 30, 'Asia/Kolkata')?.toISOString()).toBe(
+      '2026-11-22T03:45:00.000Z',
+    );
+  });
+
+  it('a schedule after the working day in its own time zone never clashes with that working day', () => {
+    const office: Blackout[] = [{ days: ['mon', 'tue', 'wed', 'thu', 'fri'], from: '09:00', to: '17:00' }];
+    const from = at('2026-11-22T00:00:00Z');
+    for (const tz of ['UTC', 'Europe/Berlin', 'America/Los_Angeles', 'Asia/Kolkata', 'Australia/Sydney']) {
+      expect(firstFireInBlackout(parseCron('0 18 * * wed'), office, from, tz), tz).toBeUndefined();
+    }
+    // The same cron read in UTC fires inside Los Angeles' working day.
+    expect(firstFireInBlackout(parseCron('0 18 * * wed'), office, from, 'UTC')).toBeUndefined();
+    expect(firstFireInBlackout(parseCron('0 10 * * wed'), office, from, 'America/Los_Angeles')?.at.toISOString()).toBe(
+      '2026-11-25T18:00:00.000Z',
+    );
+  });
+
   it('finds the next fire, also a year away', () => {
     expect(nextFire(parseCron('0 10 * * wed'), at('2026-11-22T11:00:00Z'))?.toISOString()).toBe(
       '2026-11-25T10:00:00.000Z',

@@ -1,4 +1,5 @@
 import type { EventData } from '@vigil/events';
+import { wallClock } from './wallclock.js';
 
 /** The safety policy (config/chaos.yaml `policy`), with the seed's defaults. */
 export interface Policy {
@@ -18,11 +19,16 @@ export interface Policy {
   readonly protectedNames: readonly string[];
   /** At most this share of the eligible containers at once (at least 1). @default 30 */
   readonly maxBlastRadiusPercent: number;
-  /** Times (UTC) when no experiment runs. @default none */
+  /** Times when no experiment runs, on the clock of `timeZone`. @default none */
   readonly blackouts: readonly Blackout[];
+  /** The IANA time zone of blackouts and schedules (`Europe/Berlin`). @default UTC */
+  readonly timeZone: string;
 }
 
-/** A weekly window in UTC: on `days`, from `from` to `to` (HH:MM; `to` before `from` runs past midnight). */
+/**
+ * A weekly window on the policy's clock: on `days`, from `from` to `to` (HH:MM; `to` before `from`
+ * runs past midnight).
+ */
 export interface Blackout {
   readonly days: readonly Weekday[];
   readonly from: string;
@@ -41,6 +47,7 @@ export const defaultPolicy: Policy = {
   protectedNames: ['database', 'postgres', 'nats', 'registry', 'redis', 'jaeger'],
   maxBlastRadiusPercent: 30,
   blackouts: [],
+  timeZone: 'UTC',
 };
 
 /** A container as the gate sees it. */
@@ -88,10 +95,14 @@ const minutes = (hhmm: string) => {
   return h * 60 + m;
 };
 
-/** The blackout `now` falls in, if any. A window past midnight belongs to the day it starts. */
-export function activeBlackout(blackouts: readonly Blackout[], now: Date): Blackout | undefined {
-  const day = now.getUTCDay();
-  const t = now.getUTCHours() * 60 + now.getUTCMinutes();
+/**
+ * The blackout `now` falls in on the clock of `timeZone`, if any. A window past midnight belongs
+ * to the day it starts.
+ */
+export function activeBlackout(blackouts: readonly Blackout[], now: Date, timeZone = 'UTC'): Blackout | undefined {
+  const wall = wallClock(now, timeZone);
+  const day = wall.weekday;
+  const t = wall.hour * 60 + wall.minute;
   return blackouts.find((b) => {
     const from = minutes(b.from);
     const to = minutes(b.to);
@@ -154,14 +165,14 @@ export function gate(input: GateInput): GateResult {
     );
   }
 
-  const blackout = activeBlackout(p.blackouts, now);
+  const blackout = activeBlackout(p.blackouts, now, p.timeZone);
   add(
     'blackout',
     blackout === undefined,
     blackout === undefined ? null : `${blackout.days.join(',')} ${blackout.from}-${blackout.to}`,
     blackout === undefined
       ? 'outside every blackout window'
-      : `inside the blackout ${blackout.days.join(',')} ${blackout.from}-${blackout.to} UTC`,
+      : `inside the blackout ${blackout.days.join(',')} ${blackout.from}-${blackout.to} ${p.timeZone}`,
   );
 
   // Targets: what the request selects, then what may be touched. A request for `count` of the

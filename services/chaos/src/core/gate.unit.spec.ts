@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { activeBlackout, defaultPolicy, gate, type Candidate, type GateInput } from './gate.js';
+import { activeBlackout, defaultPolicy, gate, type Candidate, type GateInput, type Weekday } from './gate.js';
 
 const now = new Date('2026-11-25T12:00:00Z'); // a Wednesday
 const c = (
@@ -100,6 +100,26 @@ describe('safety gate', () => {
     expect(activeBlackout(night, new Date('2026-11-25T05:59:00Z'))).toBeDefined(); // Wednesday morning
     expect(activeBlackout(night, new Date('2026-11-25T06:00:00Z'))).toBeUndefined();
     expect(activeBlackout(night, new Date('2026-11-24T05:00:00Z'))).toBeUndefined(); // Tuesday morning: Monday had none
+  });
+
+  it('reads blackouts on the clock of the policy time zone, daylight saving time included', () => {
+    const office = [{ days: ['mon', 'tue', 'wed', 'thu', 'fri'] as Weekday[], from: '09:00', to: '17:00' }];
+    // 08:30 UTC on a Wednesday in winter is 09:30 in Berlin (UTC+1) and 03:30 in New York (UTC-5).
+    const winter = new Date('2026-11-25T08:30:00Z');
+    expect(activeBlackout(office, winter, 'UTC')).toBeUndefined();
+    expect(activeBlackout(office, winter, 'Europe/Berlin')).toBeDefined();
+    expect(activeBlackout(office, winter, 'America/New_York')).toBeUndefined();
+    // In summer Berlin is UTC+2: 07:30 UTC is 09:30 there, 06:59 UTC is 08:59.
+    expect(activeBlackout(office, new Date('2026-07-01T07:30:00Z'), 'Europe/Berlin')).toBeDefined();
+    expect(activeBlackout(office, new Date('2026-07-01T06:59:00Z'), 'Europe/Berlin')).toBeUndefined();
+    // Friday 17:00 in Tokyo is Friday 08:00 UTC; Saturday 09:00 in Tokyo is no working day.
+    expect(activeBlackout(office, new Date('2026-11-27T07:59:00Z'), 'Asia/Tokyo')).toBeDefined();
+    expect(activeBlackout(office, new Date('2026-11-27T08:00:00Z'), 'Asia/Tokyo')).toBeUndefined();
+    expect(activeBlackout(office, new Date('2026-11-28T00:00:00Z'), 'Asia/Tokyo')).toBeUndefined();
+    const policy = { ...defaultPolicy, blackouts: office, timeZone: 'Europe/Berlin' };
+    expect(gate(input({ policy, now: winter })).reasons).toEqual([
+      'blackout: inside the blackout mon,tue,wed,thu,fri 09:00-17:00 Europe/Berlin',
+    ]);
   });
 
   it('never touches a protected container, by label or by name, and names it', () => {
