@@ -10,9 +10,9 @@ import {
   startHttpServer,
   startRuntime,
 } from '@vigil/service-kit';
-import { parseAnomalyConfig } from './config/anomaly.js';
+import { detectorOptions, parseAnomalyConfig } from './config/anomaly.js';
 import { anomalyEnv } from './config.js';
-import { ANOMALY_CONSUMER, listSeries, scheduleRates, startIngest, type AnomalyDeps } from './service.js';
+import { ANOMALY_CONSUMER, listSeries, modelHealth, scheduleRates, startIngest, type AnomalyDeps } from './service.js';
 import { migrateAnomaly, type AnomalyDatabase } from './store.js';
 
 const SERVICE = 'anomaly';
@@ -64,10 +64,13 @@ async function main(): Promise<void> {
     port: env.PORT,
     host: env.HTTP_HOST,
     metrics,
-    routes: async (req, res) =>
-      req.method === 'GET' &&
-      req.url?.split('?')[0] === '/series' &&
-      sendJson(res, 200, { series: await listSeries(db) }),
+    routes: async (req, res) => {
+      if (req.method !== 'GET') return false;
+      const path = req.url?.split('?')[0];
+      if (path === '/series') return sendJson(res, 200, { series: await listSeries(db) });
+      if (path === '/models') return sendJson(res, 200, await modelHealth(db, detectorOptions(config)));
+      return false;
+    },
     ready: rt.ready,
   });
   logger.info(

@@ -276,3 +276,41 @@ export async function listSeries(db: Kysely<AnomalyDatabase>) {
     lastAlertAt: r.last_alert_at?.toISOString() ?? null,
   }));
 }
+
+/**
+ * Whether every series past warm-up has a model stored and trained within its last `retrainEvery`
+ * points: what "models stored and fresh" means (GET /models). A series still warming up has no
+ * model yet and is not stale; one whose model row is gone, or that was not retrained in time, is.
+ */
+export async function modelHealth(db: Kysely<AnomalyDatabase>, o: Pick<DetectorOptions, 'warmup' | 'retrainEvery'>) {
+  const rows = await db
+    .selectFrom('anomaly.series as s')
+    .leftJoin('anomaly.models as m', 'm.version', 's.model_version')
+    .select(['s.name', 's.seen', 's.since_train', 's.model_version', 'm.version as stored', 'm.created_at'])
+    .orderBy('s.name')
+    .execute();
+  const stale: { series: string; why: string }[] = [];
+  let modelled = 0;
+  let warmingUp = 0;
+  let newest: Date | undefined;
+  for (const r of rows) {
+    if (r.seen < o.warmup && r.model_version === null) {
+      warmingUp++;
+      continue;
+    }
+    if (r.stored === null)
+      stale.push({ series: r.name, why: r.model_version === null ? 'no model' : 'model not stored' });
+    else if (r.since_train >= o.retrainEvery)
+      stale.push({ series: r.name, why: `not retrained for ${r.since_train} points` });
+    else modelled++;
+    if (r.created_at !== null && (newest === undefined || r.created_at > newest)) newest = r.created_at;
+  }
+  return {
+    series: rows.length,
+    modelled,
+    warmingUp,
+    stale: stale.length,
+    staleSeries: stale.slice(0, 20),
+    newestModelAt: newest?.toISOString() ?? null,
+  };
+}
