@@ -16,6 +16,7 @@ import { createDb } from './db.js';
 import type { serviceEnv } from './env.js';
 import { createLogger } from './logger.js';
 import { connectNats, natsAuthOptions } from './nats.js';
+import { natsReadiness, postgresReadiness } from './readiness.js';
 import type { ShutdownStep } from './shutdown.js';
 import { startTelemetry, type Telemetry } from './telemetry.js';
 
@@ -89,6 +90,8 @@ export async function startRuntime<DB>(o: RuntimeOptions<DB>): Promise<ServiceRu
   const nc = await connectNats(env.NATS_URL, service, natsOptions);
   await streamsReady(nc, { ns, replicas: env.VIGIL_REPLICAS }, logger);
   for (const spec of o.consumers ?? []) await ensureConsumer(nc, spec, ns);
+  const natsReady = natsReadiness(nc);
+  const postgresReady = postgresReadiness(pool);
   return {
     telemetry,
     logger,
@@ -98,13 +101,10 @@ export async function startRuntime<DB>(o: RuntimeOptions<DB>): Promise<ServiceRu
     nc,
     js: jetstream(nc),
     inboxPrefix: natsOptions.inboxPrefix,
-    ready: async () => ({
-      nats: !nc.isClosed(),
-      postgres: await pool.query('select 1').then(
-        () => true,
-        (e: Error) => e.message,
-      ),
-    }),
+    ready: async () => {
+      const [nats, postgres] = await Promise.all([natsReady(), postgresReady()]);
+      return { nats, postgres };
+    },
     closing: [
       ['nats', () => nc.drain()],
       ['postgres', () => db.destroy()],

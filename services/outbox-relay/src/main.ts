@@ -1,6 +1,14 @@
 import { jetstreamManager } from '@nats-io/jetstream';
 import { migrateOutbox, type OutboxDatabase } from '@vigil/outbox';
-import { onShutdown, parseEnv, redactUrl, startHttpServer, startRuntime } from '@vigil/service-kit';
+import {
+  natsReadiness,
+  onShutdown,
+  parseEnv,
+  postgresReadiness,
+  redactUrl,
+  startHttpServer,
+  startRuntime,
+} from '@vigil/service-kit';
 import { relayEnv } from './config.js';
 import { createRelayMetrics } from './metrics.js';
 import { createRelay, relayConnectionSettings } from './relay.js';
@@ -38,11 +46,18 @@ async function main(): Promise<void> {
     },
   );
   await relay.start();
+  const natsReady = natsReadiness(nc);
+  const postgresReady = postgresReadiness(rt.pool);
   const http = await startHttpServer({
     port: env.PORT,
     host: env.HTTP_HOST,
     metrics: metrics.registry,
-    ready: async () => ({ ...(await relay.ready()), nats: !nc.isClosed() }),
+    // Without NATS the relay's JetStream probe would only wait for its timeout.
+    ready: async (): Promise<Record<string, boolean | string>> => {
+      const nats = await natsReady();
+      if (nats === true) return { nats, ...(await relay.ready()) };
+      return { nats, postgres: await postgresReady(), jetstream: 'NATS is not connected' };
+    },
   });
   logger.info(
     { port: http.port, stream: ns.stream, nats: redactUrl(env.NATS_URL), database: redactUrl(env.DATABASE_URL) },
