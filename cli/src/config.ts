@@ -14,6 +14,18 @@ export const envSchema = z.object({
     .optional()
     .describe('namespace of a side-by-side stack; unset: the default EVENTS stream'),
   VIGIL_DATA_DIR: z.string().min(1).default('.vigil').describe('where the embedded stack keeps its data'),
+  VIGIL_PORT_BASE: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(65531)
+    .default(9470)
+    .describe("first HTTP port of vigil up's services: validator, slo-engine, chaos, anomaly, outbox-relay in order"),
+  VIGIL_DATABASE: z
+    .string()
+    .regex(/^[a-z_][a-z0-9_]{0,62}$/, 'a lower-case PostgreSQL identifier')
+    .default('vigil')
+    .describe('database vigil up creates and uses when DATABASE_URL names none'),
   VIGIL_REPLICAS: z.coerce
     .number()
     .int()

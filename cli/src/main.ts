@@ -10,7 +10,7 @@ import { dlqCommand, findEvent, replayCommand, tailCommand } from './commands/hi
 import { parsePublishArgs, publishCommand } from './commands/publish.js';
 import { streamsCommand } from './commands/streams.js';
 import { readEnv, type CliEnv } from './config.js';
-import { parseSince, terminalOutput } from './output.js';
+import { exitQuietlyOnClosedPipe, exitWhenFlushed, parseSince, terminalOutput } from './output.js';
 import { up } from './up.js';
 
 const usage = `vigil — event-driven checks for a running system
@@ -216,10 +216,11 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
+exitQuietlyOnClosedPipe();
 main(process.argv.slice(2)).then(
-  (code) => process.exit(code),
+  (code) => exitWhenFlushed(code),
   (e: unknown) => {
     process.stderr.write(`vigil: ${e instanceof Error ? e.message : String(e)}\n`);
-    process.exit(1);
+    exitWhenFlushed(1);
   },
 );

@@ -2,6 +2,8 @@
 export interface Output {
   line(text: string): void;
   json(value: unknown): void;
+  /** Resolves once a slow reader has taken what was written (at once when it keeps up). */
+  drained(): Promise<void>;
   /** Shows that the command waits; returns stop(). */
   progress(what: string): () => void;
 }
@@ -13,6 +15,18 @@ export function terminalOutput(
   return {
     line: (text) => stdout.write(`${text}\n`),
     json: (value) => stdout.write(`${JSON.stringify(value)}\n`),
+    drained: () =>
+      stdout.writableNeedDrain && !stdout.destroyed
+        ? new Promise<void>((resolve) => {
+            const done = () => {
+              stdout.off('drain', done);
+              stdout.off('close', done);
+              resolve();
+            };
+            stdout.on('drain', done);
+            stdout.on('close', done);
+          })
+        : Promise.resolve(),
     progress(what) {
       // Only on a terminal: a script reading stderr wants errors there, not progress.
       if (!stderr.isTTY) return () => undefined;
@@ -48,4 +62,30 @@ export function parseSince(flag: string, text: string): number {
   if (m === null) throw new Error(`${flag} ${JSON.stringify(text)} is not a duration like 90s, 30m, 2h or 7d`);
   const unit = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 }[m[2] as 's'];
   return Number(m[1]) * unit;
+}
+
+/**
+ * Ends the process with `code` once stdout and stderr have handed every byte to the reader.
+ * `process.exit` right away drops what a pipe has not taken yet (`vigil replay | wc -l` counted 16
+ * of 568 lines): an empty write's callback runs after every write queued before it.
+ */
+export function exitWhenFlushed(code: number, stdout: NodeJS.WriteStream = process.stdout): void {
+  process.exitCode = code;
+  const flushed = (stream: NodeJS.WriteStream) =>
+    new Promise<void>((resolve) => {
+      if (stream.destroyed || stream.writableEnded) return resolve();
+      stream.write('', () => resolve());
+    });
+  void Promise.all([flushed(stdout), flushed(process.stderr)]).then(() => process.exit(code));
+}
+
+/**
+ * A reader that stops early (`| head`) closes the pipe: the next write fails with EPIPE. That is
+ * the reader's choice, not an error, so the command ends quietly with status 0.
+ */
+export function exitQuietlyOnClosedPipe(stdout: NodeJS.WriteStream = process.stdout): void {
+  stdout.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code === 'EPIPE') process.exit(0);
+    throw e;
+  });
 }

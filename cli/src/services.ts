@@ -3,16 +3,24 @@ import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-/** The services `vigil up` runs; each serves /healthz, /readyz and /metrics on its port. */
+/**
+ * The services `vigil up` runs, in start order; each serves /healthz, /readyz and /metrics on the
+ * base port plus its offset (9470-9474 by default, see docs/decisions.md).
+ */
 export const services = [
-  { name: 'outbox-relay', entry: 'services/outbox-relay/dist/main.js', port: 9474 },
-  { name: 'validator', entry: 'services/validator/dist/main.js', port: 9470 },
-  { name: 'slo-engine', entry: 'services/slo-engine/dist/main.js', port: 9471 },
-  { name: 'chaos', entry: 'services/chaos/dist/main.js', port: 9472 },
-  { name: 'anomaly', entry: 'services/anomaly/dist/main.js', port: 9473 },
+  { name: 'outbox-relay', entry: 'services/outbox-relay/dist/main.js', offset: 4 },
+  { name: 'validator', entry: 'services/validator/dist/main.js', offset: 0 },
+  { name: 'slo-engine', entry: 'services/slo-engine/dist/main.js', offset: 1 },
+  { name: 'chaos', entry: 'services/chaos/dist/main.js', offset: 2 },
+  { name: 'anomaly', entry: 'services/anomaly/dist/main.js', offset: 3 },
 ] as const;
 
 export type ServiceName = (typeof services)[number]['name'];
+
+/** Each service's port for a base port. */
+export function portsFrom(base: number): Record<ServiceName, number> {
+  return Object.fromEntries(services.map((s) => [s.name, base + s.offset])) as Record<ServiceName, number>;
+}
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const levels: Record<number, string> = { 10: 'trace', 20: 'debug', 30: 'info', 40: 'warn', 50: 'error', 60: 'fatal' };
@@ -39,13 +47,14 @@ export interface RunningService {
 /** Starts a built service with the stack's environment; its log lines go to `print`, prefixed. */
 export function startService(
   s: (typeof services)[number],
+  port: number,
   env: NodeJS.ProcessEnv,
   print: (line: string) => void,
 ): RunningService {
   const entry = join(root, s.entry);
   if (!existsSync(entry)) throw new Error(`${s.name} is not built (${s.entry} missing): run pnpm build`);
   const child = spawn(process.execPath, [entry], {
-    env: { ...env, PORT: String(s.port) },
+    env: { ...env, PORT: String(port) },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
@@ -60,7 +69,7 @@ export function startService(
       }
     });
   }
-  return { name: s.name, port: s.port, child, exited };
+  return { name: s.name, port, child, exited };
 }
 
 /** Waits until the service's /readyz answers 200, or fails naming the service. */

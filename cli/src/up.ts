@@ -5,7 +5,7 @@ import pg from 'pg';
 import { defaultNamespace, ensureStreams, eventTypes, subjectOf, type Logger } from '@vigil/events';
 import { resolveNats, resolvePostgres, type ResolvedServer } from '@vigil/testkit';
 import type { CliEnv } from './config.js';
-import { services, startService, stopService, waitReady, type RunningService } from './services.js';
+import { portsFrom, services, startService, stopService, waitReady, type RunningService } from './services.js';
 
 export interface UpOptions {
   readonly env: CliEnv;
@@ -22,24 +22,22 @@ export interface RunningStack {
   stop(): Promise<void>;
 }
 
-/** Database of the services in the embedded stack (one database; one schema per service). */
-const DATABASE = 'vigil';
-
-async function ensureDatabase(serverUrl: string): Promise<string> {
+/** Creates `database` on the server unless the URL names a database of the user's choice. */
+async function ensureDatabase(serverUrl: string, database: string): Promise<string> {
   const url = new URL(serverUrl);
   if (url.pathname !== '/' && url.pathname !== '/postgres') return serverUrl; // the user chose one
   const c = new pg.Client({ connectionString: serverUrl });
   await c.connect();
   try {
-    const r = await c.query('select 1 from pg_database where datname = $1', [DATABASE]);
+    const r = await c.query('select 1 from pg_database where datname = $1', [database]);
     if (r.rowCount === 0)
-      await c.query(`create database ${DATABASE}`).catch((e: { code?: string }) => {
+      await c.query(`create database ${database}`).catch((e: { code?: string }) => {
         if (e.code !== '42P04') throw e; // created concurrently
       });
   } finally {
     await c.end();
   }
-  url.pathname = `/${DATABASE}`;
+  url.pathname = `/${database}`;
   return url.toString();
 }
 
@@ -75,22 +73,33 @@ export async function up(o: UpOptions): Promise<RunningStack> {
       dataDir: resolve(dataDir, 'postgres'),
     });
     started.push(postgres);
-    const databaseUrl = await ensureDatabase(postgres.url);
+    const databaseUrl = await ensureDatabase(postgres.url, o.env.VIGIL_DATABASE);
     const nc = await connect({ servers: nats.url, name: 'vigil up' });
     try {
       const jsm = await jetstreamManager(nc);
       const made = await ensureStreams(nc, { replicas: o.env.VIGIL_REPLICAS });
       const info = await jsm.streams.info(defaultNamespace.stream);
       o.logger.debug({ made }, 'streams ready');
+      const ports = portsFrom(o.env.VIGIL_PORT_BASE);
+      const firstNats = new URL(nats.url.split(',')[0] as string);
       const serviceEnv: NodeJS.ProcessEnv = {
         ...process.env,
         NATS_URL: nats.url,
         DATABASE_URL: databaseUrl,
         VIGIL_REPLICAS: String(o.env.VIGIL_REPLICAS),
         LOG_LEVEL: o.env.LOG_LEVEL,
+        // Where the services are, for the suites (vigil-self, seed-phases) and the chaos gate.
+        VIGIL_NATS_HOST: firstNats.hostname,
+        VIGIL_NATS_PORT: firstNats.port || '4222',
+        VIGIL_VALIDATOR_URL: `http://127.0.0.1:${ports.validator}`,
+        VIGIL_SLO_ENGINE_URL: `http://127.0.0.1:${ports['slo-engine']}`,
+        VIGIL_CHAOS_URL: `http://127.0.0.1:${ports.chaos}`,
+        VIGIL_ANOMALY_URL: `http://127.0.0.1:${ports.anomaly}`,
+        VIGIL_OUTBOX_RELAY_URL: `http://127.0.0.1:${ports['outbox-relay']}`,
+        CHAOS_SLO_URL: `http://127.0.0.1:${ports['slo-engine']}`,
       };
       o.print(`vigil: starting ${services.map((s) => s.name).join(', ')}…`);
-      for (const s of services) running.push(startService(s, serviceEnv, o.print));
+      for (const s of services) running.push(startService(s, ports[s.name], serviceEnv, o.print));
       await Promise.all(running.map((s) => waitReady(s)));
       o.print(`vigil: ready`);
       o.print(`  NATS        ${nats.url}  (${describe(nats.source)})`);

@@ -119,6 +119,8 @@ export async function replayCommand(
     onInvalid: (e, at) => process.stderr.write(`vigil: skipped #${at.seq} on ${at.subject}: ${e.message}\n`),
   })) {
     out.json({ seq: r.seq, storedAt: r.storedAt.toISOString(), event: r.event });
+    // A slow reader (`| jq` on a week of history) sets the pace, not this process's memory.
+    await out.drained();
   }
   return 0;
 }

@@ -1,4 +1,4 @@
-export { waitFor, freePort, isReachable } from './wait.js';
+export { waitFor, freePort, freePortRange, isReachable } from './wait.js';
 export { NatsServerProcess, NatsCluster, natsServerBinary, type NatsServerOptions } from './nats-server.js';
 export { PrivatePostgres, createTestDatabase, postgresBinDir } from './postgres.js';
 export {

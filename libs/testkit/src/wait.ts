@@ -68,6 +68,26 @@ export async function freePort(): Promise<number> {
   throw new Error(`no free TCP port on 127.0.0.1 between ${low} and ${high} after 200 tries`);
 }
 
+/**
+ * `n` consecutive free ports (the first is returned), for a stack whose services take a base port
+ * and the ones after it (`vigil up` with VIGIL_PORT_BASE). Drawn as {@link freePort} draws one, so
+ * never the default ports of a stack that runs on this machine (9470-9474).
+ */
+export async function freePortRange(n: number): Promise<number> {
+  const high = (await readEphemeralLow()) - n;
+  const low = Math.min(15_000, high - 1000);
+  for (let attempt = 0; attempt < 200; attempt++) {
+    const base = low + Math.floor(Math.random() * (high - low + 1));
+    const ports = Array.from({ length: n }, (_, i) => base + i);
+    if (ports.some((p) => handedOut.has(p))) continue;
+    if ((await Promise.all(ports.map(canListen))).every(Boolean)) {
+      for (const p of ports) handedOut.add(p);
+      return base;
+    }
+  }
+  throw new Error(`no ${n} consecutive free TCP ports on 127.0.0.1 between ${low} and ${high} after 200 tries`);
+}
+
 /** True when `e` says a server could not bind its port because another process holds it. */
 function isAddressInUse(e: unknown): boolean {
   return e instanceof Error && /address already in use|EADDRINUSE/i.test(e.message);
