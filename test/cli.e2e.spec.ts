@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { connect } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { VigilEvent } from '@vigil/events';
-import { waitFor } from '@vigil/testkit';
+import { freePortRange, waitFor } from '@vigil/testkit';
 import { cliPath as cli, runCli } from './support/cli.js';
 import { OtlpReceiver, type ReceivedSpan } from './support/otlp-receiver.js';
 
@@ -69,6 +69,8 @@ components:
     VALIDATOR_SUITES_DIR: suites,
     CHAOS_SCHEDULE: 'false',
     OTEL_EXPORTER_OTLP_ENDPOINT: receiver.endpoint,
+    // Never the default ports 9470-9474: a stack of `npm run up` may hold them.
+    VIGIL_PORT_BASE: String(await freePortRange(5)),
   };
   delete upEnv['NATS_URL'];
   delete upEnv['DATABASE_URL'];

@@ -11,7 +11,7 @@ import { createEvent, createPublisher, defaultNamespace, replay, type VigilEvent
 import { samples } from '@vigil/events/testing';
 import { createOutbox, type OutboxDatabase } from '@vigil/outbox';
 import { createDb } from '@vigil/service-kit';
-import { waitFor } from '@vigil/testkit';
+import { freePortRange, waitFor } from '@vigil/testkit';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const cli = join(root, 'cli/dist/main.js');
@@ -35,9 +35,16 @@ afterEach(async () => {
   for (const d of dirs.splice(0)) await rm(d, { recursive: true, force: true });
 });
 
-function startUp(dataDir: string, extra: NodeJS.ProcessEnv = {}): Up {
+function startUp(dataDir: string, portBase: number, extra: NodeJS.ProcessEnv = {}): Up {
   let out = '';
-  const env: NodeJS.ProcessEnv = { ...process.env, VIGIL_DATA_DIR: dataDir, LOG_LEVEL: 'warn', ...extra };
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    VIGIL_DATA_DIR: dataDir,
+    LOG_LEVEL: 'warn',
+    // Never the default ports 9470-9474: a stack of `npm run up` may hold them.
+    VIGIL_PORT_BASE: String(portBase),
+    ...extra,
+  };
   delete env['NATS_URL'];
   delete env['DATABASE_URL'];
   const child = spawn(process.execPath, [cli, 'up', '--own-servers'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -101,16 +108,18 @@ describe('vigil up (the README quick start)', () => {
     const dataDir = await mkdtemp(join(tmpdir(), 'vigil-up-'));
     dirs.push(dataDir);
 
-    const first = startUp(dataDir);
+    const portBase = await freePortRange(5);
+    const relayUrl = `http://127.0.0.1:${portBase + 4}`;
+    const first = startUp(dataDir, portBase);
     await ready(first);
     const natsUrl = /NATS\s+(nats:\/\/\S+)/.exec(first.output())![1]!;
     const databaseUrl = /PostgreSQL\s+(postgres:\/\/\S+)/.exec(first.output())![1]!;
     expect(databaseUrl).toMatch(/^postgres:\/\/postgres@127\.0\.0\.1:\d+\/vigil$/);
     expect(first.output()).toContain('EVENTS (created');
-    expect(first.output()).toMatch(/outbox-relay\s+http:\/\/127\.0\.0\.1:9474\/readyz/);
-    expect((await fetch('http://127.0.0.1:9474/readyz')).status).toBe(200);
+    expect(first.output()).toContain(`outbox-relay  ${relayUrl}/readyz`);
+    expect((await fetch(`${relayUrl}/readyz`)).status).toBe(200);
     await waitFor(
-      async () => (await (await fetch('http://127.0.0.1:9474/metrics')).text()).includes('vigil_outbox_relay_leader 1'),
+      async () => (await (await fetch(`${relayUrl}/metrics`)).text()).includes('vigil_outbox_relay_leader 1'),
       {
         message: 'the relay leads',
       },
@@ -141,7 +150,7 @@ describe('vigil up (the README quick start)', () => {
     expect(await first.exit).toBe(0);
     expect(first.output()).toContain('vigil: stopped');
 
-    const second = startUp(dataDir);
+    const second = startUp(dataDir, portBase);
     await ready(second);
     const stored = Number(/EVENTS \(exists, (\d+) messages/.exec(second.output())?.[1]);
     expect(stored).toBeGreaterThanOrEqual(3);

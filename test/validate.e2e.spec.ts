@@ -7,7 +7,7 @@ import { connect } from '@nats-io/transport-node';
 import { jetstream } from '@nats-io/jetstream';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createPublisher, replay, subscribe, type VigilEvent } from '@vigil/events';
-import { waitFor } from '@vigil/testkit';
+import { freePortRange, waitFor } from '@vigil/testkit';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const cleanup: (() => Promise<void>)[] = [];
@@ -18,6 +18,8 @@ afterAll(async () => {
 describe('user flow 1: publish validation.requested, receive validation.completed', () => {
   it('through the embedded stack: the validator runs the suite once and the relay delivers the result once', async () => {
     const dataDir = await mkdtemp(join(tmpdir(), 'vigil-e2e-'));
+    const portBase = await freePortRange(5);
+    const validatorUrl = `http://127.0.0.1:${portBase}`;
     const suites = await mkdtemp(join(tmpdir(), 'vigil-suites-'));
     cleanup.push(
       () => rm(dataDir, { recursive: true, force: true }),
@@ -42,6 +44,8 @@ components:
       VIGIL_DATA_DIR: dataDir,
       LOG_LEVEL: 'warn',
       VALIDATOR_SUITES_DIR: suites,
+      // Never the default ports 9470-9474: a stack of `npm run up` may hold them.
+      VIGIL_PORT_BASE: String(portBase),
     };
     delete env['NATS_URL'];
     delete env['DATABASE_URL'];
@@ -63,7 +67,7 @@ components:
       timeoutMs: 60_000,
       message: 'vigil up ready',
     });
-    expect(out).toMatch(/validator\s+http:\/\/127\.0\.0\.1:9470\/readyz/);
+    expect(out).toContain(`validator     ${validatorUrl}/readyz`);
     const natsUrl = /NATS\s+(nats:\/\/\S+)/.exec(out)![1]!;
 
     const nc = await connect({ servers: natsUrl });
@@ -78,7 +82,7 @@ components:
     })();
     await waitFor(
       async () => {
-        const r = await fetch('http://127.0.0.1:9470/readyz').catch(() => undefined);
+        const r = await fetch(`${validatorUrl}/readyz`).catch(() => undefined);
         return r?.ok === true;
       },
       { message: 'validator ready' },
@@ -100,7 +104,7 @@ components:
     for await (const r of replay(nc, { start: { from: 'beginning' }, types: ['validation.completed'] }))
       all.push(r.event.data.requestId);
     expect(all.filter((id) => id === sent.id)).toHaveLength(1);
-    const runs = (await (await fetch('http://127.0.0.1:9470/runs?suite=smoke')).json()) as {
+    const runs = (await (await fetch(`${validatorUrl}/runs?suite=smoke`)).json()) as {
       runs: { requestId: string }[];
     };
     expect(runs.runs.map((r) => r.requestId)).toEqual([sent.id]);

@@ -144,10 +144,10 @@ describe('docker.hardening', () => {
     expect(relaxed.message).toBe(`${bed.nameOf('priv')}: privileged`);
   });
 
-  it('ERROR naming the engine when no engine answers', async () => {
+  it('ERROR naming the engine when the engine DOCKER_HOST names does not answer', async () => {
     const r = await runCheck(
       checkFromYaml(`{ name: h, kind: docker.hardening, params: { container: { labels: ${mine()} } } }`),
-      { ...ctx(), docker: connectDocker('unix:///nonexistent/docker.sock') },
+      { ...ctx(), docker: connectDocker('unix:///nonexistent/docker.sock'), dockerRequired: true },
     );
     expect(r).toMatchObject({
       status: 'ERROR',

@@ -56,18 +56,23 @@ export async function runCheck(check: CheckConfig, ctx: Omit<CheckContext, 'sign
       message: `applies under ${where}; this validator runs under ${deployment}`,
     };
   }
+  // Whether the timeout aborted the check while it ran (cockatiel also aborts once it returns).
+  let cutShort = false;
   try {
-    const outcome: CheckOutcome = await timeout(check.timeout, TimeoutStrategy.Aggressive).execute(({ signal }) =>
-      runner(check.params as never, { ...ctx, signal }),
-    );
+    const outcome: CheckOutcome = await timeout(check.timeout, TimeoutStrategy.Aggressive).execute(({ signal }) => {
+      let settled = false;
+      signal.addEventListener('abort', () => (cutShort ||= !settled), { once: true });
+      return runner(check.params as never, { ...ctx, signal }).finally(() => (settled = true));
+    });
     return { ...base, ...outcome, durationMs: took() };
   } catch (e) {
     if (e instanceof DockerUnavailableError && ctx.dockerRequired !== true) {
       const message = `${e.message}: Docker checks do not apply here (set DOCKER_HOST to require an engine)`;
       return { ...base, status: 'SKIPPED', durationMs: took(), message };
     }
-    // The check may fail from the abort itself just before the timeout's own error arrives.
-    const timedOut = e instanceof TaskCancelledError || performance.now() - started >= check.timeout;
+    // The check may fail from the abort itself just before the timeout's own error arrives; the
+    // signal says so, where the clock may not (a timer can fire a fraction of a ms early).
+    const timedOut = e instanceof TaskCancelledError || cutShort;
     const message = timedOut ? `did not finish within ${check.timeout} ms` : e instanceof Error ? e.message : String(e);
     return { ...base, status: 'ERROR', durationMs: took(), message };
   }
