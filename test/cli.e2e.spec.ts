@@ -3,8 +3,9 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect } from '@nats-io/transport-node';
+import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { VigilEvent } from '@vigil/events';
+import { createPublisher, ensureStreams, namespaceFor, type VigilEvent } from '@vigil/events';
 import { freePortRange, waitFor } from '@vigil/testkit';
 import { cliPath as cli, runCli } from './support/cli.js';
 import { OtlpReceiver, type ReceivedSpan } from './support/otlp-receiver.js';
@@ -268,6 +269,66 @@ describe('tools that subscribe and replay (user flows 2 and 3)', () => {
       (await vigil(['replay', '--from-seq', String(from), '--until', String(until)])).stdout,
     );
     expect(range.map((l) => l.seq)).toEqual([from, lines[3]!.seq, until]);
+  });
+});
+
+describe('output through a pipe', () => {
+  it('a slow reader gets every one of 5,000 replayed events; a reader that stops early (| head) ends it quietly with 0', async () => {
+    // A namespace of its own: 5,000 events that no service of the stack consumes.
+    const id = `pipe${Date.now().toString(36)}`;
+    const ns = namespaceFor(id);
+    const nc = await connect({ servers: natsUrl });
+    try {
+      await ensureStreams(nc, { ns });
+      const publisher = createPublisher({ js: jetstream(nc), ns, source: 'vigil/e2e' });
+      const total = 5000;
+      for (let i = 0; i < total; i += 500) {
+        await Promise.all(
+          Array.from({ length: 500 }, (_, j) =>
+            publisher.publish('sli.observed', { sli: 'pipe', service: 'e2e', good: i + j, total: i + j + 1 }),
+          ),
+        );
+      }
+      const pipeEnv = { ...env, VIGIL_NAMESPACE: id };
+
+      // The reader takes a chunk, then pauses, so the pipe is full most of the time.
+      const slow = spawn(process.execPath, [cli, 'replay', '--from-seq', '1'], {
+        env: pipeEnv,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let text = '';
+      let stderr = '';
+      slow.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      slow.stdout.on('data', (d: Buffer) => {
+        text += d.toString();
+        slow.stdout.pause();
+        setTimeout(() => slow.stdout.resume(), 5);
+      });
+      const code = await new Promise<number | null>((r) => slow.once('close', r));
+      expect(stderr).toBe('');
+      expect(code).toBe(0);
+      const lines = text.trimEnd().split('\n');
+      expect(lines).toHaveLength(total);
+      expect(lines.map((l) => (JSON.parse(l) as { seq: number }).seq)).toEqual(
+        Array.from({ length: total }, (_, i) => i + 1),
+      );
+
+      // `| head -1`: the reader closes the pipe after the first line.
+      const head = spawn(process.execPath, [cli, 'replay', '--from-seq', '1'], {
+        env: pipeEnv,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let headErr = '';
+      head.stderr.on('data', (d: Buffer) => (headErr += d.toString()));
+      head.stdout.once('data', () => head.stdout.destroy());
+      const headCode = await new Promise<number | null>((r) => head.once('close', r));
+      expect(headErr).toBe('');
+      expect(headCode).toBe(0);
+    } finally {
+      const jsm = await jetstreamManager(nc);
+      for (const stream of [ns.stream, ns.deadLetterStream]) await jsm.streams.delete(stream).catch(() => undefined);
+      await nc.close();
+    }
   });
 });
 

@@ -20,6 +20,7 @@ export function runCli(env: NodeJS.ProcessEnv, args: readonly string[], input?: 
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     child.stdin.end(input ?? '');
-    child.once('exit', (code) => resolve({ code, stdout, stderr }));
+    // 'close', not 'exit': output still in the pipes when the process ends belongs to the run.
+    child.once('close', (code) => resolve({ code, stdout, stderr }));
   });
 }
