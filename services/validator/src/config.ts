@@ -1,6 +1,6 @@
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
-import { serviceEnv } from '@vigil/service-kit';
+import { duration, serviceEnv } from '@vigil/service-kit';
 
 const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
 
@@ -28,6 +28,11 @@ export const validatorEnv = serviceEnv.extend({
     .default('local'),
   /** Requests handled at once by this instance. @default 4 */
   VALIDATOR_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(4),
+  /**
+   * Request every scheduled suite this often instead of the interval its file gives (for demos and
+   * tests that cannot wait 5 minutes; what a run checks is unchanged). @default each suite's interval
+   */
+  VALIDATOR_SCHEDULE_INTERVAL: duration.optional(),
   /** Set to false to not request suites on their intervals. @default true */
   VALIDATOR_SCHEDULE: z
     .enum(['true', 'false'])

@@ -50,7 +50,9 @@ async function main(): Promise<void> {
   const consumer = await startValidator(deps, { concurrency: env.VALIDATOR_CONCURRENCY });
   const metrics = new Registry();
   observeConsumers(metrics, rt.nc, ns, [{ durable: VALIDATOR_CONSUMER.durable, running: consumer }]);
-  const stopSchedule = env.VALIDATOR_SCHEDULE ? scheduleSuites(deps) : () => undefined;
+  const stopSchedule = env.VALIDATOR_SCHEDULE
+    ? scheduleSuites(deps, { everyMs: env.VALIDATOR_SCHEDULE_INTERVAL })
+    : () => undefined;
   const http = await startHttpServer({
     port: env.PORT,
     host: env.HTTP_HOST,

@@ -156,16 +156,24 @@ export async function startValidator(deps: ValidatorDeps, o: { concurrency?: num
 }
 
 /**
- * Requests every suite that declares an interval, through the outbox. The request id is derived
- * from the suite and the time slot, so several validator instances request each slot once.
+ * Requests every suite that declares an interval, through the outbox: once at start, so a fresh
+ * stack has scores at once (the chaos gate reads one), then every interval. The request id is
+ * derived from the suite and the time slot, so several validator instances, or a restart within
+ * the slot, request each slot once.
  */
-export function scheduleSuites(deps: ValidatorDeps): () => void {
+export function scheduleSuites(
+  deps: ValidatorDeps,
+  o: {
+    /** Every scheduled suite this often instead of its own interval (demos, tests). @default each suite's */
+    everyMs?: number | undefined;
+  } = {},
+): () => void {
   const outbox = createOutbox({ ns: deps.ns });
   const clock = deps.clock ?? (() => new Date());
   const timers = [...deps.suites.values()]
     .filter((s) => s.interval !== undefined)
     .map((s) => {
-      const every = s.interval as number;
+      const every = o.everyMs ?? (s.interval as number);
       const request = async () => {
         const slot = Math.floor(clock().getTime() / every);
         const id = `schedule:${s.name}:${every}:${slot}`;
@@ -181,6 +189,7 @@ export function scheduleSuites(deps: ValidatorDeps): () => void {
             deps.logger.warn({ err: e, suite: s.name }, 'scheduled request failed');
         }
       };
+      void request();
       return setInterval(() => void request(), every);
     });
   return () => timers.forEach((t) => clearInterval(t));
