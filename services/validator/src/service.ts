@@ -173,7 +173,7 @@ export function scheduleSuites(
   const timers = [...deps.suites.values()]
     .filter((s) => s.interval !== undefined)
     .map((s) => {
-      const every = o.everyMs ?? (s.interval as number);
+      const every = o.everyMs ?? (s.interval);
       const request = async () => {
         const slot = Math.floor(clock().getTime() / every);
         const id = `schedule:${s.name}:${every}:${slot}`;

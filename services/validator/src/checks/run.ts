@@ -62,7 +62,7 @@ export async function runCheck(check: CheckConfig, ctx: Omit<CheckContext, 'sign
     const outcome: CheckOutcome = await timeout(check.timeout, TimeoutStrategy.Aggressive).execute(({ signal }) => {
       let settled = false;
       signal.addEventListener('abort', () => (cutShort ||= !settled), { once: true });
-      return runner(check.params as never, { ...ctx, signal }).finally(() => (settled = true));
+      return runner(check.params, { ...ctx, signal }).finally(() => (settled = true));
     });
     return { ...base, ...outcome, durationMs: took() };
   } catch (e) {
