@@ -170,27 +170,26 @@ export function scheduleSuites(
 ): () => void {
   const outbox = createOutbox({ ns: deps.ns });
   const clock = deps.clock ?? (() => new Date());
-  const timers = [...deps.suites.values()]
-    .filter((s) => s.interval !== undefined)
-    .map((s) => {
-      const every = o.everyMs ?? (s.interval);
-      const request = async () => {
-        const slot = Math.floor(clock().getTime() / every);
-        const id = `schedule:${s.name}:${every}:${slot}`;
-        const event = createEvent(
-          'validation.requested',
-          { suite: s.name, requestedBy: SOURCE, reason: `every ${every / 1000} s` },
-          { source: SOURCE, id },
-        );
-        try {
-          await deps.db.transaction().execute((tx) => outbox.add(tx, event as VigilEvent));
-        } catch (e) {
-          if ((e as { code?: string }).code !== '23505')
-            deps.logger.warn({ err: e, suite: s.name }, 'scheduled request failed');
-        }
-      };
-      void request();
-      return setInterval(() => void request(), every);
-    });
+  const timers = [...deps.suites.values()].flatMap((s) => {
+    if (s.interval === undefined) return [];
+    const every = o.everyMs ?? s.interval;
+    const request = async () => {
+      const slot = Math.floor(clock().getTime() / every);
+      const id = `schedule:${s.name}:${every}:${slot}`;
+      const event = createEvent(
+        'validation.requested',
+        { suite: s.name, requestedBy: SOURCE, reason: `every ${every / 1000} s` },
+        { source: SOURCE, id },
+      );
+      try {
+        await deps.db.transaction().execute((tx) => outbox.add(tx, event as VigilEvent));
+      } catch (e) {
+        if ((e as { code?: string }).code !== '23505')
+          deps.logger.warn({ err: e, suite: s.name }, 'scheduled request failed');
+      }
+    };
+    void request();
+    return [setInterval(() => void request(), every)];
+  });
   return () => timers.forEach((t) => clearInterval(t));
 }
