@@ -14,6 +14,7 @@ import {
 import { consumeIdempotent, createOutbox } from '@vigil/outbox';
 import type { SuiteConfig } from './config/suite.js';
 import { runSuite } from './checks/run.js';
+import { firstRunAt, phaseOf } from './core/schedule.js';
 import { NothingToScoreError } from './core/scoring.js';
 import type { CheckContext } from './checks/types.js';
 import type { ValidatorDatabase } from './store.js';
@@ -156,10 +157,10 @@ export async function startValidator(deps: ValidatorDeps, o: { concurrency?: num
 }
 
 /**
- * Requests every suite that declares an interval, through the outbox: once at start, so a fresh
- * stack has scores at once (the chaos gate reads one), then every interval. The request id is
- * derived from the suite and the time slot, so several validator instances, or a restart within
- * the slot, request each slot once.
+ * Requests every suite that declares an interval, through the outbox: first one interval after
+ * start (the stack it checks has settled by then), then every interval, at the suite's phase
+ * ({@link phaseOf}). The request id names the suite and the run time, so several validator
+ * instances, or a restart, request each run once.
  */
 export function scheduleSuites(
   deps: ValidatorDeps,
@@ -170,12 +171,13 @@ export function scheduleSuites(
 ): () => void {
   const outbox = createOutbox({ ns: deps.ns });
   const clock = deps.clock ?? (() => new Date());
-  const timers = [...deps.suites.values()].flatMap((s) => {
-    if (s.interval === undefined) return [];
+  const timers = new Map<string, NodeJS.Timeout>();
+  let stopped = false;
+  for (const s of deps.suites.values()) {
+    if (s.interval === undefined) continue;
     const every = o.everyMs ?? s.interval;
-    const request = async () => {
-      const slot = Math.floor(clock().getTime() / every);
-      const id = `schedule:${s.name}:${every}:${slot}`;
+    const request = async (at: number) => {
+      const id = `schedule:${s.name}:${every}:${Math.floor(at / every)}`;
       const event = createEvent(
         'validation.requested',
         { suite: s.name, requestedBy: SOURCE, reason: `every ${every / 1000} s` },
@@ -188,8 +190,21 @@ export function scheduleSuites(
           deps.logger.warn({ err: e, suite: s.name }, 'scheduled request failed');
       }
     };
-    void request();
-    return [setInterval(() => void request(), every)];
-  });
-  return () => timers.forEach((t) => clearInterval(t));
+    const runAt = (at: number) => {
+      if (stopped) return;
+      const timer = setTimeout(
+        () => {
+          void request(at);
+          runAt(at + every);
+        },
+        Math.max(0, at - clock().getTime()),
+      );
+      timers.set(s.name, timer);
+    };
+    runAt(firstRunAt(clock().getTime(), every, phaseOf(s.name, every)));
+  }
+  return () => {
+    stopped = true;
+    timers.forEach((t) => clearTimeout(t));
+  };
 }
