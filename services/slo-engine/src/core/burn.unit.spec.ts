@@ -154,6 +154,43 @@ describe('worked examples: 99.9 % over 30 days, steady traffic, clean history, p
   });
 });
 
+describe('few events: a single failure is an event, not a burn', () => {
+  // A fresh stack: vigil-self's 13 checks of its first run are all the 1-hour window holds.
+  const fresh =
+    (bad: number) =>
+    (windowMs: number): Counts =>
+      windowMs > 0 ? { good: 13 - bad, total: 13 } : { good: 0, total: 0 };
+
+  it('given one failed check among 13 at 99.9 %, no tier holds though the burn rate reads 77×', () => {
+    const r = readSlo(slo(), fresh(1));
+    const page = r.tiers.find((t) => t.burnRate === 14.4)!;
+    expect(page.burnRateLong).toBeCloseTo(1 / 13 / 0.001, 6);
+    expect(r.tiers.every((t) => !t.holds)).toBe(true);
+    expect(decide(slo(), r, new Map(), 60 * MIN).transitions).toEqual([]);
+  });
+
+  it('given two failed checks among 13, the page tier holds: the rule waives one event only', () => {
+    const r = readSlo(slo(), fresh(2));
+    expect(r.tiers.find((t) => t.burnRate === 14.4)).toMatchObject({ holds: true });
+    expect(decide(slo(), r, new Map(), 60 * MIN).transitions.map((t) => [t.state, t.severity])).toEqual([
+      ['firing', 'page'],
+      ['firing', 'ticket'],
+    ]);
+  });
+
+  it('changes nothing where one event alone cannot reach the threshold (property)', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 70, max: 1e6 }), fc.nat(), (total, badSeed) => {
+        const bad = badSeed % (total + 1);
+        const counts = (): Counts => ({ good: total - bad, total });
+        const r = readSlo(slo(), counts);
+        const page = r.tiers.find((t) => t.burnRate === 14.4)!;
+        expect(page.holds).toBe(burnRate(counts(), 99.9) >= 14.4 * (1 - 1e-9));
+      }),
+    );
+  });
+});
+
 describe('budget properties', () => {
   const objectives = fc.constantFrom(90, 95, 99, 99.5, 99.9, 99.95, 99.99);
 
