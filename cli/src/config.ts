@@ -38,6 +38,12 @@ export const envSchema = z.object({
     .url()
     .default('http://127.0.0.1:16686')
     .describe('the Jaeger UI that trace links point to'),
+  DOCKER_HOST: z.string().min(1).optional().describe('Docker engine of vigil up --demo; unset: /var/run/docker.sock'),
+  VIGIL_DEMO_IMAGE: z
+    .string()
+    .min(1)
+    .default('busybox:stable')
+    .describe('image of the demo target vigil up --demo starts (pulled when missing)'),
   USER: z.string().min(1).optional().describe('the default requestedBy of what the CLI publishes'),
   OTEL_EXPORTER_OTLP_ENDPOINT: z.string().url().optional().describe('OTLP/HTTP endpoint the CLI exports its spans to'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),

@@ -16,8 +16,9 @@ import { up } from './up.js';
 const usage = `vigil — event-driven checks for a running system
 
 Usage:
-  vigil up [--own-servers]          bring the local stack up (NATS, PostgreSQL, streams, the five
-                                    services); Ctrl-C stops it
+  vigil up [--own-servers] [--demo] bring the local stack up (NATS, PostgreSQL, streams, the five
+                                    services); --demo also starts a container opted in to chaos
+                                    experiments (Docker engine needed); Ctrl-C stops it
   vigil publish TYPE [--data @file.json | --data '{…}' | --data -] [--FIELD VALUE …]
                 [--wait] [--timeout 2m] [--json]
                                     validate and publish an event of the registry; prints its id,
@@ -90,11 +91,12 @@ async function main(argv: string[]): Promise<number> {
   ) => parseArgs({ args, allowPositionals: true, strict: true, options });
   switch (command) {
     case 'up': {
-      const { values } = opts({ 'own-servers': { type: 'boolean' } });
+      const { values } = opts({ 'own-servers': { type: 'boolean' }, demo: { type: 'boolean' } });
       const logger = pino({ level: env.LOG_LEVEL }, pino.destination(2));
       const stack = await up({
         env,
         ownServers: values['own-servers'] === true,
+        demo: values.demo === true,
         logger,
         print: (l) => process.stdout.write(`${l}\n`),
       });

@@ -5,12 +5,15 @@ import pg from 'pg';
 import { defaultNamespace, ensureStreams, eventTypes, subjectOf, type Logger } from '@vigil/events';
 import { resolveNats, resolvePostgres, type ResolvedServer } from '@vigil/testkit';
 import type { CliEnv } from './config.js';
+import { demoTargetName, startDemoTarget, type DemoTarget } from './demo.js';
 import { portsFrom, services, startService, stopService, waitReady, type RunningService } from './services.js';
 
 export interface UpOptions {
   readonly env: CliEnv;
   /** Ignore NATS_URL/DATABASE_URL and local servers; run servers of our own under the data folder. */
   readonly ownServers: boolean;
+  /** Also start an opted-in demo target container for chaos experiments (needs a Docker engine). @default false */
+  readonly demo?: boolean;
   readonly logger: Logger;
   /** Where the ready summary goes (stdout). */
   readonly print: (line: string) => void;
@@ -53,7 +56,9 @@ export async function up(o: UpOptions): Promise<RunningStack> {
   };
   const started: ResolvedServer[] = [];
   const running: RunningService[] = [];
+  let demo: DemoTarget | undefined;
   const stopAll = async () => {
+    if (demo !== undefined) await demo.stop().catch(() => undefined);
     for (const s of running.reverse()) await stopService(s);
     for (const s of started.reverse()) await s.stop();
   };
@@ -114,6 +119,7 @@ export async function up(o: UpOptions): Promise<RunningStack> {
         o.print(`  ${s.name.padEnd(12)}  http://127.0.0.1:${s.port}/readyz  /metrics  /healthz`);
       }
       o.print(`  chaos       experiments act on the Docker engine at DOCKER_HOST (default /var/run/docker.sock)`);
+      if (o.demo === true) demo = await startDemo(o);
       o.print('  Ctrl-C stops everything this command started.');
     } finally {
       await nc.close();
@@ -142,4 +148,25 @@ function redact(url: string): string {
   const u = new URL(url);
   if (u.password) u.password = '***';
   return u.toString();
+}
+
+/** The demo target, or undefined (with the reason printed) where no Docker engine answers. */
+async function startDemo(o: UpOptions): Promise<DemoTarget | undefined> {
+  try {
+    const demo = await startDemoTarget({
+      name: demoTargetName(o.env.VIGIL_PORT_BASE),
+      dockerHost: o.env.DOCKER_HOST,
+      image: o.env.VIGIL_DEMO_IMAGE,
+      print: o.print,
+    });
+    o.print(`  demo        container ${demo.name} (${demo.image}) opted in to chaos experiments; try:`);
+    o.print(
+      `              vigil publish chaos.requested --kind container-pause --target '{"names":["${demo.name}"]}' --durationSeconds 10 --reason demo --wait`,
+    );
+    o.print('              (the shipped policy refuses Mon-Fri 09:00-17:00 UTC: config/chaos.yaml policy.blackouts)');
+    return demo;
+  } catch (e) {
+    o.print(`  demo        not started: ${(e as Error).message}`);
+    return undefined;
+  }
 }
