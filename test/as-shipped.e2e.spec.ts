@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,7 +8,7 @@ import { createPublisher, replay, type VigilEvent } from '@vigil/events';
 import { createDb } from '@vigil/service-kit';
 import { dockerTestbed } from '@vigil/docker/testing';
 import { freePortRange, waitFor } from '@vigil/testkit';
-import { cliPath } from './support/cli.js';
+import { startUp } from './support/cli.js';
 
 /**
  * The stack exactly as a new user meets it: `vigil up` with the shipped config/ (suites, SLOs,
@@ -46,7 +45,7 @@ describe('as shipped', () => {
       // `vigil up --demo` starts the opted-in target of the gate's dry run, from the busybox image
       // the Docker tests import (no registry here).
       const docker = await dockerTestbed('as-shipped');
-      cleanup.push(() => docker[Symbol.asyncDispose]());
+      cleanup.push(async () => await docker[Symbol.asyncDispose]());
 
       const dataDir = await mkdtemp(join(tmpdir(), 'vigil-as-shipped-'));
       cleanup.push(() => rm(dataDir, { recursive: true, force: true }));
@@ -59,27 +58,11 @@ describe('as shipped', () => {
         VIGIL_DEMO_IMAGE: docker.image,
         LOG_LEVEL: 'warn',
       };
-      for (const v of ['NATS_URL', 'DATABASE_URL', 'VIGIL_NAMESPACE', 'OTEL_EXPORTER_OTLP_ENDPOINT']) delete env[v];
-      let out = '';
-      const up = spawn(process.execPath, [cliPath, 'up', '--own-servers', '--demo'], {
-        env,
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
-      up.stdout.on('data', (d: Buffer) => (out += d.toString()));
-      up.stderr.on('data', (d: Buffer) => (out += d.toString()));
-      const exited = new Promise<number | null>((r) => up.once('exit', r));
-      cleanup.push(async () => {
-        if (up.exitCode === null) up.kill('SIGTERM');
-        await exited;
-      });
-      await waitFor(() => out.includes('Ctrl-C stops') || up.exitCode !== null, {
-        timeoutMs: 90_000,
-        message: 'vigil up ready',
-      });
-      expect(out).toContain('vigil: ready');
+      const up = startUp(env, ['--own-servers', '--demo']);
+      cleanup.push(() => up.stop());
+      const { natsUrl, databaseUrl } = await up.ready();
       const target = `vigil-demo-target-${portBase}`;
-      expect(out).toContain(`demo        container ${target} (${docker.image}) opted in to chaos experiments`);
-      const natsUrl = /NATS\s+(nats:\/\/\S+)/.exec(out)![1]!;
+      expect(up.output()).toContain(`demo        container ${target} (${docker.image}) opted in to chaos experiments`);
       const nc = await connect({ servers: natsUrl });
       cleanup.push(() => nc.close());
 
@@ -93,7 +76,6 @@ describe('as shipped', () => {
         { timeoutMs: MINUTE, intervalMs: 500, message: 'a first scheduled run of each suite' },
       );
       const from = Math.ceil(Math.max(...firstRuns.map((e) => Date.parse(e.time ?? ''))) / MINUTE) * MINUTE;
-      const databaseUrl = /PostgreSQL\s+(postgres:\/\/\S+)/.exec(out)![1]!;
       const { db } = createDb<{ 'slo.evaluations': { slo: string; evaluated_at: Date } }>(databaseUrl);
       cleanup.push(() => db.destroy());
       await waitFor(

@@ -7,7 +7,7 @@ import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPublisher, ensureStreams, namespaceFor, type VigilEvent } from '@vigil/events';
 import { freePortRange, waitFor } from '@vigil/testkit';
-import { cliPath as cli, runCli } from './support/cli.js';
+import { cliPath as cli, runCli, startUp } from './support/cli.js';
 import { OtlpReceiver, type ReceivedSpan } from './support/otlp-receiver.js';
 
 /**
@@ -73,24 +73,9 @@ components:
     // Never the default ports 9470-9474: a stack of `npm run up` may hold them.
     VIGIL_PORT_BASE: String(await freePortRange(5)),
   };
-  delete upEnv['NATS_URL'];
-  delete upEnv['DATABASE_URL'];
-  delete upEnv['VIGIL_NAMESPACE'];
-  let out = '';
-  const up = spawn(process.execPath, [cli, 'up', '--own-servers'], { env: upEnv, stdio: ['ignore', 'pipe', 'pipe'] });
-  up.stdout?.on('data', (d: Buffer) => (out += d.toString()));
-  up.stderr?.on('data', (d: Buffer) => (out += d.toString()));
-  const exited = new Promise<number | null>((r) => up.once('exit', r));
-  cleanup.push(async () => {
-    if (up.exitCode === null) up.kill('SIGTERM');
-    await exited;
-  });
-  await waitFor(() => out.includes('Ctrl-C stops') || up.exitCode !== null, {
-    timeoutMs: 90_000,
-    message: 'vigil up ready',
-  });
-  expect(out).toContain('vigil: ready');
-  natsUrl = /NATS\s+(nats:\/\/\S+)/.exec(out)![1]!;
+  const up = startUp(upEnv);
+  cleanup.push(() => up.stop());
+  ({ natsUrl } = await up.ready());
   env = { ...upEnv, NATS_URL: natsUrl, VIGIL_JAEGER_URL: 'http://jaeger.test:16686' };
 }, 120_000);
 

@@ -190,7 +190,7 @@ const cases = (): Case[] => {
     file(
       'chaos',
       'a cron hour of 25',
-      edit(chaos, "cron: '0 10 * * wed'", "cron: '0 25 * * wed'"),
+      edit(chaos, "cron: '0 18 * * wed'", "cron: '0 25 * * wed'"),
       /chaos\.yaml: schedules\[0\]\.cron: hour field: 25 is outside 0-23/,
     ),
     file(
@@ -202,8 +202,14 @@ const cases = (): Case[] => {
     file(
       'chaos',
       'a blackout on no day',
-      edit(chaos, 'blackouts: []', 'blackouts: [{ days: [someday], from: "09:00", to: "17:00" }]'),
+      edit(chaos, 'days: [mon, tue, wed, thu, fri]', 'days: [someday]'),
       /chaos\.yaml: policy\.blackouts\[0\]\.days\[0\]: /,
+    ),
+    file(
+      'chaos',
+      'a time zone that does not exist',
+      edit(chaos, 'timeZone: UTC', 'timeZone: Mars/Olympus_Mons'),
+      /chaos\.yaml: policy\.timeZone: must be an IANA time zone/,
     ),
     file(
       'chaos',

@@ -1,15 +1,13 @@
-import { spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { connect } from '@nats-io/transport-node';
 import { jetstream } from '@nats-io/jetstream';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createPublisher, replay, subscribe, type VigilEvent } from '@vigil/events';
 import { freePortRange, waitFor } from '@vigil/testkit';
+import { startUp } from './support/cli.js';
 
-const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const cleanup: (() => Promise<void>)[] = [];
 afterAll(async () => {
   for (const c of cleanup.reverse()) await c();
@@ -47,28 +45,10 @@ components:
       // Never the default ports 9470-9474: a stack of `npm run up` may hold them.
       VIGIL_PORT_BASE: String(portBase),
     };
-    delete env['NATS_URL'];
-    delete env['DATABASE_URL'];
-    let out = '';
-    const up = spawn(process.execPath, [join(root, 'cli/dist/main.js'), 'up', '--own-servers'], {
-      env,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    up.stdout?.on('data', (d: Buffer) => (out += d.toString()));
-    up.stderr?.on('data', (d: Buffer) => (out += d.toString()));
-    const exited = new Promise<number | null>((r) => up.once('exit', r));
-    cleanup.push(async () => {
-      if (up.exitCode === null) {
-        up.kill('SIGTERM');
-        await exited;
-      }
-    });
-    await waitFor(() => out.includes('Ctrl-C stops') || up.exitCode !== null, {
-      timeoutMs: 60_000,
-      message: 'vigil up ready',
-    });
-    expect(out).toContain(`validator     ${validatorUrl}/readyz`);
-    const natsUrl = /NATS\s+(nats:\/\/\S+)/.exec(out)![1]!;
+    const up = startUp(env);
+    cleanup.push(() => up.stop());
+    const { natsUrl } = await up.ready(60_000);
+    expect(up.output()).toContain(`validator     ${validatorUrl}/readyz`);
 
     const nc = await connect({ servers: natsUrl });
     cleanup.push(() => nc.close());

@@ -1,6 +1,7 @@
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { waitFor } from '@vigil/testkit';
 
 /** The built `vigil` command (pnpm build makes it). */
 export const cliPath = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'cli/dist/main.js');
@@ -23,4 +24,50 @@ export function runCli(env: NodeJS.ProcessEnv, args: readonly string[], input?: 
     // 'close', not 'exit': output still in the pipes when the process ends belongs to the run.
     child.once('close', (code) => resolve({ code, stdout, stderr }));
   });
+}
+
+/** A `vigil up` started by a test, with its output. */
+export interface UpProcess {
+  readonly child: ChildProcess;
+  /** Everything it printed so far (stdout and stderr). */
+  output(): string;
+  readonly exited: Promise<number | null>;
+  /** Waits for its ready summary; returns the NATS and PostgreSQL URLs it printed. */
+  ready(timeoutMs?: number): Promise<{ natsUrl: string; databaseUrl: string }>;
+  /** SIGTERM, then waits for the exit (nothing when it has ended). */
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts `vigil up ARGS…` with `env` minus the server variables a test never shares
+ * (NATS_URL, DATABASE_URL, VIGIL_NAMESPACE): each test's stack is its own.
+ */
+export function startUp(env: NodeJS.ProcessEnv, args: readonly string[] = ['--own-servers']): UpProcess {
+  const own = { ...env };
+  for (const v of ['NATS_URL', 'DATABASE_URL', 'VIGIL_NAMESPACE']) delete own[v];
+  const child = spawn(process.execPath, [cliPath, 'up', ...args], { env: own, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+  const exited = new Promise<number | null>((r) => child.once('exit', r));
+  return {
+    child,
+    output: () => out,
+    exited,
+    async ready(timeoutMs = 90_000) {
+      await waitFor(() => out.includes('Ctrl-C stops') || child.exitCode !== null, {
+        timeoutMs,
+        message: 'vigil up to be ready',
+      });
+      if (!out.includes('vigil: ready')) throw new Error(`vigil up did not come up:\n${out}`);
+      return {
+        natsUrl: /NATS\s+(nats:\/\/\S+)/.exec(out)![1]!,
+        databaseUrl: /PostgreSQL\s+(postgres:\/\/\S+)/.exec(out)![1]!,
+      };
+    },
+    async stop() {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+      await exited;
+    },
+  };
 }

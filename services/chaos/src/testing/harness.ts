@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Kysely } from 'kysely';
@@ -83,10 +83,21 @@ export async function chaosHarness(
   const dir = await mkdtemp(join(tmpdir(), 'vigil-chaos-'));
   const configFile = join(dir, 'chaos.yaml');
   await writeFile(configFile, testConfig());
+  // An SLO of the harness's own over the checks it publishes: the shipped ones count vigil-self only.
+  await mkdir(join(dir, 'slos'));
+  await writeFile(
+    join(dir, 'slos', 'availability.yaml'),
+    `name: availability
+service: test
+sli: { events: { type: validation.completed, each: check, where: { suite: ${testSuite} }, good: { status: [PASS, WARN] } } }
+objective: 99.9
+`,
+  );
   const slo = ServiceProcess.start('slo-engine', {
     NATS_URL: urls.natsUrl,
     DATABASE_URL: database.url,
     VIGIL_NAMESPACE: f.namespaceId,
+    SLO_DIR: join(dir, 'slos'),
   });
   const started = await slo.waitForLog('slo-engine started', 30_000);
   const sloUrl = `http://127.0.0.1:${String(started['port'])}`;
