@@ -73,10 +73,13 @@ components:
     ...(process.env['DOCKER_HOST'] ? { DOCKER_HOST: process.env['DOCKER_HOST'] } : {}),
     ...o.env,
   };
+  // Chaos reads budgets from the pipeline's own slo-engine, never from a stack on the default port.
+  let sloUrl = 'http://127.0.0.1:1';
   const start = async (name: Service) => {
-    const p = ServiceProcess.start(name, env, o.nodeArgs);
+    const p = ServiceProcess.start(name, name === 'chaos' ? { ...env, CHAOS_SLO_URL: sloUrl } : env, o.nodeArgs);
     procs.set(name, [...(procs.get(name) ?? []), p]);
-    await p.waitForLog(`${name} started`, 60_000);
+    const started = await p.waitForLog(`${name} started`, 60_000);
+    if (name === 'slo-engine') sloUrl = `http://127.0.0.1:${String(started['port'])}`;
     return p;
   };
   for (const s of o.services) for (let i = 0; i < (o.instances ?? 1); i++) await start(s);
