@@ -3,9 +3,9 @@ import type { JetStreamClient, JsMsg } from '@nats-io/jetstream';
 import { decodeMessage } from './binding.js';
 import { deadLetter } from './deadletter.js';
 import type { VigilEvent } from './envelope.js';
-import { dispositionOf, isDecodeError, isVigilEventsError } from './errors.js';
+import { dispositionOf, isDecodeError, isVigilEventsError, TypeSubjectMismatchError } from './errors.js';
 import { silentLogger, type Logger } from './logger.js';
-import { defaultNamespace, type EventType, type Namespace } from './registry.js';
+import { defaultNamespace, isSubjectOf, subjectOf, type EventType, type Namespace } from './registry.js';
 import { DEFAULT_MAX_DELIVER, type ConsumerSpec } from './topology.js';
 import { eventsTracer, extractTraceContext, messagingAttributes, recordFailure } from './tracing.js';
 
@@ -185,6 +185,9 @@ export async function consume<T extends EventType>(o: ConsumeOptions<T>): Promis
     let event: VigilEvent;
     try {
       event = decodeMessage(m);
+      if (!isSubjectOf(ns, event.type, m.subject)) {
+        throw new TypeSubjectMismatchError(event.type, m.subject, subjectOf(ns, event.type));
+      }
     } catch (e) {
       const code = isVigilEventsError(e) ? e.code : 'DECODE_FAILED';
       await toDeadLetter(m, code, (e as Error).message, logger.child({ seq: m.seq, subject: m.subject }));

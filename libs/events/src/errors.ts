@@ -52,6 +52,22 @@ export class UnknownEventTypeError extends VigilEventsError {
   }
 }
 
+/**
+ * The event arrived on a subject that is not its type's: a body of one type published on another
+ * type's subject (where a publisher may publish) would otherwise be applied as if it were allowed.
+ */
+export class TypeSubjectMismatchError extends VigilEventsError {
+  readonly code = 'TYPE_SUBJECT_MISMATCH';
+  readonly disposition = 'dead-letter';
+  constructor(
+    readonly type: string,
+    readonly subject: string,
+    expected: string,
+  ) {
+    super(`event type '${type}' arrived on subject '${subject}'; its subject is '${expected}'`);
+  }
+}
+
 /** One problem found in an event's `data`; `path` is like `components[0].score` (empty for the root). */
 export interface DataIssue {
   readonly path: string;

@@ -3,7 +3,7 @@ import { jetstreamManager } from '@nats-io/jetstream';
 import fc from 'fast-check';
 import { describe, expect, inject, it } from 'vitest';
 import { waitFor } from '@vigil/testkit';
-import { encodeBinary } from './binding.js';
+import { encodeBinary, encodeStructured } from './binding.js';
 import { consume } from './consume.js';
 import { readDeadLetters } from './deadletter.js';
 import { createEvent, parseData, type VigilEvent } from './envelope.js';
@@ -251,6 +251,46 @@ describe('failure semantics', () => {
     expect(calls).toBe(1);
     const [d] = await deadLetters(f);
     expect(d?.dl?.reason).toBe("suite 'no-such-suite' does not exist");
+  });
+
+  it('an event on another type’s subject is dead-lettered as TYPE_SUBJECT_MISMATCH by every consumer, and replay refuses it', async () => {
+    await using f = await eventsFixture(natsUrl, { label: 'smuggle' });
+    // A body of validation.completed on the sli.observed subject, which a client may publish.
+    const smuggled = createEvent('validation.completed', samples['validation.completed'], { source: 'vigil/test' });
+    const { data, headers } = encodeStructured(smuggled);
+    await f.js.publish(subjectOf(f.ns, 'sli.observed'), data, { headers, msgID: smuggled.id });
+    const legit = await createPublisher({ js: f.js, ns: f.ns, source: 'vigil/test' }).publish(
+      'sli.observed',
+      samples['sli.observed'],
+    );
+    const handled: string[] = [];
+    const consumers = [];
+    // A service's consumer of sli.observed, and a tool's consumer of every type.
+    for (const spec of [{ durable: 'slis', types: ['sli.observed' as const] }, { durable: 'all' }]) {
+      await ensureConsumer(f.nc, spec, f.ns);
+      consumers.push(
+        await consume({ js: f.js, ns: f.ns, spec, handler: async (e) => void handled.push(`${spec.durable}:${e.id}`) }),
+      );
+    }
+    await waitFor(() => consumers.every((c) => c.stats.deadLettered + c.stats.processed === 2), {
+      message: 'both consumers settle both messages',
+    });
+    for (const c of consumers) await c.stop();
+    expect(handled.sort()).toEqual([`all:${legit.id}`, `slis:${legit.id}`]);
+    const dls = await deadLetters(f);
+    expect(dls.map((d) => [d.subject, d.dl?.code]).sort()).toEqual([
+      [`${f.ns.deadLetterPrefix}.all`, 'TYPE_SUBJECT_MISMATCH'],
+      [`${f.ns.deadLetterPrefix}.slis`, 'TYPE_SUBJECT_MISMATCH'],
+    ]);
+    expect(dls[0]?.dl?.reason).toBe(
+      `event type 'validation.completed' arrived on subject '${subjectOf(f.ns, 'sli.observed')}'; its subject is '${subjectOf(f.ns, 'validation.completed')}'`,
+    );
+    const invalid: string[] = [];
+    const replayed = await collect(
+      replay(f.nc, { ns: f.ns, start: { from: 'beginning' }, onInvalid: (e) => invalid.push(e.message) }),
+    );
+    expect(replayed.map((x) => x.event.id)).toEqual([legit.id]);
+    expect(invalid).toEqual([expect.stringMatching(/^event type 'validation.completed' arrived on subject/)]);
   });
 
   it('stop() lets in-flight work finish, and a message whose process died is dead-lettered on the extra delivery', async () => {

@@ -339,6 +339,16 @@ export function subjectOf(ns: Namespace, type: EventType): string {
   return `${ns.subjectPrefix}.${type}`;
 }
 
+/**
+ * Whether `subject` is the subject of an event of `type`: `<prefix>.<type>`, or that with one more
+ * token (a routing key). Consumers refuse events whose type is not their subject's.
+ */
+export function isSubjectOf(ns: Namespace, type: string, subject: string): boolean {
+  const own = `${ns.subjectPrefix}.${type}`;
+  if (subject === own) return true;
+  return subject.startsWith(`${own}.`) && !subject.slice(own.length + 1).includes('.');
+}
+
 /** The subject filter that matches every event of the namespace. */
 export function allEventsSubject(ns: Namespace): string {
   return `${ns.subjectPrefix}.>`;
