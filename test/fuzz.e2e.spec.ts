@@ -2,7 +2,15 @@ import { jetstream, jetstreamManager, type JetStreamManager } from '@nats-io/jet
 import { connect, headers as createHeaders, type NatsConnection } from '@nats-io/transport-node';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { createEvent, encodeStructured, readDeadLetters, replay, subjectOf, type EventType } from '@vigil/events';
+import {
+  createEvent,
+  encodeStructured,
+  eventTypes,
+  readDeadLetters,
+  replay,
+  subjectOf,
+  type EventType,
+} from '@vigil/events';
 import { hostileMessages, hostileValidEvents, type RawMessage } from '@vigil/events/testing';
 import { waitFor } from '@vigil/testkit';
 import { portOf, scrape, startPipeline, type Pipeline } from './support/pipeline.js';
@@ -63,6 +71,7 @@ describe('fuzzing every consumer', () => {
     const bad = new Map<number, RawMessage>();
     const good: string[] = [];
     const oddSeqs = new Map<number, { type: EventType; id: string }>();
+    const smuggled = new Map<number, { type: EventType; subject: string }>();
     // Interleaved: a valid request after every third hostile message.
     for (const [i, m] of hostile.entries()) {
       const h = createHeaders();
@@ -83,6 +92,12 @@ describe('fuzzing every consumer', () => {
         const e = createEvent(o.type, o.data as never, { source: 'vigil/fuzz' });
         const { data, headers } = encodeStructured(e);
         oddSeqs.set((await js.publish(subjectOf(p.ns, o.type), data, { headers })).seq, { type: o.type, id: e.id });
+        // The same kind of event smuggled onto another type's subject (a fresh id, so the stream's
+        // duplicate window does not drop it).
+        const other = eventTypes.filter((t) => t !== o.type)[i % (eventTypes.length - 1)]!;
+        const s2 = encodeStructured(createEvent(o.type, o.data as never, { source: 'vigil/fuzz' }));
+        const subject = subjectOf(p.ns, other);
+        smuggled.set((await js.publish(subject, s2.data, { headers: s2.headers })).seq, { type: o.type, subject });
       }
     }
 
@@ -138,6 +153,16 @@ describe('fuzzing every consumer', () => {
       }
     }
 
+    // Valid events on another type's subject: every consumer they reach refuses them.
+    for (const [seq, m] of smuggled) {
+      for (const consumer of Object.keys(CONSUMERS)) {
+        if (!reaches(consumer, m.subject)) continue;
+        expect(letters.get(`${consumer}/${seq}`)?.code, `${consumer}: ${m.type} on ${m.subject} (#${seq})`).toBe(
+          'TYPE_SUBJECT_MISMATCH',
+        );
+      }
+    }
+
     // Valid events with hostile strings: handled, or dead-lettered with a reason; never lost silently.
     const inbox = async (consumer: string, id: string) =>
       (
@@ -172,7 +197,7 @@ describe('fuzzing every consumer', () => {
       }
     }
     process.stdout.write(
-      `\nfuzz: ${hostile.length} hostile messages, ${oddSeqs.size} valid events with hostile strings, ${good.length} valid requests (seed ${SEED})\n` +
+      `\nfuzz: ${hostile.length} hostile messages, ${oddSeqs.size} valid events with hostile strings, ${smuggled.size} on another type's subject, ${good.length} valid requests (seed ${SEED})\n` +
         `${'consumer'.padEnd(18)}${'processed'.padStart(10)}${'dead-lettered'.padStart(15)}${'skipped'.padStart(9)}\n${summary.join('')}`,
     );
   }, 300_000);

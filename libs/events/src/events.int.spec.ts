@@ -4,7 +4,7 @@ import fc from 'fast-check';
 import { describe, expect, inject, it } from 'vitest';
 import { waitFor } from '@vigil/testkit';
 import { encodeBinary, encodeStructured } from './binding.js';
-import { consume } from './consume.js';
+import { consume, type RunningConsumer } from './consume.js';
 import { readDeadLetters } from './deadletter.js';
 import { createEvent, parseData, type VigilEvent } from './envelope.js';
 import { PermanentError, TopologyConflictError } from './errors.js';
@@ -264,7 +264,7 @@ describe('failure semantics', () => {
       samples['sli.observed'],
     );
     const handled: string[] = [];
-    const consumers = [];
+    const consumers: RunningConsumer[] = [];
     // A service's consumer of sli.observed, and a tool's consumer of every type.
     for (const spec of [{ durable: 'slis', types: ['sli.observed' as const] }, { durable: 'all' }]) {
       await ensureConsumer(f.nc, spec, f.ns);
