@@ -77,15 +77,19 @@ describe('chaos experiments on a real Docker engine', () => {
       const name = (n: string) => h.bed.nameOf(`k-${n}`);
       const restartedAt = c['restart']!.State.StartedAt;
 
+      // Each fault holds 10 s: the checks below look at them one after another, and on a loaded
+      // machine a 2 s hold (pause, the fourth) was over before the test looked (seen in CI).
+      const hold = { durationSeconds: 10 };
       const ids = {
-        kill: await request({ kind: 'container-kill', target: { names: [name('kill')] } }),
-        stop: await request({ kind: 'container-stop', target: { names: [name('stop')] } }),
-        restart: await request({ kind: 'container-restart', target: { names: [name('restart')] } }),
-        pause: await request({ kind: 'container-pause', target: { names: [name('pause')] } }),
+        kill: await request({ kind: 'container-kill', target: { names: [name('kill')] }, ...hold }),
+        stop: await request({ kind: 'container-stop', target: { names: [name('stop')] }, ...hold }),
+        restart: await request({ kind: 'container-restart', target: { names: [name('restart')] }, ...hold }),
+        pause: await request({ kind: 'container-pause', target: { names: [name('pause')] }, ...hold }),
         disconnect: await request({
           kind: 'network-disconnect',
           target: { names: [name('disconnect')] },
           parameters: { network: net },
+          ...hold,
         }),
         cpu: await request({
           kind: 'cpu-stress',
