@@ -406,4 +406,42 @@ describe('the gate with its own config', () => {
     ]);
     expect((await g.bed.docker.getContainer(g.bed.nameOf('any')).inspect()).State.Paused).toBe(false);
   }, 90_000);
+
+  it('the blast radius holds across running experiments: single-target requests one after another fault at most the limit', async () => {
+    await using g = await chaosHarness('chaos-radius', { natsUrl, databaseUrl });
+    // An opt-in label of this test's own: other tests' containers on the engine do not count.
+    const own = `vigil.test/${g.bed.runId}`;
+    await g.startService(
+      testConfig().replace('policy: { maxScoreAge: 10m }', `policy: { maxScoreAge: 10m, optInLabel: "${own}" }`),
+    );
+    for (let i = 0; i < 6; i++) await g.bed.run({ name: `r-${i}`, labels: { [own]: 'true' } });
+    await g.validated(9.5);
+    const pause = (i: number) =>
+      g.publish('chaos.requested', {
+        kind: 'container-pause',
+        target: { names: [g.bed.nameOf(`r-${i}`)] },
+        durationSeconds: 600,
+        requestedBy: 'test',
+        reason: 'radius',
+      });
+    const paused = async () => {
+      let n = 0;
+      for (let i = 0; i < 6; i++) if ((await inspect(g.bed.nameOf(`r-${i}`))).State.Paused) n++;
+      return n;
+    };
+    const first = await pause(0);
+    await waitFor(async () => (await paused()) === 1, { message: 'the first experiment to pause its target' });
+    // 30 % of 6 is 1: the paused one counts, so each further single target is refused.
+    for (let i = 1; i <= 3; i++) {
+      const o = await g.outcome(await pause(i));
+      expect(o.type, `request ${i}`).toBe('chaos.aborted');
+      expect((o.data as { reasons: string[] }).reasons).toEqual([
+        'blast-radius: 1 of 6 eligible container(s), 1 more under experiments now; at most 1 (30 %, at least 1)',
+      ]);
+    }
+    expect(await paused()).toBe(1);
+    await g.publish('chaos.abort.requested', { requestId: first, requestedBy: 'test', reason: 'done' });
+    expect((await g.outcome(first)).type).toBe('chaos.aborted');
+    await waitFor(async () => (await paused()) === 0, { message: 'the first target unpaused' });
+  }, 90_000);
 });

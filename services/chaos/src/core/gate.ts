@@ -218,14 +218,18 @@ export function gate(input: GateInput): GateResult {
         : `${targets.length} of ${running.length} running eligible match(es), picked at random (count ${count}; ${matching.length - selected.length} protected or not opted in left out)`,
   );
 
-  // Blast radius, over the containers chaos could touch at all.
-  const eligible = input.candidates.filter((c) => c.running && isEligible(c));
+  // Blast radius, over the containers chaos could touch at all, across every running experiment:
+  // a container paused or stopped by one still counts as eligible, and as affected, so that
+  // single-target requests one after another cannot fault more than the limit together.
+  const eligible = input.candidates.filter((c) => isEligible(c) && (c.running || input.busy.has(c.id)));
   const limit = Math.max(1, Math.floor((eligible.length * p.maxBlastRadiusPercent) / 100));
+  const chosen = new Set(targets.map((c) => c.id));
+  const underOthers = eligible.filter((c) => input.busy.has(c.id) && !chosen.has(c.id)).length;
   add(
     'blast-radius',
-    targets.length <= limit,
-    targets.length,
-    `${targets.length} of ${eligible.length} eligible container(s); at most ${limit} (${p.maxBlastRadiusPercent} %, at least 1)`,
+    targets.length + underOthers <= limit,
+    targets.length + underOthers,
+    `${targets.length} of ${eligible.length} eligible container(s)${underOthers > 0 ? `, ${underOthers} more under experiments now` : ''}; at most ${limit} (${p.maxBlastRadiusPercent} %, at least 1)`,
   );
   // Over every match, not only running ones: a container paused or stopped by an experiment is busy.
   const busy = (count === undefined ? selected : targets).filter((c) => input.busy.has(c.id)).map((c) => c.name);

@@ -162,6 +162,28 @@ describe('safety gate', () => {
     ]);
   });
 
+  it('the blast radius holds across running experiments: faulted containers stay eligible and count as affected', () => {
+    // Six opted-in containers, three of them paused by single-target experiments already.
+    const six = [c('a'), c('b'), c('c', undefined, false), c('d', undefined, false), c('e'), c('f', undefined, false)];
+    const busy = new Set(['id-c', 'id-d', 'id-f']);
+    const one = { ...input().request, target: { names: ['a'] } };
+    expect(gate(input({ candidates: six, busy, request: one })).reasons).toEqual([
+      'blast-radius: 1 of 6 eligible container(s), 3 more under experiments now; at most 1 (30 %, at least 1)',
+    ]);
+    // Ten opted-in containers, 30 % of 10 = 3: a single target fits beside one or two faulted
+    // containers, not beside three.
+    const ten = (faulted: string[]) => ({
+      candidates: 'abcdefghij'.split('').map((n) => c(n, undefined, !faulted.includes(n))),
+      busy: new Set(faulted.map((n) => `id-${n}`)),
+      request: one,
+    });
+    expect(gate(input(ten(['c']))).allowed).toBe(true);
+    expect(gate(input(ten(['c', 'd']))).allowed).toBe(true);
+    expect(gate(input(ten(['c', 'd', 'f']))).reasons).toEqual([
+      'blast-radius: 1 of 10 eligible container(s), 3 more under experiments now; at most 3 (30 %, at least 1)',
+    ]);
+  });
+
   it('refuses when nothing running matches, and lists every failing check at once', () => {
     const r = gate(
       input({
