@@ -277,9 +277,35 @@ export function dockerEngine(docker: DockerClient, o: EngineOptions): ChaosEngin
             ? 'running'
             : `running (${health})`
           : s.Status;
-      return { ok: s.Running && !s.Paused && (health === undefined || health === 'healthy'), state };
+      if (!s.Running || s.Paused || (health !== undefined && health !== 'healthy')) return { ok: false, state };
+      // Running is not working: a process stopped by SIGSTOP leaves the container "running".
+      const stopped = await stoppedProcesses(docker, target.id);
+      if (stopped === undefined) return { ok: true, state: `${state}; processes unreadable` };
+      if (stopped.length > 0) return { ok: false, state: `${state}, but stopped: ${stopped.join(', ')}` };
+      return { ok: true, state };
     },
   };
+}
+
+/**
+ * The container's processes in the stopped state (`T`, `t`: SIGSTOP, SIGTSTP, traced), as
+ * `pid N (STAT)`; undefined when the engine cannot list them (no `ps` on its host).
+ */
+async function stoppedProcesses(docker: DockerClient, id: string): Promise<string[] | undefined> {
+  try {
+    const top = (await engineCall(docker, () => docker.getContainer(id).top({ ps_args: 'o pid,stat' }))) as {
+      Titles?: string[];
+      Processes?: string[][];
+    };
+    const pid = top.Titles?.indexOf('PID') ?? -1;
+    const stat = top.Titles?.indexOf('STAT') ?? -1;
+    if (pid < 0 || stat < 0) return undefined;
+    return (top.Processes ?? [])
+      .filter((row) => /^[Tt]/.test(row[stat] ?? ''))
+      .map((row) => `pid ${row[pid] ?? '?'} (${row[stat] ?? '?'})`);
+  } catch {
+    return undefined;
+  }
 }
 
 /** The engine multiplexes a non-TTY container's stdout and stderr into 8-byte-framed chunks. */

@@ -356,6 +356,24 @@ describe('the safety gate refuses, with every reason, and touches nothing', () =
     expect((ok.data as { targets: unknown[] }).targets).toHaveLength(1);
   });
 
+  it('a frozen workload is not recovered: SIGSTOP is no kill signal, and a stopped PID 1 fails verification', async () => {
+    await h.bed.run({ name: 'frozen', labels: optIn });
+    const target = { names: [h.bed.nameOf('frozen')] };
+    expect(await refused(await request({ kind: 'container-kill', target, parameters: { signal: 'SIGSTOP' } }))).toEqual(
+      [expect.stringMatching(/^plan: parameters\.signal "SIGSTOP" is not allowed \(one of SIGKILL, /)],
+    );
+    // Frozen by something else: the container still reads as running, its process is stopped.
+    await h.bed.docker.getContainer(h.bed.nameOf('frozen')).kill({ signal: 'SIGSTOP' });
+    expect((await inspect(h.bed.nameOf('frozen'))).State).toMatchObject({ Running: true, Paused: false });
+    const o = await h.outcome(await request({ kind: 'container-pause', target, durationSeconds: 0.5 }), 60_000);
+    expect(o.type).toBe('chaos.completed');
+    expect((o.data as { recovery: { recovered: boolean; details: string[] } }).recovery).toMatchObject({
+      recovered: false,
+      details: [expect.stringMatching(/frozen: not recovered within \d+s \(running, but stopped: pid \d+ \(T/)],
+    });
+    await h.bed.docker.getContainer(h.bed.nameOf('frozen')).kill({ signal: 'SIGCONT' });
+  }, 90_000);
+
   it('a score too low', async () => {
     await h.bed.run({ name: 'gated', labels: optIn });
     const target = { names: [h.bed.nameOf('gated')] };

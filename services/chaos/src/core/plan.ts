@@ -40,6 +40,21 @@ function str(p: Request['parameters'], key: string, def?: string): string {
   return v;
 }
 
+/**
+ * The signals a container-kill may send: ones that end or poke a process. SIGSTOP and SIGTSTP
+ * would freeze the workload while the container still reads as running, which no rollback (a
+ * start) undoes; SIGCONT and the rest fault nothing.
+ */
+export const ALLOWED_SIGNALS: readonly string[] = [
+  'SIGKILL',
+  'SIGTERM',
+  'SIGINT',
+  'SIGQUIT',
+  'SIGHUP',
+  'SIGUSR1',
+  'SIGUSR2',
+];
+
 const known: Record<ChaosKind, readonly string[]> = {
   'container-kill': ['signal'],
   'container-stop': [],
@@ -67,8 +82,15 @@ export function planFor(request: Request): Plan {
   const holdMs = Math.round(request.durationSeconds * 1000);
   const plan = (inject: Action[], rollback: Action[]): Plan => ({ kind: request.kind, holdMs, inject, rollback });
   switch (request.kind) {
-    case 'container-kill':
-      return plan([{ op: 'kill', signal: str(p, 'signal', 'SIGKILL') }], [{ op: 'start' }]);
+    case 'container-kill': {
+      const signal = str(p, 'signal', 'SIGKILL').toUpperCase();
+      if (!ALLOWED_SIGNALS.includes(signal)) {
+        throw new PlanError(
+          `parameters.signal ${JSON.stringify(p['signal'])} is not allowed (one of ${ALLOWED_SIGNALS.join(', ')})`,
+        );
+      }
+      return plan([{ op: 'kill', signal }], [{ op: 'start' }]);
+    }
     case 'container-stop':
       return plan([{ op: 'stop' }], [{ op: 'start' }]);
     case 'container-restart':

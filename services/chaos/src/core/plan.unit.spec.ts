@@ -49,4 +49,13 @@ describe('chaos plans', () => {
       'parameters.signal is not a parameter of container-pause (it takes: none)',
     );
   });
+
+  it('a kill sends only a signal from the allowed list: none that freezes the workload', () => {
+    for (const signal of ['SIGSTOP', 'SIGTSTP', 'SIGCONT', 'STOP', '19']) {
+      expect(() => planFor(req('container-kill', { signal })), signal).toThrow(
+        `parameters.signal ${JSON.stringify(signal)} is not allowed (one of SIGKILL, SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGUSR1, SIGUSR2)`,
+      );
+    }
+    expect(planFor(req('container-kill', { signal: 'sigterm' })).inject).toEqual([{ op: 'kill', signal: 'SIGTERM' }]);
+  });
 });
