@@ -6,10 +6,46 @@ import { startHttpServer } from './http.js';
 import { connectNats } from './nats.js';
 import { natsReadiness, postgresReadiness } from './readiness.js';
 
-/** /readyz of a server whose readiness is what every service's runtime reports. */
-async function readyz(port: number): Promise<{ status: number; checks: Record<string, unknown> }> {
-  const r = await fetch(`http://127.0.0.1:${port}/readyz`);
-  return { status: r.status, checks: ((await r.json()) as { checks: Record<string, unknown> }).checks };
+type Readyz = { status: number; checks: Record<string, unknown> };
+
+/**
+ * A /readyz server reporting `name` from `probe`, as every service's runtime does, and the three
+ * moments of a server outage: ready, down within 2 s of `stop`, ready again after `start`.
+ */
+async function outage(
+  name: string,
+  probe: () => Promise<true | string>,
+  server: { stop(): Promise<void>; start(): Promise<void> },
+): Promise<{ before: Readyz; down: Readyz; after: Readyz }> {
+  const http = await startHttpServer({
+    port: 0,
+    metrics: new Registry(),
+    ready: async () => ({ [name]: await probe() }),
+  });
+  const readyz = async (): Promise<Readyz> => {
+    const r = await fetch(`http://127.0.0.1:${http.port}/readyz`);
+    return { status: r.status, checks: ((await r.json()) as { checks: Record<string, unknown> }).checks };
+  };
+  const answering = (status: number) => async () => {
+    const r = await readyz();
+    return r.status === status ? r : undefined;
+  };
+  try {
+    const before = await readyz();
+    await server.stop();
+    const down = await waitFor(answering(503), {
+      timeoutMs: 2000,
+      message: `/readyz to answer 503 within 2 s of ${name} going away`,
+    });
+    await server.start();
+    const after = await waitFor(answering(200), {
+      timeoutMs: 10_000,
+      message: `/readyz to answer 200 once ${name} is back`,
+    });
+    return { before, down, after };
+  } finally {
+    await http.close();
+  }
 }
 
 describe('/readyz tells the truth about its servers', () => {
@@ -17,34 +53,16 @@ describe('/readyz tells the truth about its servers', () => {
     await using nats = await NatsServerProcess.start();
     // As a service connects: reconnecting forever, so the connection is never closed.
     const nc = await connectNats(nats.url, 'readiness-test');
-    const ready = natsReadiness(nc);
-    const http = await startHttpServer({
-      port: 0,
-      metrics: new Registry(),
-      ready: async () => ({ nats: await ready() }),
-    });
     try {
-      expect(await readyz(http.port)).toEqual({ status: 200, checks: { nats: true } });
-
-      await nats.kill('SIGKILL');
-      const down = await waitFor(
-        async () => {
-          const r = await readyz(http.port);
-          return r.status === 503 ? r : undefined;
-        },
-        { timeoutMs: 2000, message: '/readyz to answer 503 after the NATS server died' },
-      );
-      expect(down.checks['nats']).toMatch(/disconnected|did not answer/);
-      expect(nc.isClosed()).toBe(false);
-
-      await nats.restart();
-      await waitFor(async () => (await readyz(http.port)).status === 200, {
-        timeoutMs: 10_000,
-        message: '/readyz to answer 200 once the client has reconnected',
+      const r = await outage('nats', natsReadiness(nc), {
+        stop: () => nats.kill('SIGKILL'),
+        start: () => nats.restart(),
       });
-      expect((await readyz(http.port)).checks).toEqual({ nats: true });
+      expect(r.before).toEqual({ status: 200, checks: { nats: true } });
+      expect(r.down.checks['nats']).toMatch(/disconnected|did not answer/);
+      expect(r.after).toEqual({ status: 200, checks: { nats: true } });
+      expect(nc.isClosed()).toBe(false);
     } finally {
-      await http.close();
       await nc.close();
     }
   });
@@ -54,30 +72,15 @@ describe('/readyz tells the truth about its servers', () => {
     const pool = new pg.Pool({ connectionString: postgres.url, max: 2 });
     // A pooled connection the server drops emits 'error' on the pool; a service's pool handles it.
     pool.on('error', () => undefined);
-    const ready = postgresReadiness(pool);
-    const http = await startHttpServer({
-      port: 0,
-      metrics: new Registry(),
-      ready: async () => ({ postgres: await ready() }),
-    });
     try {
-      expect(await readyz(http.port)).toEqual({ status: 200, checks: { postgres: true } });
-      await postgres.kill('SIGINT');
-      const down = await waitFor(
-        async () => {
-          const r = await readyz(http.port);
-          return r.status === 503 ? r : undefined;
-        },
-        { timeoutMs: 2000, message: '/readyz to answer 503 while PostgreSQL is down' },
-      );
-      expect(down.checks['postgres']).toEqual(expect.any(String));
-      await postgres.restart();
-      await waitFor(async () => (await readyz(http.port)).status === 200, {
-        timeoutMs: 10_000,
-        message: '/readyz to answer 200 once PostgreSQL is back',
+      const r = await outage('postgres', postgresReadiness(pool), {
+        stop: () => postgres.kill('SIGINT'),
+        start: () => postgres.restart(),
       });
+      expect(r.before).toEqual({ status: 200, checks: { postgres: true } });
+      expect(r.down.checks['postgres']).toEqual(expect.any(String));
+      expect(r.after).toEqual({ status: 200, checks: { postgres: true } });
     } finally {
-      await http.close();
       await pool.end();
     }
   });
