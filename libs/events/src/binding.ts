@@ -1,6 +1,13 @@
 import { headers as createHeaders, type MsgHdrs } from '@nats-io/nats-core';
-import { EventTooLargeError, InvalidEnvelopeError, MAX_EVENT_BYTES, NotACloudEventError } from './errors.js';
+import {
+  EventTooLargeError,
+  InvalidEnvelopeError,
+  MAX_EVENT_BYTES,
+  NotACloudEventError,
+  TypeSubjectMismatchError,
+} from './errors.js';
 import { toJSON, validateEnvelope, type VigilEvent } from './envelope.js';
+import { isSubjectOf, subjectOf, type Namespace } from './registry.js';
 
 /**
  * The CloudEvents NATS protocol binding. We publish structured mode (the released 1.0.2 binding:
@@ -160,4 +167,17 @@ export function decodeMessage(msg: WireMessage): VigilEvent {
   if (ct !== undefined) raw['datacontenttype'] = ct;
   if (msg.data.length > 0) raw['data'] = parseJsonBody(msg.data, 'binary-mode data');
   return validateEnvelope(raw);
+}
+
+/**
+ * Decodes a message read from the stream of `ns`, and refuses one whose type is not its subject's:
+ * what a consumer and a replay read, where a publisher allowed one subject could otherwise pass
+ * off an event of another type.
+ */
+export function decodeStreamMessage(ns: Namespace, msg: WireMessage & { readonly subject: string }): VigilEvent {
+  const event = decodeMessage(msg);
+  if (!isSubjectOf(ns, event.type, msg.subject)) {
+    throw new TypeSubjectMismatchError(event.type, msg.subject, subjectOf(ns, event.type));
+  }
+  return event;
 }

@@ -1,11 +1,11 @@
 import { context as otelContext, SpanKind, trace, type Tracer } from '@opentelemetry/api';
 import type { JetStreamClient, JsMsg } from '@nats-io/jetstream';
-import { decodeMessage } from './binding.js';
+import { decodeStreamMessage } from './binding.js';
 import { deadLetter } from './deadletter.js';
 import type { VigilEvent } from './envelope.js';
-import { dispositionOf, isDecodeError, isVigilEventsError, TypeSubjectMismatchError } from './errors.js';
+import { dispositionOf, isDecodeError, isVigilEventsError } from './errors.js';
 import { silentLogger, type Logger } from './logger.js';
-import { defaultNamespace, isSubjectOf, subjectOf, type EventType, type Namespace } from './registry.js';
+import { defaultNamespace, type EventType, type Namespace } from './registry.js';
 import { DEFAULT_MAX_DELIVER, type ConsumerSpec } from './topology.js';
 import { eventsTracer, extractTraceContext, messagingAttributes, recordFailure } from './tracing.js';
 
@@ -184,10 +184,7 @@ export async function consume<T extends EventType>(o: ConsumeOptions<T>): Promis
     const deliveryCount = m.info.deliveryCount;
     let event: VigilEvent;
     try {
-      event = decodeMessage(m);
-      if (!isSubjectOf(ns, event.type, m.subject)) {
-        throw new TypeSubjectMismatchError(event.type, m.subject, subjectOf(ns, event.type));
-      }
+      event = decodeStreamMessage(ns, m);
     } catch (e) {
       const code = isVigilEventsError(e) ? e.code : 'DECODE_FAILED';
       await toDeadLetter(m, code, (e as Error).message, logger.child({ seq: m.seq, subject: m.subject }));

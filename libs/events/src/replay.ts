@@ -7,11 +7,10 @@ import {
   type ConsumerConfig,
   type JsMsg,
 } from '@nats-io/jetstream';
-import { decodeMessage } from './binding.js';
-import { TypeSubjectMismatchError } from './errors.js';
+import { decodeStreamMessage } from './binding.js';
 import type { VigilEvent } from './envelope.js';
 import { silentLogger, type Logger } from './logger.js';
-import { defaultNamespace, isSubjectOf, subjectOf, type EventType, type Namespace } from './registry.js';
+import { defaultNamespace, type EventType, type Namespace } from './registry.js';
 import { filterFor } from './topology.js';
 
 /** Where a replay starts. */
@@ -161,10 +160,7 @@ export async function* replay<T extends EventType = EventType>(
     ...(o.signal === undefined ? {} : { signal: o.signal }),
   })) {
     try {
-      const event = decodeMessage(m);
-      if (!isSubjectOf(ns, event.type, m.subject)) {
-        throw new TypeSubjectMismatchError(event.type, m.subject, subjectOf(ns, event.type));
-      }
+      const event = decodeStreamMessage(ns, m);
       if (types === undefined || types.has(event.type)) {
         yield { event: event as VigilEvent<T>, seq: m.seq, storedAt: m.time, subject: m.subject };
       }
