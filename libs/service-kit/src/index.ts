@@ -14,7 +14,6 @@ export {
   loadConfigDir,
   interpolate,
 } from './config-files.js';
-export { natsReadiness, postgresReadiness, READINESS_TIMEOUT_MS } from './readiness.js';
 export { startRuntime, type RuntimeOptions, type ServiceRuntime } from './runtime.js';
 export { everyMinute } from './minutely.js';
 export { observeConsumers, type ObservedConsumer } from './consumer-metrics.js';

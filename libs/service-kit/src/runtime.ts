@@ -49,6 +49,8 @@ export interface ServiceRuntime<DB> {
   readonly inboxPrefix: string | undefined;
   /** /readyz checks: NATS connected and Postgres answering (the message when not). */
   readonly ready: () => Promise<Record<string, boolean | string>>;
+  /** The two probes behind `ready`, for a service that reports more or in another order. */
+  readonly probes: { readonly nats: () => Promise<true | string>; readonly postgres: () => Promise<true | string> };
   /** The runtime's own shutdown steps, to run after the service's: NATS, Postgres, telemetry. */
   readonly closing: readonly ShutdownStep[];
 }
@@ -90,8 +92,7 @@ export async function startRuntime<DB>(o: RuntimeOptions<DB>): Promise<ServiceRu
   const nc = await connectNats(env.NATS_URL, service, natsOptions);
   await streamsReady(nc, { ns, replicas: env.VIGIL_REPLICAS }, logger);
   for (const spec of o.consumers ?? []) await ensureConsumer(nc, spec, ns);
-  const natsReady = natsReadiness(nc);
-  const postgresReady = postgresReadiness(pool);
+  const probes = { nats: natsReadiness(nc), postgres: postgresReadiness(pool) };
   return {
     telemetry,
     logger,
@@ -102,9 +103,10 @@ export async function startRuntime<DB>(o: RuntimeOptions<DB>): Promise<ServiceRu
     js: jetstream(nc),
     inboxPrefix: natsOptions.inboxPrefix,
     ready: async () => {
-      const [nats, postgres] = await Promise.all([natsReady(), postgresReady()]);
+      const [nats, postgres] = await Promise.all([probes.nats(), probes.postgres()]);
       return { nats, postgres };
     },
+    probes,
     closing: [
       ['nats', () => nc.drain()],
       ['postgres', () => db.destroy()],

@@ -1,14 +1,6 @@
 import { jetstreamManager } from '@nats-io/jetstream';
 import { migrateOutbox, type OutboxDatabase } from '@vigil/outbox';
-import {
-  natsReadiness,
-  onShutdown,
-  parseEnv,
-  postgresReadiness,
-  redactUrl,
-  startHttpServer,
-  startRuntime,
-} from '@vigil/service-kit';
+import { onShutdown, parseEnv, redactUrl, startHttpServer, startRuntime } from '@vigil/service-kit';
 import { relayEnv } from './config.js';
 import { createRelayMetrics } from './metrics.js';
 import { createRelay, relayConnectionSettings } from './relay.js';
@@ -46,17 +38,15 @@ async function main(): Promise<void> {
     },
   );
   await relay.start();
-  const natsReady = natsReadiness(nc);
-  const postgresReady = postgresReadiness(rt.pool);
   const http = await startHttpServer({
     port: env.PORT,
     host: env.HTTP_HOST,
     metrics: metrics.registry,
     // Without NATS the relay's JetStream probe would only wait for its timeout.
     ready: async (): Promise<Record<string, boolean | string>> => {
-      const nats = await natsReady();
+      const nats = await rt.probes.nats();
       if (nats === true) return { nats, ...(await relay.ready()) };
-      return { nats, postgres: await postgresReady(), jetstream: 'NATS is not connected' };
+      return { nats, postgres: await rt.probes.postgres(), jetstream: 'NATS is not connected' };
     },
   });
   logger.info(
