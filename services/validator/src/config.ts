@@ -1,6 +1,8 @@
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { duration, serviceEnv } from '@vigil/service-kit';
+import { DEFAULT_DEPLOYMENT } from './checks/run.js';
+import { deploymentName } from './config/suite.js';
 
 const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
 
@@ -22,10 +24,7 @@ export const validatorEnv = serviceEnv.extend({
    * Where this validator runs, matched against a check's `deployments` (`compose` under
    * deploy/compose). @default local
    */
-  VIGIL_DEPLOYMENT: z
-    .string()
-    .regex(/^[a-z0-9][a-z0-9_-]*$/, 'lower-case letters, digits, - and _')
-    .default('local'),
+  VIGIL_DEPLOYMENT: deploymentName.default(DEFAULT_DEPLOYMENT),
   /** Requests handled at once by this instance. @default 4 */
   VALIDATOR_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(4),
   /**

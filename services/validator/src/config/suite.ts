@@ -9,6 +9,14 @@ const target = z
   .strictObject({ name: name.optional(), labels: labels.optional() })
   .refine((t) => t.name !== undefined || t.labels !== undefined, 'needs a container name or labels');
 
+/** A deployment's name, as a check's `deployments` and the validator's VIGIL_DEPLOYMENT give it. */
+export const deploymentName = z.string().regex(/^[a-z0-9][a-z0-9_-]*$/, 'lower-case letters, digits, - and _');
+
+/** A TCP port: a number, or digits in quotes (`'${VIGIL_NATS_PORT:-4222}'` keeps a file valid YAML). */
+const port = z
+  .union([z.number(), z.string().regex(/^\d+$/, 'must be a port number').transform(Number)])
+  .pipe(z.number().int().min(1).max(65535));
+
 /** Parameters of each check kind; every field is documented in the validator README. */
 export const checkParams = {
   'docker.container': z.strictObject({
@@ -64,11 +72,7 @@ export const checkParams = {
     headers: z.record(z.string(), z.string()).optional(),
     body: z.string().optional(),
   }),
-  tcp: z.strictObject({
-    host: z.string().min(1),
-    /** A number, or digits in quotes (`'${VIGIL_NATS_PORT:-4222}'` keeps the file valid YAML). */
-    port: z.coerce.number().int().min(1).max(65535),
-  }),
+  tcp: z.strictObject({ host: z.string().min(1), port }),
   postgres: z.strictObject({
     /** @default the validator's DATABASE_URL */
     url: z.string().url().optional(),
@@ -150,10 +154,7 @@ const checkBase = {
    * (`local` under `vigil up`, `compose` under deploy/compose). Elsewhere it is SKIPPED with the
    * reason and left out of the score. @default every deployment
    */
-  deployments: z
-    .array(z.string().regex(/^[a-z0-9][a-z0-9_-]*$/, 'lower-case letters, digits, - and _'))
-    .min(1)
-    .optional(),
+  deployments: z.array(deploymentName).min(1).optional(),
 };
 
 const check = z.discriminatedUnion(

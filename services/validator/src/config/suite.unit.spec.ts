@@ -69,6 +69,26 @@ describe('suite files', () => {
       /checks\[0\]\.params\.port: /,
     ],
     [
+      'a port that is true',
+      '      - { name: x, kind: tcp, params: { host: h, port: true } }',
+      /checks\[0\]\.params\.port: /,
+    ],
+    [
+      'a port that is a list',
+      '      - { name: x, kind: tcp, params: { host: h, port: [80] } }',
+      /checks\[0\]\.params\.port: /,
+    ],
+    [
+      'a port in quotes that is not digits',
+      `      - { name: x, kind: tcp, params: { host: h, port: '80x' } }`,
+      /checks\[0\]\.params\.port: must be a port number/,
+    ],
+    [
+      'a deployment name with capitals',
+      '      - { name: x, kind: tcp, deployments: [Compose], params: { host: h, port: 1 } }',
+      /checks\[0\]\.deployments\[0\]: lower-case letters, digits, - and _/,
+    ],
+    [
       'an unknown field',
       '      - { name: x, kind: tcp, params: { host: h, port: 1, hots: h } }',
       /checks\[0\]\.params: unknown field hots/,
@@ -86,6 +106,11 @@ describe('suite files', () => {
   ])('names the file and the field path: %s', (_what, check, message) => {
     expect(() => parseSuite(minimal(check), 'f.yaml')).toThrow(ConfigFileError);
     expect(() => parseSuite(minimal(check), 'f.yaml')).toThrow(message);
+  });
+
+  it('a port in quotes (as a variable with a default writes it) is that number', () => {
+    const s = parseSuite(minimal(`      - { name: x, kind: tcp, params: { host: h, port: '4222' } }`), 'f.yaml');
+    expect(s.components[0]!.checks[0]!.params).toEqual({ host: 'h', port: 4222 });
   });
 
   it('names the line of a YAML syntax error, an empty component and a duplicate component', () => {
