@@ -1,6 +1,5 @@
 /** The date and time a clock on the wall of `timeZone` shows at one instant. */
 export interface WallClock {
-  readonly year: number;
   /** 1-12 */
   readonly month: number;
   /** 1-31 */
@@ -21,7 +20,6 @@ function formatFor(timeZone: string): Intl.DateTimeFormat {
     f = new Intl.DateTimeFormat('en-US', {
       timeZone,
       hourCycle: 'h23',
-      year: 'numeric',
       month: 'numeric',
       day: 'numeric',
       hour: 'numeric',
@@ -47,7 +45,6 @@ export function isTimeZone(timeZone: string): boolean {
 export function wallClock(at: Date, timeZone: string): WallClock {
   if (timeZone === 'UTC') {
     return {
-      year: at.getUTCFullYear(),
       month: at.getUTCMonth() + 1,
       day: at.getUTCDate(),
       hour: at.getUTCHours(),
@@ -58,7 +55,6 @@ export function wallClock(at: Date, timeZone: string): WallClock {
   const parts: Record<string, string> = {};
   for (const p of formatFor(timeZone).formatToParts(at)) parts[p.type] = p.value;
   return {
-    year: Number(parts['year']),
     month: Number(parts['month']),
     day: Number(parts['day']),
     hour: Number(parts['hour']),

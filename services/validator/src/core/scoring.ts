@@ -104,7 +104,7 @@ export function scoreRun<C extends ScoredCheck>(
   const raw = components.map((c) => ({ ...c, score: componentScore(c.checks) }));
   const scored = raw.filter((c): c is typeof c & { score: number } => c.score !== undefined);
   const total = scored.reduce((s, c) => s + c.weight, 0);
-  if (scored.length === 0 || total <= 0) {
+  if (total <= 0) {
     throw new NothingToScoreError('every check was skipped: none applies where this validator runs');
   }
   const score = round2(overallScore(scored.map((c) => ({ weight: c.weight / total, score: c.score }))));
