@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { DEFAULT_PORT_BASE } from './services.js';
 
 /** Environment of the `vigil` command; read only by main.ts. */
 export const envSchema = z.object({
@@ -19,7 +20,7 @@ export const envSchema = z.object({
     .int()
     .min(1)
     .max(65531)
-    .default(9470)
+    .default(DEFAULT_PORT_BASE)
     .describe("first HTTP port of vigil up's services: validator, slo-engine, chaos, anomaly, outbox-relay in order"),
   VIGIL_DATABASE: z
     .string()

@@ -1,4 +1,5 @@
 import { connectDocker, engineCall, statusOf, type DockerClient } from '@vigil/docker';
+import { DEFAULT_PORT_BASE } from './services.js';
 
 /**
  * The container `vigil up --demo` starts for chaos experiments to act on: `vigil-demo-target`, or
@@ -6,7 +7,7 @@ import { connectDocker, engineCall, statusOf, type DockerClient } from '@vigil/d
  * test beside `npm run up`) never replace each other's.
  */
 export function demoTargetName(portBase: number): string {
-  return portBase === 9470 ? 'vigil-demo-target' : `vigil-demo-target-${portBase}`;
+  return portBase === DEFAULT_PORT_BASE ? 'vigil-demo-target' : `vigil-demo-target-${portBase}`;
 }
 
 export interface DemoTarget {

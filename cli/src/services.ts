@@ -17,6 +17,9 @@ export const services = [
 
 export type ServiceName = (typeof services)[number]['name'];
 
+/** The first port of `vigil up`'s services unless VIGIL_PORT_BASE moves them. */
+export const DEFAULT_PORT_BASE = 9470;
+
 /** Each service's port for a base port. */
 export function portsFrom(base: number): Record<ServiceName, number> {
   return Object.fromEntries(services.map((s) => [s.name, base + s.offset])) as Record<ServiceName, number>;
