@@ -1,9 +1,8 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { connect } from '@nats-io/transport-node';
 import { jetstream } from '@nats-io/jetstream';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -12,58 +11,28 @@ import { samples } from '@vigil/events/testing';
 import { createOutbox, type OutboxDatabase } from '@vigil/outbox';
 import { createDb } from '@vigil/service-kit';
 import { freePortRange, waitFor } from '@vigil/testkit';
+import { cliPath as cli, startUp, type UpProcess } from './support/cli.js';
 
-const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const cli = join(root, 'cli/dist/main.js');
-
-interface Up {
-  child: ChildProcess;
-  output: () => string;
-  exit: Promise<number | null>;
-}
-
-const running: Up[] = [];
+const running: UpProcess[] = [];
 const dirs: string[] = [];
 afterEach(async () => {
   // A failed assertion must not leave a stack running: SIGTERM stops what `vigil up` started.
-  for (const u of running.splice(0)) {
-    if (u.child.exitCode === null && u.child.signalCode === null) {
-      u.child.kill('SIGTERM');
-      await u.exit;
-    }
-  }
+  for (const u of running.splice(0)) await u.stop();
   for (const d of dirs.splice(0)) await rm(d, { recursive: true, force: true });
 });
 
-function startUp(dataDir: string, portBase: number, extra: NodeJS.ProcessEnv = {}): Up {
-  let out = '';
-  const env: NodeJS.ProcessEnv = {
+function startStack(dataDir: string, portBase: number): UpProcess {
+  const up = startUp({
     ...process.env,
     VIGIL_DATA_DIR: dataDir,
     LOG_LEVEL: 'warn',
     // Never the default ports 9470-9474: a stack of `npm run up` may hold them.
     VIGIL_PORT_BASE: String(portBase),
-    // Scheduled runs (requested at start) would add events this test cannot count on.
+    // Scheduled runs would add events this test cannot count on.
     VALIDATOR_SCHEDULE: 'false',
-    ...extra,
-  };
-  delete env['NATS_URL'];
-  delete env['DATABASE_URL'];
-  const child = spawn(process.execPath, [cli, 'up', '--own-servers'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-  child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr?.on('data', (d: Buffer) => (out += d.toString()));
-  const exit = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
-  const up = { child, output: () => out, exit };
+  });
   running.push(up);
   return up;
-}
-
-async function ready(up: Up): Promise<void> {
-  await waitFor(() => up.output().includes('Ctrl-C stops') || up.child.exitCode !== null, {
-    timeoutMs: 60_000,
-    message: 'vigil up to be ready',
-  });
-  expect(up.output()).toContain('vigil: ready');
 }
 
 /**
@@ -112,10 +81,8 @@ describe('vigil up (the README quick start)', () => {
 
     const portBase = await freePortRange(5);
     const relayUrl = `http://127.0.0.1:${portBase + 4}`;
-    const first = startUp(dataDir, portBase);
-    await ready(first);
-    const natsUrl = /NATS\s+(nats:\/\/\S+)/.exec(first.output())![1]!;
-    const databaseUrl = /PostgreSQL\s+(postgres:\/\/\S+)/.exec(first.output())![1]!;
+    const first = startStack(dataDir, portBase);
+    const { natsUrl, databaseUrl } = await first.ready(60_000);
     expect(databaseUrl).toMatch(/^postgres:\/\/postgres@127\.0\.0\.1:\d+\/vigil$/);
     expect(first.output()).toContain('EVENTS (created');
     expect(first.output()).toContain(`outbox-relay  ${relayUrl}/readyz`);
@@ -149,18 +116,17 @@ describe('vigil up (the README quick start)', () => {
     expect(await completions(natsUrl)).toEqual(expect.arrayContaining([sent.id]));
 
     first.child.kill('SIGINT');
-    expect(await first.exit).toBe(0);
+    expect(await first.exited).toBe(0);
     expect(first.output()).toContain('vigil: stopped');
 
-    const second = startUp(dataDir, portBase);
-    await ready(second);
+    const second = startStack(dataDir, portBase);
+    const { natsUrl: url2 } = await second.ready(60_000);
     const stored = Number(/EVENTS \(exists, (\d+) messages/.exec(second.output())?.[1]);
     expect(stored).toBeGreaterThanOrEqual(3);
-    const url2 = /NATS\s+(nats:\/\/\S+)/.exec(second.output())![1]!;
     expect(await history(url2)).toEqual(firstRun);
     expect(await completions(url2)).toContain(sent.id);
     second.child.kill('SIGTERM');
-    expect(await second.exit).toBe(0);
+    expect(await second.exited).toBe(0);
   });
 
   it('fails with one clear line when the environment is wrong', async () => {
