@@ -373,6 +373,40 @@ describe('dead letters and streams', () => {
     expect(unknown.stderr).toMatch(/^vigil: no dead letter #999999 in DEADLETTER\n$/);
   });
 
+  it('a request the validator refuses (unknown suite or component) is answered with the refusal, exit 3', async () => {
+    const r = await vigil([
+      'publish',
+      'validation.requested',
+      '--suite',
+      'no-such-suite',
+      '--wait',
+      '--timeout',
+      '60s',
+    ]);
+    expect(r.code).toBe(3);
+    expect(r.stdout.trim().split('\n').at(-1)).toBe(
+      "refused by validator: UNKNOWN_SUITE: unknown suite 'no-such-suite' (known: smoke)",
+    );
+    const c = await vigil([
+      'publish',
+      'validation.requested',
+      '--suite',
+      'smoke',
+      '--components',
+      '["nope"]',
+      '--wait',
+      '--json',
+    ]);
+    expect(c.code).toBe(3);
+    expect(JSON.parse(c.stdout)).toMatchObject({
+      refused: {
+        code: 'UNKNOWN_COMPONENT',
+        consumer: 'validator',
+        reason: "suite 'smoke' has no component 'nope' (it has: database, bus)",
+      },
+    });
+  });
+
   it('vigil streams shows the streams and every consumer with its lag', async () => {
     const r = await vigil(['streams', '--json']);
     expect(r.code).toBe(0);

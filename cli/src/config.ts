@@ -34,6 +34,18 @@ export const envSchema = z.object({
     .max(5)
     .default(1)
     .describe('replicas of the EVENTS and DEADLETTER streams'),
+  VIGIL_EVENTS_MAX_BYTES: z.coerce
+    .number()
+    .int()
+    .min(1024 * 1024)
+    .optional()
+    .describe('bytes EVENTS may hold, oldest dropped past it (default 1 GiB; nats-server reserves them)'),
+  VIGIL_DEADLETTER_MAX_BYTES: z.coerce
+    .number()
+    .int()
+    .min(1024 * 1024)
+    .optional()
+    .describe('bytes DEADLETTER may hold, oldest dropped past it (default 256 MiB)'),
   VIGIL_JAEGER_URL: z
     .string()
     .url()

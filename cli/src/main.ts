@@ -10,7 +10,7 @@ import { dlqCommand, findEvent, replayCommand, tailCommand } from './commands/hi
 import { parsePublishArgs, publishCommand } from './commands/publish.js';
 import { streamsCommand } from './commands/streams.js';
 import { readEnv, type CliEnv } from './config.js';
-import { exitQuietlyOnClosedPipe, exitWhenFlushed, parseSince, terminalOutput } from './output.js';
+import { escapeControls, exitQuietlyOnClosedPipe, exitWhenFlushed, parseSince, terminalOutput } from './output.js';
 import { up } from './up.js';
 
 const usage = `vigil — event-driven checks for a running system
@@ -222,7 +222,8 @@ exitQuietlyOnClosedPipe();
 main(process.argv.slice(2)).then(
   (code) => exitWhenFlushed(code),
   (e: unknown) => {
-    process.stderr.write(`vigil: ${e instanceof Error ? e.message : String(e)}\n`);
+    const message = e instanceof Error ? e.message : String(e);
+    process.stderr.write(`vigil: ${process.stderr.isTTY ? escapeControls(message) : message}\n`);
     exitWhenFlushed(1);
   },
 );

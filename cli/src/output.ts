@@ -8,13 +8,28 @@ export interface Output {
   progress(what: string): () => void;
 }
 
+/**
+ * C0 and C1 control characters (tab aside) and the line and paragraph separators, as `\u001b`:
+ * event data is anyone's text, and on a terminal an escape sequence in it would clear the
+ * screen, retitle the window or forge lines.
+ */
+export function escapeControls(text: string): string {
+  return text.replace(
+    // eslint-disable-next-line no-control-regex -- matching control characters is the point
+    /[\u0000-\u0008\u000a-\u001f\u007f-\u009f\u2028\u2029]/g,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
+  );
+}
+
 export function terminalOutput(
   stdout: NodeJS.WriteStream = process.stdout,
   stderr: NodeJS.WriteStream = process.stderr,
 ): Output {
+  // Piped output stays byte for byte what the events hold (| jq reads it); a terminal gets it escaped.
+  const show = stdout.isTTY ? escapeControls : (t: string) => t;
   return {
-    line: (text) => stdout.write(`${text}\n`),
-    json: (value) => stdout.write(`${JSON.stringify(value)}\n`),
+    line: (text) => stdout.write(`${show(text)}\n`),
+    json: (value) => stdout.write(`${show(JSON.stringify(value))}\n`),
     drained: () =>
       stdout.writableNeedDrain && !stdout.destroyed
         ? new Promise<void>((resolve) => {

@@ -21,6 +21,23 @@ describe('cli output', () => {
     expect(piped.text()).toBe('');
   });
 
+  it('escapes control characters from event data on a terminal (clear screen, window title, C1 CSI, forged lines); piped output is unchanged', () => {
+    const hostile = 'x\u001b[2J\u001b]0;pwned\u0007\u009b31m\r\nforged\tend';
+    const tty = Object.assign(stream(true), {});
+    const out = terminalOutput(tty, stream(false));
+    out.line(hostile);
+    out.json({ message: hostile });
+    expect(tty.text()).toBe(
+      'x\\u001b[2J\\u001b]0;pwned\\u0007\\u009b31m\\u000d\\u000aforged\tend\n' +
+        '{"message":"x\\u001b[2J\\u001b]0;pwned\\u0007\\u009b31m\\r\\nforged\\tend"}\n',
+    );
+    // eslint-disable-next-line no-control-regex -- no control character may reach the terminal
+    expect(tty.text()).not.toMatch(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/);
+    const piped = stream(false);
+    terminalOutput(piped, stream(false)).line(hostile);
+    expect(piped.text()).toBe(`${hostile}\n`);
+  });
+
   it('pads table columns to the widest cell', () => {
     expect(
       table(

@@ -82,7 +82,13 @@ export async function up(o: UpOptions): Promise<RunningStack> {
     const nc = await connect({ servers: nats.url, name: 'vigil up' });
     try {
       const jsm = await jetstreamManager(nc);
-      const made = await ensureStreams(nc, { replicas: o.env.VIGIL_REPLICAS });
+      const made = await ensureStreams(nc, {
+        replicas: o.env.VIGIL_REPLICAS,
+        ...(o.env.VIGIL_EVENTS_MAX_BYTES === undefined ? {} : { maxBytes: o.env.VIGIL_EVENTS_MAX_BYTES }),
+        ...(o.env.VIGIL_DEADLETTER_MAX_BYTES === undefined
+          ? {}
+          : { deadLetterMaxBytes: o.env.VIGIL_DEADLETTER_MAX_BYTES }),
+      });
       const info = await jsm.streams.info(defaultNamespace.stream);
       o.logger.debug({ made }, 'streams ready');
       const ports = portsFrom(o.env.VIGIL_PORT_BASE);

@@ -189,6 +189,10 @@ export async function dlqCommand(
           throw new Error(
             `dead letter #${l.seq} has no ${DeadLetterHeaders.OriginalSubject} header; it cannot be re-driven`,
           );
+        if (l.why?.truncatedFrom !== undefined)
+          throw new Error(
+            `dead letter #${l.seq} keeps only the first ${l.data.length} of ${l.why.truncatedFrom} bytes (it was over the event size limit); it cannot be re-driven`,
+          );
         const m = await bus.jsm.streams.getMessage(bus.ns.deadLetterStream, { seq: l.seq });
         if (m === null) throw new Error(`dead letter #${l.seq} is gone (removed meanwhile?)`);
         const h = m.header;

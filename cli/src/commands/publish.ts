@@ -1,5 +1,15 @@
 import { readFileSync } from 'node:fs';
-import { createPublisher, isEventType, parseData, replay, type EventType, type VigilEvent } from '@vigil/events';
+import {
+  createPublisher,
+  isEventType,
+  parseData,
+  readDeadLetter,
+  readMessages,
+  replay,
+  type DeadLetter,
+  type EventType,
+  type VigilEvent,
+} from '@vigil/events';
 import { jaegerUrl, type Bus } from '../bus.js';
 import type { CliEnv } from '../config.js';
 import { parseSince, table, type Output } from '../output.js';
@@ -111,6 +121,10 @@ export async function publishCommand(bus: Bus, env: CliEnv, a: PublishArgs, out:
       : undefined;
   const iterator = listening?.[Symbol.asyncIterator]();
   const first = iterator?.next();
+  // A request can also be refused (an unknown suite): that answer is its dead letter.
+  let publishedId = (_: string) => undefined as void;
+  const published = new Promise<string>((resolve) => (publishedId = resolve));
+  const refusal = a.wait ? refusalOf(bus, published, stopListening.signal) : undefined;
   try {
     const r = await createPublisher({ js: bus.js, ns: bus.ns, source: 'vigil/cli' }).publish(type, data);
     const url = r.traceId === undefined ? undefined : jaegerUrl(env, r.traceId);
@@ -131,20 +145,34 @@ export async function publishCommand(bus: Bus, env: CliEnv, a: PublishArgs, out:
         });
       return 0;
     }
+    publishedId(r.id);
     const done = out.progress(`waiting for ${awaited!.join(' or ')} of ${r.id}`);
     const timer = setTimeout(() => stopListening.abort(), a.timeoutMs);
     let answer: VigilEvent | undefined;
+    let refused: DeadLetter | undefined;
     try {
-      for (let next = await first; !next.done; next = await iterator.next()) {
-        const e = next.value.event;
-        if ((e.data as { requestId?: string }).requestId === r.id) {
-          answer = e;
-          break;
+      const answered = (async () => {
+        for (let next = await first; !next.done; next = await iterator.next()) {
+          const e = next.value.event;
+          if ((e.data as { requestId?: string }).requestId === r.id) return e;
         }
-      }
+        return undefined;
+      })();
+      const outcome = await Promise.race([
+        answered.then((e) => ({ answer: e })),
+        (refusal ?? new Promise<never>(() => undefined)).then((d) => ({ refused: d })),
+      ]);
+      if ('answer' in outcome) answer = outcome.answer;
+      else if (outcome.refused !== undefined) refused = outcome.refused;
+      else answer = await answered;
     } finally {
       clearTimeout(timer);
       done();
+    }
+    if (refused !== undefined) {
+      if (a.json) out.json({ id: r.id, type, stream: r.stream, seq: r.seq, traceId: r.traceId, refused });
+      else out.line(`refused by ${refused.consumer}: ${refused.code}: ${refused.reason}`);
+      return 3;
     }
     if (answer === undefined) throw new Error(`no ${awaited!.join(' or ')} for ${r.id} within ${a.timeoutMs / 1000}s`);
     if (a.json) {
@@ -156,6 +184,42 @@ export async function publishCommand(bus: Bus, env: CliEnv, a: PublishArgs, out:
   } finally {
     stopListening.abort();
     await iterator?.return?.(undefined);
+  }
+}
+
+/**
+ * The dead letter of the event whose id `id` settles to, once it is published; undefined when
+ * none comes before `signal` ends the wait, or when this user may not read dead letters.
+ */
+async function refusalOf(bus: Bus, id: Promise<string>, signal: AbortSignal): Promise<DeadLetter | undefined> {
+  // From a minute before the publish (the server's clock may differ a little from this one's): a
+  // dead letter can come before a listener starting now would be in place.
+  const since = new Date(Date.now() - 60_000);
+  try {
+    const want = await id;
+    for await (const m of readMessages(bus.nc, {
+      ns: { ...bus.ns, stream: bus.ns.deadLetterStream },
+      start: { since },
+      follow: true,
+      filter: { filter_subject: `${bus.ns.deadLetterPrefix}.>` },
+      signal,
+    })) {
+      const why = readDeadLetter(m.headers);
+      if (why !== undefined && idOf(m.data, m.headers?.get('ce-id')) === want) return why;
+    }
+  } catch {
+    // No access to DEADLETTER (least privilege): the wait ends at its timeout as before.
+  }
+  return undefined;
+}
+
+function idOf(data: Uint8Array, header: string | undefined): string | undefined {
+  if (header) return header;
+  try {
+    const body = JSON.parse(new TextDecoder().decode(data)) as { id?: unknown };
+    return typeof body.id === 'string' ? body.id : undefined;
+  } catch {
+    return undefined;
   }
 }
 

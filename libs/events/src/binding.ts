@@ -1,5 +1,6 @@
 import { headers as createHeaders, type MsgHdrs } from '@nats-io/nats-core';
 import {
+  EventTimeOutOfRangeError,
   EventTooLargeError,
   InvalidEnvelopeError,
   MAX_EVENT_BYTES,
@@ -169,15 +170,75 @@ export function decodeMessage(msg: WireMessage): VigilEvent {
   return validateEnvelope(raw);
 }
 
+/** How far an event's times may run ahead of the stream's clock (unsynchronised hosts). */
+export const MAX_CLOCK_SKEW_MS = 5 * 60_000;
+/** How far back an event's times may lie: longer than any window vigil computes over. */
+export const MAX_EVENT_AGE_MS = 400 * 24 * 3_600_000;
+
+/** Every time an event carries: `time`, and data fields named `…At`, `since` or `timestamp`. */
+function* eventTimes(event: VigilEvent): Generator<[string, string]> {
+  if (event.time !== undefined) yield ['time', event.time];
+  function* walk(v: unknown, path: string): Generator<[string, string]> {
+    if (Array.isArray(v)) for (const [i, x] of v.entries()) yield* walk(x, `${path}[${i}]`);
+    else if (typeof v === 'object' && v !== null) {
+      for (const [k, x] of Object.entries(v)) {
+        const at = path === '' ? k : `${path}.${k}`;
+        if (typeof x === 'string' && (k.endsWith('At') || k === 'since' || k === 'timestamp')) yield [at, x];
+        else yield* walk(x, at);
+      }
+    }
+  }
+  yield* walk(event.data, '');
+}
+
 /**
- * Decodes a message read from the stream of `ns`, and refuses one whose type is not its subject's:
- * what a consumer and a replay read, where a publisher allowed one subject could otherwise pass
- * off an event of another type.
+ * Refuses an event whose times lie more than {@link MAX_CLOCK_SKEW_MS} after `storedAt` (when the
+ * stream stored it) or more than {@link MAX_EVENT_AGE_MS} before: whatever reads "the latest"
+ * must not be led by a sender's clock, honest or forged.
  */
-export function decodeStreamMessage(ns: Namespace, msg: WireMessage & { readonly subject: string }): VigilEvent {
+export function checkEventTimes(event: VigilEvent, storedAt: Date): void {
+  const stored = storedAt.getTime();
+  for (const [field, value] of eventTimes(event)) {
+    const t = Date.parse(value);
+    if (Number.isNaN(t)) throw new EventTimeOutOfRangeError(field, value, 'is not a time');
+    if (t > stored + MAX_CLOCK_SKEW_MS) {
+      throw new EventTimeOutOfRangeError(
+        field,
+        value,
+        `is ${describeSpan(t - stored)} after the stream stored the event (${storedAt.toISOString()}); at most ${MAX_CLOCK_SKEW_MS / 60_000} min of clock skew is accepted`,
+      );
+    }
+    if (t < stored - MAX_EVENT_AGE_MS) {
+      throw new EventTimeOutOfRangeError(
+        field,
+        value,
+        `is ${describeSpan(stored - t)} before the stream stored the event; at most ${MAX_EVENT_AGE_MS / 86_400_000} days are accepted`,
+      );
+    }
+  }
+}
+
+function describeSpan(ms: number): string {
+  if (ms < 3_600_000) return `${Math.round(ms / 60_000)} min`;
+  if (ms < 86_400_000 * 2) return `${Math.round(ms / 3_600_000)} h`;
+  return `${Math.round(ms / 86_400_000)} days`;
+}
+
+/**
+ * Decodes a message read from the stream of `ns`, and refuses one whose type is not its subject's
+ * (a publisher allowed one subject could otherwise pass off an event of another type) or whose
+ * times are out of range of when the stream stored it ({@link checkEventTimes}): what a consumer
+ * and a replay read.
+ */
+export function decodeStreamMessage(
+  ns: Namespace,
+  msg: WireMessage & { readonly subject: string },
+  storedAt: Date,
+): VigilEvent {
   const event = decodeMessage(msg);
   if (!isSubjectOf(ns, event.type, msg.subject)) {
     throw new TypeSubjectMismatchError(event.type, msg.subject, subjectOf(ns, event.type));
   }
+  checkEventTimes(event, storedAt);
   return event;
 }

@@ -13,6 +13,8 @@ export interface HandlerContext {
   /** 1 on the first delivery. */
   readonly deliveryCount: number;
   readonly streamSequence: number;
+  /** When the stream stored the event: arrival by the server's clock, which no sender sets. */
+  readonly storedAt: Date;
   /** The NATS subject the event arrived on. */
   readonly subject: string;
   /** Resets the server's ack deadline; call it during work longer than the consumer's ack wait. */
@@ -182,9 +184,10 @@ export async function consume<T extends EventType>(o: ConsumeOptions<T>): Promis
   async function handle(m: JsMsg): Promise<void> {
     stats.received++;
     const deliveryCount = m.info.deliveryCount;
+    const storedAt = new Date(Math.floor(m.info.timestampNanos / 1e6));
     let event: VigilEvent;
     try {
-      event = decodeStreamMessage(ns, m);
+      event = decodeStreamMessage(ns, m, storedAt);
     } catch (e) {
       const code = isVigilEventsError(e) ? e.code : 'DECODE_FAILED';
       await toDeadLetter(m, code, (e as Error).message, logger.child({ seq: m.seq, subject: m.subject }));
@@ -234,6 +237,7 @@ export async function consume<T extends EventType>(o: ConsumeOptions<T>): Promis
       const ctx: HandlerContext = {
         deliveryCount,
         streamSequence: m.seq,
+        storedAt,
         subject: m.subject,
         working: () => m.working(),
         logger: log,

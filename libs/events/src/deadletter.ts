@@ -2,6 +2,7 @@ import { headers as createHeaders, type MsgHdrs, type NatsConnection } from '@na
 import type { JetStreamClient } from '@nats-io/jetstream';
 import { defaultNamespace, deadLetterSubjectOf, type Namespace } from './registry.js';
 import { readMessages } from './replay.js';
+import { MAX_EVENT_BYTES } from './errors.js';
 
 /** Headers vigil adds to a dead letter; the original message's headers are kept beside them. */
 export const DeadLetterHeaders = {
@@ -13,7 +14,12 @@ export const DeadLetterHeaders = {
   OriginalStream: 'Vigil-Dlq-Original-Stream',
   OriginalSequence: 'Vigil-Dlq-Original-Sequence',
   FailedAt: 'Vigil-Dlq-Failed-At',
+  /** Present when the body kept is only the start of the original: its size in bytes. */
+  TruncatedFrom: 'Vigil-Dlq-Truncated-From',
 } as const;
+
+/** How much of a body over the event size limit a dead letter keeps: enough to see what it was. */
+export const DEAD_LETTER_KEPT_BYTES = 4096;
 
 export interface DeadLetter {
   readonly reason: string;
@@ -24,6 +30,8 @@ export interface DeadLetter {
   readonly originalStream: string;
   readonly originalSequence: number;
   readonly failedAt: string;
+  /** The original body's size when only its first bytes were kept (it was over the size limit). */
+  readonly truncatedFrom?: number;
 }
 
 export interface DeadLetterInput {
@@ -63,7 +71,13 @@ export async function deadLetter(
   h.set(DeadLetterHeaders.OriginalStream, msg.stream);
   h.set(DeadLetterHeaders.OriginalSequence, String(msg.streamSequence));
   h.set(DeadLetterHeaders.FailedAt, new Date().toISOString());
-  const ack = await js.publish(deadLetterSubjectOf(ns, why.consumer), msg.data, {
+  // Each consumer dead-letters its own copy: a huge body would be stored once per consumer.
+  let data = msg.data;
+  if (data.length > MAX_EVENT_BYTES) {
+    h.set(DeadLetterHeaders.TruncatedFrom, String(data.length));
+    data = data.subarray(0, DEAD_LETTER_KEPT_BYTES);
+  }
+  const ack = await js.publish(deadLetterSubjectOf(ns, why.consumer), data, {
     headers: h,
     msgID: `dlq:${msg.stream}:${msg.streamSequence}:${why.consumer}`,
     expect: { streamName: ns.deadLetterStream },
@@ -84,6 +98,9 @@ export function readDeadLetter(h: MsgHdrs | undefined): DeadLetter | undefined {
     originalStream: h.get(DeadLetterHeaders.OriginalStream),
     originalSequence: Number(h.get(DeadLetterHeaders.OriginalSequence)),
     failedAt: h.get(DeadLetterHeaders.FailedAt),
+    ...(h.get(DeadLetterHeaders.TruncatedFrom)
+      ? { truncatedFrom: Number(h.get(DeadLetterHeaders.TruncatedFrom)) }
+      : {}),
   };
 }
 

@@ -68,6 +68,23 @@ export class TypeSubjectMismatchError extends VigilEventsError {
   }
 }
 
+/**
+ * A time in the event (its `time`, or a time in its data such as `completedAt`) lies further in
+ * the future than clock skew explains, or further in the past than anything vigil keeps, measured
+ * from when the stream stored it: a forged "latest" would otherwise stay latest for ever.
+ */
+export class EventTimeOutOfRangeError extends VigilEventsError {
+  readonly code = 'EVENT_TIME_OUT_OF_RANGE';
+  readonly disposition = 'dead-letter';
+  constructor(
+    readonly field: string,
+    readonly value: string,
+    why: string,
+  ) {
+    super(`${field} ${JSON.stringify(value)} ${why}`);
+  }
+}
+
 /** One problem found in an event's `data`; `path` is like `components[0].score` (empty for the root). */
 export interface DataIssue {
   readonly path: string;
@@ -151,7 +168,12 @@ export const MAX_EVENT_BYTES = 256 * 1024;
 
 /** Decode errors: the message can never become a valid event. */
 export type DecodeError =
-  NotACloudEventError | InvalidEnvelopeError | UnknownEventTypeError | InvalidEventDataError | EventTooLargeError;
+  | NotACloudEventError
+  | InvalidEnvelopeError
+  | UnknownEventTypeError
+  | InvalidEventDataError
+  | EventTooLargeError
+  | EventTimeOutOfRangeError;
 
 export function isDecodeError(e: unknown): e is DecodeError {
   return (
@@ -160,7 +182,8 @@ export function isDecodeError(e: unknown): e is DecodeError {
       e.code === 'INVALID_ENVELOPE' ||
       e.code === 'UNKNOWN_EVENT_TYPE' ||
       e.code === 'INVALID_EVENT_DATA' ||
-      e.code === 'EVENT_TOO_LARGE')
+      e.code === 'EVENT_TOO_LARGE' ||
+      e.code === 'EVENT_TIME_OUT_OF_RANGE')
   );
 }
 

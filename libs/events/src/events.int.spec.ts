@@ -5,13 +5,20 @@ import { describe, expect, inject, it } from 'vitest';
 import { waitFor } from '@vigil/testkit';
 import { encodeBinary, encodeStructured } from './binding.js';
 import { consume, type RunningConsumer } from './consume.js';
-import { readDeadLetters } from './deadletter.js';
+import { DEAD_LETTER_KEPT_BYTES, readDeadLetters } from './deadletter.js';
 import { createEvent, parseData, type VigilEvent } from './envelope.js';
-import { PermanentError, TopologyConflictError } from './errors.js';
+import { MAX_EVENT_BYTES, PermanentError, TopologyConflictError } from './errors.js';
 import { createPublisher } from './publish.js';
 import { eventTypes, subjectOf, type EventType, type Namespace } from './registry.js';
 import { replay, type ReplayedEvent } from './replay.js';
-import { ensureConsumer, ensureStreams } from './topology.js';
+import {
+  DEFAULT_DEAD_LETTER_MAX_BYTES,
+  DEFAULT_EVENTS_MAX_BYTES,
+  ensureConsumer,
+  ensureStreams,
+  MAX_DEAD_LETTER_MESSAGE_BYTES,
+  MAX_STREAM_MESSAGE_BYTES,
+} from './topology.js';
 import { anyEvent, eventsFixture, samples } from './testing/index.js';
 
 const natsUrl = inject('natsUrl');
@@ -293,6 +300,64 @@ describe('failure semantics', () => {
     expect(invalid).toEqual([expect.stringMatching(/^event type 'validation.completed' arrived on subject/)]);
   });
 
+  it('an event with a time far in the future or the distant past is dead-lettered as EVENT_TIME_OUT_OF_RANGE, and replay refuses it', async () => {
+    await using f = await eventsFixture(natsUrl, { label: 'times' });
+    const raw = async (e: VigilEvent) => {
+      const { data, headers } = encodeStructured(e);
+      await f.js.publish(subjectOf(f.ns, e.type), data, { headers, msgID: e.id });
+      return e.id;
+    };
+    const soon = new Date(Date.now() + 60_000).toISOString();
+    const forged = [
+      createEvent(
+        'validation.completed',
+        { ...samples['validation.completed'], completedAt: '9999-12-31T23:59:59Z' },
+        { source: 'vigil/test' },
+      ),
+      createEvent(
+        'sli.observed',
+        { ...samples['sli.observed'], observedAt: '0001-01-01T00:00:00Z' },
+        { source: 'vigil/test' },
+      ),
+      createEvent('sli.observed', samples['sli.observed'], { source: 'vigil/test', time: '2999-01-01T00:00:00Z' }),
+    ] as VigilEvent[];
+    for (const e of forged) await raw(e);
+    // A sender's clock a minute ahead is skew, not forgery.
+    const legit = await raw(
+      createEvent(
+        'sli.observed',
+        { ...samples['sli.observed'], observedAt: soon },
+        { source: 'vigil/test', time: soon },
+      ),
+    );
+    const handled: string[] = [];
+    await ensureConsumer(f.nc, { durable: 'all' }, f.ns);
+    const c = await consume({
+      js: f.js,
+      ns: f.ns,
+      spec: { durable: 'all' },
+      handler: async (e) => void handled.push(e.id),
+    });
+    await waitFor(() => c.stats.deadLettered + c.stats.processed === 4, { message: 'all four settled' });
+    await c.stop();
+    expect(handled).toEqual([legit]);
+    const dls = await deadLetters(f);
+    expect(dls.map((d) => d.dl?.code)).toEqual(Array(3).fill('EVENT_TIME_OUT_OF_RANGE'));
+    expect(dls.map((d) => d.dl?.reason)).toEqual([
+      expect.stringMatching(
+        /^completedAt "9999-12-31T23:59:59Z" is \d+ days after the stream stored the event \(.*\); at most 5 min of clock skew is accepted$/,
+      ),
+      expect.stringMatching(
+        /^observedAt "0001-01-01T00:00:00Z" is \d+ days before the stream stored the event; at most 400 days are accepted$/,
+      ),
+      expect.stringMatching(/^time "2999-01-01T00:00:00Z" is \d+ days after/),
+    ]);
+    const replayed = await collect(
+      replay(f.nc, { ns: f.ns, start: { from: 'beginning' }, onInvalid: () => undefined }),
+    );
+    expect(replayed.map((x) => x.event.id)).toEqual([legit]);
+  });
+
   it('stop() lets in-flight work finish, and a message whose process died is dead-lettered on the extra delivery', async () => {
     await using f = await eventsFixture(natsUrl, { label: 'stop' });
     const pub = createPublisher({ js: f.js, ns: f.ns, source: 'vigil/test' });
@@ -427,5 +492,52 @@ describe('topology', () => {
     await expect(ensureConsumer(f.nc, { durable: 'c', types: ['chaos.requested'] }, f.ns)).rejects.toThrow(
       /filter_subject: expected ".*chaos.requested"/,
     );
+  });
+
+  it('both streams have byte and message-size limits: a message over them is refused by the server; streams made without them get them', async () => {
+    await using f = await eventsFixture(natsUrl, {
+      label: 'limits',
+      maxBytes: DEFAULT_EVENTS_MAX_BYTES,
+      deadLetterMaxBytes: DEFAULT_DEAD_LETTER_MAX_BYTES,
+    });
+    const jsm = await jetstreamManager(f.nc);
+    const events = (await jsm.streams.info(f.ns.stream)).config;
+    const dlq = (await jsm.streams.info(f.ns.deadLetterStream)).config;
+    expect([events.max_bytes, events.max_msg_size, events.discard]).toEqual([
+      1024 ** 3,
+      MAX_STREAM_MESSAGE_BYTES,
+      'old',
+    ]);
+    expect([dlq.max_bytes, dlq.max_msg_size, dlq.discard]).toEqual([
+      256 * 1024 ** 2,
+      MAX_DEAD_LETTER_MESSAGE_BYTES,
+      'old',
+    ]);
+    // 1 MB, as a hostile client published: the stream refuses it (it used to be stored).
+    await expect(f.js.publish(subjectOf(f.ns, 'sli.observed'), new Uint8Array(1_000_000))).rejects.toThrow(
+      /message size exceeds maximum allowed/,
+    );
+    // A stream made by an earlier version, without the limits, gets them in place.
+    await jsm.streams.update(f.ns.stream, { max_bytes: -1, max_msg_size: -1 });
+    expect(await ensureStreams(f.nc, { ns: f.ns, deadLetterMaxBytes: DEFAULT_DEAD_LETTER_MAX_BYTES })).toEqual({
+      events: 'exists',
+      deadLetter: 'exists',
+    });
+    expect((await jsm.streams.info(f.ns.stream)).config.max_msg_size).toBe(MAX_STREAM_MESSAGE_BYTES);
+  });
+
+  it('a dead letter of a body over the size limit keeps its first 4 KiB and says how large it was', async () => {
+    await using f = await eventsFixture(natsUrl, { label: 'bigdl' });
+    // Over the 256 KiB event limit, under the stream's message limit (headroom for headers).
+    const body = new Uint8Array(MAX_EVENT_BYTES + 1000).fill(0x20);
+    await f.js.publish(subjectOf(f.ns, 'sli.observed'), body);
+    const spec = { durable: 'a' };
+    await ensureConsumer(f.nc, spec, f.ns);
+    const c = await consume({ js: f.js, ns: f.ns, spec, handler: async () => undefined });
+    await waitFor(() => c.stats.deadLettered === 1, { message: 'the big body dead-lettered' });
+    await c.stop();
+    const [d] = await deadLetters(f);
+    expect(d?.dl).toMatchObject({ code: 'EVENT_TOO_LARGE', truncatedFrom: MAX_EVENT_BYTES + 1000 });
+    expect(d?.data.length).toBe(DEAD_LETTER_KEPT_BYTES);
   });
 });

@@ -39,6 +39,8 @@ export {
   percentEncode,
   percentDecode,
   STRUCTURED_CONTENT_TYPE,
+  MAX_CLOCK_SKEW_MS,
+  MAX_EVENT_AGE_MS,
   type WireMessage,
 } from './binding.js';
 export {
@@ -47,6 +49,7 @@ export {
   InvalidEnvelopeError,
   UnknownEventTypeError,
   TypeSubjectMismatchError,
+  EventTimeOutOfRangeError,
   InvalidEventDataError,
   EventTooLargeError,
   MAX_EVENT_BYTES,
@@ -67,6 +70,10 @@ export {
   ensureConsumer,
   eventsStreamConfig,
   deadLetterStreamConfig,
+  MAX_STREAM_MESSAGE_BYTES,
+  DEFAULT_EVENTS_MAX_BYTES,
+  DEFAULT_DEAD_LETTER_MAX_BYTES,
+  MAX_DEAD_LETTER_MESSAGE_BYTES,
   consumerConfig,
   supportsMultiFilter,
   DEFAULT_MAX_DELIVER,
@@ -89,6 +96,7 @@ export {
   readDeadLetter,
   readDeadLetters,
   DeadLetterHeaders,
+  DEAD_LETTER_KEPT_BYTES,
   type DeadLetter,
   type StoredDeadLetter,
 } from './deadletter.js';

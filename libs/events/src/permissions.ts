@@ -143,6 +143,9 @@ export function permissionsFor(role: NatsRole, ns: Namespace = defaultNamespace)
             ...streamInfo,
             `$JS.API.STREAM.CREATE.${ns.stream}`,
             `$JS.API.STREAM.CREATE.${ns.deadLetterStream}`,
+            // Gives streams made by an earlier version the byte and message-size limits.
+            `$JS.API.STREAM.UPDATE.${ns.stream}`,
+            `$JS.API.STREAM.UPDATE.${ns.deadLetterStream}`,
             `${ns.subjectPrefix}.>`,
           ],
         },

@@ -128,9 +128,11 @@ export const registry = {
       completedAt: isoTime,
       durationMs: z.number().min(0),
       score,
-      /** ERROR: the run could not happen (unknown suite, unreachable target); `error` says why. */
+      /** ERROR: the run could not happen (nothing in the suite applied here); `error` says why. */
       status: z.enum(['PASS', 'WARN', 'FAIL', 'ERROR']),
       error: z.string().optional(),
+      /** True when the request named only some components: the score stands for those alone, not the suite. */
+      partial: z.boolean().optional(),
       components: z.array(componentResult),
     }),
   }),

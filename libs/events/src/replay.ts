@@ -160,7 +160,7 @@ export async function* replay<T extends EventType = EventType>(
     ...(o.signal === undefined ? {} : { signal: o.signal }),
   })) {
     try {
-      const event = decodeStreamMessage(ns, m);
+      const event = decodeStreamMessage(ns, m, m.time);
       if (types === undefined || types.has(event.type)) {
         yield { event: event as VigilEvent<T>, seq: m.seq, storedAt: m.time, subject: m.subject };
       }

@@ -12,7 +12,7 @@ import {
   type JetStreamManager,
   type StreamConfig,
 } from '@nats-io/jetstream';
-import { TopologyConflictError } from './errors.js';
+import { MAX_EVENT_BYTES, TopologyConflictError } from './errors.js';
 import { allEventsSubject, subjectOf, type EventType, type Namespace, defaultNamespace } from './registry.js';
 
 const MINUTE = 60_000;
@@ -32,7 +32,25 @@ export interface StreamOptions {
   readonly duplicateWindowMs?: number;
   /** How long DEADLETTER keeps a message. @default 30 days */
   readonly deadLetterMaxAgeMs?: number;
+  /**
+   * Bytes EVENTS may hold; past it the oldest messages are dropped (`discard: old`), so new
+   * events are never refused and history shrinks instead. nats-server reserves it from its
+   * JetStream storage at creation (a stream that does not fit is refused). @default 1 GiB
+   */
+  readonly maxBytes?: number;
+  /** Bytes DEADLETTER may hold, oldest dropped first; reserved likewise. @default 256 MiB */
+  readonly deadLetterMaxBytes?: number;
 }
+
+/**
+ * The largest message EVENTS stores: an event at the 256 KiB limit ({@link MAX_EVENT_BYTES},
+ * counted on the body) and its headers. NATS counts headers too.
+ */
+export const MAX_STREAM_MESSAGE_BYTES = MAX_EVENT_BYTES + 16 * 1024;
+/** DEADLETTER's: a message of EVENTS and the headers saying why it is there. */
+export const MAX_DEAD_LETTER_MESSAGE_BYTES = MAX_STREAM_MESSAGE_BYTES + 8 * 1024;
+export const DEFAULT_EVENTS_MAX_BYTES = 1024 ** 3;
+export const DEFAULT_DEAD_LETTER_MAX_BYTES = 256 * 1024 ** 2;
 
 export function eventsStreamConfig(o: StreamOptions = {}): Partial<StreamConfig> & { name: string } {
   const ns = o.ns ?? defaultNamespace;
@@ -43,6 +61,8 @@ export function eventsStreamConfig(o: StreamOptions = {}): Partial<StreamConfig>
     retention: RetentionPolicy.Limits,
     discard: DiscardPolicy.Old,
     max_age: nanos(o.maxAgeMs ?? 7 * DAY),
+    max_bytes: o.maxBytes ?? DEFAULT_EVENTS_MAX_BYTES,
+    max_msg_size: MAX_STREAM_MESSAGE_BYTES,
     duplicate_window: nanos(o.duplicateWindowMs ?? 15 * MINUTE),
     num_replicas: o.replicas ?? 1,
   };
@@ -57,6 +77,8 @@ export function deadLetterStreamConfig(o: StreamOptions = {}): Partial<StreamCon
     retention: RetentionPolicy.Limits,
     discard: DiscardPolicy.Old,
     max_age: nanos(o.deadLetterMaxAgeMs ?? 30 * DAY),
+    max_bytes: o.deadLetterMaxBytes ?? DEFAULT_DEAD_LETTER_MAX_BYTES,
+    max_msg_size: MAX_DEAD_LETTER_MESSAGE_BYTES,
     duplicate_window: nanos(2 * MINUTE),
     num_replicas: o.replicas ?? 1,
   };
@@ -82,6 +104,8 @@ function differences(
 }
 
 const streamFields = ['subjects', 'storage', 'retention', 'discard', 'max_age', 'duplicate_window', 'num_replicas'];
+/** Limits a stream made before them gets in place: they change no message already stored. */
+const limitFields = ['max_bytes', 'max_msg_size'];
 
 async function ensureStream(
   jsm: JetStreamManager,
@@ -91,6 +115,12 @@ async function ensureStream(
     const info = await jsm.streams.info(cfg.name);
     const diff = differences(cfg, info.config, streamFields);
     if (diff.length > 0) throw new TopologyConflictError('stream', cfg.name, diff);
+    if (differences(cfg, info.config, limitFields).length > 0) {
+      await jsm.streams.update(cfg.name, {
+        ...(cfg.max_bytes === undefined ? {} : { max_bytes: cfg.max_bytes }),
+        ...(cfg.max_msg_size === undefined ? {} : { max_msg_size: cfg.max_msg_size }),
+      });
+    }
     return 'exists';
   } catch (e) {
     if (!isNotFound(e)) throw e;

@@ -38,6 +38,18 @@ export const serviceEnv = z.object({
     ),
   /** Replicas of EVENTS and DEADLETTER when a service creates them. @default 1 */
   VIGIL_REPLICAS: z.coerce.number().int().min(1).max(5).default(1),
+  /** Bytes EVENTS may hold (oldest dropped past it); nats-server reserves them. @default 1 GiB */
+  VIGIL_EVENTS_MAX_BYTES: z.coerce
+    .number()
+    .int()
+    .min(1024 * 1024)
+    .optional(),
+  /** Bytes DEADLETTER may hold (oldest dropped past it). @default 256 MiB */
+  VIGIL_DEADLETTER_MAX_BYTES: z.coerce
+    .number()
+    .int()
+    .min(1024 * 1024)
+    .optional(),
   /** Address of /healthz, /readyz and /metrics. @default 127.0.0.1 */
   HTTP_HOST: z.string().default('127.0.0.1'),
 });

@@ -90,7 +90,16 @@ export async function startRuntime<DB>(o: RuntimeOptions<DB>): Promise<ServiceRu
   for (const migrate of o.migrations) await migrate(db);
   const natsOptions = { ...(await natsAuthOptions(env)), ...o.nats };
   const nc = await connectNats(env.NATS_URL, service, natsOptions);
-  await streamsReady(nc, { ns, replicas: env.VIGIL_REPLICAS }, logger);
+  await streamsReady(
+    nc,
+    {
+      ns,
+      replicas: env.VIGIL_REPLICAS,
+      ...(env.VIGIL_EVENTS_MAX_BYTES === undefined ? {} : { maxBytes: env.VIGIL_EVENTS_MAX_BYTES }),
+      ...(env.VIGIL_DEADLETTER_MAX_BYTES === undefined ? {} : { deadLetterMaxBytes: env.VIGIL_DEADLETTER_MAX_BYTES }),
+    },
+    logger,
+  );
   for (const spec of o.consumers ?? []) await ensureConsumer(nc, spec, ns);
   const probes = { nats: natsReadiness(nc), postgres: postgresReadiness(pool) };
   return {

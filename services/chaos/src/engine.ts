@@ -166,12 +166,18 @@ export function dockerEngine(docker: DockerClient, o: EngineOptions): ChaosEngin
   return {
     async candidates() {
       const list = await call(() => docker.listContainers({ all: true }));
-      return list.map((c) => ({
-        id: c.Id,
-        name: (c.Names[0] ?? c.Id).replace(/^\//, ''),
-        labels: c.Labels,
-        running: c.State === 'running',
-      }));
+      return list.map((c) => {
+        const names = c.Names.map((n) => n.replace(/^\//, ''));
+        // A link adds `<linker>/<alias>` names, listed in any order; the own name has no slash.
+        const own = names.find((n) => !n.includes('/')) ?? names[0] ?? c.Id;
+        return {
+          id: c.Id,
+          name: own,
+          names,
+          labels: c.Labels,
+          running: c.State === 'running',
+        };
+      });
     },
 
     async prepare(target, action) {

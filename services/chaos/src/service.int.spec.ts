@@ -1,10 +1,11 @@
+import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { subjectOf, type EventDataInput } from '@vigil/events';
 import { waitFor } from '@vigil/testkit';
 import { parseChaosConfig } from './config/chaos.js';
 import { helperLabels } from './engine.js';
 import { scheduleExperiments, type ChaosDeps } from './service.js';
-import { chaosHarness, testConfig, type ChaosHarness } from './testing/harness.js';
+import { chaosHarness, testConfig, testSuite, type ChaosHarness } from './testing/harness.js';
 
 const natsUrl = inject('natsUrl');
 const databaseUrl = inject('databaseUrl');
@@ -242,7 +243,7 @@ describe('chaos experiments on a real Docker engine', () => {
   it('a second experiment on a busy target is refused; an abort event stops the first and rolls it back at once', async () => {
     await h.bed.run({ name: 'abort-me', labels: optIn });
     const name = h.bed.nameOf('abort-me');
-    const requestId = await request({ kind: 'container-pause', target: { names: [name] }, durationSeconds: 600 });
+    const requestId = await request({ kind: 'container-pause', target: { names: [name] }, durationSeconds: 300 });
     const e = await injected(requestId);
     expect((await inspect(name)).State.Paused).toBe(true);
     // One experiment at a time per target.
@@ -352,6 +353,39 @@ describe('the safety gate refuses, with every reason, and touches nothing', () =
       expect((await inspect(h.bed.nameOf(n))).State.Paused).toBe(false);
   });
 
+  it('a protected container known by a link alias too: every name it has is checked', async () => {
+    const group = { ...optIn, 'vigil.test.group': `${h.bed.runId}-linked` };
+    await h.bed.run({ name: 'postgres-linked', labels: group });
+    await h.bed.run({ name: 'app', links: ['postgres-linked:db'] });
+    const listed = await h.bed.docker.listContainers({
+      filters: { label: [`vigil.test.group=${h.bed.runId}-linked`] },
+    });
+    // The engine lists the link alias as a name of the linked container, and first.
+    expect(listed[0]?.Names).toEqual([`/${h.bed.nameOf('app')}/db`, `/${h.bed.nameOf('postgres-linked')}`]);
+    expect(await refused(await request({ kind: 'container-pause', target: { labels: group } }))).toEqual([
+      `protected: protected containers selected: ${h.bed.nameOf('postgres-linked')} (its name contains 'postgres')`,
+    ]);
+    expect((await inspect(h.bed.nameOf('postgres-linked'))).State.Paused).toBe(false);
+  });
+
+  it('parameters over the policy limits, even in a dry run', async () => {
+    await h.bed.run({ name: 'capped', labels: optIn });
+    const target = { names: [h.bed.nameOf('capped')] };
+    expect(
+      await refused(
+        await request({
+          kind: 'memory-stress',
+          target,
+          durationSeconds: 3600,
+          parameters: { memoryMb: 65_536 },
+          dryRun: true,
+        }),
+      ),
+    ).toEqual([
+      'limits: durationSeconds 3600 is over 300 (policy.limits.maxDurationSeconds); parameters.memoryMb 65536 is over 256 (policy.limits.maxMemoryMb)',
+    ]);
+  });
+
   it('more targets than the blast radius allows', async () => {
     const label = { ...optIn, 'vigil.test.group': `${h.bed.runId}-blast` };
     for (let i = 0; i < 3; i++) await h.bed.run({ name: `blast-${i}`, labels: label });
@@ -396,6 +430,41 @@ describe('the safety gate refuses, with every reason, and touches nothing', () =
       expect.stringMatching(/^validation-score: latest score 6.5 \(minimum 8\)/),
     ]);
     expect((await inspect(h.bed.nameOf('gated'))).State.Paused).toBe(false);
+    await h.validated(9.5);
+  });
+
+  it('the latest score is the last complete run to arrive: not a partial run, not one dated ahead', async () => {
+    await h.bed.run({ name: 'latest', labels: optIn });
+    const target = { names: [h.bed.nameOf('latest')] };
+    const run = (score: number, at: Date, more: Partial<EventDataInput<'validation.completed'>> = {}) =>
+      h.publish('validation.completed', {
+        requestId: randomUUID(),
+        runId: randomUUID(),
+        suite: testSuite,
+        startedAt: at.toISOString(),
+        completedAt: at.toISOString(),
+        durationMs: 1,
+        score,
+        status: score >= 8 ? 'PASS' : 'FAIL',
+        components: [],
+        ...more,
+      });
+    // A run dated 4 min ahead (within clock skew), then a partial 10 (one component's select 1).
+    await run(10, new Date(Date.now() + 4 * 60_000));
+    await run(10, new Date(), { partial: true });
+    // The last to arrive: a complete run scoring 6.2.
+    await h.validated(6.2);
+    await waitFor(
+      async () => (await h.db.selectFrom('chaos.validations').select('score').where('score', '=', 10).execute()).length,
+      { message: 'the run dated ahead stored' },
+    );
+    expect(await refused(await request({ kind: 'container-pause', target }))).toEqual([
+      expect.stringMatching(/^validation-score: latest score 6.2 \(minimum 8\)/),
+    ]);
+    // Stored: the run dated ahead; not stored: the partial one.
+    expect(await h.db.selectFrom('chaos.validations').select('score').where('score', '=', 10).execute()).toHaveLength(
+      1,
+    );
     await h.validated(9.5);
   });
 });

@@ -59,6 +59,10 @@ export interface ValidationsTable {
   status: string;
   score: number;
   completed_at: Date;
+  /** When the stream stored the event (null for rows from before 0002). */
+  stored_at: Date | null;
+  /** Its position in the stream: "latest" is the last to arrive, whatever its sender's clock said. */
+  stream_seq: number | null;
 }
 
 export interface ScheduleRunsTable {
@@ -133,6 +137,17 @@ const migrations: Record<string, Migration> = {
         )`.execute(db);
     },
   },
+  '0002_validations_arrival': {
+    async up(db: Kysely<unknown>) {
+      await sql`alter table chaos.validations add column stored_at timestamptz, add column stream_seq bigint`.execute(
+        db,
+      );
+      await sql`create index validations_suite_seq on chaos.validations (suite, stream_seq desc nulls last)`.execute(
+        db,
+      );
+      await sql`create index validations_seq on chaos.validations (stream_seq desc nulls last)`.execute(db);
+    },
+  },
 };
 
 export function migrateChaos<DB>(db: Kysely<DB>): Promise<string[]> {
@@ -141,15 +156,25 @@ export function migrateChaos<DB>(db: Kysely<DB>): Promise<string[]> {
 
 type Db = Kysely<ChaosDatabase> | Transaction<ChaosDatabase>;
 
-/** The latest validation run of `suite` (of any suite when null). */
+/**
+ * The latest complete validation run of `suite` (of any suite when null): the last to arrive in
+ * the stream. Its time is the earlier of what it says and when it arrived, so a sender's clock
+ * can make it look older but never fresher.
+ */
 export async function latestValidation(
   db: Db,
   suite: string | null,
 ): Promise<{ score: number; completedAt: Date } | undefined> {
-  let q = db.selectFrom('chaos.validations').select(['score', 'completed_at']);
+  let q = db.selectFrom('chaos.validations').select(['score', 'completed_at', 'stored_at']);
   if (suite !== null) q = q.where('suite', '=', suite);
-  const row = await q.orderBy('completed_at', 'desc').limit(1).executeTakeFirst();
-  return row === undefined ? undefined : { score: row.score, completedAt: row.completed_at };
+  const row = await q
+    .orderBy(sql`stream_seq desc nulls last`)
+    .orderBy('completed_at', 'desc')
+    .limit(1)
+    .executeTakeFirst();
+  if (row === undefined) return undefined;
+  const at = row.stored_at !== null && row.stored_at < row.completed_at ? row.stored_at : row.completed_at;
+  return { score: row.score, completedAt: at };
 }
 
 /** Ids of containers an unfinished, real (not dry-run) experiment acts on. */

@@ -7,6 +7,8 @@ export interface RelayMetrics {
   readonly published: Counter;
   readonly retries: Counter;
   readonly duplicates: Counter;
+  /** Rows dropped because the stream already held a different message under their event id. */
+  readonly preempted: Counter;
   readonly failed: Counter;
   readonly leader: Gauge;
   /** Publishes per second over the last 10 s, for a reader without a Prometheus server. */
@@ -35,6 +37,11 @@ export function createRelayMetrics(db: Kysely<OutboxDatabase>): RelayMetrics {
   const duplicates = new Counter({
     name: 'vigil_outbox_duplicates_total',
     help: 'Publishes JetStream reported as duplicates (already stored under the same Nats-Msg-Id)',
+    registers: [registry],
+  });
+  const preempted = new Counter({
+    name: 'vigil_outbox_preempted_total',
+    help: 'Rows JetStream dropped as duplicates of a different message with the same Nats-Msg-Id (an id used first by another publisher): the event never reached the stream',
     registers: [registry],
   });
   const failed = new Counter({
@@ -97,6 +104,7 @@ export function createRelayMetrics(db: Kysely<OutboxDatabase>): RelayMetrics {
     published,
     retries,
     duplicates,
+    preempted,
     failed,
     leader,
     recordPublished(n, now) {

@@ -3,7 +3,7 @@ import { jetstreamManager } from '@nats-io/jetstream';
 import { headers as natsHeaders } from '@nats-io/nats-core';
 import { sql } from 'kysely';
 import { describe, expect, inject, it } from 'vitest';
-import { createEvent, type VigilEvent } from '@vigil/events';
+import { createEvent, encodeStructured, type VigilEvent } from '@vigil/events';
 import { NatsServerProcess, waitFor } from '@vigil/testkit';
 import { relayFixture } from './testing/fixture.js';
 
@@ -116,6 +116,36 @@ describe('outbox relay', () => {
     expect(await f.streamIds()).toEqual([...before, ...after]);
     expect(await metrics.registry.getSingleMetricAsString('vigil_outbox_failed_rows')).toMatch(
       /vigil_outbox_failed_rows 1/,
+    );
+  });
+
+  it('an event id used first by another publisher is reported as a dropped event; a copy of its own earlier publish is not', async () => {
+    await using f = await relayFixture(natsUrl, databaseUrl, 'preempt');
+    const js = f.events.js;
+    const subject = `${f.ns.subjectPrefix}.sli.observed`;
+    const real = createEvent('sli.observed', { sli: 'a', service: 's', good: 1, total: 1 }, { source: 'vigil/test' });
+    const mine = createEvent('sli.observed', { sli: 'b', service: 's', good: 1, total: 1 }, { source: 'vigil/test' });
+    await f.db.transaction().execute(async (tx) => {
+      await f.outbox.add(tx, real);
+      await f.outbox.add(tx, mine);
+    });
+    // Someone who guessed the real event's id publishes first, with other content.
+    const forged = { ...real, data: { ...real.data, good: 0 } };
+    await js.publish(subject, encodeStructured(forged).data, { msgID: real.id });
+    // The relay's own earlier publish of `mine` (its mark lost in a crash): the same bytes.
+    const row = await f.db
+      .selectFrom('outbox.events')
+      .select('payload')
+      .where('event_id', '=', mine.id)
+      .executeTakeFirstOrThrow();
+    await js.publish(subject, row.payload, { msgID: mine.id });
+    const { metrics } = await f.startRelay();
+    await waitFor(async () => (await f.pendingCount()) === 0, { message: 'both rows settled' });
+    expect(await metrics.registry.getSingleMetricAsString('vigil_outbox_duplicates_total')).toMatch(
+      /vigil_outbox_duplicates_total 2/,
+    );
+    expect(await metrics.registry.getSingleMetricAsString('vigil_outbox_preempted_total')).toMatch(
+      /vigil_outbox_preempted_total 1/,
     );
   });
 

@@ -314,6 +314,29 @@ export function createRelay(deps: RelayDeps, options: RelayOptions = {}): Relay 
     return false;
   }
 
+  /**
+   * A duplicate is normally this relay's own earlier publish (a mark lost in a crash, a retried
+   * batch). But anyone who may publish on the subject can use an event id first, e.g. one they
+   * guessed: JetStream then drops the real event. Comparing the stored message tells them apart,
+   * and a dropped event is reported, not passed over in silence.
+   */
+  async function checkDuplicates(
+    rows: Row[],
+    settled: ({ status: 'fulfilled'; value: { seq: number; duplicate: boolean } } | { status: 'rejected' })[],
+  ): Promise<void> {
+    for (const [i, s] of settled.entries()) {
+      const row = rows[i];
+      if (row === undefined || s.status !== 'fulfilled' || !s.value.duplicate) continue;
+      const stored = await jsm.streams.getMessage(ns.stream, { seq: s.value.seq }).catch(() => null);
+      if (stored !== null && stored.subject === row.subject && Buffer.from(stored.data).equals(row.payload)) continue;
+      metrics.preempted.inc();
+      logger.error(
+        { eventId: row.event_id, subject: row.subject, streamSeq: s.value.seq, storedSubject: stored?.subject },
+        'event dropped by JetStream: the stream already holds a different message with this event id (another publisher used it first)',
+      );
+    }
+  }
+
   /** One pipelined round: every row is sent, then every ack awaited; published rows go to `done`. */
   async function attempt(rows: Row[], done: Row[]): Promise<void> {
     const startedAt = clock();
@@ -380,6 +403,7 @@ export function createRelay(deps: RelayDeps, options: RelayOptions = {}): Relay 
     }
     metrics.recordPublished(published, Date.now());
     metrics.duplicates.inc(duplicates);
+    if (duplicates > 0) await checkDuplicates(rows, settled);
     if (transient.length > 0) {
       const message = lastError instanceof Error ? lastError.message : String(lastError);
       await markAttempted(transient, startedAt, message);

@@ -8,6 +8,7 @@ import {
   decodeMessage,
   encodeStructured,
   ensureConsumer,
+  readDeadLetters,
   silentLogger,
   subjectOf,
   type VigilEvent,
@@ -18,14 +19,14 @@ import { createDb, startHttpServer } from '@vigil/service-kit';
 import { createTestDatabase, waitFor } from '@vigil/testkit';
 import { parseSuite } from './config/suite.js';
 import { runsRoutes } from './http.js';
-import { startValidator, VALIDATOR_CONSUMER } from './service.js';
+import { scheduleSuites, startValidator, VALIDATOR_CONSUMER } from './service.js';
 import { migrateValidator, type ValidatorDatabase } from './store.js';
 
 const natsUrl = inject('natsUrl');
 const databaseUrl = inject('databaseUrl');
 
 describe('validator service', () => {
-  it('validation.requested → a stored run and validation.completed in the outbox, once; unknown suites give ERROR; /runs lists them', async () => {
+  it('validation.requested → a stored run and validation.completed in the outbox, once; unknown suites and components are refused and dead-lettered, not stored; /runs lists them', async () => {
     await using database = await createTestDatabase(databaseUrl, 'validator');
     await using f = await eventsFixture(natsUrl, { label: 'validator' });
     const { db } = createDb<ValidatorDatabase>(database.url);
@@ -65,30 +66,36 @@ components:
         await f.js.publish(subjectOf(f.ns, 'validation.requested'), data, { headers, msgID: `copy-${i}` });
       }
       await pub.publish('validation.requested', { suite: 'no-such-suite' });
+      await pub.publish('validation.requested', { suite: 'mini', components: ['database', 'nope'] });
+      const partial = await pub.publish('validation.requested', { suite: 'mini', components: ['database'] });
       await f.js.publish(subjectOf(f.ns, 'validation.requested'), new TextEncoder().encode('{"not":"an event"}'));
-      await waitFor(() => consumer.stats.received === 5, { timeoutMs: 20_000, message: 'every request handled' });
+      await waitFor(() => consumer.stats.received === 7, { timeoutMs: 20_000, message: 'every request handled' });
       await consumer.stop();
 
       const rows = await db.selectFrom('outbox.events').select(['payload', 'subject']).orderBy('seq').execute();
       expect(rows).toHaveLength(2);
       const completed = rows.map((r) => decodeMessage({ data: r.payload }) as VigilEvent<'validation.completed'>);
-      // Requests run concurrently: find each result by its suite, not by position.
-      const done = completed.find((e) => e.data.suite === 'mini');
-      const unknown = completed.find((e) => e.data.suite === 'no-such-suite');
+      // Requests run concurrently: find each result by its request, not by position.
+      const done = completed.find((e) => e.data.requestId === request.id);
+      const part = completed.find((e) => e.data.requestId === partial.id);
       expect(done!.data).toMatchObject({ requestId: request.id, suite: 'mini', score: 6.67, status: 'WARN' });
+      expect(done!.data.partial).toBeUndefined();
+      // A run of some components says so: its 10 is not the suite's score.
+      expect(part!.data).toMatchObject({ suite: 'mini', score: 10, status: 'PASS', partial: true });
       expect(done!.data.components.map((c) => [c.name, c.weight, c.score, c.status])).toEqual([
         ['database', 0.667, 10, 'PASS'],
         ['web', 0.333, 0, 'FAIL'],
       ]);
       expect(done!.data.components[1]!.checks[0]).toMatchObject({ kind: 'tcp', status: 'ERROR' });
-      expect(unknown!.data).toMatchObject({
-        suite: 'no-such-suite',
-        status: 'ERROR',
-        score: 0,
-        error: "unknown suite 'no-such-suite' (known: mini)",
-      });
       expect(await db.selectFrom('validator.runs').select('id').execute()).toHaveLength(2);
-      expect(consumer.stats.deadLettered).toBe(1);
+      expect(consumer.stats.deadLettered).toBe(3);
+      const reasons = [];
+      for await (const d of readDeadLetters(f.nc, { ns: f.ns })) reasons.push(`${d.why?.code}: ${d.why?.reason}`);
+      expect(reasons.sort()).toEqual([
+        "INVALID_ENVELOPE: invalid CloudEvent attribute 'specversion': is required",
+        "UNKNOWN_COMPONENT: suite 'mini' has no component 'nope' (it has: database, web)",
+        "UNKNOWN_SUITE: unknown suite 'no-such-suite' (known: mini)",
+      ]);
 
       const http = await startHttpServer({
         port: 0,
@@ -100,9 +107,10 @@ components:
         const list = (await (await fetch(`http://127.0.0.1:${http.port}/runs?suite=mini`)).json()) as {
           runs: { id: string; score: number }[];
         };
-        expect(list.runs).toHaveLength(1);
-        expect(list.runs[0]!.score).toBe(6.67);
-        const one = (await (await fetch(`http://127.0.0.1:${http.port}/runs/${list.runs[0]!.id}`)).json()) as {
+        expect(list.runs).toHaveLength(2);
+        expect(list.runs.map((r) => r.score).sort()).toEqual([10, 6.67]);
+        const full = list.runs.find((r) => r.score === 6.67)!;
+        const one = (await (await fetch(`http://127.0.0.1:${http.port}/runs/${full.id}`)).json()) as {
           requestId: string;
         };
         expect(one.requestId).toBe(request.id);
@@ -114,7 +122,58 @@ components:
         await http.close();
       }
       const jsm = await jetstreamManager(f.nc);
-      expect((await jsm.streams.info(f.ns.deadLetterStream)).state.messages).toBe(1);
+      expect((await jsm.streams.info(f.ns.deadLetterStream)).state.messages).toBe(3);
+    } finally {
+      await db.destroy();
+    }
+  });
+
+  it('scheduled runs: each slot requested once across two instances, under an id no one can know in advance', async () => {
+    await using database = await createTestDatabase(databaseUrl, 'validator');
+    await using f = await eventsFixture(natsUrl, { label: 'schedule' });
+    const { db } = createDb<ValidatorDatabase>(database.url);
+    try {
+      await migrateOutbox(db);
+      await migrateValidator(db);
+      const suite = parseSuite(
+        `name: tick
+interval: 1h
+components:
+  - name: database
+    weight: 1
+    checks: [{ name: answers, kind: postgres, params: { query: "select 1", expect: 1 } }]
+`,
+        'tick.yaml',
+      );
+      const deps = {
+        db,
+        js: f.js,
+        ns: f.ns,
+        suites: new Map([['tick', suite]]),
+        logger: silentLogger,
+        checks: { natsUrl, databaseUrl: database.url, cwd: process.cwd(), docker: connectDocker() },
+      };
+      const stops = [scheduleSuites(deps, { everyMs: 200 }), scheduleSuites(deps, { everyMs: 200 })];
+      try {
+        await waitFor(
+          async () => (await db.selectFrom('validator.schedule_runs').select('slot').execute()).length >= 4,
+          { message: 'four scheduled runs' },
+        );
+      } finally {
+        stops.forEach((stop) => stop());
+      }
+      const runs = await db.selectFrom('validator.schedule_runs').selectAll().orderBy('slot').execute();
+      const rows = await db.selectFrom('outbox.events').select(['event_id', 'payload']).execute();
+      // One request per slot, though two schedulers raced for each.
+      expect(rows).toHaveLength(runs.length);
+      expect(new Set(runs.map((r) => Number(r.slot))).size).toBe(runs.length);
+      expect(rows.map((r) => r.event_id).sort()).toEqual(runs.map((r) => r.event_id).sort());
+      for (const r of rows) {
+        // Random: neither the suite nor the time can be read from it (was `schedule:<suite>:<ms>:<slot>`).
+        expect(r.event_id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+        const e = decodeMessage({ data: r.payload }) as VigilEvent<'validation.requested'>;
+        expect(e.data).toMatchObject({ suite: 'tick', requestedBy: 'vigil/validator' });
+      }
     } finally {
       await db.destroy();
     }

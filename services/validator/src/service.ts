@@ -4,6 +4,7 @@ import { trace } from '@opentelemetry/api';
 import type { Kysely } from 'kysely';
 import {
   createEvent,
+  PermanentError,
   type ConsumerSpec,
   type EventData,
   type Logger,
@@ -41,6 +42,20 @@ export interface ValidatorDeps {
 
 type Completed = EventData<'validation.completed'>;
 
+/**
+ * A request that names what does not exist is refused, not answered with an ERROR run: such a
+ * run would spend the error-rate budget and read as "the system is broken" to everyone downstream
+ * (the chaos gate among them). The message is dead-lettered with this reason.
+ */
+export class RequestRefusedError extends PermanentError {
+  constructor(
+    override readonly code: 'UNKNOWN_SUITE' | 'UNKNOWN_COMPONENT',
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
 /** Runs the requested suite (outside any transaction) and builds `validation.completed`. */
 export async function validate(
   deps: ValidatorDeps,
@@ -63,13 +78,18 @@ export async function validate(
   });
   if (suite === undefined) {
     const known = [...deps.suites.keys()].sort().join(', ') || 'none';
-    return cannotRun(`unknown suite '${request.data.suite}' (known: ${known})`);
+    throw new RequestRefusedError('UNKNOWN_SUITE', `unknown suite '${request.data.suite}' (known: ${known})`);
   }
   const only = request.data.components;
-  const selected = only ? { ...suite, components: suite.components.filter((c) => only.includes(c.name)) } : suite;
-  if (selected.components.length === 0) {
-    return cannotRun(`suite '${suite.name}' has none of the components ${only?.join(', ')}`);
+  const unknown = only?.filter((n) => !suite.components.some((c) => c.name === n)) ?? [];
+  if (unknown.length > 0) {
+    const known = suite.components.map((c) => c.name).join(', ');
+    throw new RequestRefusedError(
+      'UNKNOWN_COMPONENT',
+      `suite '${suite.name}' has no component ${unknown.map((n) => `'${n}'`).join(', ')} (it has: ${known})`,
+    );
   }
+  const selected = only ? { ...suite, components: suite.components.filter((c) => only.includes(c.name)) } : suite;
   const r = await trace.getTracer('vigil-validator').startActiveSpan(`validation run ${suite.name}`, async (span) => {
     try {
       const run = await runSuite(selected, deps.checks);
@@ -89,6 +109,7 @@ export async function validate(
     durationMs: r.durationMs,
     score: r.score,
     status: r.status,
+    ...(selected === suite ? {} : { partial: true }),
     components: r.components.map((c) => ({
       name: c.name,
       weight: c.weight,
@@ -159,8 +180,8 @@ export async function startValidator(deps: ValidatorDeps, o: { concurrency?: num
 /**
  * Requests every suite that declares an interval, through the outbox: first one interval after
  * start (the stack it checks has settled by then), then every interval, at the suite's phase
- * ({@link phaseOf}). The request id names the suite and the run time, so several validator
- * instances, or a restart, request each run once.
+ * ({@link phaseOf}). A row per suite and run time makes several validator instances, or a
+ * restart, request each run once; the request's id is random, so no one can take it first.
  */
 export function scheduleSuites(
   deps: ValidatorDeps,
@@ -177,17 +198,33 @@ export function scheduleSuites(
     if (s.interval === undefined) continue;
     const every = o.everyMs ?? s.interval;
     const request = async (at: number) => {
-      const id = `schedule:${s.name}:${every}:${Math.floor(at / every)}`;
+      const slot = Math.floor(at / every);
+      // A random id: one derived from suite and time could be published first by anyone, and
+      // JetStream would drop the real request as a duplicate. The row makes it once.
       const event = createEvent(
         'validation.requested',
         { suite: s.name, requestedBy: SOURCE, reason: `every ${every / 1000} s` },
-        { source: SOURCE, id },
+        { source: SOURCE },
       );
       try {
-        await deps.db.transaction().execute((tx) => outbox.add(tx, event as VigilEvent));
+        await deps.db.transaction().execute(async (tx) => {
+          const r = await tx
+            .insertInto('validator.schedule_runs')
+            .values({ suite: s.name, every_ms: every, slot, event_id: event.id })
+            .onConflict((oc) => oc.doNothing())
+            .returning('slot')
+            .executeTakeFirst();
+          if (r === undefined) return;
+          await outbox.add(tx, event);
+          // Rows only need to outlive the race between instances for a slot.
+          await tx
+            .deleteFrom('validator.schedule_runs')
+            .where('suite', '=', s.name)
+            .where('slot', '<', slot - 100)
+            .execute();
+        });
       } catch (e) {
-        if ((e as { code?: string }).code !== '23505')
-          deps.logger.warn({ err: e, suite: s.name }, 'scheduled request failed');
+        deps.logger.warn({ err: e, suite: s.name }, 'scheduled request failed');
       }
     };
     const runAt = (at: number) => {

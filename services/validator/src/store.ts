@@ -17,8 +17,17 @@ export interface RunsTable {
   result: EventData<'validation.completed'>;
 }
 
+/** One row per scheduled run requested: makes the request once across instances and restarts. */
+export interface ScheduleRunsTable {
+  suite: string;
+  every_ms: number;
+  slot: number;
+  event_id: string;
+}
+
 export interface ValidatorDatabase extends OutboxDatabase {
   'validator.runs': RunsTable;
+  'validator.schedule_runs': ScheduleRunsTable;
 }
 
 const migrations: Record<string, Migration> = {
@@ -39,6 +48,22 @@ const migrations: Record<string, Migration> = {
         )`.execute(db);
       await sql`create index runs_suite_completed on validator.runs (suite, completed_at desc)`.execute(db);
       await sql`create index runs_completed on validator.runs (completed_at desc)`.execute(db);
+    },
+  },
+  // Scheduled requests had ids derived from suite and time, so anyone could publish the next one
+  // first and JetStream dropped the real request as a duplicate. Ids are random now; this table
+  // keeps a run requested once.
+  '0002_schedule_runs': {
+    async up(db: Kysely<unknown>) {
+      await sql`
+        create table validator.schedule_runs (
+          suite text not null,
+          every_ms bigint not null,
+          slot bigint not null,
+          event_id text not null,
+          requested_at timestamptz not null default now(),
+          primary key (suite, every_ms, slot)
+        )`.execute(db);
     },
   },
 };

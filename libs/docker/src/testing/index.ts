@@ -37,6 +37,8 @@ export interface TestContainerSpec {
   readonly restart?: 'no' | 'always' | 'on-failure' | 'unless-stopped';
   /** @default true */
   readonly start?: boolean;
+  /** Legacy links, `other:alias` with `other` a spec name of this testbed. @default none */
+  readonly links?: readonly string[];
 }
 
 /** A Docker engine for one test file, with a local image and the containers it made removed on dispose. */
@@ -98,6 +100,7 @@ export async function dockerTestbed(label: string): Promise<DockerTestbed> {
           Memory: spec.memory ?? 0,
           Privileged: spec.privileged ?? false,
           RestartPolicy: { Name: spec.restart ?? 'no' },
+          ...(spec.links === undefined ? {} : { Links: spec.links.map((l) => nameOf(l)) }),
           // Busybox's sleep ignores SIGTERM as PID 1; an init makes stops quick.
           Init: true,
         },

@@ -1,9 +1,11 @@
 import fc from 'fast-check';
+import { MAX_EVENT_AGE_MS } from '../binding.js';
 import type { EventDataInput, EventType } from '../registry.js';
 
 const text = fc.string({ minLength: 1, maxLength: 40, unit: 'binary' });
+// Times a stream accepts: from MAX_EVENT_AGE_MS ago (with a day's margin) to now.
 const time = fc
-  .date({ min: new Date('2000-01-01T00:00:00Z'), max: new Date('2099-12-31T23:59:59Z'), noInvalidDate: true })
+  .date({ min: new Date(Date.now() - MAX_EVENT_AGE_MS + 86_400_000), max: new Date(), noInvalidDate: true })
   .map((d) => d.toISOString());
 const score = fc.double({ min: 0, max: 10, noNaN: true });
 const status = fc.constantFrom('PASS' as const, 'WARN' as const, 'FAIL' as const);

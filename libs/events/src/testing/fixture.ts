@@ -31,7 +31,8 @@ export async function eventsFixture(
   const nc = await connect({ servers: url, noAsyncTraces: true });
   const namespaceId = testNamespaceId(o.label ?? 't');
   const ns = namespaceFor(namespaceId);
-  await ensureStreams(nc, { ...o, ns });
+  // Small limits: nats-server reserves them, and many test namespaces exist at once.
+  await ensureStreams(nc, { maxBytes: 64 * 1024 ** 2, deadLetterMaxBytes: 16 * 1024 ** 2, ...o, ns });
   return {
     nc,
     js: jetstream(nc),

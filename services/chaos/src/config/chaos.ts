@@ -2,7 +2,8 @@ import { z } from 'zod';
 import { formatPath, registry, type EventData } from '@vigil/events';
 import { ConfigFileError, duration, parseYamlFile } from '@vigil/service-kit';
 import { CronError, firstFireInBlackout, parseCron, type Cron } from '../core/cron.js';
-import { defaultPolicy, type Policy } from '../core/gate.js';
+import { defaultPolicy, overLimits, type Policy } from '../core/gate.js';
+import { planFor, PlanError } from '../core/plan.js';
 import { isTimeZone } from '../core/wallclock.js';
 
 const hhmm = z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'must be a time HH:MM');
@@ -44,6 +45,23 @@ export const chaosSchema = z.strictObject({
             .refine((b) => b.from !== b.to, { message: 'from and to must differ', path: ['to'] }),
         )
         .default([]),
+      /** Caps on one experiment; the design's latency 100-500 ms and stress 2 CPUs / 256 MB. */
+      limits: z
+        .strictObject({
+          /** @default 300 */
+          maxDurationSeconds: z.number().positive().max(3600).default(d.limits.maxDurationSeconds),
+          /** @default 500 */
+          maxDelayMs: z.number().positive().max(60_000).default(d.limits.maxDelayMs),
+          /** @default 500 */
+          maxJitterMs: z.number().min(0).max(60_000).default(d.limits.maxJitterMs),
+          /** @default 50 */
+          maxLossPercent: z.number().positive().max(100).default(d.limits.maxLossPercent),
+          /** @default 2 */
+          maxCpuWorkers: z.int().positive().max(64).default(d.limits.maxCpuWorkers),
+          /** @default 256 */
+          maxMemoryMb: z.int().positive().max(65_536).default(d.limits.maxMemoryMb),
+        })
+        .prefault({}),
     })
     .prefault({}),
   verification: z
@@ -116,13 +134,18 @@ export function parseChaosConfig(text: string, file: string, now: Date = new Dat
         `${file}: ${at}.cron: '${s.cron.source}' fires at ${clash.at.toISOString()}, inside the blackout ${b.days.join(',')} ${b.from}-${b.to} ${policy.timeZone}`,
       );
     }
-    const { reason, ...request } = s.request;
-    return {
-      name: s.name,
-      cron: s.cron,
-      enabled: s.enabled,
-      request: { ...request, requestedBy: `schedule:${s.name}`, reason: reason ?? `scheduled experiment ${s.name}` },
-    };
+    const { reason, ...rest } = s.request;
+    const request = { ...rest, requestedBy: `schedule:${s.name}`, reason: reason ?? `scheduled experiment ${s.name}` };
+    // Like a schedule in a blackout: one over the limits would be refused every time it fires.
+    let over: string[];
+    try {
+      over = overLimits(planFor(request), policy.limits);
+    } catch (e) {
+      if (!(e instanceof PlanError)) throw e;
+      throw new ConfigFileError(`${file}: ${at}.request: ${e.message}`);
+    }
+    if (s.enabled && over.length > 0) throw new ConfigFileError(`${file}: ${at}.request: ${over.join('; ')}`);
+    return { name: s.name, cron: s.cron, enabled: s.enabled, request };
   });
   return { policy, verification: c.verification, schedules };
 }

@@ -116,4 +116,12 @@ schedules: [{ name: w, enabled: ${enabled}, cron: "${cron}", request: { kind: co
     expect(parseChaosConfig(text(false, '0 10 * * wed'), 'c.yaml').schedules).toHaveLength(1);
     expect(parseChaosConfig(text(true, '0 18 * * wed'), 'c.yaml').schedules).toHaveLength(1);
   });
+  it('refuses an enabled schedule over the policy limits at load, naming the cap', () => {
+    expect(() =>
+      parseChaosConfig(
+        'schedules: [{ name: w, cron: "0 18 * * wed", request: { kind: memory-stress, target: { names: [a] }, durationSeconds: 60, parameters: { memoryMb: 1024 } } }]',
+        'chaos.yaml',
+      ),
+    ).toThrow('chaos.yaml: schedules[0].request: parameters.memoryMb 1024 is over 256 (policy.limits.maxMemoryMb)');
+  });
 });

@@ -1,4 +1,5 @@
 import type { EventData } from '@vigil/events';
+import type { Plan } from './plan.js';
 import { wallClock } from './wallclock.js';
 
 /** The safety policy (config/chaos.yaml `policy`), with the seed's defaults. */
@@ -23,6 +24,24 @@ export interface Policy {
   readonly blackouts: readonly Blackout[];
   /** The IANA time zone of blackouts and schedules (`Europe/Berlin`). @default UTC */
   readonly timeZone: string;
+  /** How hard an experiment may hit: the design's latency 100-500 ms, stress 2 CPUs / 256 MB. */
+  readonly limits: Limits;
+}
+
+/** Caps on what one experiment does; a request over one is refused, naming it. */
+export interface Limits {
+  /** @default 300 */
+  readonly maxDurationSeconds: number;
+  /** @default 500 */
+  readonly maxDelayMs: number;
+  /** @default 500 */
+  readonly maxJitterMs: number;
+  /** @default 50 */
+  readonly maxLossPercent: number;
+  /** @default 2 */
+  readonly maxCpuWorkers: number;
+  /** @default 256 */
+  readonly maxMemoryMb: number;
 }
 
 /**
@@ -48,12 +67,47 @@ export const defaultPolicy: Policy = {
   maxBlastRadiusPercent: 30,
   blackouts: [],
   timeZone: 'UTC',
+  limits: {
+    maxDurationSeconds: 300,
+    maxDelayMs: 500,
+    maxJitterMs: 500,
+    maxLossPercent: 50,
+    maxCpuWorkers: 2,
+    maxMemoryMb: 256,
+  },
 };
+
+/** What in `plan` exceeds the policy's limits, one phrase each (empty when nothing does). */
+export function overLimits(plan: Plan, l: Limits): string[] {
+  const over: string[] = [];
+  const cap = (what: string, value: number | undefined, max: number, name: keyof Limits) => {
+    if (value !== undefined && value > max) over.push(`${what} ${value} is over ${max} (policy.limits.${name})`);
+  };
+  cap('durationSeconds', plan.holdMs / 1000, l.maxDurationSeconds, 'maxDurationSeconds');
+  for (const a of plan.inject) {
+    if (a.op === 'netem-add') {
+      cap('parameters.delayMs', a.delayMs, l.maxDelayMs, 'maxDelayMs');
+      cap('parameters.jitterMs', a.jitterMs, l.maxJitterMs, 'maxJitterMs');
+      cap('parameters.lossPercent', a.lossPercent, l.maxLossPercent, 'maxLossPercent');
+    } else if (a.op === 'stress-start') {
+      cap('parameters.workers', a.cpuWorkers, l.maxCpuWorkers, 'maxCpuWorkers');
+      cap('parameters.memoryMb', a.memoryMb, l.maxMemoryMb, 'maxMemoryMb');
+    }
+  }
+  return over;
+}
 
 /** A container as the gate sees it. */
 export interface Candidate {
   readonly id: string;
+  /** The container's own name (what requests name it by). */
   readonly name: string;
+  /**
+   * Every name the engine lists for it, its own among them: a container linked to by others
+   * (`--link db-1:db`) is also listed as `/app/db`, and that may come first.
+   * @default [name]
+   */
+  readonly names?: readonly string[];
   readonly labels: Readonly<Record<string, string>>;
   readonly running: boolean;
 }
@@ -79,6 +133,8 @@ export interface GateInput {
   readonly now: Date;
   /** Seeds the random pick when the request asks for `target.count` of the matches (the request id). */
   readonly seed?: string;
+  /** The request's plan, checked against `policy.limits` (no limits check without it). */
+  readonly plan?: Plan;
 }
 
 export interface GateResult {
@@ -114,8 +170,11 @@ export function activeBlackout(blackouts: readonly Blackout[], now: Date, timeZo
 
 export function isProtected(c: Candidate, p: Policy): string | undefined {
   if (c.labels[p.protectedLabel] === 'true') return `labelled ${p.protectedLabel}=true`;
-  const hit = p.protectedNames.find((n) => c.name.toLowerCase().includes(n.toLowerCase()));
-  return hit === undefined ? undefined : `its name contains '${hit}'`;
+  for (const name of new Set([c.name, ...(c.names ?? [])])) {
+    const hit = p.protectedNames.find((n) => name.toLowerCase().includes(n.toLowerCase()));
+    if (hit !== undefined) return `its name ${name === c.name ? '' : `'${name}' `}contains '${hit}'`;
+  }
+  return undefined;
 }
 
 function matches(c: Candidate, target: EventData<'chaos.requested'>['target']): boolean {
@@ -163,6 +222,11 @@ export function gate(input: GateInput): GateResult {
         ? `every SLO has at least ${p.minBudgetPercent} % of its budget (lowest ${Math.round(least * 100) / 100} %)`
         : `below ${p.minBudgetPercent} % of budget: ${low.map((s) => `${s.name} ${Math.round(s.remainingPercent * 100) / 100} %`).join(', ')}`,
     );
+  }
+
+  if (input.plan !== undefined) {
+    const over = overLimits(input.plan, p.limits);
+    add('limits', over.length === 0, over.length, over.length === 0 ? 'within the policy limits' : over.join('; '));
   }
 
   const blackout = activeBlackout(p.blackouts, now, p.timeZone);

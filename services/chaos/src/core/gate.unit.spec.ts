@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { activeBlackout, defaultPolicy, gate, type Candidate, type GateInput, type Weekday } from './gate.js';
+import { planFor } from './plan.js';
 
 const now = new Date('2026-11-25T12:00:00Z'); // a Wednesday
 const c = (
@@ -48,6 +49,29 @@ function input(over: Partial<GateInput> = {}): GateInput {
 }
 
 describe('safety gate', () => {
+  it('refuses what is over the policy limits, naming each parameter and its cap; the design defaults pass', () => {
+    const req = (kind: GateInput['request']['kind'], parameters: Record<string, number>, durationSeconds = 60) => ({
+      ...input().request,
+      kind,
+      parameters,
+      durationSeconds,
+    });
+    const reasons = (r: GateInput['request']) => gate(input({ request: r, plan: planFor(r) })).reasons;
+    expect(reasons(req('memory-stress', { memoryMb: 65_536 }, 3600))).toEqual([
+      'limits: durationSeconds 3600 is over 300 (policy.limits.maxDurationSeconds); parameters.memoryMb 65536 is over 256 (policy.limits.maxMemoryMb)',
+    ]);
+    expect(reasons(req('cpu-stress', { workers: 64 }))).toEqual([
+      'limits: parameters.workers 64 is over 2 (policy.limits.maxCpuWorkers)',
+    ]);
+    expect(reasons(req('network-latency', { delayMs: 60_000, jitterMs: 60_000 }))).toEqual([
+      'limits: parameters.delayMs 60000 is over 500 (policy.limits.maxDelayMs); parameters.jitterMs 60000 is over 500 (policy.limits.maxJitterMs)',
+    ]);
+    for (const kind of ['network-latency', 'cpu-stress', 'memory-stress', 'network-loss'] as const) {
+      const r = gate(input({ request: req(kind, {}), plan: planFor(req(kind, {})) }));
+      expect(r.checks.find((x) => x.check === 'limits')).toMatchObject({ passed: true, value: 0 });
+    }
+  });
+
   it('lets a healthy, opted-in, small experiment through and reports every check with its value', () => {
     const r = gate(input());
     expect(r.allowed).toBe(true);
