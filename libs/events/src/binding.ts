@@ -106,12 +106,14 @@ export function percentDecode(value: string, attribute: string): string {
   }
 }
 
+/** Every value of header `name` (lower case), whatever case the sender wrote it in, in order. */
+export function headerValues(h: MsgHdrs | undefined, name: string): string[] {
+  if (h === undefined) return [];
+  return h.keys().flatMap((k) => (k.toLowerCase() === name ? h.values(k) : []));
+}
+
 function headerValue(h: MsgHdrs | undefined, name: string): string | undefined {
-  if (h === undefined) return undefined;
-  for (const k of h.keys()) {
-    if (k.toLowerCase() === name) return h.get(k);
-  }
-  return undefined;
+  return headerValues(h, name)[0];
 }
 
 function parseJsonBody(data: Uint8Array, what: string): unknown {
@@ -162,7 +164,10 @@ export function decodeMessage(msg: WireMessage): VigilEvent {
     if (attribute === 'data' || attribute === 'data_base64') {
       throw new InvalidEnvelopeError(attribute, 'must travel in the message body, not a header');
     }
-    raw[attribute] = percentDecode(msg.headers?.get(k) ?? '', attribute);
+    const value = msg.headers?.get(k) ?? '';
+    // The binding lets a sender wrap a percent-encoded value in double quotes.
+    const unquoted = value.length >= 2 && value.startsWith('"') && value.endsWith('"') ? value.slice(1, -1) : value;
+    raw[attribute] = percentDecode(unquoted, attribute);
   }
   const ct = headerValue(msg.headers, 'content-type');
   if (ct !== undefined) raw['datacontenttype'] = ct;

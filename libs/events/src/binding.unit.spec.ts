@@ -226,6 +226,8 @@ describe('arbitrary invalid envelopes (property)', () => {
   const required = ['specversion', 'id', 'source', 'type'] as const;
   const optional = ['time', 'subject', 'dataschema', 'datacontenttype'] as const;
   const notAString = fc.oneof(fc.integer(), fc.boolean(), fc.constant(null), fc.array(fc.string()), fc.object());
+  // For an optional attribute null means unset (the JSON format), which the conformance tests cover.
+  const setButNotAString = fc.oneof(fc.integer(), fc.boolean(), fc.array(fc.string()), fc.object());
 
   it('a missing or non-string required attribute is named in the error', () => {
     fc.assert(
@@ -246,7 +248,7 @@ describe('arbitrary invalid envelopes (property)', () => {
 
   it('a non-string optional attribute is named in the error', () => {
     fc.assert(
-      fc.property(anyEvent, fc.constantFrom(...optional), notAString, ({ type, data }, attr, value) => {
+      fc.property(anyEvent, fc.constantFrom(...optional), setButNotAString, ({ type, data }, attr, value) => {
         const body = toJSON(createEvent(type, data as never, { source: 'p' }));
         body[attr] = value;
         expect(() => decodeMessage(structured(body))).toThrow(new RegExp(`attribute '${attr}'`));
@@ -266,5 +268,58 @@ describe('arbitrary invalid envelopes (property)', () => {
         expect(() => decodeMessage(structured(body))).toThrow(new RegExp(`data\\.${field}`));
       }),
     );
+  });
+});
+
+describe('CloudEvents 1.0 conformance details', () => {
+  it('a null attribute means unset (JSON format); required ones are still required', () => {
+    const body = { ...validBody(), subject: null, time: null, dataschema: null, myext: null };
+    const e = decodeMessage(structured(body));
+    expect([e.subject, e.time, e.dataschema, e.extensions['myext']]).toEqual([
+      undefined,
+      undefined,
+      undefined,
+      undefined,
+    ]);
+    expect(() => decodeMessage(structured({ ...validBody(), id: null }))).toThrow(
+      "invalid CloudEvent attribute 'id': is required",
+    );
+  });
+
+  it('time must be an RFC 3339 timestamp: "" and a bare date are refused on decode and by createEvent', () => {
+    for (const time of ['', '2026-12-01', 'yesterday']) {
+      expect(() => decodeMessage(structured({ ...validBody(), time }))).toThrow(
+        `invalid CloudEvent attribute 'time': must be an RFC 3339 timestamp, got ${JSON.stringify(time)}`,
+      );
+      expect(() => createEvent('validation.requested', samples['validation.requested'], { source: 't', time })).toThrow(
+        InvalidEnvelopeError,
+      );
+    }
+    expect(decodeMessage(structured({ ...validBody(), time: '2026-12-01T10:00:00.5+01:00' })).time).toBe(
+      '2026-12-01T10:00:00.5+01:00',
+    );
+  });
+
+  it('integer extensions are 32-bit signed: outside that range they are refused on decode and when emitted', () => {
+    expect(() => decodeMessage(structured({ ...validBody(), big: 2 ** 31 }))).toThrow(
+      "invalid CloudEvent attribute 'big': extension integers are 32-bit signed (CloudEvents type system), got 2147483648",
+    );
+    expect(decodeMessage(structured({ ...validBody(), edge: -(2 ** 31) })).extensions['edge']).toBe(-(2 ** 31));
+    expect(() =>
+      createEvent('validation.requested', samples['validation.requested'], {
+        source: 't',
+        extensions: { big: 2 ** 40 },
+      }),
+    ).toThrow(InvalidEnvelopeError);
+  });
+
+  it('binary mode: a double-quoted percent-encoded header value is unquoted, then decoded', () => {
+    const e = createEvent('validation.requested', samples['validation.requested'], {
+      source: 'vigil/test',
+      subject: 'a b',
+    }) as VigilEvent;
+    const m = encodeBinary(e);
+    m.headers.set('ce-subject', '"Caf%C3%A9 %22x%22"');
+    expect(decodeMessage(m).subject).toBe('Café "x"');
   });
 });

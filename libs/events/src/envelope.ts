@@ -58,6 +58,8 @@ export interface CreateEventOptions {
   readonly extensions?: Readonly<Record<string, ExtensionValue>>;
 }
 
+const RFC3339 = /^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$/;
+
 /**
  * Builds a valid event of a registry type. `data` is validated against the registry schema and the
  * envelope against the CloudEvents 1.0 spec; the first failure is thrown as a typed error.
@@ -102,6 +104,9 @@ function checkExtension(k: string, v: unknown): asserts v is ExtensionValue {
   if (typeof v === 'number' && !Number.isInteger(v)) {
     throw new InvalidEnvelopeError(k, 'extension numbers must be integers (CloudEvents type system)');
   }
+  if (typeof v === 'number' && (v < -2_147_483_648 || v > 2_147_483_647)) {
+    throw new InvalidEnvelopeError(k, `extension integers are 32-bit signed (CloudEvents type system), got ${v}`);
+  }
   if (typeof v !== 'string' && typeof v !== 'number' && typeof v !== 'boolean') {
     throw new InvalidEnvelopeError(
       k,
@@ -137,7 +142,10 @@ function isJsonContentType(ct: string): boolean {
  * typed event. Checks, in order: required attributes, the CloudEvents 1.0 spec (through the
  * `cloudevents` package), the registry type, the content type, then `data` against its schema.
  */
-export function validateEnvelope(raw: Record<string, unknown>): VigilEvent {
+export function validateEnvelope(input: Record<string, unknown>): VigilEvent {
+  // The JSON format: an attribute whose value is null is unset (data aside, which stays as sent).
+  const raw: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(input)) if (v !== null || k === 'data') raw[k] = v;
   if (raw['specversion'] === undefined) throw new InvalidEnvelopeError('specversion', 'is required');
   if (raw['specversion'] !== '1.0') {
     throw new InvalidEnvelopeError('specversion', `must be "1.0", got ${JSON.stringify(raw['specversion'])}`);
@@ -151,8 +159,13 @@ export function validateEnvelope(raw: Record<string, unknown>): VigilEvent {
   for (const attr of ['time', 'subject', 'dataschema', 'datacontenttype'] as const) {
     const v = raw[attr];
     if (v !== undefined && typeof v !== 'string') {
-      throw new InvalidEnvelopeError(attr, `must be a string, got ${v === null ? 'null' : typeof v}`);
+      throw new InvalidEnvelopeError(attr, `must be a string, got ${typeof v}`);
     }
+  }
+  // RFC 3339 with a date, a time and an offset: "" and a bare date are not times.
+  const time = raw['time'];
+  if (typeof time === 'string' && !(RFC3339.test(time) && !Number.isNaN(Date.parse(time)))) {
+    throw new InvalidEnvelopeError('time', `must be an RFC 3339 timestamp, got ${JSON.stringify(time)}`);
   }
   if (raw['data_base64'] !== undefined) {
     throw new InvalidEnvelopeError('data_base64', 'binary data is not used by any vigil event; send JSON data');

@@ -1,11 +1,13 @@
 import { context, trace } from '@opentelemetry/api';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { waitFor } from '@vigil/testkit';
+import { encodeStructured } from './binding.js';
 import { consume } from './consume.js';
+import { createEvent } from './envelope.js';
 import { createPublisher } from './publish.js';
 import { subjectOf } from './registry.js';
 import { ensureConsumer } from './topology.js';
-import { eventsFixture, installTestTracing } from './testing/index.js';
+import { eventsFixture, installTestTracing, samples } from './testing/index.js';
 
 let tracing: ReturnType<typeof installTestTracing>;
 beforeAll(() => {
@@ -66,5 +68,33 @@ describe('trace context across JetStream', () => {
       'messaging.operation.type': 'send',
       'messaging.nats.stream_sequence': published.seq,
     });
+  });
+
+  it('trace headers in any case (Go writes Traceparent) continue the trace; several tracestate lines are one list', async () => {
+    await using f = await eventsFixture(inject('natsUrl'), { label: 'tracecase' });
+    await ensureConsumer(f.nc, { durable: 'traced' }, f.ns);
+    const traceId = '4bf92f3577b34da6a3ce929d0e0e4736';
+    const parentId = '00f067aa0ba902b7';
+    const event = createEvent('sli.observed', samples['sli.observed'], { source: 'vigil/test' });
+    const { data, headers } = encodeStructured(event);
+    headers.set('Traceparent', `00-${traceId}-${parentId}-01`);
+    headers.append('Tracestate', 'vendor1=a');
+    headers.append('Tracestate', 'vendor2=b');
+    await f.js.publish(subjectOf(f.ns, 'sli.observed'), data, { headers, msgID: event.id });
+    let state: string | undefined;
+    const c = await consume({
+      js: f.js,
+      ns: f.ns,
+      spec: { durable: 'traced' },
+      handler: async () => {
+        state = trace.getActiveSpan()?.spanContext().traceState?.serialize();
+      },
+    });
+    await waitFor(() => c.stats.processed === 1, { message: 'processed' });
+    await c.stop();
+    const processSpan = finishedSpans().find((s) => s.name === `process ${subjectOf(f.ns, 'sli.observed')}`);
+    expect(processSpan?.spanContext().traceId).toBe(traceId);
+    expect(processSpan?.parentSpanContext?.spanId).toBe(parentId);
+    expect(state).toBe('vendor1=a,vendor2=b');
   });
 });

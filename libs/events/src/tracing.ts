@@ -9,6 +9,7 @@ import {
 } from '@opentelemetry/api';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import type { MsgHdrs } from '@nats-io/nats-core';
+import { headerValues } from './binding.js';
 import type { VigilEvent } from './envelope.js';
 
 // An explicit propagator: a library must not depend on whichever global one the host installed.
@@ -46,12 +47,18 @@ export function traceContextOf(ctx: Context): { traceparent?: string; tracestate
  */
 export function extractTraceContext(headers: MsgHdrs | undefined, event: VigilEvent | undefined): Context {
   const carrier: Record<string, string> = {};
+  // Header names in any case (Go's carrier writes `Traceparent`); W3C: several tracestate lines
+  // are one list, joined with commas.
+  const fromHeaders = headerValues(headers, 'traceparent')[0];
   const tp =
-    headers?.get('traceparent') ||
-    (typeof event?.extensions['traceparent'] === 'string' ? event.extensions['traceparent'] : '');
+    fromHeaders || (typeof event?.extensions['traceparent'] === 'string' ? event.extensions['traceparent'] : '');
   if (tp) {
     carrier['traceparent'] = tp;
-    const ts = headers?.get('traceparent') ? headers.get('tracestate') : event?.extensions['tracestate'];
+    const ts = fromHeaders
+      ? headerValues(headers, 'tracestate')
+          .filter((v) => v.trim() !== '')
+          .join(',')
+      : event?.extensions['tracestate'];
     if (typeof ts === 'string' && ts !== '') carrier['tracestate'] = ts;
   }
   return w3c.extract(otelContext.active(), carrier, carrierGetter);

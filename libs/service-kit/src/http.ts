@@ -11,8 +11,35 @@ export interface HttpServerOptions {
   readonly ready: ReadinessCheck;
   /** Served as Prometheus text on /metrics. */
   readonly metrics: Registry;
-  /** Extra routes of the service; return true when handled. */
+  /** Extra routes of the service (GET only); return true when handled. */
   readonly routes?: (req: IncomingMessage, res: ServerResponse) => boolean | Promise<boolean>;
+  /** Where an unexpected error of a route is logged; the client gets a 500 without internals. @default none */
+  readonly logger?: { error(o: object, msg: string): void };
+}
+
+/** A request that cannot be served as sent: answered 400 with this message. */
+class BadRequest extends Error {}
+
+/**
+ * The path and every query value decoded, or BadRequest: malformed percent-encoding, and NUL or
+ * other control characters, which no name of vigil's holds and PostgreSQL text cannot store.
+ */
+function checkUrl(raw: string): string {
+  const [path = '/', query = ''] = raw.split('?', 2);
+  const decode = (part: string, what: string) => {
+    let text: string;
+    try {
+      text = decodeURIComponent(part.replace(/\+/g, ' '));
+    } catch {
+      throw new BadRequest(`malformed percent-encoding in the ${what}`);
+    }
+    // eslint-disable-next-line no-control-regex -- refusing control characters is the point
+    if (/[\u0000-\u001f\u007f]/.test(text)) throw new BadRequest(`control character in the ${what}`);
+    return text;
+  };
+  decode(path, 'path');
+  for (const pair of query.split('&')) if (pair !== '') decode(pair, 'query');
+  return path;
 }
 
 function send(res: ServerResponse, status: number, body: string, type = 'application/json'): void {
@@ -33,7 +60,12 @@ export async function startHttpServer(
   const server = createServer((req, res) => {
     void (async () => {
       try {
-        const path = (req.url ?? '/').split('?')[0];
+        const path = checkUrl(req.url ?? '/');
+        // Every endpoint reads; nothing here changes state.
+        if (req.method !== 'GET' && req.method !== 'HEAD') {
+          res.setHeader('allow', 'GET, HEAD');
+          return send(res, 405, JSON.stringify({ error: `method ${req.method ?? '?'} not allowed: use GET` }));
+        }
         if (path === '/healthz') return send(res, 200, JSON.stringify({ status: 'ok' }));
         if (path === '/readyz') {
           const checks = await o.ready();
@@ -44,7 +76,12 @@ export async function startHttpServer(
         if (o.routes && (await o.routes(req, res))) return;
         send(res, 404, JSON.stringify({ error: `no route ${req.method ?? 'GET'} ${path}` }));
       } catch (e) {
-        send(res, 500, JSON.stringify({ error: e instanceof Error ? e.message : String(e) }));
+        if (e instanceof BadRequest) return send(res, 400, JSON.stringify({ error: e.message }));
+        // Internals (a database error, its query) stay in the log.
+        o.logger?.error({ err: e, url: req.url, method: req.method }, 'HTTP request failed');
+        if (!res.headersSent)
+          send(res, 500, JSON.stringify({ error: 'internal error; the service log has the details' }));
+        else res.destroy();
       }
     })();
   });

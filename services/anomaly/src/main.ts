@@ -45,6 +45,12 @@ async function main(): Promise<void> {
     help: 'Models trained',
     registers: [metrics],
   });
+  const refused = new Counter({
+    name: 'vigil_anomaly_points_refused_total',
+    help: 'Points dropped because their series has maxInstancesPerSeries instances',
+    labelNames: ['series'],
+    registers: [metrics],
+  });
   const deps: AnomalyDeps = {
     db,
     js: rt.js,
@@ -56,18 +62,29 @@ async function main(): Promise<void> {
       if (r.alert) alerts.inc();
       if (r.trained) trainings.inc();
     },
+    onRefused: (series) => refused.inc({ series }),
   };
   const consumer = await startIngest(deps, { concurrency: env.ANOMALY_CONCURRENCY });
   observeConsumers(metrics, rt.nc, rt.ns, [{ durable: ANOMALY_CONSUMER.durable, running: consumer }]);
   const stopRates = scheduleRates(deps, { graceMs: env.ANOMALY_RATE_GRACE_MS });
   const http = await startHttpServer({
+    logger,
     port: env.PORT,
     host: env.HTTP_HOST,
     metrics,
     routes: async (req, res) => {
       if (req.method !== 'GET') return false;
       const path = req.url?.split('?')[0];
-      if (path === '/series') return sendJson(res, 200, { series: await listSeries(db) });
+      if (path === '/series') {
+        const url = new URL(req.url ?? '/', 'http://localhost');
+        const limitText = url.searchParams.get('limit') ?? '100';
+        const limit = Number(limitText);
+        if (!Number.isInteger(limit) || limit < 1 || limit > 1000) {
+          return sendJson(res, 400, { error: `limit must be a whole number from 1 to 1000, got '${limitText}'` });
+        }
+        const after = url.searchParams.get('after') ?? undefined;
+        return sendJson(res, 200, await listSeries(db, { limit, after }));
+      }
       if (path === '/models') return sendJson(res, 200, await modelHealth(db, detectorOptions(config)));
       return false;
     },

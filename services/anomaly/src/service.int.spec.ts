@@ -173,13 +173,66 @@ describe('anomaly service', () => {
       });
       await ratePoints(deps, end);
       expect(await seen(db, 'events-per-minute/sli.observed')).toBe(1);
-      const listed = await listSeries(db);
+      const listed = (await listSeries(db)).series;
       expect(listed.map((s) => [s.series, s.points])).toEqual(
         expect.arrayContaining([
           ['events-per-minute/sli.observed', 1],
           [series, 302],
         ]),
       );
+    } finally {
+      await db.destroy();
+    }
+  });
+
+  it('a series takes at most maxInstancesPerSeries instances: points of new ones are dropped and counted; /series pages', async () => {
+    await using database = await createTestDatabase(databaseUrl, 'anomaly');
+    await using f = await eventsFixture(natsUrl, { label: 'anomalycap' });
+    const { db } = createDb<AnomalyDatabase>(database.url);
+    try {
+      await migrateOutbox(db);
+      await migrateAnomaly(db);
+      await ensureConsumer(f.nc, ANOMALY_CONSUMER, f.ns);
+      const refused: string[] = [];
+      const capped = { ...config, maxInstancesPerSeries: 5 };
+      const deps: AnomalyDeps = {
+        db,
+        js: f.js,
+        ns: f.ns,
+        config: capped,
+        logger: silentLogger,
+        onRefused: (s) => void refused.push(s),
+      };
+      const consumer = await startIngest(deps);
+      // 12 distinct services, as a client inventing names would send; then a known one again.
+      const names = [...Array.from({ length: 12 }, (_, i) => `svc-${String(i).padStart(2, '0')}`), 'svc-00'];
+      for (const service of names) {
+        await publish(
+          f,
+          createEvent('sli.observed', { sli: 'x', service, value: 1, threshold: 2 }, { source: 'vigil/test' }),
+        );
+      }
+      await waitFor(() => consumer.stats.processed === names.length, { message: 'every event handled' });
+      await consumer.stop();
+      const rows = await db.selectFrom('anomaly.series').select(['name', 'seen']).orderBy('name').execute();
+      expect(rows.filter((r) => r.name.startsWith('sli-value/')).map((r) => [r.name, r.seen])).toEqual([
+        ['sli-value/svc-00/x', 2],
+        ['sli-value/svc-01/x', 1],
+        ['sli-value/svc-02/x', 1],
+        ['sli-value/svc-03/x', 1],
+        ['sli-value/svc-04/x', 1],
+      ]);
+      expect(refused).toEqual(Array(7).fill('sli-value'));
+      const first = await listSeries(db, { limit: 2 });
+      expect(first.series.map((s) => s.series)).toEqual(['sli-value/svc-00/x', 'sli-value/svc-01/x']);
+      expect(first.next).toBe('sli-value/svc-01/x');
+      const rest = await listSeries(db, { limit: 10, after: first.next });
+      expect(rest.series.map((s) => s.series)).toEqual([
+        'sli-value/svc-02/x',
+        'sli-value/svc-03/x',
+        'sli-value/svc-04/x',
+      ]);
+      expect(rest.next).toBeUndefined();
     } finally {
       await db.destroy();
     }

@@ -7,7 +7,7 @@ import { detectorOptions, type AnomalyConfig } from './config/anomaly.js';
 import { step, topFeatures, type DetectorOptions, type Model, type SeriesState } from './core/detector.js';
 import { loadForest, saveForest } from './core/forest.js';
 import { pointsOf, type Point } from './core/points.js';
-import { lockSeries, saveSeries, type AnomalyDatabase } from './store.js';
+import { hasRoomFor, lockSeries, saveSeries, type AnomalyDatabase } from './store.js';
 
 /**
  * The anomaly service's durable consumer: every type, because events per minute are counted for
@@ -28,6 +28,8 @@ export interface AnomalyDeps {
   readonly clock?: () => Date;
   /** Called after each point (metrics). */
   readonly onPoint?: (p: Point, r: { score?: number; alert: boolean; trained: boolean }) => void;
+  /** Called for a point dropped because its series has `maxInstancesPerSeries` instances (metrics). */
+  readonly onRefused?: (source: string) => void;
 }
 
 /** Models by version; a model never changes once written, so it is cached without expiry checks. */
@@ -78,6 +80,9 @@ export function pointProcessor(deps: AnomalyDeps): PointProcessor {
   const cache = new ModelCache();
   const outbox: Outbox = createOutbox({ ns: deps.ns });
   const options: DetectorOptions = detectorOptions(deps.config);
+  // Instances known to exist: checked against the cap once per process, not per point.
+  const known = new Set<string>();
+  const warnedAt = new Map<string, number>();
   return {
     begin(tx) {
       const series = new Map<string, Working>();
@@ -94,6 +99,23 @@ export function pointProcessor(deps: AnomalyDeps): PointProcessor {
       };
       return {
         async process(point, o = {}) {
+          if (!known.has(point.series) && !series.has(point.series)) {
+            const source = point.series.split('/')[0] ?? point.series;
+            const max = deps.config.maxInstancesPerSeries;
+            if (!(await hasRoomFor(tx, point.series, source, max))) {
+              deps.onRefused?.(source);
+              const t = now(deps);
+              if ((warnedAt.get(source) ?? -Infinity) < t - MINUTE) {
+                warnedAt.set(source, t);
+                deps.logger.warn(
+                  { series: point.series, source, max },
+                  `series ${source} has ${max} instances (maxInstancesPerSeries): points of new ones, like ${point.series}, are dropped`,
+                );
+              }
+              return;
+            }
+            known.add(point.series);
+          }
           const w = await load(point.series);
           if (o.onlyAfter && w.lastAt !== null && point.at <= w.lastAt) return;
           const model = w.state.model;
@@ -260,21 +282,37 @@ export function scheduleRates(deps: AnomalyDeps, o: { graceMs?: number } = {}): 
 }
 
 /** Series as `GET /series` shows them. */
-export async function listSeries(db: Kysely<AnomalyDatabase>) {
-  const rows = await db
+export async function listSeries(
+  db: Kysely<AnomalyDatabase>,
+  o: {
+    /** @default 100 */
+    limit?: number;
+    /** Only names after this one: the page after one ending there. */
+    after?: string | undefined;
+  } = {},
+) {
+  const limit = o.limit ?? 100;
+  let q = db
     .selectFrom('anomaly.series as s')
     .leftJoin('anomaly.models as m', 'm.version', 's.model_version')
     .select(['s.name', 's.seen', 's.model_version', 'm.threshold', 's.last_alert_at', 's.last_at'])
     .orderBy('s.name')
-    .execute();
-  return rows.map((r) => ({
-    series: r.name,
-    points: r.seen,
-    modelVersion: r.model_version,
-    threshold: r.threshold,
-    lastPointAt: r.last_at?.toISOString() ?? null,
-    lastAlertAt: r.last_alert_at?.toISOString() ?? null,
-  }));
+    .limit(limit + 1);
+  if (o.after !== undefined) q = q.where('s.name', '>', o.after);
+  const rows = await q.execute();
+  const page = rows.slice(0, limit);
+  return {
+    series: page.map((r) => ({
+      series: r.name,
+      points: r.seen,
+      modelVersion: r.model_version,
+      threshold: r.threshold,
+      lastPointAt: r.last_at?.toISOString() ?? null,
+      lastAlertAt: r.last_alert_at?.toISOString() ?? null,
+    })),
+    // Where the next page starts (`?after=`), when there is one.
+    ...(rows.length > limit ? { next: page.at(-1)?.name } : {}),
+  };
 }
 
 /**

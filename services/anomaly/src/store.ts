@@ -87,6 +87,26 @@ export interface StoredSeries {
   readonly lastAt: number | null;
 }
 
+/**
+ * Whether the series instance `name` exists or may be made: `source` (its config series) has
+ * fewer than `max` instances. Concurrent first points may pass the cap by a few; it is a bound on
+ * growth, not a quota.
+ */
+export async function hasRoomFor(
+  tx: Transaction<AnomalyDatabase>,
+  name: string,
+  source: string,
+  max: number,
+): Promise<boolean> {
+  const r = await sql<{ exists: boolean; n: number }>`
+    select exists (select 1 from anomaly.series where name = ${name}) as exists,
+      (select count(*)::int from anomaly.series where left(name, ${source.length + 1}) = ${`${source}/`}) as n`.execute(
+    tx,
+  );
+  const row = r.rows[0];
+  return row !== undefined && (row.exists || row.n < max);
+}
+
 /** Locks a series' row for this transaction (creating it empty), so its points go one at a time. */
 export async function lockSeries(tx: Transaction<AnomalyDatabase>, name: string): Promise<StoredSeries> {
   await tx

@@ -83,6 +83,7 @@ async function main(): Promise<void> {
   ]);
   const stopSchedules = env.CHAOS_SCHEDULE ? scheduleExperiments(deps) : async () => undefined;
   const http = await startHttpServer({
+    logger,
     port: env.PORT,
     host: env.HTTP_HOST,
     metrics,

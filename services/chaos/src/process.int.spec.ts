@@ -120,7 +120,7 @@ describe('the chaos service as a process', () => {
     const requestId = await h.publish('chaos.requested', {
       kind: 'container-pause',
       target: { names: [h.bed.nameOf('app')] },
-      durationSeconds: 600,
+      durationSeconds: 300,
       requestedBy: 'test',
       reason: 'kill test',
     });
@@ -162,7 +162,7 @@ describe('the chaos service as a process', () => {
     const requestId = await h.publish('chaos.requested', {
       kind: 'container-pause',
       target: { names: [h.bed.nameOf('app')] },
-      durationSeconds: 600,
+      durationSeconds: 300,
       requestedBy: 'test',
       reason: 'cli abort test',
     });

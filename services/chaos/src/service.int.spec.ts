@@ -521,7 +521,7 @@ describe('the gate with its own config', () => {
       g.publish('chaos.requested', {
         kind: 'container-pause',
         target: { names: [g.bed.nameOf(`r-${i}`)] },
-        durationSeconds: 600,
+        durationSeconds: 300,
         requestedBy: 'test',
         reason: 'radius',
       });

@@ -39,6 +39,7 @@ async function main(): Promise<void> {
   );
   await relay.start();
   const http = await startHttpServer({
+    logger,
     port: env.PORT,
     host: env.HTTP_HOST,
     metrics: metrics.registry,

@@ -64,6 +64,7 @@ async function main(): Promise<void> {
   observeConsumers(metrics, rt.nc, ns, [{ durable: SLO_CONSUMER.durable, running: consumer }]);
   const stopEvaluations = scheduleEvaluations(deps, { graceMs: env.SLO_EVALUATION_GRACE_MS });
   const http = await startHttpServer({
+    logger,
     port: env.PORT,
     host: env.HTTP_HOST,
     metrics,

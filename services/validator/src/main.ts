@@ -54,6 +54,7 @@ async function main(): Promise<void> {
     ? scheduleSuites(deps, { everyMs: env.VALIDATOR_SCHEDULE_INTERVAL })
     : () => undefined;
   const http = await startHttpServer({
+    logger,
     port: env.PORT,
     host: env.HTTP_HOST,
     metrics,

@@ -1,5 +1,6 @@
 import { connectDocker } from '@vigil/docker';
 import { jetstreamManager } from '@nats-io/jetstream';
+import { sql } from 'kysely';
 import { Registry } from 'prom-client';
 import { describe, expect, inject, it } from 'vitest';
 import {
@@ -118,8 +119,47 @@ components:
         const bad = await fetch(`http://127.0.0.1:${http.port}/runs?limit=0`);
         expect(bad.status).toBe(400);
         expect(await bad.text()).toMatch(/limit must be a whole number from 1 to 500, got '0'/);
+        // Hostile URLs and methods: 400 / 405 with one line of JSON, never a database error.
+        const base = `http://127.0.0.1:${http.port}`;
+        for (const [path, status, error] of [
+          ['/runs/%00', 400, 'control character in the path'],
+          ['/runs?suite=%00', 400, 'control character in the query'],
+          ['/runs/%E0%A4%A', 400, 'malformed percent-encoding in the path'],
+          ['/runs?suite=%zz', 400, 'malformed percent-encoding in the query'],
+        ] as const) {
+          const r = await fetch(`${base}${path}`);
+          expect([path, r.status, await r.json()]).toEqual([path, status, { error }]);
+        }
+        for (const path of ['/healthz', '/readyz', '/metrics', '/runs']) {
+          const r = await fetch(`${base}${path}`, { method: 'POST', body: '{}' });
+          expect([path, r.status, r.headers.get('allow'), await r.json()]).toEqual([
+            path,
+            405,
+            'GET, HEAD',
+            { error: 'method POST not allowed: use GET' },
+          ]);
+        }
       } finally {
         await http.close();
+      }
+      // A route failing on the database: 500 without the PostgreSQL error, which goes to the log.
+      const logged: string[] = [];
+      const failing = await startHttpServer({
+        port: 0,
+        metrics: new Registry(),
+        ready: async () => ({}),
+        logger: { error: (o) => void logged.push(String((o as { err: Error }).err.message)) },
+        routes: async () => {
+          await sql`select * from no_such_table`.execute(db);
+          return true;
+        },
+      });
+      try {
+        const r = await fetch(`http://127.0.0.1:${failing.port}/runs`);
+        expect([r.status, await r.json()]).toEqual([500, { error: 'internal error; the service log has the details' }]);
+        expect(logged).toEqual([expect.stringMatching(/relation "no_such_table" does not exist/)]);
+      } finally {
+        await failing.close();
       }
       const jsm = await jetstreamManager(f.nc);
       expect((await jsm.streams.info(f.ns.deadLetterStream)).state.messages).toBe(3);

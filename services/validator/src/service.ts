@@ -86,7 +86,7 @@ export async function validate(
     const known = suite.components.map((c) => c.name).join(', ');
     throw new RequestRefusedError(
       'UNKNOWN_COMPONENT',
-      `suite '${suite.name}' has no component ${unknown.map((n) => `'${n}'`).join(', ')} (it has: ${known})`,
+      `suite '${suite.name}' has no component ${listSome(unknown)} (it has: ${known})`,
     );
   }
   const selected = only ? { ...suite, components: suite.components.filter((c) => only.includes(c.name)) } : suite;
@@ -126,6 +126,15 @@ export async function validate(
       })),
     })),
   };
+}
+
+/** `'a', 'b' and 3 more`: a request may name thousands, a reason stays one short line. */
+function listSome(names: readonly string[], max = 5): string {
+  const shown = names
+    .slice(0, max)
+    .map((n) => `'${n}'`)
+    .join(', ');
+  return names.length > max ? `${shown} and ${names.length - max} more` : shown;
 }
 
 /**

@@ -45,6 +45,12 @@ const fromEvents = z.strictObject({
 export const anomalySchema = z
   .strictObject({
     detector: detector.default(detector.parse({})),
+    /**
+     * Instances one series may have (one per key value, e.g. per `service/sli` of sli.observed):
+     * anyone who may publish an SLI could otherwise make a series, a model and a row per distinct
+     * name. Points of a new instance past it are dropped, with a warning. @default 500
+     */
+    maxInstancesPerSeries: z.int().min(1).default(500),
     series: z
       .array(
         z.union([
