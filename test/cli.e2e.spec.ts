@@ -101,6 +101,8 @@ describe('vigil publish', () => {
   });
 
   it('refuses bad input before sending, with one line naming what is wrong', async () => {
+    const secretFile = join(await mkdtemp(join(tmpdir(), 'vigil-cli-')), 'shadow');
+    await writeFile(secretFile, 'root:$y$j9T$notjson:19000:0:99999:7:::\n', { mode: 0o600 });
     const cases: [string[], RegExp][] = [
       [['publish', 'validation.requested', '--suite'], /^vigil: --suite needs a value$/],
       [['publish', 'validation.requested', '--suit', 'smoke'], /data\.suite: .*data\.suit: unknown field/],
@@ -112,6 +114,15 @@ describe('vigil publish', () => {
       [['publish', 'slo.burn', '--data', '{"slo": 1}', '--wait'], /^vigil: invalid data for 'slo.burn': data.slo: /],
       [['replay'], /needs exactly one of --since DURATION, --from-seq N, --last N/],
       [['replay', '--since', 'yesterday'], /--since "yesterday" is not a duration/],
+      [['replay', '--since', '99999999d'], /^vigil: --since 99999999d reaches too far back: at most 3650d$/],
+      [['replay', '--since', '-5h'], /^vigil: --since -5h: a value cannot start with '-'/],
+      [['replay', '--from-seq', '-1'], /^vigil: --from-seq -1: a value cannot start with '-'/],
+      [['replay', '--from-seq=-1'], /^vigil: --from-seq "-1" must be a whole number ≥ 1$/],
+      // A file that is not JSON: its contents (a password file's, say) are not echoed.
+      [
+        ['publish', 'validation.requested', '--data', `@${secretFile}`],
+        new RegExp(`^vigil: ${secretFile} is not JSON$`),
+      ],
       [['tail', 'no.such.type'], /unknown event type 'no.such.type'/],
       [['streams', '--bogus'], /^vigil: Unknown option '--bogus'/],
       [['frobnicate'], /^vigil: unknown command 'frobnicate'; see vigil --help$/],

@@ -182,9 +182,9 @@ describe('the whole stack with NATS authorization on', () => {
     }
   });
 
-  it('chaos acts only on opted-in containers and refuses what its policy rejects', async () => {
+  it('chaos, requested by the operator, acts only on opted-in containers and refuses what its policy rejects', async () => {
     const request = async (name: string) => {
-      const r = await runCli(cliEnv('client'), [
+      const r = await runCli({ ...cliEnv('operator'), USER: 'alice-the-sre' }, [
         'publish',
         'chaos.requested',
         '--data',
@@ -213,6 +213,12 @@ describe('the whole stack with NATS authorization on', () => {
       message: 'chaos.completed for the opted-in container',
     });
     expect(completed.data).toMatchObject({ dryRun: true });
+    // The recorded requester is the NATS user; the free-text claim stands beside it.
+    const chaosPort = String((await procs.get('chaos')!.waitForLog('chaos started', 1000))['port']);
+    const experiment = (await (
+      await fetch(`http://127.0.0.1:${chaosPort}/experiments/${completed.data.experimentId}`)
+    ).json()) as { request: { requestedBy: string } };
+    expect(experiment.request.requestedBy).toBe('operator (says alice-the-sre)');
 
     const refused = await request('shy');
     expect(refused.code).toBe(3);
@@ -258,6 +264,36 @@ describe('what a user may not do, the server refuses', () => {
       headers,
     });
     expect(ack.stream).toBe(ns.stream);
+  });
+
+  it('a client asks for validation runs and feeds SLIs, but may not request or abort chaos', async () => {
+    const client = await as('client');
+    for (const type of ['chaos.requested', 'chaos.abort.requested'] as const) {
+      const e = createEvent(type, samples[type], { source: 'vigil/forged' });
+      const { data, headers } = encodeStructured(e);
+      await expect(
+        jetstream(client).publish(subjectOf(ns, type), data, { headers, timeout: 3000 }),
+        type,
+      ).rejects.toThrow(denied);
+    }
+    const cli = await runCli(cliEnv('client'), [
+      'publish',
+      'chaos.abort.requested',
+      '--requestId',
+      'x',
+      '--reason',
+      'aborted by alice-the-sre',
+    ]);
+    expect(cli.code).toBe(1);
+    expect(cli.stderr).toMatch(/permissions violation/i);
+  });
+
+  it('vigil streams as a tool shows the streams, and says which consumers it may not see', async () => {
+    const r = await runCli(cliEnv('tool'), ['streams']);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(new RegExp(`^${ns.stream} `, 'm'));
+    expect(r.stdout).toMatch(new RegExp(`consumers of ${ns.deadLetterStream}: not visible to this NATS user`));
   });
 
   it('tools read results only: no requests, no publishing, no service consumer', async () => {

@@ -88,7 +88,18 @@ async function main(argv: string[]): Promise<number> {
   const out = terminalOutput();
   const opts = <O extends Record<string, { type: 'string' | 'boolean'; multiple?: boolean; short?: string }>>(
     options: O,
-  ) => parseArgs({ args, allowPositionals: true, strict: true, options });
+  ) => {
+    try {
+      return parseArgs({ args, allowPositionals: true, strict: true, options });
+    } catch (e) {
+      // node's own text for `--since -5h` is three lines about ambiguity; say it in one.
+      const ambiguous = /^Option '(-[^']*)' argument is ambiguous/.exec((e as Error).message);
+      if (ambiguous === null) throw e;
+      const flag = ambiguous[1] as string;
+      const value = args[args.indexOf(flag) + 1] ?? '';
+      throw new Error(`${flag} ${value}: a value cannot start with '-' (durations and sequence numbers are positive)`);
+    }
+  };
   switch (command) {
     case 'up': {
       const { values } = opts({ 'own-servers': { type: 'boolean' }, demo: { type: 'boolean' } });

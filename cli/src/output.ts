@@ -71,12 +71,17 @@ export function table(header: readonly string[], rows: readonly (readonly string
   return [fmt(header), ...rows.map(fmt)];
 }
 
+const MAX_SINCE_MS = 3650 * 86_400_000;
+
 /** `2h`, `30m`, `7d`, `90s` → milliseconds; the message names the flag. */
 export function parseSince(flag: string, text: string): number {
   const m = /^(\d+(?:\.\d+)?)(s|m|h|d|w)$/.exec(text);
   if (m === null) throw new Error(`${flag} ${JSON.stringify(text)} is not a duration like 90s, 30m, 2h or 7d`);
   const unit = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 }[m[2] as 's'];
-  return Number(m[1]) * unit;
+  const ms = Number(m[1]) * unit;
+  // Far past any history (EVENTS keeps 7 days) and, at 99999999d, past what a date can hold.
+  if (ms > MAX_SINCE_MS) throw new Error(`${flag} ${text} reaches too far back: at most 3650d`);
+  return ms;
 }
 
 /**

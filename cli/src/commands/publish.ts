@@ -81,6 +81,7 @@ function jsonOrText(v: string): unknown {
 function readData(value: string, stdin: () => string): Record<string, unknown> {
   let text = value;
   let from = '--data';
+  let fromFile = false;
   if (value === '-') [text, from] = [stdin(), 'standard input'];
   else if (value.startsWith('@')) {
     const file = value.slice(1);
@@ -90,12 +91,14 @@ function readData(value: string, stdin: () => string): Record<string, unknown> {
       throw new Error(`--data @${file}: cannot read it (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
     }
     from = file;
+    fromFile = true;
   }
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);
   } catch (e) {
-    throw new Error(`${from} is not JSON: ${(e as Error).message}`);
+    // A file's contents stay out of the message: it may be one the user should not see printed.
+    throw new Error(fromFile ? `${from} is not JSON` : `${from} is not JSON: ${(e as Error).message}`);
   }
   if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed))
     throw new Error(`${from} must hold a JSON object (the event's data)`);

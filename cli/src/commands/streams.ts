@@ -9,19 +9,14 @@ const time = (t: string | undefined) => (t === undefined || t.startsWith('0001')
 export async function streamsCommand(bus: Bus, o: { json: boolean }, out: Output): Promise<number> {
   const streams = [];
   for await (const s of bus.jsm.streams.list()) {
-    const consumers = [];
-    for await (const c of bus.jsm.consumers.list(s.config.name)) {
-      consumers.push({
-        name: c.name,
-        durable: c.config.durable_name !== undefined,
-        filter: c.config.filter_subject ?? c.config.filter_subjects?.join(',') ?? '',
-        pending: c.num_pending,
-        ackPending: c.num_ack_pending,
-        redelivered: c.num_redelivered,
-        waiting: c.num_waiting,
-        lastDelivered: c.delivered.stream_seq,
-        lastActive: c.delivered.last_active ?? null,
-      });
+    const consumers: Consumer[] = [];
+    let hidden = false;
+    try {
+      await listConsumers(bus, s.config.name, consumers);
+    } catch (e) {
+      // A least-privilege user (tool) may see a stream but not who consumes it.
+      if (!/permissions? violation/i.test((e as Error).message)) throw e;
+      hidden = true;
     }
     streams.push({
       name: s.config.name,
@@ -33,7 +28,8 @@ export async function streamsCommand(bus: Bus, o: { json: boolean }, out: Output
       lastSeq: s.state.last_seq,
       firstTime: s.state.first_ts,
       lastTime: s.state.last_ts,
-      consumers: consumers.sort((a, b) => a.name.localeCompare(b.name)),
+      // null: this user may not list them.
+      consumers: hidden ? null : consumers.sort((a, b) => a.name.localeCompare(b.name)),
     });
   }
   streams.sort((a, b) => a.name.localeCompare(b.name));
@@ -55,11 +51,48 @@ export async function streamsCommand(bus: Bus, o: { json: boolean }, out: Output
   ))
     out.line(l);
   const rows = streams.flatMap((s) =>
-    s.consumers.map((c) => [s.name, c.name, String(c.pending), String(c.ackPending), String(c.redelivered), c.filter]),
+    (s.consumers ?? []).map((c) => [
+      s.name,
+      c.name,
+      String(c.pending),
+      String(c.ackPending),
+      String(c.redelivered),
+      c.filter,
+    ]),
   );
   if (rows.length > 0) {
     out.line('');
     for (const l of table(['STREAM', 'CONSUMER', 'LAG', 'ACK PENDING', 'REDELIVERED', 'FILTER'], rows)) out.line(l);
   }
+  const hidden = streams.filter((s) => s.consumers === null).map((s) => s.name);
+  if (hidden.length > 0) out.line(`consumers of ${hidden.join(', ')}: not visible to this NATS user`);
   return 0;
+}
+
+interface Consumer {
+  name: string;
+  durable: boolean;
+  filter: string;
+  pending: number;
+  ackPending: number;
+  redelivered: number;
+  waiting: number;
+  lastDelivered: number;
+  lastActive: number | null;
+}
+
+async function listConsumers(bus: Bus, stream: string, into: Consumer[]): Promise<void> {
+  for await (const c of bus.jsm.consumers.list(stream)) {
+    into.push({
+      name: c.name,
+      durable: c.config.durable_name !== undefined,
+      filter: c.config.filter_subject ?? c.config.filter_subjects?.join(',') ?? '',
+      pending: c.num_pending,
+      ackPending: c.num_ack_pending,
+      redelivered: c.num_redelivered,
+      waiting: c.num_waiting,
+      lastDelivered: c.delivered.stream_seq,
+      lastActive: c.delivered.last_active ?? null,
+    });
+  }
 }

@@ -63,7 +63,7 @@ receiver_pid=$!
 
 export VIGIL_IMAGE=vigil:smoke NATS_IMAGE=vigil-local/nats:smoke POSTGRES_IMAGE=vigil-local/postgres:15
 export POSTGRES_PASSWORD="smoke-$RANDOM$RANDOM" DOCKER_GID=$(stat -c %g /var/run/docker.sock)
-for user in OUTBOX_RELAY VALIDATOR SLO_ENGINE ANOMALY CHAOS CLIENT TOOL ADMIN; do
+for user in OUTBOX_RELAY VALIDATOR SLO_ENGINE ANOMALY CHAOS CLIENT OPERATOR TOOL ADMIN; do
   export "VIGIL_NATS_${user}_PASSWORD=smoke-$user-$RANDOM$RANDOM"
 done
 export VIGIL_OTLP_ENDPOINT="http://host.docker.internal:$otlp_port"

@@ -119,6 +119,7 @@ export {
   natsRoles,
   serviceConsumers,
   requestTypes,
+  operatorTypes,
   resultTypes,
   type NatsRole,
   type NatsPermissions,

@@ -4,12 +4,14 @@ const eventTypeList: readonly EventType[] = eventTypes;
 
 /**
  * Least-privilege NATS users for a vigil namespace: one per service, plus `client` (publishes
- * requests, reads every event and dead letter), `tool` (reads results only) and `admin` (everything: stream
+ * validation requests and SLIs, reads every event and dead letter), `operator` (a client that may
+ * also request and abort chaos), `tool` (reads results only) and `admin` (everything: stream
  * management, dead-letter redrive). Rendered into nats-server's `authorization` block by
  * {@link natsAuthorization}; deploy/compose/nats-auth.conf is that rendering for the default
  * namespace.
  */
-export type NatsRole = 'outbox-relay' | 'validator' | 'slo-engine' | 'anomaly' | 'chaos' | 'client' | 'tool' | 'admin';
+export type NatsRole =
+  'outbox-relay' | 'validator' | 'slo-engine' | 'anomaly' | 'chaos' | 'client' | 'operator' | 'tool' | 'admin';
 
 export const natsRoles: readonly NatsRole[] = [
   'outbox-relay',
@@ -18,6 +20,7 @@ export const natsRoles: readonly NatsRole[] = [
   'anomaly',
   'chaos',
   'client',
+  'operator',
   'tool',
   'admin',
 ];
@@ -37,6 +40,9 @@ export const requestTypes: readonly EventType[] = [
   'chaos.abort.requested',
   'sli.observed',
 ];
+
+/** Requests only `operator` may publish: faults in running systems, and stopping them. */
+export const operatorTypes: readonly EventType[] = ['chaos.requested', 'chaos.abort.requested'];
 
 /** What services report; tools may read these and nothing else. */
 export const resultTypes: readonly EventType[] = [
@@ -151,11 +157,14 @@ export function permissionsFor(role: NatsRole, ns: Namespace = defaultNamespace)
         },
         subscribe: { allow: [inbox] },
       };
-    case 'client': {
+    case 'client':
+    case 'operator': {
+      // A client asks for validation runs and feeds SLIs; chaos is the operator's alone.
       const read = readAccess(ns, eventTypeList, true);
+      const may = role === 'operator' ? requestTypes : requestTypes.filter((t) => !operatorTypes.includes(t));
       return {
         publish: {
-          allow: [...read.publish.allow, ...requestTypes.map((t) => subjectOf(ns, t))],
+          allow: [...read.publish.allow, ...may.map((t) => subjectOf(ns, t))],
           deny: read.publish.deny ?? [],
         },
         subscribe: { allow: [...read.subscribe.allow, inbox] },

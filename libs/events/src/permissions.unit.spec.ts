@@ -13,7 +13,7 @@ describe('NATS permissions', () => {
     expect(body).toBe(natsAuthorization());
   });
 
-  it('only the relay publishes event subjects; requests come from the client; tools publish none', () => {
+  it('only the relay publishes event subjects; requests come from the client, chaos from the operator; tools publish none', () => {
     const ns = namespaceFor('t1');
     const publishesEvents = (role: (typeof natsRoles)[number]) =>
       permissionsFor(role, ns).publish.allow.filter((s) => s.startsWith(`${ns.subjectPrefix}.`));
@@ -21,7 +21,9 @@ describe('NATS permissions', () => {
     for (const role of ['validator', 'slo-engine', 'anomaly', 'chaos', 'tool'] as const) {
       expect(publishesEvents(role), role).toEqual([]);
     }
-    expect(publishesEvents('client')).toEqual([
+    // Chaos is the operator's alone: a client asks for validation runs and feeds SLIs.
+    expect(publishesEvents('client')).toEqual(['t1.events.validation.requested', 't1.events.sli.observed']);
+    expect(publishesEvents('operator')).toEqual([
       't1.events.validation.requested',
       't1.events.chaos.requested',
       't1.events.chaos.abort.requested',

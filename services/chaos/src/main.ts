@@ -61,6 +61,7 @@ async function main(): Promise<void> {
     logger,
     leaseMs: env.CHAOS_LEASE_MS,
     onOutcome: (o) => outcomes.inc({ outcome: o }),
+    authorized: env.NATS_USER !== undefined,
   };
   const runner = createRunner(deps);
   new Gauge({

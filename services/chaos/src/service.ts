@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { JetStreamClient } from '@nats-io/jetstream';
 import { context as otelContext, SpanStatusCode, trace, type Context } from '@opentelemetry/api';
-import { sql, type Kysely } from 'kysely';
+import { sql, type Kysely, type Transaction } from 'kysely';
 import { DockerUnavailableError } from '@vigil/docker';
 import { createEvent, type ConsumerSpec, type Logger, type Namespace, type RunningConsumer } from '@vigil/events';
 import { consumeIdempotent, createOutbox } from '@vigil/outbox';
@@ -68,7 +68,37 @@ export interface ChaosDeps {
   readonly clock?: () => Date;
   /** Called once per experiment outcome (metrics). */
   readonly onOutcome?: (outcome: Outcome | 'refused') => void;
+  /**
+   * True when NATS authorization is on (the service has a NATS user): then only the `operator`
+   * user may publish chaos requests and aborts (besides this service's own schedules), and that,
+   * not the free-text `requestedBy`, is what is recorded. @default false
+   */
+  readonly authorized?: boolean;
 }
+
+/**
+ * Who asked, as recorded: the claimed `requestedBy` without authorization; with it the NATS user
+ * allowed to ask (`operator`), with the claim beside it when it differs. A request this service
+ * scheduled itself keeps its `schedule:<name>`.
+ */
+async function recordedRequester(
+  deps: ChaosDeps,
+  tx: Transaction<ChaosDatabase>,
+  eventId: string,
+  claimed: string,
+): Promise<string> {
+  if (deps.authorized !== true) return claimed;
+  const scheduled = await tx
+    .selectFrom('chaos.schedule_runs')
+    .select('schedule')
+    .where('event_id', '=', eventId)
+    .executeTakeFirst();
+  if (scheduled !== undefined) return claimed;
+  return claimed === OPERATOR ? OPERATOR : `${OPERATOR} (says ${claimed})`;
+}
+
+/** The NATS user who alone may request chaos where authorization is on. */
+const OPERATOR = 'operator';
 
 const now = (deps: ChaosDeps) => (deps.clock ?? (() => new Date()))();
 const messageOf = (e: unknown) => (e instanceof Error ? e.message : String(e));
@@ -114,7 +144,10 @@ export function startRequests(deps: ChaosDeps, runner: Runner): Promise<RunningC
     },
     handler: async (tx, event, ctx, prepared) => {
       await sql`select pg_advisory_xact_lock(hashtext('vigil.chaos.gate'))`.execute(tx);
-      const request = event.data;
+      const request = {
+        ...event.data,
+        requestedBy: await recordedRequester(deps, tx, event.id, event.data.requestedBy),
+      };
       const validation = await latestValidation(tx, deps.config.verification.suite);
       const result = gate({
         request,
@@ -255,7 +288,7 @@ export function startAborts(deps: ChaosDeps, runner: Runner): Promise<RunningCon
         ctx.logger.info(`abort of experiment ${e.id}: already ${e.phase === 'done' ? 'finished' : 'stopping'}`);
         return;
       }
-      const reason = `aborted by ${a.requestedBy}: ${a.reason}`;
+      const reason = `aborted by ${await recordedRequester(deps, tx, event.id, a.requestedBy)}: ${a.reason}`;
       await tx.updateTable('chaos.experiments').set({ stop_reason: reason }).where('id', '=', e.id).execute();
       found.set(event.id, { id: e.id, reason });
     },

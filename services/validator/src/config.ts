@@ -25,6 +25,13 @@ export const validatorEnv = serviceEnv.extend({
    * deploy/compose). @default local
    */
   VIGIL_DEPLOYMENT: deploymentName.default(DEFAULT_DEPLOYMENT),
+  /**
+   * Requests a minute one requester (`requestedBy`) may send to this instance; past it they are
+   * refused (dead-lettered as RATE_LIMITED). 0 turns the limit off. @default 60
+   */
+  VALIDATOR_RATE_LIMIT: z.coerce.number().int().min(0).default(60),
+  /** Requests one requester may send at once before the per-minute rate applies. @default 20 */
+  VALIDATOR_RATE_BURST: z.coerce.number().int().min(1).default(20),
   /** Requests handled at once by this instance. @default 4 */
   VALIDATOR_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(4),
   /**

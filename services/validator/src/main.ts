@@ -47,7 +47,13 @@ async function main(): Promise<void> {
       deployment: env.VIGIL_DEPLOYMENT,
     },
   };
-  const consumer = await startValidator(deps, { concurrency: env.VALIDATOR_CONCURRENCY });
+  const consumer = await startValidator(deps, {
+    concurrency: env.VALIDATOR_CONCURRENCY,
+    rateLimit:
+      env.VALIDATOR_RATE_LIMIT === 0
+        ? undefined
+        : { perMinute: env.VALIDATOR_RATE_LIMIT, burst: env.VALIDATOR_RATE_BURST },
+  });
   const metrics = new Registry();
   observeConsumers(metrics, rt.nc, ns, [{ durable: VALIDATOR_CONSUMER.durable, running: consumer }]);
   const stopSchedule = env.VALIDATOR_SCHEDULE

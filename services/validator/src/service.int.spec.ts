@@ -218,4 +218,50 @@ components:
       await db.destroy();
     }
   });
+
+  it('a requester over its rate limit is refused (dead-lettered as RATE_LIMITED) and runs nothing; others are not held back', async () => {
+    await using database = await createTestDatabase(databaseUrl, 'validator');
+    await using f = await eventsFixture(natsUrl, { label: 'ratelimit' });
+    const { db } = createDb<ValidatorDatabase>(database.url);
+    try {
+      await migrateOutbox(db);
+      await migrateValidator(db);
+      const suite = parseSuite(
+        `name: mini
+components:
+  - name: database
+    weight: 1
+    checks: [{ name: answers, kind: postgres, params: { query: "select 1", expect: 1 } }]
+`,
+        'mini.yaml',
+      );
+      await ensureConsumer(f.nc, VALIDATOR_CONSUMER, f.ns);
+      const consumer = await startValidator(
+        {
+          db,
+          js: f.js,
+          ns: f.ns,
+          suites: new Map([['mini', suite]]),
+          logger: silentLogger,
+          checks: { natsUrl, databaseUrl: database.url, cwd: process.cwd(), docker: connectDocker() },
+        },
+        { concurrency: 1, rateLimit: { perMinute: 1, burst: 3 } },
+      );
+      const pub = createPublisher({ js: f.js, ns: f.ns, source: 'vigil/test' });
+      for (let i = 0; i < 6; i++) await pub.publish('validation.requested', { suite: 'mini', requestedBy: 'flood' });
+      await pub.publish('validation.requested', { suite: 'mini', requestedBy: 'someone-else' });
+      await waitFor(() => consumer.stats.received === 7, { timeoutMs: 20_000, message: 'every request handled' });
+      await consumer.stop();
+      expect(await db.selectFrom('validator.runs').select('id').execute()).toHaveLength(4);
+      const reasons = [];
+      for await (const d of readDeadLetters(f.nc, { ns: f.ns })) reasons.push(`${d.why?.code}: ${d.why?.reason}`);
+      expect(reasons).toEqual(
+        Array(3).fill(
+          "RATE_LIMITED: requester 'flood' sent more than 3 requests at once or 1 a minute (VALIDATOR_RATE_LIMIT)",
+        ),
+      );
+    } finally {
+      await db.destroy();
+    }
+  });
 });

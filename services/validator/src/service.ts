@@ -15,6 +15,7 @@ import {
 import { consumeIdempotent, createOutbox } from '@vigil/outbox';
 import type { SuiteConfig } from './config/suite.js';
 import { runSuite } from './checks/run.js';
+import { createBuckets, take, type RateLimit } from './core/ratelimit.js';
 import { firstRunAt, phaseOf } from './core/schedule.js';
 import { NothingToScoreError } from './core/scoring.js';
 import type { CheckContext } from './checks/types.js';
@@ -49,7 +50,7 @@ type Completed = EventData<'validation.completed'>;
  */
 export class RequestRefusedError extends PermanentError {
   constructor(
-    override readonly code: 'UNKNOWN_SUITE' | 'UNKNOWN_COMPONENT',
+    override readonly code: 'UNKNOWN_SUITE' | 'UNKNOWN_COMPONENT' | 'RATE_LIMITED',
     message: string,
   ) {
     super(message);
@@ -141,8 +142,19 @@ function listSome(names: readonly string[], max = 5): string {
  * Consumes `validation.requested`: runs the suite, then in one transaction records the request
  * in the inbox, stores the run and puts `validation.completed` in the outbox.
  */
-export async function startValidator(deps: ValidatorDeps, o: { concurrency?: number } = {}): Promise<RunningConsumer> {
+export async function startValidator(
+  deps: ValidatorDeps,
+  o: {
+    /** @default 4 */
+    concurrency?: number;
+    /** Requests per requester (`requestedBy`, else the event's source); none when absent. @default none */
+    rateLimit?: RateLimit | undefined;
+  } = {},
+): Promise<RunningConsumer> {
   const outbox = createOutbox({ ns: deps.ns });
+  const clock = deps.clock ?? (() => new Date());
+  const buckets = createBuckets();
+  const limit = o.rateLimit;
   return consumeIdempotent({
     js: deps.js,
     db: deps.db,
@@ -153,6 +165,14 @@ export async function startValidator(deps: ValidatorDeps, o: { concurrency?: num
     // Runs finishing while another is being stored share its next commit.
     groupCommit: true,
     prepare: async (event, ctx) => {
+      const requester = event.data.requestedBy ?? event.source;
+      // A redelivery was counted when it first came.
+      if (limit !== undefined && ctx.deliveryCount === 1 && !take(buckets, limit, requester, clock().getTime())) {
+        throw new RequestRefusedError(
+          'RATE_LIMITED',
+          `requester '${requester}' sent more than ${limit.burst} requests at once or ${limit.perMinute} a minute (VALIDATOR_RATE_LIMIT)`,
+        );
+      }
       // Long suites keep the message from being redelivered meanwhile.
       const heartbeat = setInterval(() => ctx.working(), 10_000);
       try {
