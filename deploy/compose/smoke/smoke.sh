@@ -74,7 +74,7 @@ export VIGIL_NATS_PORT=14222 VIGIL_NATS_MONITOR_PORT=18222 VIGIL_JAEGER_UI_PORT=
 step "docker-compose up"
 "${compose[@]}" up -d >/dev/null 2>&1 || { "${compose[@]}" logs --tail 30; fail "docker-compose up"; }
 deadline=$(($(date +%s) + 180))
-for s in outbox-relay validator slo-engine chaos anomaly; do
+for s in docker-proxy outbox-relay validator slo-engine chaos anomaly; do
   while :; do
     health=$(docker inspect -f '{{.State.Health.Status}}' "$("${compose[@]}" ps -q "$s")" 2>/dev/null || echo missing)
     [ "$health" = healthy ] && break
@@ -92,6 +92,15 @@ for suite in seed-phases vigil-self; do
   echo "$out" | grep -Eq "^$suite: PASS, score (8\.[0-9]|9\.[0-9]|10\.0) of 10" || fail "$suite did not PASS at 8 or more"
 done
 step "validation.completed received"
+
+# The validator reads the engine through the proxy and can change nothing there.
+"${compose[@]}" exec -T validator node -e "
+  const p = 'http://docker-proxy:2375';
+  Promise.all([fetch(p + '/containers/json'), fetch(p + '/containers/create', { method: 'POST', body: '{}' })])
+    .then(([list, create]) => process.exit(list.status === 200 && create.status === 403 ? 0 : 1), () => process.exit(1));
+" || fail "the validator's Docker proxy did not list (200) and refuse a create (403)"
+"${compose[@]}" exec -T validator sh -c 'test ! -e /var/run/docker.sock' || fail "the validator holds the Docker socket"
+step "the validator's Docker API is read-only (list 200, create 403, no socket)"
 
 trace=$(echo "$out" | sed -n 's/^trace \([0-9a-f]\{32\}\).*/\1/p')
 span_deadline=$(($(date +%s) + 60))

@@ -121,3 +121,5 @@ function engineAddress(docker: DockerClient): string {
   if (typeof modem.socketPath === 'string') return `unix://${modem.socketPath}`;
   return `${String(modem.protocol)}://${String(modem.host)}:${String(modem.port)}`;
 }
+
+export { isAllowedDockerRead, startReadOnlyDockerProxy, type ReadOnlyProxyOptions } from './proxy.js';
