@@ -180,20 +180,26 @@ export const MAX_CLOCK_SKEW_MS = 5 * 60_000;
 /** How far back an event's times may lie: longer than any window vigil computes over. */
 export const MAX_EVENT_AGE_MS = 400 * 24 * 3_600_000;
 
-/** Every time an event carries: `time`, and data fields named `…At`, `since` or `timestamp`. */
-function* eventTimes(event: VigilEvent): Generator<[string, string]> {
-  if (event.time !== undefined) yield ['time', event.time];
-  function* walk(v: unknown, path: string): Generator<[string, string]> {
-    if (Array.isArray(v)) for (const [i, x] of v.entries()) yield* walk(x, `${path}[${i}]`);
-    else if (typeof v === 'object' && v !== null) {
-      for (const [k, x] of Object.entries(v)) {
-        const at = path === '' ? k : `${path}.${k}`;
-        if (typeof x === 'string' && (k.endsWith('At') || k === 'since' || k === 'timestamp')) yield [at, x];
-        else yield* walk(x, at);
-      }
+/**
+ * Calls `f` with every time an event carries: `time`, and data fields named `…At`, `since` or
+ * `timestamp` (a naming rule the registry follows). A plain walk: it runs for every event consumed.
+ */
+function forEachTime(event: VigilEvent, f: (field: string, value: string) => void): void {
+  if (event.time !== undefined) f('time', event.time);
+  const walk = (v: unknown, path: string): void => {
+    if (typeof v !== 'object' || v === null) return;
+    if (Array.isArray(v)) {
+      for (let i = 0; i < v.length; i++) walk(v[i], `${path}[${i}]`);
+      return;
     }
-  }
-  yield* walk(event.data, '');
+    for (const k in v) {
+      const x = (v as Record<string, unknown>)[k];
+      if (typeof x === 'string') {
+        if (k.endsWith('At') || k === 'since' || k === 'timestamp') f(path === '' ? k : `${path}.${k}`, x);
+      } else if (typeof x === 'object' && x !== null) walk(x, path === '' ? k : `${path}.${k}`);
+    }
+  };
+  walk(event.data, '');
 }
 
 /**
@@ -203,7 +209,7 @@ function* eventTimes(event: VigilEvent): Generator<[string, string]> {
  */
 export function checkEventTimes(event: VigilEvent, storedAt: Date): void {
   const stored = storedAt.getTime();
-  for (const [field, value] of eventTimes(event)) {
+  forEachTime(event, (field, value) => {
     const t = Date.parse(value);
     if (Number.isNaN(t)) throw new EventTimeOutOfRangeError(field, value, 'is not a time');
     if (t > stored + MAX_CLOCK_SKEW_MS) {
@@ -220,7 +226,7 @@ export function checkEventTimes(event: VigilEvent, storedAt: Date): void {
         `is ${describeSpan(stored - t)} before the stream stored the event; at most ${MAX_EVENT_AGE_MS / 86_400_000} days are accepted`,
       );
     }
-  }
+  });
 }
 
 function describeSpan(ms: number): string {

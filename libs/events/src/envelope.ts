@@ -144,8 +144,14 @@ function isJsonContentType(ct: string): boolean {
  */
 export function validateEnvelope(input: Record<string, unknown>): VigilEvent {
   // The JSON format: an attribute whose value is null is unset (data aside, which stays as sent).
-  const raw: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(input)) if (v !== null || k === 'data') raw[k] = v;
+  let raw = input;
+  for (const k in input) {
+    if (input[k] === null && k !== 'data') {
+      raw = {};
+      for (const [key, v] of Object.entries(input)) if (v !== null || key === 'data') raw[key] = v;
+      break;
+    }
+  }
   if (raw['specversion'] === undefined) throw new InvalidEnvelopeError('specversion', 'is required');
   if (raw['specversion'] !== '1.0') {
     throw new InvalidEnvelopeError('specversion', `must be "1.0", got ${JSON.stringify(raw['specversion'])}`);
