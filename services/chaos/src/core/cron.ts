@@ -105,11 +105,15 @@ export function parseCron(expression: string): Cron {
   return { source, minutes, hours, days, months, weekdays, dayOr: parts[2] !== '*' && parts[4] !== '*' };
 }
 
-function wallMatches(c: Cron, w: WallClock): boolean {
-  if (!c.minutes.has(w.minute) || !c.hours.has(w.hour) || !c.months.has(w.month)) return false;
+function dayMatches(c: Cron, w: WallClock): boolean {
+  if (!c.months.has(w.month)) return false;
   const dom = c.days.has(w.day);
   const dow = c.weekdays.has(w.weekday);
   return c.dayOr ? dom || dow : dom && dow;
+}
+
+function wallMatches(c: Cron, w: WallClock): boolean {
+  return c.minutes.has(w.minute) && c.hours.has(w.hour) && dayMatches(c, w);
 }
 
 /** Whether the cron fires in the minute that starts at `at`, on the clock of `timeZone`. */
@@ -128,14 +132,22 @@ export function nextFire(c: Cron, from: Date, horizonDays = 366 * 5, timeZone = 
   const end = t + horizonDays * 86_400_000;
   while (t < end) {
     const w = wallClock(new Date(t), timeZone);
-    // Skip to the next hour on the wall clock when this one cannot match, so a yearly cron is
-    // found quickly (a zone half an hour off UTC turns its hours at :30 UTC).
+    // Reading the wall clock is the cost (Intl), so whole days and hours that cannot match are
+    // skipped. A day is skipped to 23:00 of its wall clock at most, never past the next midnight,
+    // which a day shortened by daylight saving time would otherwise overshoot.
+    if (!dayMatches(c, w)) {
+      t += (w.hour < 23 ? (23 - w.hour) * 60 - w.minute : 60 - w.minute) * MINUTE;
+      continue;
+    }
+    // A zone half an hour off UTC turns its hours at :30 UTC: steps are in wall-clock minutes.
     if (!c.hours.has(w.hour)) {
       t += (60 - w.minute) * MINUTE;
       continue;
     }
-    if (wallMatches(c, w)) return new Date(t);
-    t += MINUTE;
+    if (c.minutes.has(w.minute)) return new Date(t);
+    let next = w.minute + 1;
+    while (next < 60 && !c.minutes.has(next)) next++;
+    t += (next - w.minute) * MINUTE;
   }
   return undefined;
 }
