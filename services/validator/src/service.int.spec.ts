@@ -26,6 +26,42 @@ import { migrateValidator, type ValidatorDatabase } from './store.js';
 const natsUrl = inject('natsUrl');
 const databaseUrl = inject('databaseUrl');
 
+/** A database with the validator's schema, a namespace, and deps running one suite of a `select 1`. */
+async function validatorFixture(label: string, suiteHead: string) {
+  const database = await createTestDatabase(databaseUrl, 'validator');
+  const f = await eventsFixture(natsUrl, { label });
+  const { db } = createDb<ValidatorDatabase>(database.url);
+  await migrateOutbox(db);
+  await migrateValidator(db);
+  const suite = parseSuite(
+    `${suiteHead}
+components:
+  - name: database
+    weight: 1
+    checks: [{ name: answers, kind: postgres, params: { query: "select 1", expect: 1 } }]
+`,
+    'suite.yaml',
+  );
+  const deps = {
+    db,
+    js: f.js,
+    ns: f.ns,
+    suites: new Map([[suite.name, suite]]),
+    logger: silentLogger,
+    checks: { natsUrl, databaseUrl: database.url, cwd: process.cwd(), docker: connectDocker() },
+  };
+  return {
+    db,
+    f,
+    deps,
+    async [Symbol.asyncDispose]() {
+      await db.destroy();
+      await f[Symbol.asyncDispose]();
+      await database[Symbol.asyncDispose]();
+    },
+  };
+}
+
 describe('validator service', () => {
   it('validation.requested → a stored run and validation.completed in the outbox, once; unknown suites and components are refused and dead-lettered, not stored; /runs lists them', async () => {
     await using database = await createTestDatabase(databaseUrl, 'validator');
@@ -169,99 +205,47 @@ components:
   });
 
   it('scheduled runs: each slot requested once across two instances, under an id no one can know in advance', async () => {
-    await using database = await createTestDatabase(databaseUrl, 'validator');
-    await using f = await eventsFixture(natsUrl, { label: 'schedule' });
-    const { db } = createDb<ValidatorDatabase>(database.url);
+    await using v = await validatorFixture('schedule', 'name: tick\ninterval: 1h');
+    const { db, deps } = v;
+    const stops = [scheduleSuites(deps, { everyMs: 200 }), scheduleSuites(deps, { everyMs: 200 })];
     try {
-      await migrateOutbox(db);
-      await migrateValidator(db);
-      const suite = parseSuite(
-        `name: tick
-interval: 1h
-components:
-  - name: database
-    weight: 1
-    checks: [{ name: answers, kind: postgres, params: { query: "select 1", expect: 1 } }]
-`,
-        'tick.yaml',
-      );
-      const deps = {
-        db,
-        js: f.js,
-        ns: f.ns,
-        suites: new Map([['tick', suite]]),
-        logger: silentLogger,
-        checks: { natsUrl, databaseUrl: database.url, cwd: process.cwd(), docker: connectDocker() },
-      };
-      const stops = [scheduleSuites(deps, { everyMs: 200 }), scheduleSuites(deps, { everyMs: 200 })];
-      try {
-        await waitFor(
-          async () => (await db.selectFrom('validator.schedule_runs').select('slot').execute()).length >= 4,
-          { message: 'four scheduled runs' },
-        );
-      } finally {
-        stops.forEach((stop) => stop());
-      }
-      const runs = await db.selectFrom('validator.schedule_runs').selectAll().orderBy('slot').execute();
-      const rows = await db.selectFrom('outbox.events').select(['event_id', 'payload']).execute();
-      // One request per slot, though two schedulers raced for each.
-      expect(rows).toHaveLength(runs.length);
-      expect(new Set(runs.map((r) => Number(r.slot))).size).toBe(runs.length);
-      expect(rows.map((r) => r.event_id).sort()).toEqual(runs.map((r) => r.event_id).sort());
-      for (const r of rows) {
-        // Random: neither the suite nor the time can be read from it (was `schedule:<suite>:<ms>:<slot>`).
-        expect(r.event_id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
-        const e = decodeMessage({ data: r.payload }) as VigilEvent<'validation.requested'>;
-        expect(e.data).toMatchObject({ suite: 'tick', requestedBy: 'vigil/validator' });
-      }
+      await waitFor(async () => (await db.selectFrom('validator.schedule_runs').select('slot').execute()).length >= 4, {
+        message: 'four scheduled runs',
+      });
     } finally {
-      await db.destroy();
+      stops.forEach((stop) => stop());
+    }
+    const runs = await db.selectFrom('validator.schedule_runs').selectAll().orderBy('slot').execute();
+    const rows = await db.selectFrom('outbox.events').select(['event_id', 'payload']).execute();
+    // One request per slot, though two schedulers raced for each.
+    expect(rows).toHaveLength(runs.length);
+    expect(new Set(runs.map((r) => Number(r.slot))).size).toBe(runs.length);
+    expect(rows.map((r) => r.event_id).sort()).toEqual(runs.map((r) => r.event_id).sort());
+    for (const r of rows) {
+      // Random: neither the suite nor the time can be read from it (was `schedule:<suite>:<ms>:<slot>`).
+      expect(r.event_id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+      const e = decodeMessage({ data: r.payload }) as VigilEvent<'validation.requested'>;
+      expect(e.data).toMatchObject({ suite: 'tick', requestedBy: 'vigil/validator' });
     }
   });
 
   it('a requester over its rate limit is refused (dead-lettered as RATE_LIMITED) and runs nothing; others are not held back', async () => {
-    await using database = await createTestDatabase(databaseUrl, 'validator');
-    await using f = await eventsFixture(natsUrl, { label: 'ratelimit' });
-    const { db } = createDb<ValidatorDatabase>(database.url);
-    try {
-      await migrateOutbox(db);
-      await migrateValidator(db);
-      const suite = parseSuite(
-        `name: mini
-components:
-  - name: database
-    weight: 1
-    checks: [{ name: answers, kind: postgres, params: { query: "select 1", expect: 1 } }]
-`,
-        'mini.yaml',
-      );
-      await ensureConsumer(f.nc, VALIDATOR_CONSUMER, f.ns);
-      const consumer = await startValidator(
-        {
-          db,
-          js: f.js,
-          ns: f.ns,
-          suites: new Map([['mini', suite]]),
-          logger: silentLogger,
-          checks: { natsUrl, databaseUrl: database.url, cwd: process.cwd(), docker: connectDocker() },
-        },
-        { concurrency: 1, rateLimit: { perMinute: 1, burst: 3 } },
-      );
-      const pub = createPublisher({ js: f.js, ns: f.ns, source: 'vigil/test' });
-      for (let i = 0; i < 6; i++) await pub.publish('validation.requested', { suite: 'mini', requestedBy: 'flood' });
-      await pub.publish('validation.requested', { suite: 'mini', requestedBy: 'someone-else' });
-      await waitFor(() => consumer.stats.received === 7, { timeoutMs: 20_000, message: 'every request handled' });
-      await consumer.stop();
-      expect(await db.selectFrom('validator.runs').select('id').execute()).toHaveLength(4);
-      const reasons = [];
-      for await (const d of readDeadLetters(f.nc, { ns: f.ns })) reasons.push(`${d.why?.code}: ${d.why?.reason}`);
-      expect(reasons).toEqual(
-        Array(3).fill(
-          "RATE_LIMITED: requester 'flood' sent more than 3 requests at once or 1 a minute (VALIDATOR_RATE_LIMIT)",
-        ),
-      );
-    } finally {
-      await db.destroy();
-    }
+    await using v = await validatorFixture('ratelimit', 'name: mini');
+    const { db, f, deps } = v;
+    await ensureConsumer(f.nc, VALIDATOR_CONSUMER, f.ns);
+    const consumer = await startValidator(deps, { concurrency: 1, rateLimit: { perMinute: 1, burst: 3 } });
+    const pub = createPublisher({ js: f.js, ns: f.ns, source: 'vigil/test' });
+    for (let i = 0; i < 6; i++) await pub.publish('validation.requested', { suite: 'mini', requestedBy: 'flood' });
+    await pub.publish('validation.requested', { suite: 'mini', requestedBy: 'someone-else' });
+    await waitFor(() => consumer.stats.received === 7, { timeoutMs: 20_000, message: 'every request handled' });
+    await consumer.stop();
+    expect(await db.selectFrom('validator.runs').select('id').execute()).toHaveLength(4);
+    const reasons = [];
+    for await (const d of readDeadLetters(f.nc, { ns: f.ns })) reasons.push(`${d.why?.code}: ${d.why?.reason}`);
+    expect(reasons).toEqual(
+      Array(3).fill(
+        "RATE_LIMITED: requester 'flood' sent more than 3 requests at once or 1 a minute (VALIDATOR_RATE_LIMIT)",
+      ),
+    );
   });
 });
