@@ -269,6 +269,41 @@ describe('tools that subscribe and replay (user flows 2 and 3)', () => {
 });
 
 describe('output through a pipe', () => {
+  it('on a terminal, escape sequences in event data are shown escaped, never run (a real pty through script(1))', async () => {
+    const id = `tty${Date.now().toString(36)}`;
+    const ns = namespaceFor(id);
+    const nc = await connect({ servers: natsUrl });
+    try {
+      await ensureStreams(nc, { ns });
+      // Clear the screen, retitle the window (OSC), a C1 CSI, and a forged line.
+      const hostile = 'x\u001b[2J\u001b]0;pwned\u0007\u009b31m\r\nforged';
+      await createPublisher({ js: jetstream(nc), ns, source: 'vigil/e2e' }).publish('sli.observed', {
+        sli: hostile,
+        service: 'e2e',
+        good: 1,
+        total: 1,
+      });
+      const command = [process.execPath, cli, 'replay', '--last', '1'].map((a) => `'${a}'`).join(' ');
+      const r = await new Promise<{ code: number | null; out: string }>((resolve, reject) => {
+        const child = spawn('script', ['-qec', command, '/dev/null'], {
+          env: { ...env, VIGIL_NAMESPACE: id },
+          stdio: ['ignore', 'pipe', 'pipe'],
+        });
+        let out = '';
+        child.stdout.on('data', (d: Buffer) => (out += d.toString('utf8')));
+        child.on('error', reject);
+        child.on('close', (code) => resolve({ code, out }));
+      });
+      expect(r.code).toBe(0);
+      expect(r.out).toContain('x\\u001b[2J\\u001b]0;pwned\\u0007\\u009b31m\\r\\nforged');
+      // Not one escape or C1 byte reached the terminal (the pty's own line ends aside).
+      // eslint-disable-next-line no-control-regex -- looking for control characters is the point
+      expect(r.out.replace(/\r\n/g, '\n')).not.toMatch(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/);
+    } finally {
+      await nc.close();
+    }
+  });
+
   it('a slow reader gets every one of 5,000 replayed events; a reader that stops early (| head) ends it quietly with 0', async () => {
     // A namespace of its own: 5,000 events that no service of the stack consumes.
     const id = `pipe${Date.now().toString(36)}`;

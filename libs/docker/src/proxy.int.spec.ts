@@ -44,7 +44,11 @@ describe('the read-only Docker API proxy (a real engine behind it)', () => {
     const inspected = await bed.docker.getContainer(bed.nameOf('target')).inspect();
     expect(inspected.State.Running).toBe(true);
     // Path tricks that would reach another endpoint.
-    for (const path of ['/containers/..%2fimages/json', '/containers/x/../../images/json', '/v1.41/containers/create']) {
+    for (const path of [
+      '/containers/..%2fimages/json',
+      '/containers/x/../../images/json',
+      '/v1.41/containers/create',
+    ]) {
       expect((await fetch(`http://127.0.0.1:${proxy.port}${path}`, { method: 'GET' })).status, path).toBe(403);
     }
     expect(isAllowedDockerRead('GET', '/v1.43/containers/abc123/json?size=false')).toBe(true);

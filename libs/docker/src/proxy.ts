@@ -1,4 +1,10 @@
-import { request as httpRequest, createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import {
+  request as httpRequest,
+  createServer,
+  type IncomingMessage,
+  type Server,
+  type ServerResponse,
+} from 'node:http';
 
 /**
  * A read-only Docker Engine API: the validator's container checks need to list and inspect
@@ -51,7 +57,8 @@ export async function startReadOnlyDockerProxy(
       },
     );
     upstream.on('error', (e) => {
-      if (!res.headersSent) refuse(res, 502, `vigil docker proxy: the engine at ${socketPath} does not answer (${e.message})`);
+      if (!res.headersSent)
+        refuse(res, 502, `vigil docker proxy: the engine at ${socketPath} does not answer (${e.message})`);
       else res.destroy();
     });
     upstream.end();
