@@ -96,6 +96,34 @@ export function train(training: Float64Array, seen: number, o: DetectorOptions, 
   return { forest, version: `${series}@${seen}/${seed}`, threshold };
 }
 
+/**
+ * How far `value` lies outside the values of the training rows, in widths of their range (0
+ * inside it). A constant series has a range of (nearly) 0, so any change of its value is far out.
+ */
+export function excursion(training: Float64Array, value: number): number {
+  const rows = Math.floor(training.length / DIMS);
+  if (rows === 0) return 0;
+  let min = Infinity;
+  let max = -Infinity;
+  for (let i = 0; i < rows; i++) {
+    const v = training[i * DIMS]!;
+    if (v < min) min = v;
+    if (v > max) max = v;
+  }
+  if (value >= min && value <= max) return 0;
+  const width = Math.max(max - min, 1e-9 + 1e-6 * Math.abs((max + min) / 2));
+  return (value < min ? min - value : value - max) / width;
+}
+
+/**
+ * The forest scores every point beyond the training range like the range's edge (its cuts all
+ * lie inside it), so a drop to 2 from values of 50-100 scored as a point at 50 would. The score
+ * moves toward 1 with the excursion instead: half way after one range width, and so on.
+ */
+export function withExcursion(score: number, widths: number): number {
+  return widths <= 0 ? score : 1 - (1 - score) * 2 ** -widths;
+}
+
 export interface StepResult {
   readonly state: SeriesState;
   readonly features: Float64Array;
@@ -103,7 +131,7 @@ export interface StepResult {
   readonly score?: number;
   readonly threshold?: number;
   readonly modelVersion?: string;
-  /** Score at or over the threshold, past warm-up, and the series' last alert long enough ago. */
+  /** Score over the threshold, past warm-up, and the series' last alert long enough ago. */
   readonly alert: boolean;
   /** Set when this point triggered a retraining (used from the next point on). */
   readonly trained?: Model;
@@ -116,11 +144,14 @@ export interface StepResult {
 export function step(state: SeriesState, at: number, value: number, o: DetectorOptions, series: string): StepResult {
   const x = features(state.recent, value);
   const model = state.model;
-  const s = model === undefined ? undefined : scoreOne(model.forest, x);
+  const s =
+    model === undefined ? undefined : withExcursion(scoreOne(model.forest, x), excursion(state.training, value));
+  // Over, not at: on a constant series every score and the threshold are the same 0.5, and a
+  // repeat of the value is no anomaly.
   const alert =
     model !== undefined &&
     s !== undefined &&
-    s >= model.threshold &&
+    s > model.threshold &&
     (state.lastAlertAt === undefined || at - state.lastAlertAt >= o.minGapMs);
 
   const rows = Math.floor(state.training.length / DIMS);

@@ -84,6 +84,34 @@ describe('detector on synthetic series (seeded)', () => {
     expect(fixed.alerts).toBe(0);
   });
 
+  it('a constant series never alerts on repeats of its value, and does alert when it changes', () => {
+    let state = emptyState;
+    let alerts = 0;
+    for (let t = 0; t < 600; t++) {
+      const r = step(state, t, 7, o, 'flat');
+      state = r.state;
+      if (r.alert) alerts++;
+    }
+    expect(alerts).toBe(0);
+    const changed = step(state, 600, 7.5, o, 'flat');
+    expect(changed.alert).toBe(true);
+    expect(changed.score).toBeGreaterThan(0.99);
+  });
+
+  it('a score grows with the size of an excursion beyond the training range', () => {
+    let state = emptyState;
+    const rnd = (t: number) => 75 + 25 * Math.sin(t * 1.3); // values within 50-100
+    for (let t = 0; t < 500; t++) state = step(state, t, rnd(t), o, 'range').state;
+    const scoreOf = (v: number) => step(state, 500, v, o, 'range').score!;
+    const inside = [60, 75, 90].map(scoreOf);
+    // Further out scores higher: 45 (a tenth of the range below), 25, 2.
+    const out = [45, 25, 2].map(scoreOf);
+    expect(out[0]!).toBeGreaterThan(Math.max(...inside));
+    expect(out[1]!).toBeGreaterThan(out[0]!);
+    expect(out[2]!).toBeGreaterThan(out[1]!);
+    expect(out[2]!).toBeGreaterThan(state.model!.threshold);
+  });
+
   it('an alert says which features isolate the point', () => {
     const { state } = run(withSpikes(1000, 2));
     const spike = features(state.recent, 200);
