@@ -20,6 +20,9 @@ const answers: Partial<Record<EventType, readonly EventType[]>> = {
   'chaos.requested': ['chaos.completed', 'chaos.aborted'],
 };
 
+/** How far before a publish `--wait` starts reading answers and refusals. */
+const ANSWER_MARGIN_MS = 60_000;
+
 /** Types with a `requestedBy`, which defaults to $USER. */
 const requesters = new Set<EventType>(['validation.requested', 'chaos.requested', 'chaos.abort.requested']);
 
@@ -116,11 +119,19 @@ export async function publishCommand(bus: Bus, env: CliEnv, a: PublishArgs, out:
   if (a.wait && awaited === undefined) {
     throw new Error(`--wait works for ${Object.keys(answers).join(' and ')}, not ${type}`);
   }
-  // Listen before publishing, so the answer cannot slip past.
+  // The answer is read from a little before the publish (matched by its requestId), not from
+  // "new": a listener made just before publishing may be in place only after a fast answer, which
+  // would then slip past. The margin also covers a server clock a little behind this one.
   const stopListening = new AbortController();
   const listening =
     a.wait && awaited
-      ? replay(bus.nc, { ns: bus.ns, start: { from: 'new' }, types: awaited, signal: stopListening.signal })
+      ? replay(bus.nc, {
+          ns: bus.ns,
+          start: { since: new Date(Date.now() - ANSWER_MARGIN_MS) },
+          follow: true,
+          types: awaited,
+          signal: stopListening.signal,
+        })
       : undefined;
   const iterator = listening?.[Symbol.asyncIterator]();
   const first = iterator?.next();
@@ -195,9 +206,9 @@ export async function publishCommand(bus: Bus, env: CliEnv, a: PublishArgs, out:
  * none comes before `signal` ends the wait, or when this user may not read dead letters.
  */
 async function refusalOf(bus: Bus, id: Promise<string>, signal: AbortSignal): Promise<DeadLetter | undefined> {
-  // From a minute before the publish (the server's clock may differ a little from this one's): a
-  // dead letter can come before a listener starting now would be in place.
-  const since = new Date(Date.now() - 60_000);
+  // From before the publish, as the answer is: a dead letter can come before a listener starting
+  // now would be in place.
+  const since = new Date(Date.now() - ANSWER_MARGIN_MS);
   try {
     const want = await id;
     for await (const m of readMessages(bus.nc, {
