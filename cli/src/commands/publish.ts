@@ -3,8 +3,7 @@ import {
   createPublisher,
   isEventType,
   parseData,
-  readDeadLetter,
-  readMessages,
+  readDeadLetters,
   replay,
   type DeadLetter,
   type EventType,
@@ -211,15 +210,8 @@ async function refusalOf(bus: Bus, id: Promise<string>, signal: AbortSignal): Pr
   const since = new Date(Date.now() - ANSWER_MARGIN_MS);
   try {
     const want = await id;
-    for await (const m of readMessages(bus.nc, {
-      ns: { ...bus.ns, stream: bus.ns.deadLetterStream },
-      start: { since },
-      follow: true,
-      filter: { filter_subject: `${bus.ns.deadLetterPrefix}.>` },
-      signal,
-    })) {
-      const why = readDeadLetter(m.headers);
-      if (why !== undefined && idOf(m.data, m.headers?.get('ce-id')) === want) return why;
+    for await (const d of readDeadLetters(bus.nc, { ns: bus.ns, start: { since }, follow: true, signal })) {
+      if (d.why !== undefined && idOf(d.data, d.headers?.get('ce-id')) === want) return d.why;
     }
   } catch {
     // No access to DEADLETTER (least privilege): the wait ends at its timeout as before.

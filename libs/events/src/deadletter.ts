@@ -1,7 +1,7 @@
 import { headers as createHeaders, type MsgHdrs, type NatsConnection } from '@nats-io/nats-core';
 import type { JetStreamClient } from '@nats-io/jetstream';
 import { defaultNamespace, deadLetterSubjectOf, type Namespace } from './registry.js';
-import { readMessages } from './replay.js';
+import { readMessages, type ReplayStart } from './replay.js';
 import { MAX_EVENT_BYTES } from './errors.js';
 
 /** Headers vigil adds to a dead letter; the original message's headers are kept beside them. */
@@ -117,15 +117,19 @@ export interface StoredDeadLetter {
   readonly headers: MsgHdrs | undefined;
 }
 
-/** Every message in the namespace's dead-letter stream, oldest first, up to the last one now. */
+/**
+ * The messages of the namespace's dead-letter stream in order: by default every one, up to the
+ * last one now; with `start` from there, and with `follow` new ones too until `signal` ends it.
+ */
 export async function* readDeadLetters(
   nc: NatsConnection,
-  o: { ns?: Namespace; signal?: AbortSignal } = {},
+  o: { ns?: Namespace; signal?: AbortSignal; start?: ReplayStart; follow?: boolean } = {},
 ): AsyncGenerator<StoredDeadLetter, void, undefined> {
   const ns = o.ns ?? defaultNamespace;
   for await (const m of readMessages(nc, {
     ns: { ...ns, stream: ns.deadLetterStream },
-    start: { from: 'beginning' },
+    start: o.start ?? { from: 'beginning' },
+    follow: o.follow === true,
     filter: { filter_subject: `${ns.deadLetterPrefix}.>` },
     ...(o.signal === undefined ? {} : { signal: o.signal }),
   })) {
