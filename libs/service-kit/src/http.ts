@@ -21,6 +21,19 @@ export interface HttpServerOptions {
 class BadRequest extends Error {}
 
 /**
+ * The `limit` query parameter of a listing route: a whole number from 1 to `max`, `byDefault`
+ * when absent. Anything else is answered 400 naming the bounds (thrown inside a route).
+ */
+export function queryLimit(url: URL, byDefault: number, max: number): number {
+  const text = url.searchParams.get('limit') ?? String(byDefault);
+  const limit = Number(text);
+  if (!Number.isInteger(limit) || limit < 1 || limit > max) {
+    throw new BadRequest(`limit must be a whole number from 1 to ${max}, got '${text}'`);
+  }
+  return limit;
+}
+
+/**
  * The path and every query value decoded, or BadRequest: malformed percent-encoding, and NUL or
  * other control characters, which no name of vigil's holds and PostgreSQL text cannot store.
  */

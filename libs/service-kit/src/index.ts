@@ -1,7 +1,7 @@
 export { serviceEnv, parseEnv, ConfigError } from './env.js';
 export { createLogger, redactUrl, redactPaths } from './logger.js';
 export { startTelemetry, type Telemetry } from './telemetry.js';
-export { startHttpServer, sendJson, type HttpServerOptions, type ReadinessCheck } from './http.js';
+export { startHttpServer, sendJson, queryLimit, type HttpServerOptions, type ReadinessCheck } from './http.js';
 export { createDb } from './db.js';
 export { onShutdown, type ShutdownStep } from './shutdown.js';
 export { connectNats, natsAuthOptions, type NatsAuthEnv } from './nats.js';

@@ -6,6 +6,7 @@ import {
   parseEnv,
   readConfigFile,
   redactUrl,
+  queryLimit,
   sendJson,
   startHttpServer,
   startRuntime,
@@ -77,13 +78,8 @@ async function main(): Promise<void> {
       const path = req.url?.split('?')[0];
       if (path === '/series') {
         const url = new URL(req.url ?? '/', 'http://localhost');
-        const limitText = url.searchParams.get('limit') ?? '100';
-        const limit = Number(limitText);
-        if (!Number.isInteger(limit) || limit < 1 || limit > 1000) {
-          return sendJson(res, 400, { error: `limit must be a whole number from 1 to 1000, got '${limitText}'` });
-        }
         const after = url.searchParams.get('after') ?? undefined;
-        return sendJson(res, 200, await listSeries(db, { limit, after }));
+        return sendJson(res, 200, await listSeries(db, { limit: queryLimit(url, 100, 1000), after }));
       }
       if (path === '/models') return sendJson(res, 200, await modelHealth(db, detectorOptions(config)));
       return false;

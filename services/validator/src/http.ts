@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Kysely } from 'kysely';
-import { sendJson } from '@vigil/service-kit';
+import { queryLimit, sendJson } from '@vigil/service-kit';
 import { getRun, listRuns, type ValidatorDatabase } from './store.js';
 
 /** `GET /runs?suite=&limit=` (newest first, limit 1-500, default 50) and `GET /runs/:id`. */
@@ -9,11 +9,7 @@ export function runsRoutes(db: Kysely<ValidatorDatabase>) {
     const url = new URL(req.url ?? '/', 'http://localhost');
     if (req.method !== 'GET') return false;
     if (url.pathname === '/runs') {
-      const limitText = url.searchParams.get('limit') ?? '50';
-      const limit = Number(limitText);
-      if (!Number.isInteger(limit) || limit < 1 || limit > 500) {
-        return sendJson(res, 400, { error: `limit must be a whole number from 1 to 500, got '${limitText}'` });
-      }
+      const limit = queryLimit(url, 50, 500);
       const suite = url.searchParams.get('suite') ?? undefined;
       return sendJson(res, 200, { runs: await listRuns(db, { suite, limit }) });
     }
