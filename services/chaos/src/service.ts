@@ -513,8 +513,10 @@ async function runExperiment(
           }
         }
         injectedAt = new Date();
-        await setPhase('holding', { injected_at: injectedAt });
+        // 'holding' says the fault is in place: a failed or aborted injection goes straight to
+        // the rollback, so nobody watching the phase takes a half-made fault for a held one.
         if (outcome !== 'failed' && !signal.aborted) {
+          await setPhase('holding', { injected_at: injectedAt });
           logger.info(`chaos ${e.kind}: holding for ${e.plan.holdMs} ms`);
           await delay(e.plan.holdMs, undefined, { signal }).catch(() => undefined);
         }
@@ -524,7 +526,7 @@ async function runExperiment(
         }
       }
 
-      await setPhase('rolling-back');
+      await setPhase('rolling-back', injectedAt === undefined ? {} : { injected_at: injectedAt });
       const rollbackErrors = await rollback(deps, id, e.plan);
       const rolledBackAt = new Date();
       await setPhase('verifying', { rolled_back_at: rolledBackAt });
