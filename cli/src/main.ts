@@ -11,6 +11,7 @@ import { parsePublishArgs, publishCommand } from './commands/publish.js';
 import { streamsCommand } from './commands/streams.js';
 import { readEnv, type CliEnv } from './config.js';
 import { escapeControls, exitQuietlyOnClosedPipe, exitWhenFlushed, parseSince, terminalOutput } from './output.js';
+import { runAnomalyBacktest } from './services.js';
 import { up } from './up.js';
 
 const usage = `vigil — event-driven checks for a running system
@@ -39,6 +40,10 @@ Usage:
   vigil chaos abort ID [--request] [--reason TEXT] [--by NAME]
                                     stop a running chaos experiment and roll it back now (ID: the
                                     experiment id, or with --request the chaos.requested event id)
+  vigil anomaly backtest FILE.csv [--config anomaly.yaml] [--series NAME]
+                                    the anomaly detector run online over timestamp,value rows
+                                    (ISO 8601 or epoch seconds) as the service runs it; prints
+                                    timestamp,value,score,alert per row
   vigil nats-auth                   nats-server's authorization block for the namespace: a
                                     least-privilege user per service, client, tool and admin, with
                                     passwords read from VIGIL_NATS_<USER>_PASSWORD
@@ -217,6 +222,12 @@ async function main(argv: string[]): Promise<number> {
         out.line(`abort requested: event ${r.eventId} (stream sequence ${r.seq})`);
         return 0;
       });
+    }
+    case 'anomaly': {
+      const [sub, ...rest] = args;
+      if (sub !== 'backtest')
+        throw new Error(`unknown anomaly command '${sub ?? ''}'; vigil anomaly backtest FILE.csv`);
+      return runAnomalyBacktest(rest);
     }
     case 'nats-auth': {
       const { positionals } = opts({});

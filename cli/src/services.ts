@@ -99,3 +99,18 @@ export async function stopService(s: RunningService): Promise<void> {
   await s.exited;
   clearTimeout(timer);
 }
+
+/**
+ * `vigil anomaly backtest`: the anomaly service's own backtest entry in a child process (the
+ * service's code stays in the service), with this process's standard streams; its exit code.
+ */
+export function runAnomalyBacktest(args: readonly string[]): Promise<number> {
+  const entry = join(root, 'services/anomaly/dist/backtest/main.js');
+  if (!existsSync(entry))
+    throw new Error('the anomaly service is not built (services/anomaly/dist missing): run pnpm build');
+  const child = spawn(process.execPath, [entry, ...args], { stdio: 'inherit' });
+  return new Promise((resolve, reject) => {
+    child.once('error', reject);
+    child.once('exit', (code, signal) => resolve(code ?? (signal === 'SIGPIPE' ? 0 : 1)));
+  });
+}

@@ -240,13 +240,21 @@ export const registry = {
   'anomaly.detected': defineEvent({
     type: 'anomaly.detected',
     version: 1,
-    description: 'A metric series point scored above its anomaly threshold (Isolation Forest).',
+    description:
+      "A metric series point that is rare for its series: its likelihood (the Isolation Forest score calibrated against the series' own recent scores) reached the threshold.",
     schema: z.strictObject({
       /** Names joined by '/', hence longer than one name. */
       series: nonEmpty.max(1000, 'must be at most 1000 characters'),
       timestamp: isoTime,
       value: z.number(),
+      /** The detector's score (Isolation Forest), 0-1. */
       score: z.number().min(0).max(1),
+      /**
+       * The score against the series' own recent scores, 0-1 (0.5: a tail probability of 10⁻⁵).
+       * Optional for events of earlier versions of the service, whose threshold applied to `score`.
+       */
+      likelihood: z.number().min(0).max(1).optional(),
+      /** What the alert crossed: `likelihood` when present, else `score`. */
       threshold: z.number().min(0).max(1),
       features: z.array(z.strictObject({ name, contribution: z.number() })),
       modelVersion: nonEmpty.max(1200, 'must be at most 1200 characters'),

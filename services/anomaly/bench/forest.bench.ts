@@ -9,7 +9,7 @@
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { IsolationForest } from 'isolation-forest';
-import { DIMS, features } from '../src/core/detector.js';
+import { DIMS, featureNames, features } from '../src/core/detector.js';
 import { fit, scoreAll } from '../src/core/forest.js';
 import { rocAuc, withDrifts, withLevelShifts, withSpikes, type LabelledSeries } from '../src/testing/synthetic.js';
 
@@ -26,10 +26,15 @@ interface Result {
   auc: Record<string, number>;
 }
 
+/** The detector's feature rows of every point that has them (from the WINDOW-th on). */
 function featureRows(s: LabelledSeries): Float64Array {
-  const rows = new Float64Array(s.values.length * DIMS);
-  for (let t = 0; t < s.values.length; t++) {
-    rows.set(features(Array.from(s.values.subarray(Math.max(0, t - WINDOW), t)), s.values[t]!), t * DIMS);
+  const n = s.values.length - WINDOW;
+  const rows = new Float64Array(n * DIMS);
+  const recent = Array.from(s.values.subarray(0, WINDOW));
+  for (let t = WINDOW; t < s.values.length; t++) {
+    rows.set(features(recent, s.values[t]!, WINDOW, t * 300_000)!, (t - WINDOW) * DIMS);
+    recent.push(s.values[t]!);
+    recent.shift();
   }
   return rows;
 }
@@ -61,7 +66,7 @@ function runOne(impl: 'ours' | 'npm'): Result {
     const rows = featureRows(s);
     const train = rows.subarray(0, TRAIN * DIMS);
     const test = rows.subarray(TRAIN * DIMS);
-    const labels = s.labels.subarray(TRAIN);
+    const labels = s.labels.subarray(WINDOW + TRAIN);
     let scores: ArrayLike<number>;
     if (impl === 'ours') {
       const t0 = performance.now();
@@ -75,10 +80,7 @@ function runOne(impl: 'ours' | 'npm'): Result {
     } else {
       const asObjects = (r: Float64Array) =>
         Array.from({ length: r.length / DIMS }, (_, i) => ({
-          value: r[i * DIMS]!,
-          delta: r[i * DIMS + 1]!,
-          mean: r[i * DIMS + 2]!,
-          zscore: r[i * DIMS + 3]!,
+          ...Object.fromEntries(featureNames.map((name, f) => [name, r[i * DIMS + f]!])),
         }));
       const trainObjects = asObjects(train);
       const testObjects = asObjects(test);
@@ -112,7 +114,7 @@ if (which === 'ours' || which === 'npm') {
   const row = (k: string, a: string, b: string, extra = '') =>
     process.stdout.write(`${k.padEnd(34)}${a.padStart(14)}${b.padStart(20)}${extra ? `   ${extra}` : ''}\n`);
   process.stdout.write(
-    `isolation forest benchmark (node ${process.version}; ${POINTS - TRAIN} points scored, fit on ${TRAIN}, 100 trees, ψ 256, 4 features)\n`,
+    `isolation forest benchmark (node ${process.version}; ${POINTS - TRAIN} points scored, fit on ${TRAIN}, 100 trees, ψ 256, ${DIMS} features)\n`,
   );
   row('', 'vigil', 'isolation-forest');
   row(

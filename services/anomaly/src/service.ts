@@ -142,8 +142,10 @@ export function pointProcessor(deps: AnomalyDeps): PointProcessor {
               .execute();
             cache.put(r.trained);
           }
-          if (r.alert && model !== undefined && r.score !== undefined) {
+          if (r.alert && model !== undefined && r.score !== undefined && r.features !== undefined) {
             const features = topFeatures(model, r.features);
+            const likelihood = Math.round((r.likelihood ?? 0) * 1e6) / 1e6;
+            const threshold = Math.round((r.threshold ?? 0) * 1e6) / 1e6;
             await outbox.add(
               tx,
               createEvent(
@@ -153,7 +155,8 @@ export function pointProcessor(deps: AnomalyDeps): PointProcessor {
                   timestamp: new Date(point.at).toISOString(),
                   value: point.value,
                   score: Math.round(r.score * 1e6) / 1e6,
-                  threshold: Math.round(model.threshold * 1e6) / 1e6,
+                  likelihood,
+                  threshold,
                   features,
                   modelVersion: model.version,
                 },
@@ -161,7 +164,7 @@ export function pointProcessor(deps: AnomalyDeps): PointProcessor {
               ),
             );
             deps.logger.info(
-              { series: point.series, value: point.value, score: r.score, threshold: model.threshold, features },
+              { series: point.series, value: point.value, score: r.score, likelihood, threshold, features },
               'anomaly detected',
             );
           }

@@ -1,7 +1,7 @@
 import { sql, type ColumnType, type Kysely, type Transaction } from 'kysely';
 import type { Migration } from 'kysely/migration';
 import { migrateSchema, type OutboxDatabase } from '@vigil/outbox';
-import type { SeriesState } from './core/detector.js';
+import { SLOTS, type SeriesState } from './core/detector.js';
 import type { SavedForest } from './core/forest.js';
 
 export interface SeriesTable {
@@ -13,6 +13,8 @@ export interface SeriesTable {
   model_version: string | null;
   last_alert_at: Date | null;
   last_at: Date | null;
+  /** The detector's other memory (`packAux`): long-run mean, recent raw scores, seasonal slots. */
+  aux: ColumnType<Buffer, Buffer | undefined, Buffer>;
   updated_at: ColumnType<Date, Date | undefined, Date>;
 }
 export interface ModelsTable {
@@ -75,7 +77,68 @@ const migrations: Record<string, Migration> = {
       await sql`alter table anomaly.models alter column model type json using model::json`.execute(db);
     },
   },
+  '0003_detector_v2': {
+    async up(db: Kysely<unknown>) {
+      // The detector's features changed (4 → 8 per row): stored training rows and models are of
+      // the old kind. Each series keeps its recent values and retrains from its next points.
+      await sql`alter table anomaly.series add column aux bytea not null default ''`.execute(db);
+      await sql`update anomaly.series set training = '', since_train = 0, model_version = null`.execute(db);
+      await sql`delete from anomaly.models`.execute(db);
+    },
+  },
 };
+
+type Aux = Pick<SeriesState, 'long' | 'raw' | 'slots' | 'budget'>;
+const HEADER = 48;
+
+/**
+ * The detector's memory besides recent values and training rows, in one little-endian buffer:
+ * long-run mean, variance and count, points scored and alerts raised, the raw-score count k
+ * (float64 ×6), k raw scores
+ * (float32), then, when the series has seasonal slots, SLOTS slot numbers (int32) and values
+ * (float32).
+ */
+export function packAux(s: Aux): Buffer {
+  const k = s.raw?.length ?? 0;
+  const size = HEADER + 4 * k + (s.slots === undefined ? 0 : 8 * SLOTS);
+  const b = Buffer.alloc(size);
+  b.writeDoubleLE(s.long?.mean ?? Number.NaN, 0);
+  b.writeDoubleLE(s.long?.variance ?? 0, 8);
+  b.writeDoubleLE(s.long?.n ?? 0, 16);
+  b.writeDoubleLE(s.budget?.scored ?? 0, 24);
+  b.writeDoubleLE(s.budget?.alerts ?? 0, 32);
+  b.writeDoubleLE(k, 40);
+  let at = HEADER;
+  for (let i = 0; i < k; i++, at += 4) b.writeFloatLE(s.raw![i]!, at);
+  if (s.slots !== undefined) {
+    for (let i = 0; i < SLOTS; i++, at += 4) b.writeInt32LE(s.slots.stamp[i]!, at);
+    for (let i = 0; i < SLOTS; i++, at += 4) b.writeFloatLE(s.slots.value[i]!, at);
+  }
+  return b;
+}
+
+export function unpackAux(b: Buffer): Aux {
+  if (b.length < HEADER) return {};
+  const n = b.readDoubleLE(16);
+  const scored = b.readDoubleLE(24);
+  const k = b.readDoubleLE(40);
+  const raw = new Float32Array(k);
+  let at = HEADER;
+  for (let i = 0; i < k; i++, at += 4) raw[i] = b.readFloatLE(at);
+  const out: { -readonly [K in keyof Aux]: Aux[K] } = {
+    ...(n > 0 ? { long: { mean: b.readDoubleLE(0), variance: b.readDoubleLE(8), n } } : {}),
+    ...(k > 0 ? { raw } : {}),
+    ...(scored > 0 ? { budget: { scored, alerts: b.readDoubleLE(32) } } : {}),
+  };
+  if (b.length >= at + 8 * SLOTS) {
+    const stamp = new Int32Array(SLOTS);
+    const value = new Float32Array(SLOTS);
+    for (let i = 0; i < SLOTS; i++, at += 4) stamp[i] = b.readInt32LE(at);
+    for (let i = 0; i < SLOTS; i++, at += 4) value[i] = b.readFloatLE(at);
+    out.slots = { stamp, value };
+  }
+  return out;
+}
 
 export function migrateAnomaly<DB>(db: Kysely<DB>): Promise<string[]> {
   return migrateSchema(db, 'anomaly', migrations);
@@ -128,6 +191,7 @@ export async function lockSeries(tx: Transaction<AnomalyDatabase>, name: string)
       training: new Float64Array(copy),
       seen: r.seen,
       sinceTrain: r.since_train,
+      ...unpackAux(r.aux),
       ...(r.last_alert_at === null ? {} : { lastAlertAt: r.last_alert_at.getTime() }),
     },
     modelVersion: r.model_version,
@@ -151,6 +215,7 @@ export async function saveSeries(
       model_version: state.model?.version ?? null,
       last_alert_at: state.lastAlertAt === undefined ? null : new Date(state.lastAlertAt),
       last_at: new Date(at),
+      aux: packAux(state),
       updated_at: new Date(),
     })
     .where('name', '=', name)

@@ -7,18 +7,22 @@ const path = z.string().min(1);
 const d = defaultDetectorOptions;
 
 const detector = z.strictObject({
-  /** Values before a point for its rolling mean and z-score. @default 30 */
-  window: z.number().int().min(2).max(1000).default(d.window),
+  /** Values before a point that its features look at (none before that many). @default 30 */
+  window: z.number().int().min(6).max(1000).default(d.window),
   /** @default 1000 */
   trainingSize: z.number().int().min(10).max(100_000).default(d.trainingSize),
-  /** @default 100 */
+  /** @default 250 */
   retrainEvery: z.number().int().min(1).default(d.retrainEvery),
-  /** @default 100 */
+  /** Points before the first model. @default 100 */
   warmup: z.number().int().min(2).default(d.warmup),
-  /** @default 0.01 */
+  /** The most a series alerts: its rarest raw scores only. @default 0.001 */
   contamination: z.number().gt(0).max(0.5).default(d.contamination),
-  /** A fixed score threshold (0-1) instead of the contamination quantile. */
-  threshold: z.number().gt(0).lt(1).optional(),
+  /** The likelihood an alert needs, 0-1 (0.5: a tail probability of 10⁻⁵). @default 0.5 */
+  threshold: z.number().gt(0).lt(1).default(d.threshold),
+  /** Raw scores kept per series to calibrate new ones against. @default 2000 */
+  calibration: z.number().int().min(30).max(100_000).default(d.calibration),
+  /** Points after a high score in which lower ones count half and do not alert; 0 for none. @default 288 */
+  refractory: z.number().int().min(0).max(100_000).default(d.refractory),
   /** 0 for none. @default 10m */
   minGap: z.union([z.literal(0), duration]).default(d.minGapMs),
   /** @default 100 */
@@ -100,6 +104,14 @@ export const anomalySchema = z
     if (c.detector.warmup < 2 || c.detector.trainingSize < c.detector.warmup) {
       ctx.addIssue({ code: 'custom', path: ['detector', 'trainingSize'], message: 'must be at least warmup' });
     }
+    // The model trains on feature rows, and a point has none before `window` values came first.
+    if (c.detector.warmup <= c.detector.window) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['detector', 'warmup'],
+        message: `must be more than window (${c.detector.window}): no point has features before that`,
+      });
+    }
   });
 
 export type AnomalyConfig = z.output<typeof anomalySchema>;
@@ -111,6 +123,6 @@ export function parseAnomalyConfig(text: string, file: string): AnomalyConfig {
 }
 
 export function detectorOptions(c: AnomalyConfig): DetectorOptions {
-  const { minGap, threshold, ...rest } = c.detector;
-  return { ...rest, minGapMs: minGap, ...(threshold === undefined ? {} : { threshold }) };
+  const { minGap, ...rest } = c.detector;
+  return { ...rest, minGapMs: minGap };
 }

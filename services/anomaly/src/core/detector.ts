@@ -1,32 +1,57 @@
 import { contributions, fit, scoreAll, score as scoreOne, type Forest } from './forest.js';
 
 /**
- * The features of a point, from its value and the `window` values before it:
- * - value: the value itself;
- * - delta: value − the previous value (0 for the first point);
- * - mean: the mean of the values before it (the value itself for the first point);
- * - zscore: (value − mean) / standard deviation of the values before it (the deviation has a
- *   small floor, so a change in a constant series stands out instead of dividing by zero).
+ * The features of a point, each defined only once `window` values came before it (no feature on
+ * fewer points than its window: a series' first points train nothing and score nothing):
+ * - value, previous value: the last two values as they are (a shingle of raw values; the
+ *   excursion beyond the training range is measured on the first);
+ * - level: (value − the window's mean) / the window's standard deviation;
+ * - change, previous change: the last two differences (shingles of the differenced values), in
+ *   units of the window's mean absolute difference;
+ * - volatility: log of the deviation of the last 6 values (with this one) over the window's;
+ * - seasonal: (value − the same 5-minute slot yesterday and a week ago, where history holds them)
+ *   / the window's deviation; the level where there is no such history;
+ * - drift: (the mean of the last 6 values − a day-long exponential mean) / its deviation;
+ * - mean: the window's mean (with `value`, what keeps a whole level-shift episode apart from the
+ *   normal level once the window has moved into it).
+ * Deviations have a small floor (10⁻⁶ of the level), so a change of a constant series stands out.
  */
-export const featureNames = ['value', 'delta', 'mean', 'zscore'] as const;
+export const featureNames = [
+  'value',
+  'previous value',
+  'level',
+  'change',
+  'previous change',
+  'volatility',
+  'seasonal',
+  'drift',
+  'mean',
+] as const;
 export const DIMS = featureNames.length;
 
 export interface DetectorOptions {
-  /** Values before a point that its mean and z-score use. @default 30 */
+  /** Values before a point that its features look at. @default 30 */
   readonly window: number;
   /** Feature rows the model trains on: the most recent ones. @default 1000 */
   readonly trainingSize: number;
-  /** Points between retrainings. @default 100 */
+  /** Points between retrainings. @default 250 */
   readonly retrainEvery: number;
-  /** Points before the first model (and so the first alert). @default 100 */
+  /** Points before the first model; scores start `window` points later, once calibrated. @default 100 */
   readonly warmup: number;
   /**
-   * The share of training points expected to be anomalous: the threshold is the (1 − contamination)
-   * quantile of the training points' scores. @default 0.01
+   * The most a series alerts: a point alerts only if its raw score is among this share of the
+   * highest of the series' last `calibration` raw scores. @default 0.001
    */
   readonly contamination: number;
-  /** A fixed score threshold instead of the contamination quantile. */
-  readonly threshold?: number | undefined;
+  /** The likelihood an alert needs (0-1; 0.5 is a tail probability of 10⁻⁵). @default 0.5 */
+  readonly threshold: number;
+  /** Raw scores each series keeps to calibrate new ones against. @default 2000 */
+  readonly calibration: number;
+  /**
+   * Points after a high raw score during which a lower one counts half and does not alert: an
+   * ongoing episode is reported once, at its start. 0 for none. @default 288
+   */
+  readonly refractory: number;
   /** Least time between two alerts of one series. @default 10 minutes */
   readonly minGapMs: number;
   /** @default 100 */
@@ -40,9 +65,12 @@ export interface DetectorOptions {
 export const defaultDetectorOptions: DetectorOptions = {
   window: 30,
   trainingSize: 1000,
-  retrainEvery: 100,
+  retrainEvery: 250,
   warmup: 100,
-  contamination: 0.01,
+  contamination: 0.001,
+  threshold: 0.5,
+  calibration: 2000,
+  refractory: 288,
   minGapMs: 600_000,
   trees: 100,
   sampleSize: 256,
@@ -52,8 +80,13 @@ export const defaultDetectorOptions: DetectorOptions = {
 export interface Model {
   readonly forest: Forest;
   readonly version: string;
+  /** The (1 − contamination) quantile of the training rows' raw scores (for reference). */
   readonly threshold: number;
 }
+
+/** The seasonal memory: the last value seen in each 5-minute slot of the past 8 days. */
+export const SLOT_MS = 300_000;
+export const SLOTS = 8 * 288;
 
 /** Everything a series remembers between points; the service persists it. */
 export interface SeriesState {
@@ -65,21 +98,81 @@ export interface SeriesState {
   readonly sinceTrain: number;
   readonly model?: Model | undefined;
   readonly lastAlertAt?: number | undefined;
+  /** Points scored (past calibration) and alerts raised: the alert budget (contamination). */
+  readonly budget?: { readonly scored: number; readonly alerts: number } | undefined;
+  /** Day-long exponential mean and variance of the values, and how many values they hold. */
+  readonly long?: { readonly mean: number; readonly variance: number; readonly n: number } | undefined;
+  /** The last `calibration` raw scores, oldest first. */
+  readonly raw?: Float32Array | undefined;
+  /** Their sum and sum of squares, kept as they change (recomputed from `raw` when absent). */
+  readonly rawSums?: { readonly sum: number; readonly sq: number } | undefined;
+  /** Slot numbers (time / SLOT_MS) and values, at index slot mod SLOTS; absent until a value. */
+  readonly slots?: { readonly stamp: Int32Array; readonly value: Float32Array } | undefined;
 }
 
 export const emptyState: SeriesState = { recent: [], training: new Float64Array(0), seen: 0, sinceTrain: 0 };
 
-export function features(recent: readonly number[], value: number): Float64Array {
+const floorOf = (level: number) => 1e-9 + 1e-6 * Math.abs(level);
+const DAY_SLOTS = 288;
+const SHORT = 6;
+
+/** The value of the slot `slot` if the memory holds that very slot. */
+function slotValue(slots: SeriesState['slots'], slot: number): number | undefined {
+  if (slots === undefined) return undefined;
+  const i = ((slot % SLOTS) + SLOTS) % SLOTS;
+  return slots.stamp[i] === slot ? slots.value[i] : undefined;
+}
+
+/**
+ * The feature row of `value` at `at`, or undefined while fewer than `window` values came before.
+ * `recent` holds the values before it, oldest first.
+ */
+export function features(
+  recent: readonly number[],
+  value: number,
+  window: number,
+  at = 0,
+  long?: SeriesState['long'],
+  slots?: SeriesState['slots'],
+): Float64Array | undefined {
   const n = recent.length;
-  if (n === 0) return Float64Array.of(value, 0, value, 0);
+  if (n < window || n < SHORT) return undefined;
   let sum = 0;
-  for (const v of recent) sum += v;
-  const mean = sum / n;
+  let absDiff = 0;
+  for (let i = n - window; i < n; i++) {
+    sum += recent[i]!;
+    if (i > n - window) absDiff += Math.abs(recent[i]! - recent[i - 1]!);
+  }
+  const mean = sum / window;
   let sq = 0;
-  for (const v of recent) sq += (v - mean) ** 2;
-  const std = Math.sqrt(sq / n);
-  const floor = 1e-9 + 1e-6 * Math.abs(mean);
-  return Float64Array.of(value, value - recent[n - 1]!, mean, (value - mean) / Math.max(std, floor));
+  for (let i = n - window; i < n; i++) sq += (recent[i]! - mean) ** 2;
+  const std = Math.max(Math.sqrt(sq / window), floorOf(mean));
+  const diffScale = Math.max(absDiff / (window - 1), floorOf(mean));
+  // The last SHORT values, this one included.
+  let shortSum = value;
+  for (let i = n - SHORT + 1; i < n; i++) shortSum += recent[i]!;
+  const shortMean = shortSum / SHORT;
+  let shortSq = (value - shortMean) ** 2;
+  for (let i = n - SHORT + 1; i < n; i++) shortSq += (recent[i]! - shortMean) ** 2;
+  const shortStd = Math.max(Math.sqrt(shortSq / SHORT), floorOf(mean));
+
+  const slot = Math.floor(at / SLOT_MS);
+  const day = slotValue(slots, slot - DAY_SLOTS);
+  const week = slotValue(slots, slot - 7 * DAY_SLOTS);
+  const seasonalBase = day !== undefined && week !== undefined ? (day + week) / 2 : (day ?? week ?? undefined);
+  const level = (value - mean) / std;
+  const longStd = long === undefined ? std : Math.max(Math.sqrt(long.variance), floorOf(long.mean));
+  return Float64Array.of(
+    value,
+    recent[n - 1]!,
+    level,
+    (value - recent[n - 1]!) / diffScale,
+    (recent[n - 1]! - recent[n - 2]!) / diffScale,
+    Math.log(shortStd / std),
+    seasonalBase === undefined ? level : (value - seasonalBase) / std,
+    long === undefined ? 0 : (shortMean - long.mean) / Math.max(std, longStd / 4),
+    mean,
+  );
 }
 
 /** The q-quantile of `xs` (nearest rank). */
@@ -88,11 +181,11 @@ export function quantile(xs: Float64Array, q: number): number {
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))]!;
 }
 
-/** Trains a model on the state's training rows; the threshold comes from contamination unless fixed. */
+/** Trains a model on the state's training rows. */
 export function train(training: Float64Array, seen: number, o: DetectorOptions, series: string): Model {
   const seed = (o.seed * 1_000_003 + seen) >>> 0;
   const forest = fit(training, DIMS, { trees: o.trees, sampleSize: o.sampleSize, seed });
-  const threshold = o.threshold ?? quantile(scoreAll(forest, training), 1 - o.contamination);
+  const threshold = quantile(scoreAll(forest, training), 1 - o.contamination);
   return { forest, version: `${series}@${seen}/${seed}`, threshold };
 }
 
@@ -124,46 +217,171 @@ export function withExcursion(score: number, widths: number): number {
   return widths <= 0 ? score : 1 - (1 - score) * 2 ** -widths;
 }
 
+/** The upper tail of the standard normal, Q(z) (Abramowitz and Stegun 7.1.26 on erfc). */
+export function normalTail(z: number): number {
+  const x = Math.abs(z) / Math.SQRT2;
+  const t = 1 / (1 + 0.3275911 * x);
+  const erfc =
+    t *
+    (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429)))) *
+    Math.exp(-x * x);
+  return z >= 0 ? erfc / 2 : 1 - erfc / 2;
+}
+
+/** Raw scores a series needs before its scores are calibrated (and it may alert). */
+export const MIN_CALIBRATION = 30;
+
+/**
+ * A raw score against the series' own recent raw scores: how unlikely a score this high is under
+ * a normal fit of them (mean, deviation), as −log10 of the tail probability over 10, capped at 1.
+ * 0.5 is a tail of 10⁻⁵, 1 a tail of 10⁻¹⁰ or less. A series whose scores are always high (a
+ * noisy one) and one whose scores are always low (a smooth one) land on one scale.
+ */
+export function calibrate(raw: number, recent: Float32Array, sums = ringSums(recent)): number {
+  const mean = sums.sum / recent.length;
+  const std = Math.max(Math.sqrt(Math.max(sums.sq / recent.length - mean * mean, 0)), 1e-4);
+  const tail = normalTail((raw - mean) / std);
+  return Math.min(1, -Math.log10(Math.max(tail, 1e-300)) / 10);
+}
+
+/** The sum and the sum of squares of a ring's values. */
+export function ringSums(ring: Float32Array): { sum: number; sq: number } {
+  let sum = 0;
+  let sq = 0;
+  for (const r of ring) {
+    sum += r;
+    sq += r * r;
+  }
+  return { sum, sq };
+}
+
+/** `ring` with `x` appended, keeping the last `cap` values. */
+function pushRing(ring: Float32Array | undefined, x: number, cap: number): Float32Array {
+  const old = ring ?? new Float32Array(0);
+  const keep = Math.min(old.length, cap - 1);
+  const out = new Float32Array(keep + 1);
+  out.set(old.subarray(old.length - keep));
+  out[keep] = x;
+  return out;
+}
+
+/** The raw ring with `raw` appended, and its sums kept in step. */
+function pushRaw(
+  ring: Float32Array | undefined,
+  sums: { sum: number; sq: number },
+  raw: number,
+  cap: number,
+): { raw: Float32Array; rawSums: { sum: number; sq: number } } {
+  const next = pushRing(ring, raw, cap);
+  const x = next[next.length - 1]!;
+  let { sum, sq } = sums;
+  sum += x;
+  sq += x * x;
+  if (ring !== undefined && ring.length >= cap) {
+    for (let i = 0; i <= ring.length - cap; i++) {
+      sum -= ring[i]!;
+      sq -= ring[i]! * ring[i]!;
+    }
+  }
+  return { raw: next, rawSums: { sum, sq } };
+}
+
+const LONG_ALPHA = 1 / 288;
+
 export interface StepResult {
   readonly state: SeriesState;
-  readonly features: Float64Array;
-  /** Absent during warm-up. */
+  /** Absent while fewer than `window` values came before. */
+  readonly features?: Float64Array;
+  /**
+   * The score, 0-1: the raw score, halved within `refractory` points of a higher one. Absent
+   * during warm-up and calibration.
+   */
   readonly score?: number;
+  /** The forest's score, moved toward 1 by an excursion beyond the training range. */
+  readonly raw?: number;
+  /** The raw score calibrated against the series' own recent raw scores (see `calibrate`). */
+  readonly likelihood?: number;
   readonly threshold?: number;
   readonly modelVersion?: string;
-  /** Score over the threshold, past warm-up, and the series' last alert long enough ago. */
+  /**
+   * Likelihood at the threshold or over, a raw score among the series' rarest (contamination),
+   * no higher one within `refractory` points, and `minGap` since the series' last alert.
+   */
   readonly alert: boolean;
   /** Set when this point triggered a retraining (used from the next point on). */
   readonly trained?: Model;
 }
 
 /**
- * One point of a series: features, score with the current model, then the point joins the
- * training window, and every `retrainEvery` points past warm-up a new model is trained on it.
+ * One point of a series: features, raw score with the current model, its calibration against the
+ * series' recent raw scores; then the point joins the series' memory, and every `retrainEvery`
+ * points past warm-up a new model is trained.
  */
 export function step(state: SeriesState, at: number, value: number, o: DetectorOptions, series: string): StepResult {
-  const x = features(state.recent, value);
+  const x = features(state.recent, value, o.window, at, state.long, state.slots);
   const model = state.model;
-  const s =
-    model === undefined ? undefined : withExcursion(scoreOne(model.forest, x), excursion(state.training, value));
-  // Over, not at: on a constant series every score and the threshold are the same 0.5, and a
-  // repeat of the value is no anomaly.
-  const alert =
-    model !== undefined &&
-    s !== undefined &&
-    s > model.threshold &&
-    (state.lastAlertAt === undefined || at - state.lastAlertAt >= o.minGapMs);
+  const raw =
+    model === undefined || x === undefined
+      ? undefined
+      : withExcursion(scoreOne(model.forest, x), excursion(state.training, value));
+  let score: number | undefined;
+  let likelihood: number | undefined;
+  let alert = false;
+  const ring = state.raw;
+  const sums = state.rawSums ?? (ring === undefined ? { sum: 0, sq: 0 } : ringSums(ring));
+  if (raw !== undefined && ring !== undefined && ring.length >= MIN_CALIBRATION) {
+    // Within `refractory` points of a higher raw score the point belongs to an episode already
+    // reported (a level shift keeps scoring high until the model learns the new level): it
+    // counts half, and does not alert again.
+    let before = 0;
+    for (let i = Math.max(0, ring.length - o.refractory); i < ring.length; i++)
+      if (ring[i]! > before) before = ring[i]!;
+    const fresh = o.refractory === 0 || raw > before;
+    score = fresh ? raw : raw / 2;
+    likelihood = calibrate(raw, ring, sums);
+    const rare = () => {
+      // A constant series' raw scores are all alike: a repeat of its value ties with every one
+      // of them and is no rare score.
+      let higher = 0;
+      for (const r of ring) if (r >= raw) higher++;
+      return higher <= o.contamination * ring.length;
+    };
+    // However the scores fall, a series alerts at most once plus `contamination` of its points.
+    const budget = state.budget ?? { scored: 0, alerts: 0 };
+    alert =
+      fresh &&
+      likelihood >= o.threshold &&
+      budget.alerts < 1 + o.contamination * (budget.scored + 1) &&
+      (state.lastAlertAt === undefined || at - state.lastAlertAt >= o.minGapMs) &&
+      rare();
+  }
 
-  const rows = Math.floor(state.training.length / DIMS);
-  const keep = Math.min(rows, o.trainingSize - 1);
-  const training = new Float64Array((keep + 1) * DIMS);
-  training.set(state.training.subarray((rows - keep) * DIMS));
-  training.set(x, keep * DIMS);
+  let training = state.training;
+  if (x !== undefined) {
+    const rows = Math.floor(state.training.length / DIMS);
+    const keep = Math.min(rows, o.trainingSize - 1);
+    training = new Float64Array((keep + 1) * DIMS);
+    training.set(state.training.subarray((rows - keep) * DIMS));
+    training.set(x, keep * DIMS);
+  }
   const recent = [...state.recent, value].slice(-o.window);
+  const l = state.long;
+  const d = l === undefined ? 0 : value - l.mean;
+  const long =
+    l === undefined
+      ? { mean: value, variance: 0, n: 1 }
+      : { mean: l.mean + LONG_ALPHA * d, variance: (1 - LONG_ALPHA) * (l.variance + LONG_ALPHA * d * d), n: l.n + 1 };
+  const slot = Math.floor(at / SLOT_MS);
+  const stamp = state.slots === undefined ? new Int32Array(SLOTS).fill(-1) : Int32Array.from(state.slots.stamp);
+  const slotValues = state.slots === undefined ? new Float32Array(SLOTS) : Float32Array.from(state.slots.value);
+  const si = ((slot % SLOTS) + SLOTS) % SLOTS;
+  stamp[si] = slot;
+  slotValues[si] = value;
+
   const seen = state.seen + 1;
   let sinceTrain = state.sinceTrain + 1;
   let trained: Model | undefined;
-  if (seen >= o.warmup && (model === undefined || sinceTrain >= o.retrainEvery)) {
+  if (seen >= o.warmup && training.length >= 10 * DIMS && (model === undefined || sinceTrain >= o.retrainEvery)) {
     trained = train(training, seen, o, series);
     sinceTrain = 0;
   }
@@ -175,9 +393,19 @@ export function step(state: SeriesState, at: number, value: number, o: DetectorO
       sinceTrain,
       model: trained ?? model,
       lastAlertAt: alert ? at : state.lastAlertAt,
+      budget:
+        score === undefined
+          ? state.budget
+          : {
+              scored: (state.budget?.scored ?? 0) + 1,
+              alerts: (state.budget?.alerts ?? 0) + (alert ? 1 : 0),
+            },
+      long,
+      ...(raw === undefined ? { raw: state.raw, rawSums: state.rawSums } : pushRaw(ring, sums, raw, o.calibration)),
+      slots: { stamp, value: slotValues },
     },
-    features: x,
-    ...(s === undefined ? {} : { score: s, threshold: model!.threshold, modelVersion: model!.version }),
+    ...(x === undefined ? {} : { features: x }),
+    ...(score === undefined ? {} : { score, raw, likelihood, threshold: o.threshold, modelVersion: model!.version }),
     alert,
     ...(trained === undefined ? {} : { trained }),
   };
