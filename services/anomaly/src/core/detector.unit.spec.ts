@@ -153,6 +153,26 @@ describe('detector on synthetic series (seeded)', () => {
     expect(step(state, 500, 2, o, 'range').alert).toBe(true);
   });
 
+  it('a stuck sensor alerts: its volatility drops beyond anything the training rows held', () => {
+    let state = emptyState;
+    const s = withSpikes(1200, 6, 0); // no spikes
+    const alertsAt: number[] = [];
+    for (let t = 0; t < 1200; t++) {
+      const r = step(state, t * 300_000, t >= 1000 ? s.values[999]! : s.values[t]!, o, 'stuck');
+      state = r.state;
+      if (r.alert) alertsAt.push(t);
+    }
+    expect(alertsAt.filter((t) => t >= 1000 && t < 1010)).toHaveLength(1);
+  });
+
+  it('the seasonal feature uses only slots that were written (a series starting at epoch 0 too)', () => {
+    let state = emptyState;
+    // Slot 287 − 288 = −1: no slot number a point can have, nor what an empty slot holds.
+    for (let t = 0; t < 287; t++) state = step(state, t * 300_000, 50 + Math.sin(t), o, 'early').state;
+    const x = features(state.recent, 60, o.window, 287 * 300_000, state.long, state.slots)!;
+    expect(f(x, 'seasonal')).toBe(f(x, 'level'));
+  });
+
   it('an episode is reported once: a level shift alerts at its start, not at each point after it', () => {
     let state = emptyState;
     const s = withSpikes(1500, 3, 0); // no spikes
