@@ -98,6 +98,8 @@ export interface SeriesState {
   readonly sinceTrain: number;
   readonly model?: Model | undefined;
   readonly lastAlertAt?: number | undefined;
+  /** `rangesOf(training)`, kept as rows come and go (recomputed from `training` when absent). */
+  readonly ranges?: Float64Array | undefined;
   /** Points scored (past calibration) and alerts raised: the alert budget (contamination). */
   readonly budget?: { readonly scored: number; readonly alerts: number } | undefined;
   /** Day-long exponential mean and variance of the values, and how many values they hold. */
@@ -208,15 +210,39 @@ export function rangesOf(training: Float64Array): Float64Array {
 }
 
 /**
- * How far the feature row `x` lies outside the training rows, in widths of their range: the
+ * The ranges after `added` joined the rows and `dropped` rows left them (`rows` is the result):
+ * widened by the new row, and scanned again only when a dropped row held an extreme, which for
+ * 1000 rows is about one step in fifty.
+ */
+function slideRanges(
+  r: Float64Array,
+  added: ArrayLike<number>,
+  dropped: Float64Array,
+  rows: Float64Array,
+): Float64Array {
+  for (let i = 0; i < dropped.length; i++) {
+    const f = i % DIMS;
+    if (dropped[i] === r[f] || dropped[i] === r[DIMS + f]) return rangesOf(rows);
+  }
+  const out = Float64Array.from(r);
+  for (let f = 0; f < DIMS; f++) {
+    const v = added[f]!;
+    if (v < out[f]!) out[f] = v;
+    if (v > out[DIMS + f]!) out[DIMS + f] = v;
+  }
+  return out;
+}
+
+/**
+ * How far the feature row `x` lies outside the training rows' ranges `r` (`rangesOf`), in widths
+ * of each range: the
  * largest excursion over its features (0 inside every range). A constant feature has a range of
  * (nearly) 0, so any change of it is far out: a constant series' value, a stuck sensor's
  * volatility. The rows are the series' current training window, not the model's (up to
  * `retrainEvery` points older): on the development corpus that scored 65 against 56, since a
  * new level stops counting as an excursion as soon as its points join the window.
  */
-export function excursion(training: Float64Array, x: ArrayLike<number>): number {
-  const r = rangesOf(training);
+export function excursion(r: Float64Array, x: ArrayLike<number>): number {
   let widths = 0;
   for (let f = 0; f < DIMS; f++) {
     const v = x[f]!;
@@ -341,10 +367,9 @@ export interface StepResult {
 export function step(state: SeriesState, at: number, value: number, o: DetectorOptions, series: string): StepResult {
   const x = features(state.recent, value, o.window, at, state.long, state.slots);
   const model = state.model;
+  const ranges = state.ranges ?? rangesOf(state.training);
   const raw =
-    model === undefined || x === undefined
-      ? undefined
-      : withExcursion(scoreOne(model.forest, x), excursion(state.training, x));
+    model === undefined || x === undefined ? undefined : withExcursion(scoreOne(model.forest, x), excursion(ranges, x));
   let score: number | undefined;
   let likelihood: number | undefined;
   let alert = false;
@@ -378,12 +403,14 @@ export function step(state: SeriesState, at: number, value: number, o: DetectorO
   }
 
   let training = state.training;
+  let nextRanges = ranges;
   if (x !== undefined) {
     const rows = Math.floor(state.training.length / DIMS);
     const keep = Math.min(rows, o.trainingSize - 1);
     training = new Float64Array((keep + 1) * DIMS);
     training.set(state.training.subarray((rows - keep) * DIMS));
     training.set(x, keep * DIMS);
+    nextRanges = slideRanges(ranges, x, state.training.subarray(0, (rows - keep) * DIMS), training);
   }
   const recent = [...state.recent, value].slice(-o.window);
   const l = state.long;
@@ -413,6 +440,7 @@ export function step(state: SeriesState, at: number, value: number, o: DetectorO
       seen,
       sinceTrain,
       model: trained ?? model,
+      ranges: nextRanges,
       lastAlertAt: alert ? at : state.lastAlertAt,
       budget:
         score === undefined
