@@ -105,7 +105,7 @@ describe('anomaly service', () => {
         .where('name', '=', series)
         .executeTakeFirstOrThrow();
       expect(row.recent.map(Number)).toEqual(expected.recent);
-      expect(new Float64Array(new Uint8Array(row.training).buffer)).toEqual(expected.training);
+      expect(new Float32Array(new Uint8Array(row.training).buffer)).toEqual(expected.training);
       const alerts = await db.selectFrom('outbox.events').select('payload').orderBy('seq').execute();
       // contamination 1 %: a few normal points may pass the threshold; the spike must.
       expect(alerts.length).toBeGreaterThanOrEqual(1);

@@ -7,7 +7,7 @@ import { detectorOptions, type AnomalyConfig } from './config/anomaly.js';
 import { step, topFeatures, type DetectorOptions, type Model, type SeriesState } from './core/detector.js';
 import { loadForest, saveForest } from './core/forest.js';
 import { pointsOf, type Point } from './core/points.js';
-import { hasRoomFor, lockSeries, saveSeries, type AnomalyDatabase } from './store.js';
+import { hasRoomFor, lockSeries, saveSeries, type AnomalyDatabase, type CachedSeries } from './store.js';
 
 /**
  * The anomaly service's durable consumer: every type, because events per minute are counted for
@@ -76,8 +76,14 @@ interface Working {
   dirty: boolean;
 }
 
+/** Series states a process keeps of what it wrote: about 100 KB each. */
+const WRITTEN_MAX = 500;
+
 export function pointProcessor(deps: AnomalyDeps): PointProcessor {
   const cache = new ModelCache();
+  // What this process last wrote of each series (the most recently written WRITTEN_MAX): read back
+  // only when another process wrote the row since.
+  const written = new Map<string, CachedSeries>();
   const outbox: Outbox = createOutbox({ ns: deps.ns });
   const options: DetectorOptions = detectorOptions(deps.config);
   // Instances known to exist: checked against the cap once per process, not per point.
@@ -90,7 +96,7 @@ export function pointProcessor(deps: AnomalyDeps): PointProcessor {
       const load = async (name: string): Promise<Working> => {
         let w = series.get(name);
         if (w === undefined) {
-          const stored = await lockSeries(tx, name);
+          const stored = await lockSeries(tx, name, written.get(name));
           const model = stored.modelVersion === null ? undefined : await cache.get(tx, stored.modelVersion);
           w = { state: { ...stored.state, model }, lastAt: stored.lastAt, dirty: false };
           series.set(name, w);
@@ -182,7 +188,15 @@ export function pointProcessor(deps: AnomalyDeps): PointProcessor {
           else counts.set(key, { type, minute, n: 1 });
         },
         async save() {
-          for (const [name, w] of series) if (w.dirty) await saveSeries(tx, name, w.state, w.lastAt!);
+          for (const [name, w] of series) {
+            if (!w.dirty) continue;
+            const rev = await saveSeries(tx, name, w.state, w.lastAt!);
+            // Kept before the commit is known: a rolled-back write's revision never matches the row.
+            const { model, ...state } = w.state;
+            written.delete(name);
+            written.set(name, { rev, stored: { state, modelVersion: model?.version ?? null, lastAt: w.lastAt } });
+            if (written.size > WRITTEN_MAX) written.delete(written.keys().next().value!);
+          }
           series.clear();
           if (counts.size === 0) return;
           // Sorted, so that concurrent transactions lock the count rows in one order.

@@ -1,3 +1,4 @@
+import { endianness } from 'node:os';
 import { sql, type ColumnType, type Kysely, type Transaction } from 'kysely';
 import type { Migration } from 'kysely/migration';
 import { migrateSchema, type OutboxDatabase } from '@vigil/outbox';
@@ -15,6 +16,8 @@ export interface SeriesTable {
   last_at: Date | null;
   /** The detector's other memory (`packAux`): long-run mean, recent raw scores, seasonal slots. */
   aux: ColumnType<Buffer, Buffer | undefined, Buffer>;
+  /** A random number per write: a process that holds the state it wrote skips reading it back. */
+  rev: ColumnType<string, string | undefined, string>;
   updated_at: ColumnType<Date, Date | undefined, Date>;
 }
 export interface ModelsTable {
@@ -79,28 +82,28 @@ const migrations: Record<string, Migration> = {
   },
   '0003_detector_v2': {
     async up(db: Kysely<unknown>) {
-      // The detector's features changed (4 → 8 per row): stored training rows and models are of
-      // the old kind. Each series keeps its recent values and retrains from its next points.
+      // The detector's features changed (4 → 9 per row, float64 → float32): stored training rows
+      // and models are of the old kind. Each series keeps its recent values and retrains from its next points.
       await sql`alter table anomaly.series add column aux bytea not null default ''`.execute(db);
       await sql`update anomaly.series set training = '', since_train = 0, model_version = null`.execute(db);
       await sql`delete from anomaly.models`.execute(db);
+      await sql`alter table anomaly.series add column rev bigint not null default 0`.execute(db);
     },
   },
 };
 
 type Aux = Pick<SeriesState, 'long' | 'raw' | 'slots' | 'budget'>;
-const HEADER = 48;
+const HEADER = 56;
 
 /**
  * The detector's memory besides recent values and training rows, in one little-endian buffer:
- * long-run mean, variance and count, points scored and alerts raised, the raw-score count k
- * (float64 ×6), k raw scores
- * (float32), then, when the series has seasonal slots, SLOTS slot numbers (int32) and values
- * (float32).
+ * long-run mean, variance and count, points scored and alerts raised, the raw-score count k, the
+ * newest seasonal slot (NaN for none) (float64 ×7), k raw scores
+ * (float32), then, when the series has seasonal slots, their SLOTS values (float32).
  */
 export function packAux(s: Aux): Buffer {
   const k = s.raw?.length ?? 0;
-  const size = HEADER + 4 * k + (s.slots === undefined ? 0 : 8 * SLOTS);
+  const size = HEADER + 4 * k + (s.slots === undefined ? 0 : 4 * SLOTS);
   const b = Buffer.alloc(size);
   b.writeDoubleLE(s.long?.mean ?? Number.NaN, 0);
   b.writeDoubleLE(s.long?.variance ?? 0, 8);
@@ -108,13 +111,29 @@ export function packAux(s: Aux): Buffer {
   b.writeDoubleLE(s.budget?.scored ?? 0, 24);
   b.writeDoubleLE(s.budget?.alerts ?? 0, 32);
   b.writeDoubleLE(k, 40);
+  b.writeDoubleLE(s.slots?.newest ?? Number.NaN, 48);
+  // The arrays as their bytes (typed arrays are little-endian on every platform Node runs on
+  // here; see LITTLE_ENDIAN): a copy, not a call per value.
   let at = HEADER;
-  for (let i = 0; i < k; i++, at += 4) b.writeFloatLE(s.raw![i]!, at);
-  if (s.slots !== undefined) {
-    for (let i = 0; i < SLOTS; i++, at += 4) b.writeInt32LE(s.slots.stamp[i]!, at);
-    for (let i = 0; i < SLOTS; i++, at += 4) b.writeFloatLE(s.slots.value[i]!, at);
-  }
+  if (s.raw !== undefined) at += copyIn(b, at, s.raw);
+  if (s.slots !== undefined) copyIn(b, at, s.slots.value);
   return b;
+}
+
+const LITTLE_ENDIAN = endianness() === 'LE';
+
+function copyIn(b: Buffer, at: number, a: Float32Array): number {
+  if (!LITTLE_ENDIAN) throw new Error('the anomaly store needs a little-endian machine');
+  b.set(new Uint8Array(a.buffer, a.byteOffset, a.byteLength), at);
+  return a.byteLength;
+}
+
+/** A copy of `n` 4-byte values at `at` (a fresh, aligned buffer, whatever the Buffer's offset). */
+function bytesAt(b: Buffer, at: number, n: number): ArrayBuffer {
+  if (!LITTLE_ENDIAN) throw new Error('the anomaly store needs a little-endian machine');
+  const out = new ArrayBuffer(4 * n);
+  new Uint8Array(out).set(b.subarray(at, at + 4 * n));
+  return out;
 }
 
 export function unpackAux(b: Buffer): Aux {
@@ -122,20 +141,17 @@ export function unpackAux(b: Buffer): Aux {
   const n = b.readDoubleLE(16);
   const scored = b.readDoubleLE(24);
   const k = b.readDoubleLE(40);
-  const raw = new Float32Array(k);
   let at = HEADER;
-  for (let i = 0; i < k; i++, at += 4) raw[i] = b.readFloatLE(at);
+  const raw = new Float32Array(bytesAt(b, at, k));
+  at += 4 * k;
   const out: { -readonly [K in keyof Aux]: Aux[K] } = {
     ...(n > 0 ? { long: { mean: b.readDoubleLE(0), variance: b.readDoubleLE(8), n } } : {}),
     ...(k > 0 ? { raw } : {}),
     ...(scored > 0 ? { budget: { scored, alerts: b.readDoubleLE(32) } } : {}),
   };
-  if (b.length >= at + 8 * SLOTS) {
-    const stamp = new Int32Array(SLOTS);
-    const value = new Float32Array(SLOTS);
-    for (let i = 0; i < SLOTS; i++, at += 4) stamp[i] = b.readInt32LE(at);
-    for (let i = 0; i < SLOTS; i++, at += 4) value[i] = b.readFloatLE(at);
-    out.slots = { stamp, value };
+  const newest = b.readDoubleLE(48);
+  if (!Number.isNaN(newest) && b.length >= at + 4 * SLOTS) {
+    out.slots = { newest, value: new Float32Array(bytesAt(b, at, SLOTS)) };
   }
   return out;
 }
@@ -170,13 +186,36 @@ export async function hasRoomFor(
   return row !== undefined && (row.exists || row.n < max);
 }
 
-/** Locks a series' row for this transaction (creating it empty), so its points go one at a time. */
-export async function lockSeries(tx: Transaction<AnomalyDatabase>, name: string): Promise<StoredSeries> {
+/** What a process last wrote of a series, with the row's revision then. */
+export interface CachedSeries {
+  readonly rev: string;
+  readonly stored: StoredSeries;
+}
+
+/**
+ * Locks a series' row for this transaction (creating it empty), so its points go one at a time.
+ * When the row still holds the revision `cached` was written with, nobody else wrote it since:
+ * its state is taken from `cached` instead of reading the row's ~100 KB back.
+ */
+export async function lockSeries(
+  tx: Transaction<AnomalyDatabase>,
+  name: string,
+  cached?: CachedSeries,
+): Promise<StoredSeries> {
   await tx
     .insertInto('anomaly.series')
     .values({ name, recent: [], training: Buffer.alloc(0), seen: 0, since_train: 0 })
     .onConflict((oc) => oc.column('name').doNothing())
     .execute();
+  if (cached !== undefined) {
+    const head = await tx
+      .selectFrom('anomaly.series')
+      .select('rev')
+      .where('name', '=', name)
+      .forUpdate()
+      .executeTakeFirstOrThrow();
+    if (String(head.rev) === cached.rev) return cached.stored;
+  }
   const r = await tx
     .selectFrom('anomaly.series')
     .selectAll()
@@ -188,7 +227,7 @@ export async function lockSeries(tx: Transaction<AnomalyDatabase>, name: string)
   return {
     state: {
       recent: r.recent.map(Number),
-      training: new Float64Array(copy),
+      training: new Float32Array(copy),
       seen: r.seen,
       sinceTrain: r.since_train,
       ...unpackAux(r.aux),
@@ -199,12 +238,14 @@ export async function lockSeries(tx: Transaction<AnomalyDatabase>, name: string)
   };
 }
 
+/** Writes a series' state; returns the revision it wrote (never 0, the column's default). */
 export async function saveSeries(
   tx: Transaction<AnomalyDatabase>,
   name: string,
   state: SeriesState,
   at: number,
-): Promise<void> {
+): Promise<string> {
+  const rev = String(1 + Math.floor(Math.random() * (Number.MAX_SAFE_INTEGER - 1)));
   await tx
     .updateTable('anomaly.series')
     .set({
@@ -216,8 +257,10 @@ export async function saveSeries(
       last_alert_at: state.lastAlertAt === undefined ? null : new Date(state.lastAlertAt),
       last_at: new Date(at),
       aux: packAux(state),
+      rev,
       updated_at: new Date(),
     })
     .where('name', '=', name)
     .execute();
+  return rev;
 }

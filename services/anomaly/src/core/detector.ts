@@ -92,8 +92,12 @@ export const SLOTS = 8 * 288;
 export interface SeriesState {
   /** The last `window` values, oldest first. */
   readonly recent: readonly number[];
-  /** The last `trainingSize` feature rows, row-major. */
-  readonly training: Float64Array;
+  /**
+   * The last `trainingSize` feature rows, row-major, in single precision: the series row is
+   * written at every group of points, and half the bytes is half the cost (7 significant digits
+   * are plenty for a split).
+   */
+  readonly training: Float32Array;
   readonly seen: number;
   readonly sinceTrain: number;
   readonly model?: Model | undefined;
@@ -108,23 +112,41 @@ export interface SeriesState {
   readonly raw?: Float32Array | undefined;
   /** Their sum and sum of squares, kept as they change (recomputed from `raw` when absent). */
   readonly rawSums?: { readonly sum: number; readonly sq: number } | undefined;
-  /** Slot numbers (time / SLOT_MS) and values, at index slot mod SLOTS; absent until a value. */
-  readonly slots?: { readonly stamp: Int32Array; readonly value: Float32Array } | undefined;
+  /**
+   * The newest slot number written (time / SLOT_MS) and the values of the SLOTS slots up to it,
+   * slot s at index s mod SLOTS, NaN where no point fell; absent until a value.
+   */
+  readonly slots?: { readonly newest: number; readonly value: Float32Array } | undefined;
 }
 
-export const emptyState: SeriesState = { recent: [], training: new Float64Array(0), seen: 0, sinceTrain: 0 };
+export const emptyState: SeriesState = { recent: [], training: new Float32Array(0), seen: 0, sinceTrain: 0 };
 
-/** The stamp of a slot that holds no value (no slot number is negative). */
-const EMPTY_SLOT = -0x80000000;
 const floorOf = (level: number) => 1e-9 + 1e-6 * Math.abs(level);
 const DAY_SLOTS = 288;
 const SHORT = 6;
 
+/**
+ * The seasonal memory after `value` fell in `slot`: slots skipped since the newest one are
+ * emptied (their index still holds a value of 8 days before). A slot older than the newest is
+ * written in place if the memory still spans it.
+ */
+function writeSlot(slots: SeriesState['slots'], slot: number, value: number): SeriesState['slots'] {
+  if (slot < 0) return slots;
+  const out = slots === undefined ? new Float32Array(SLOTS).fill(Number.NaN) : Float32Array.from(slots.value);
+  let newest = slots?.newest ?? slot;
+  if (slot > newest) {
+    for (let s = Math.max(newest + 1, slot - SLOTS + 1); s < slot; s++) out[s % SLOTS] = Number.NaN;
+    newest = slot;
+  } else if (slot <= newest - SLOTS) return slots;
+  out[slot % SLOTS] = value;
+  return { newest, value: out };
+}
+
 /** The value of the slot `slot` if the memory holds that very slot. */
 function slotValue(slots: SeriesState['slots'], slot: number): number | undefined {
-  if (slots === undefined || slot < 0) return undefined;
-  const i = ((slot % SLOTS) + SLOTS) % SLOTS;
-  return slots.stamp[i] === slot ? slots.value[i] : undefined;
+  if (slots === undefined || slot < 0 || slot > slots.newest || slot <= slots.newest - SLOTS) return undefined;
+  const v = slots.value[slot % SLOTS]!;
+  return Number.isNaN(v) ? undefined : v;
 }
 
 /**
@@ -186,15 +208,16 @@ export function quantile(xs: Float64Array, q: number): number {
 }
 
 /** Trains a model on the state's training rows. */
-export function train(training: Float64Array, seen: number, o: DetectorOptions, series: string): Model {
+export function train(training: Float32Array, seen: number, o: DetectorOptions, series: string): Model {
   const seed = (o.seed * 1_000_003 + seen) >>> 0;
-  const forest = fit(training, DIMS, { trees: o.trees, sampleSize: o.sampleSize, seed });
-  const threshold = quantile(scoreAll(forest, training), 1 - o.contamination);
+  const rows = Float64Array.from(training);
+  const forest = fit(rows, DIMS, { trees: o.trees, sampleSize: o.sampleSize, seed });
+  const threshold = quantile(scoreAll(forest, rows), 1 - o.contamination);
   return { forest, version: `${series}@${seen}/${seed}`, threshold };
 }
 
 /** Each feature's smallest, then largest value over feature rows (2 × DIMS; ±Infinity for none). */
-export function rangesOf(training: Float64Array): Float64Array {
+export function rangesOf(training: Float32Array): Float64Array {
   const r = new Float64Array(2 * DIMS);
   r.fill(Infinity, 0, DIMS);
   r.fill(-Infinity, DIMS);
@@ -217,8 +240,8 @@ export function rangesOf(training: Float64Array): Float64Array {
 function slideRanges(
   r: Float64Array,
   added: ArrayLike<number>,
-  dropped: Float64Array,
-  rows: Float64Array,
+  dropped: Float32Array,
+  rows: Float32Array,
 ): Float64Array {
   for (let i = 0; i < dropped.length; i++) {
     const f = i % DIMS;
@@ -407,10 +430,16 @@ export function step(state: SeriesState, at: number, value: number, o: DetectorO
   if (x !== undefined) {
     const rows = Math.floor(state.training.length / DIMS);
     const keep = Math.min(rows, o.trainingSize - 1);
-    training = new Float64Array((keep + 1) * DIMS);
+    training = new Float32Array((keep + 1) * DIMS);
     training.set(state.training.subarray((rows - keep) * DIMS));
     training.set(x, keep * DIMS);
-    nextRanges = slideRanges(ranges, x, state.training.subarray(0, (rows - keep) * DIMS), training);
+    // The row as stored (single precision), so the ranges are the stored rows' ranges.
+    nextRanges = slideRanges(
+      ranges,
+      training.subarray(keep * DIMS),
+      state.training.subarray(0, (rows - keep) * DIMS),
+      training,
+    );
   }
   const recent = [...state.recent, value].slice(-o.window);
   const l = state.long;
@@ -419,12 +448,7 @@ export function step(state: SeriesState, at: number, value: number, o: DetectorO
     l === undefined
       ? { mean: value, variance: 0, n: 1 }
       : { mean: l.mean + LONG_ALPHA * d, variance: (1 - LONG_ALPHA) * (l.variance + LONG_ALPHA * d * d), n: l.n + 1 };
-  const slot = Math.floor(at / SLOT_MS);
-  const stamp = state.slots === undefined ? new Int32Array(SLOTS).fill(EMPTY_SLOT) : Int32Array.from(state.slots.stamp);
-  const slotValues = state.slots === undefined ? new Float32Array(SLOTS) : Float32Array.from(state.slots.value);
-  const si = ((slot % SLOTS) + SLOTS) % SLOTS;
-  stamp[si] = slot;
-  slotValues[si] = value;
+  const slots = writeSlot(state.slots, Math.floor(at / SLOT_MS), value);
 
   const seen = state.seen + 1;
   let sinceTrain = state.sinceTrain + 1;
@@ -451,7 +475,7 @@ export function step(state: SeriesState, at: number, value: number, o: DetectorO
             },
       long,
       ...(raw === undefined ? { raw: state.raw, rawSums: state.rawSums } : pushRaw(ring, sums, raw, o.calibration)),
-      slots: { stamp, value: slotValues },
+      slots,
     },
     ...(x === undefined ? {} : { features: x }),
     ...(score === undefined ? {} : { score, raw, likelihood, threshold: o.threshold, modelVersion: model!.version }),
