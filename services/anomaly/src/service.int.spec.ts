@@ -16,7 +16,7 @@ import { createTestDatabase, ServiceProcess, waitFor } from '@vigil/testkit';
 import { detectorOptions, parseAnomalyConfig } from './config/anomaly.js';
 import { emptyState, featureNames, step, type SeriesState } from './core/detector.js';
 import { prng } from './core/forest.js';
-import { ANOMALY_CONSUMER, listSeries, ratePoints, startIngest, type AnomalyDeps } from './service.js';
+import { ANOMALY_CONSUMER, listSeries, pointProcessor, ratePoints, startIngest, type AnomalyDeps } from './service.js';
 import { migrateAnomaly, type AnomalyDatabase } from './store.js';
 
 const natsUrl = inject('natsUrl');
@@ -236,6 +236,47 @@ describe('anomaly service', () => {
         'sli-value/svc-04/x',
       ]);
       expect(rest.next).toBeUndefined();
+    } finally {
+      await db.destroy();
+    }
+  });
+
+  it('two processes on one series: each reads the row back when the other wrote it since, so no point is lost', async () => {
+    await using database = await createTestDatabase(databaseUrl, 'anomaly');
+    await using f = await eventsFixture(natsUrl, { label: 'anomalytwo' });
+    const { db } = createDb<AnomalyDatabase>(database.url);
+    try {
+      await migrateOutbox(db);
+      await migrateAnomaly(db);
+      const deps: AnomalyDeps = { db, js: f.js, ns: f.ns, config, logger: silentLogger };
+      const a = pointProcessor(deps);
+      const b = pointProcessor(deps);
+      const series = 'sli-value/two/x';
+      const values: number[] = [];
+      // Points 0-59 alternate between the processes in runs of three, each run its own transaction.
+      for (let i = 0; i < 60; i++) {
+        const p = Math.floor(i / 3) % 2 === 0 ? a : b;
+        const value = 100 + Math.sin(i);
+        values.push(value);
+        await db.transaction().execute(async (tx) => {
+          const batch = p.begin(tx);
+          await batch.process({ series, at: 1_767_600_000_000 + i * 60_000, value });
+          await batch.save();
+        });
+      }
+      expect(await seen(db, series)).toBe(60);
+      // The stored state is that of every point in order, whoever handled it.
+      let expected: SeriesState = emptyState;
+      for (const [i, v] of values.entries()) {
+        expected = step(expected, 1_767_600_000_000 + i * 60_000, v, detectorOptions(config), series).state;
+      }
+      const row = await db
+        .selectFrom('anomaly.series')
+        .select(['recent', 'training'])
+        .where('name', '=', series)
+        .executeTakeFirstOrThrow();
+      expect(row.recent.map(Number)).toEqual(expected.recent);
+      expect(new Float32Array(new Uint8Array(row.training).buffer)).toEqual(expected.training);
     } finally {
       await db.destroy();
     }
