@@ -148,7 +148,7 @@ describe('anomaly service', () => {
       // The alert's decision: the score calibrated against the series' own scores.
       expect(last.data.likelihood).toBeGreaterThanOrEqual(last.data.threshold);
       expect(last.data.features.map((x) => x.name).sort()).toEqual([...featureNames].sort());
-      expect(['value', 'delta', 'zscore']).toContain(last.data.features[0]!.name);
+      expect(['value', 'level', 'change']).toContain(last.data.features[0]!.name);
 
       // A new process (empty model cache) continues from Postgres: the next spike is scored by
       // the same model and alerts too. (A far bigger one: right after the first, whose value is in
