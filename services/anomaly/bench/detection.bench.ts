@@ -15,6 +15,7 @@ import {
   normalised,
   profiles,
   rawScore,
+  scoreAt,
   windowsOf,
   type ProfileName,
   type Scored,
@@ -90,27 +91,28 @@ process.stdout.write(
 const row = (label: string, rs: readonly Run[], thresholds: Record<ProfileName, { ours: number; gauss: number }>) => {
   const cells = names.map((p) => {
     const prof = profiles[p];
-    let windows = 0;
-    let ours = 0;
-    let al = 0;
-    let ga = 0;
-    for (const r of rs) {
-      windows += r.ours.windows.windows.length;
-      const det = (sc: ArrayLike<number>, t: number) => {
-        const d: number[] = [];
-        for (let i = 0; i < sc.length; i++) if (sc[i]! >= t) d.push(i);
-        return d;
-      };
-      ours += rawScore(det(r.ours.scores, thresholds[p].ours), r.ours.windows, prof).score;
-      ga += rawScore(det(r.gaussian.scores, thresholds[p].gauss), r.gaussian.windows, prof).score;
-      al += rawScore(r.alerts, r.ours.windows, prof).score;
-    }
+    const windows = rs.reduce((n, r) => n + r.ours.windows.windows.length, 0);
+    const ours = scoreAt(
+      rs.map((r) => r.ours),
+      thresholds[p].ours,
+      prof,
+    );
+    const ga = scoreAt(
+      rs.map((r) => r.gaussian),
+      thresholds[p].gauss,
+      prof,
+    );
+    const al = normalised(
+      rs.reduce((n, r) => n + rawScore(r.alerts, r.ours.windows, prof).score, 0),
+      windows,
+      prof,
+    );
     if (windows === 0) {
       // No anomalies: what counts is how many points were flagged.
       const flagged = rs.reduce((n, r) => n + r.alerts.length, 0);
       return `${'-'.padStart(20)}${`${flagged} alerts`.padStart(18)}${'-'.padStart(18)}`;
     }
-    return `${normalised(ours, windows, prof).toFixed(1).padStart(20)}${normalised(al, windows, prof).toFixed(1).padStart(18)}${normalised(ga, windows, prof).toFixed(1).padStart(18)}`;
+    return `${ours.toFixed(1).padStart(20)}${al.toFixed(1).padStart(18)}${ga.toFixed(1).padStart(18)}`;
   });
   process.stdout.write(`${label.padEnd(18)}${cells.join('')}\n`);
 };

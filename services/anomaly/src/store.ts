@@ -122,9 +122,14 @@ export function packAux(s: Aux): Buffer {
 
 const LITTLE_ENDIAN = endianness() === 'LE';
 
-function copyIn(b: Buffer, at: number, a: Float32Array): number {
+/** A typed array's bytes as they lie in memory (no copy). */
+function bytesOf(a: Float32Array): Buffer {
   if (!LITTLE_ENDIAN) throw new Error('the anomaly store needs a little-endian machine');
-  b.set(new Uint8Array(a.buffer, a.byteOffset, a.byteLength), at);
+  return Buffer.from(a.buffer, a.byteOffset, a.byteLength);
+}
+
+function copyIn(b: Buffer, at: number, a: Float32Array): number {
+  b.set(bytesOf(a), at);
   return a.byteLength;
 }
 
@@ -222,12 +227,10 @@ export async function lockSeries(
     .where('name', '=', name)
     .forUpdate()
     .executeTakeFirstOrThrow();
-  const copy = new ArrayBuffer(r.training.length);
-  new Uint8Array(copy).set(r.training);
   return {
     state: {
       recent: r.recent.map(Number),
-      training: new Float32Array(copy),
+      training: new Float32Array(bytesAt(r.training, 0, r.training.length / 4)),
       seen: r.seen,
       sinceTrain: r.since_train,
       ...unpackAux(r.aux),
@@ -250,7 +253,7 @@ export async function saveSeries(
     .updateTable('anomaly.series')
     .set({
       recent: [...state.recent],
-      training: Buffer.from(state.training.buffer, state.training.byteOffset, state.training.byteLength),
+      training: bytesOf(state.training),
       seen: state.seen,
       since_train: state.sinceTrain,
       model_version: state.model?.version ?? null,

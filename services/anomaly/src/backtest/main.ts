@@ -2,7 +2,7 @@
  * `vigil anomaly backtest FILE.csv [--config anomaly.yaml] [--series NAME]`: the detector run
  * online over a history, as the service runs it point by point; prints timestamp,value,score,alert.
  */
-import { readFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { readConfigFile } from '@vigil/service-kit';
 import { backtest } from '../core/backtest.js';
@@ -36,18 +36,13 @@ async function main(argv: string[]): Promise<number> {
   if (!names.includes(series))
     throw new Error(`--series ${series}: not a series of ${configPath} (${names.join(', ')})`);
 
-  const text =
-    file === '-'
-      ? await new Promise<string>((resolve, reject) => {
-          let buf = '';
-          process.stdin.setEncoding('utf8');
-          process.stdin.on('data', (d: string) => (buf += d));
-          process.stdin.on('end', () => resolve(buf));
-          process.stdin.on('error', reject);
-        })
-      : await readFile(file, 'utf8').catch((e: NodeJS.ErrnoException) => {
-          throw new Error(`${file}: cannot read it (${e.code ?? e.message})`);
-        });
+  let text: string;
+  try {
+    text = readFileSync(file === '-' ? 0 : file, 'utf8');
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    throw new Error(`${file}: cannot read it (${err.code ?? err.message})`);
+  }
   const rows = parseCsv(text, file === '-' ? 'stdin' : file);
   if (rows.length === 0) throw new Error(`${file}: no rows`);
 

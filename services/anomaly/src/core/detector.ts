@@ -185,7 +185,7 @@ export function features(
   const slot = Math.floor(at / SLOT_MS);
   const day = slotValue(slots, slot - DAY_SLOTS);
   const week = slotValue(slots, slot - 7 * DAY_SLOTS);
-  const seasonalBase = day !== undefined && week !== undefined ? (day + week) / 2 : (day ?? week ?? undefined);
+  const seasonalBase = day !== undefined && week !== undefined ? (day + week) / 2 : (day ?? week);
   const level = (value - mean) / std;
   const longStd = long === undefined ? std : Math.max(Math.sqrt(long.variance), floorOf(long.mean));
   return Float64Array.of(
@@ -258,8 +258,7 @@ function slideRanges(
 
 /**
  * How far the feature row `x` lies outside the training rows' ranges `r` (`rangesOf`), in widths
- * of each range: the
- * largest excursion over its features (0 inside every range). A constant feature has a range of
+ * of each range: the largest excursion over its features (0 inside every range). A constant feature has a range of
  * (nearly) 0, so any change of it is far out: a constant series' value, a stuck sensor's
  * volatility. The rows are the series' current training window, not the model's (up to
  * `retrainEvery` points older): on the development corpus that scored 65 against 56, since a
@@ -272,7 +271,7 @@ export function excursion(r: Float64Array, x: ArrayLike<number>): number {
     const lo = r[f]!;
     const hi = r[DIMS + f]!;
     if (!(lo <= hi) || (v >= lo && v <= hi)) continue;
-    const width = Math.max(hi - lo, 1e-9 + 1e-6 * Math.abs((hi + lo) / 2));
+    const width = Math.max(hi - lo, floorOf((hi + lo) / 2));
     widths = Math.max(widths, (v < lo ? lo - v : v - hi) / width);
   }
   return widths;
