@@ -1,5 +1,5 @@
 export { migrateSchema, MigrationError } from './migrate.js';
-export { migrateOutbox, OUTBOX_CHANNEL } from './migrations.js';
+export { migrateOutbox, OUTBOX_CHANNEL, OUTBOX_PUBLICATION } from './migrations.js';
 export { createOutbox, type Outbox, type OutboxOptions } from './outbox.js';
 export {
   consumeIdempotent,
@@ -9,5 +9,12 @@ export {
   type ConsumeIdempotentOptions,
   type GroupCommitOptions,
 } from './inbox.js';
-export type { OutboxDatabase, OutboxEventsTable, InboxTable, RelayCursorTable, FailuresTable } from './schema.js';
+export type {
+  OutboxDatabase,
+  OutboxEventsTable,
+  InboxTable,
+  RelayCursorTable,
+  RelaySlotTable,
+  FailuresTable,
+} from './schema.js';
 export { isDatabaseUnavailable } from './unavailable.js';

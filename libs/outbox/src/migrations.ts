@@ -5,6 +5,9 @@ import { migrateSchema } from './migrate.js';
 /** Channel the relay LISTENs on; a trigger NOTIFYs it when a transaction that wrote rows commits. */
 export const OUTBOX_CHANNEL = 'vigil_outbox';
 
+/** The publication the relay's logical replication slot decodes: inserts into `outbox.events` only. */
+export const OUTBOX_PUBLICATION = 'vigil_outbox';
+
 const migrations: Record<string, Migration> = {
   '0001_outbox_and_inbox': {
     async up(db: Kysely<unknown>) {
@@ -65,6 +68,23 @@ const migrations: Record<string, Migration> = {
           primary key (consumer, event_id)
         )`.execute(db);
       await sql`create index inbox_processed_at on outbox.inbox (processed_at)`.execute(db);
+    },
+  },
+  '0002_publication': {
+    async up(db: Kysely<unknown>) {
+      // Only inserts: the relay's own marks (updates) and the janitor's deletes are not events.
+      // A publication can be made whatever wal_level is; it is read only in logical mode.
+      await sql`create publication ${sql.id(OUTBOX_PUBLICATION)} for table outbox.events with (publish = 'insert')`.execute(
+        db,
+      );
+      // The relay's replication slot, once the rows committed before it were published (its
+      // catch-up): a slot without a row here was made by a relay that died before that finished.
+      await sql`
+        create table outbox.relay_slot (
+          name text primary key,
+          consistent_point pg_lsn not null,
+          caught_up_at timestamptz not null
+        )`.execute(db);
     },
   },
 };

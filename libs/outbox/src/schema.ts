@@ -38,6 +38,13 @@ export interface RelayCursorTable {
   updated_at: Generated<Date>;
 }
 
+/** `outbox.relay_slot`: the relay's replication slot, recorded once its catch-up finished. */
+export interface RelaySlotTable {
+  name: string;
+  consistent_point: string;
+  caught_up_at: Date;
+}
+
 /** `outbox.failures`: rows JetStream rejected for good. */
 export interface FailuresTable {
   seq: string;
@@ -52,4 +59,5 @@ export interface OutboxDatabase {
   'outbox.inbox': InboxTable;
   'outbox.relay_cursor': RelayCursorTable;
   'outbox.failures': FailuresTable;
+  'outbox.relay_slot': RelaySlotTable;
 }

@@ -27,7 +27,7 @@ function unprivilegedUser(): { uid: number; gid: number; name: string } | undefi
 
 /**
  * A private PostgreSQL cluster (initdb in a temporary folder, a free port, trust auth for user
- * `postgres`). As root it runs as `nobody`, since postgres refuses root.
+ * `postgres`, `wal_level = logical`). As root it runs as `nobody`, since postgres refuses root.
  */
 export class PrivatePostgres {
   private child: ChildProcess | undefined;
@@ -37,14 +37,20 @@ export class PrivatePostgres {
     private readonly bin: string,
     private readonly runAs: { uid: number; gid: number } | undefined,
     private readonly ownsDir: boolean,
+    private readonly settings: Readonly<Record<string, string>>,
   ) {}
 
   get url(): string {
     return `postgres://postgres@127.0.0.1:${this.port}/postgres`;
   }
 
-  /** @param dataDir keep the cluster here (reused when it already holds one); default: a temporary folder removed on stop */
-  static async start(o: { dataDir?: string; port?: number } = {}): Promise<PrivatePostgres> {
+  /**
+   * @param dataDir keep the cluster here (reused when it already holds one); default: a temporary folder removed on stop
+   * @param settings server settings (`-c name=value`) over the defaults, e.g. `{ wal_level: 'replica' }`
+   */
+  static async start(
+    o: { dataDir?: string; port?: number; settings?: Record<string, string> } = {},
+  ): Promise<PrivatePostgres> {
     const bin = postgresBinDir();
     if (!bin) throw new Error('PostgreSQL server binaries not found: apt-get install postgresql (or set PG_BIN)');
     const user = unprivilegedUser();
@@ -70,7 +76,14 @@ export class PrivatePostgres {
     }
     return onFreshPorts(
       async () => {
-        const p = new PrivatePostgres(dataDir, o.port ?? (await freePort()), bin, user, o.dataDir === undefined);
+        const p = new PrivatePostgres(
+          dataDir,
+          o.port ?? (await freePort()),
+          bin,
+          user,
+          o.dataDir === undefined,
+          o.settings ?? {},
+        );
         await p.launch();
         return p;
       },
@@ -80,20 +93,17 @@ export class PrivatePostgres {
   }
 
   private async launch(): Promise<void> {
-    const args = [
-      '-D',
-      this.dataDir,
-      '-p',
-      String(this.port),
-      '-h',
-      '127.0.0.1',
-      '-k',
-      this.dataDir,
-      '-c',
-      'fsync=off',
-      '-c',
-      'max_connections=200',
-    ];
+    const settings: Record<string, string> = {
+      fsync: 'off',
+      max_connections: '200',
+      // The outbox relay reads the WAL through a logical replication slot (one per database).
+      wal_level: 'logical',
+      max_replication_slots: '100',
+      max_wal_senders: '100',
+      ...this.settings,
+    };
+    const args = ['-D', this.dataDir, '-p', String(this.port), '-h', '127.0.0.1', '-k', this.dataDir];
+    for (const [k, v] of Object.entries(settings)) args.push('-c', `${k}=${v}`);
     const child = spawn(join(this.bin, 'postgres'), args, {
       stdio: ['ignore', 'ignore', 'pipe'],
       ...(this.runAs ? { uid: this.runAs.uid, gid: this.runAs.gid } : {}),
@@ -168,6 +178,19 @@ export async function createTestDatabase(
     const c = new pg.Client({ connectionString: serverUrl });
     await c.connect();
     try {
+      // A database with a replication slot (the relay's) cannot be dropped, even with force.
+      await waitFor(
+        async () => {
+          const r = await c.query<{ dropped: boolean }>(
+            `select case when active_pid is null then pg_drop_replication_slot(slot_name) is not null
+                         else not pg_terminate_backend(active_pid) end as dropped
+             from pg_replication_slots where database = $1`,
+            [name],
+          );
+          return r.rows.every((x) => x.dropped);
+        },
+        { timeoutMs: 10_000, message: `replication slots of ${name} dropped` },
+      );
       await c.query(`drop database if exists "${name}" with (force)`);
     } finally {
       await c.end();

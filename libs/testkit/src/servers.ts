@@ -1,5 +1,6 @@
 import { NatsServerProcess, natsServerBinary } from './nats-server.js';
 import { PrivatePostgres, postgresBinDir } from './postgres.js';
+import pg from 'pg';
 import { isReachable } from './wait.js';
 
 /** Where a server came from, in the order they are tried. */
@@ -54,13 +55,42 @@ export async function resolveNats(o: ResolveOptions & { storeDir?: string } = {}
   );
 }
 
-/** Postgres, in the same order as {@link resolveNats}: `DATABASE_URL`, local 5432, a private cluster, a container. */
-export async function resolvePostgres(o: ResolveOptions & { dataDir?: string } = {}): Promise<ResolvedServer> {
+const LOCAL_POSTGRES = 'postgres://postgres@127.0.0.1:5432/postgres';
+
+/** `wal_level` of the server at `url`, or undefined when it cannot be asked. */
+async function walLevel(url: string): Promise<string | undefined> {
+  const c = new pg.Client({ connectionString: url, connectionTimeoutMillis: 3000 });
+  try {
+    await c.connect();
+    return (await c.query<{ wal_level: string }>('show wal_level')).rows[0]?.wal_level;
+  } catch {
+    return undefined;
+  } finally {
+    await c.end().catch(() => undefined);
+  }
+}
+
+/**
+ * Postgres, in the same order as {@link resolveNats}: `DATABASE_URL`, local 5432, a private
+ * cluster, a container. A local server without `wal_level = logical` is passed over for a private
+ * cluster when the server binaries are installed: on it the outbox relay would fall back to its
+ * xmin mode, where any open transaction of any database of that server holds vigil's events back.
+ */
+export async function resolvePostgres(
+  o: ResolveOptions & {
+    dataDir?: string;
+    /** Take a local server only when it has `wal_level = logical` (see above). @default true */
+    logical?: boolean;
+  } = {},
+): Promise<ResolvedServer> {
   const env = o.env ?? process.env;
   if (!o.ownServer) {
     if (env['DATABASE_URL']) return resolved(env['DATABASE_URL'], 'env', noop);
-    if (await isReachable('127.0.0.1', 5432))
-      return resolved('postgres://postgres@127.0.0.1:5432/postgres', 'local', noop);
+    if (
+      (await isReachable('127.0.0.1', 5432)) &&
+      (o.logical === false || !postgresBinDir() || (await walLevel(LOCAL_POSTGRES)) === 'logical')
+    )
+      return resolved(LOCAL_POSTGRES, 'local', noop);
   }
   if (postgresBinDir()) {
     const port = o.preferDefaultPort && !(await isReachable('127.0.0.1', 5432)) ? 5432 : undefined;

@@ -5,6 +5,17 @@ import { serviceEnv } from '@vigil/service-kit';
 export const relayEnv = serviceEnv.extend({
   /** /healthz, /readyz, /metrics. @default 9474 */
   PORT: z.coerce.number().int().min(0).max(65535).default(9474),
+  /**
+   * `logical` (decode the WAL: needs wal_level = logical and a role with REPLICATION), `xmin`
+   * (read the table; any open transaction on the server holds events back) or `auto` (logical
+   * where the server allows it, else xmin with a warning). @default auto
+   */
+  RELAY_MODE: z.enum(['auto', 'logical', 'xmin']).default('auto'),
+  /** The replication slot of the logical mode. @default vigil_relay_<database> */
+  RELAY_SLOT: z
+    .string()
+    .regex(/^[a-z0-9_]{1,63}$/, 'a slot name is 1-63 characters of a-z, 0-9 and _')
+    .optional(),
   /** @default 1000 */
   RELAY_BATCH_SIZE: z.coerce.number().int().min(1).max(10_000).default(1000),
   /** Fallback poll when no NOTIFY arrives. @default 1000 */

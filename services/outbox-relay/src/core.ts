@@ -3,6 +3,8 @@
  * and which publish failures are permanent.
  */
 
+import { createHash } from 'node:crypto';
+
 export interface RetrySchedule {
   /** Publish attempts of a batch before the circuit breaker opens. @default 5 */
   readonly attempts: number;
@@ -80,4 +82,76 @@ export function isPermanentPublishError(e: unknown): boolean {
     return err.apiError().err_code === 10054;
   }
   return false;
+}
+
+/**
+ * How the relay finds committed rows. `logical`: it decodes the WAL through a replication slot,
+ * in commit order, and nothing but its own progress holds it back. `xmin`: it reads the table
+ * below the oldest running transaction, so any open transaction of the server delays events.
+ */
+export type RelayMode = 'logical' | 'xmin';
+
+/**
+ * The mode to run in: a configured one as it is (logical where the server cannot decode is an
+ * error, said at start); `auto` takes logical decoding wherever the server has it and the role
+ * may replicate.
+ */
+export function chooseMode(
+  configured: RelayMode | 'auto',
+  server: { walLevel: string; canReplicate: boolean },
+): { mode: RelayMode; warning?: string; error?: string } {
+  const remedy =
+    'ALTER SYSTEM SET wal_level = logical and restart PostgreSQL (the role needs REPLICATION or superuser)';
+  const logical = server.walLevel === 'logical' && server.canReplicate;
+  const why =
+    server.walLevel !== 'logical'
+      ? `wal_level is ${server.walLevel}`
+      : 'the database role has neither REPLICATION nor superuser';
+  if (configured === 'logical') {
+    return logical ? { mode: 'logical' } : { mode: 'logical', error: `RELAY_MODE=logical, but ${why}: ${remedy}` };
+  }
+  if (configured === 'xmin' || logical) return { mode: configured === 'xmin' ? 'xmin' : 'logical' };
+  return {
+    mode: 'xmin',
+    warning:
+      `${why}: the relay falls back to xmin mode, where any transaction left open anywhere on this ` +
+      `PostgreSQL server holds every event back until it ends. Remedy: ${remedy}`,
+  };
+}
+
+/** A WAL position (`16/B374D848`) as a number of bytes. */
+export function lsnToBigInt(lsn: string): bigint {
+  const m = /^([0-9A-Fa-f]{1,8})\/([0-9A-Fa-f]{1,8})$/.exec(lsn);
+  if (m === null) throw new Error(`not a WAL position: ${JSON.stringify(lsn)}`);
+  return (BigInt(`0x${m[1]}`) << 32n) | BigInt(`0x${m[2]}`);
+}
+
+export function lsnFromBigInt(n: bigint): string {
+  if (n < 0n) throw new Error('a WAL position is not negative');
+  return `${(n >> 32n).toString(16).toUpperCase()}/${(n & 0xffffffffn).toString(16).toUpperCase()}`;
+}
+
+/**
+ * The position to hand to pg-logical-replication's `acknowledge`, which reports its argument + 1
+ * as flushed. Reporting a commit's end + 1 could skip a transaction whose commit record starts
+ * exactly there after a restart (decoding skips commits before the confirmed position).
+ */
+export function acknowledgeArgument(confirmed: string): string {
+  const n = lsnToBigInt(confirmed);
+  return lsnFromBigInt(n === 0n ? 0n : n - 1n);
+}
+
+/** The later of two WAL positions. */
+export function laterLsn(a: string, b: string): string {
+  return lsnToBigInt(a) >= lsnToBigInt(b) ? a : b;
+}
+
+/**
+ * The replication slot's name for a database: slot names are per server, so two deployments on
+ * one server (two databases) need two. Lower case, digits and `_`, at most 63 characters.
+ */
+export function slotNameFor(database: string): string {
+  const base = `vigil_relay_${database.toLowerCase().replace(/[^a-z0-9_]/g, '_')}`;
+  if (base.length <= 63) return base;
+  return `${base.slice(0, 54)}_${createHash('sha256').update(database).digest('hex').slice(0, 8)}`;
 }

@@ -24,6 +24,8 @@ async function main(): Promise<void> {
   const relay = createRelay(
     { db, databaseUrl: env.DATABASE_URL, nc, jsm, ns, logger, metrics, inboxPrefix: rt.inboxPrefix },
     {
+      mode: env.RELAY_MODE,
+      ...(env.RELAY_SLOT === undefined ? {} : { slot: env.RELAY_SLOT }),
       batchSize: env.RELAY_BATCH_SIZE,
       pollIntervalMs: env.RELAY_POLL_INTERVAL_MS,
       retry: {
@@ -51,7 +53,13 @@ async function main(): Promise<void> {
     },
   });
   logger.info(
-    { port: http.port, stream: ns.stream, nats: redactUrl(env.NATS_URL), database: redactUrl(env.DATABASE_URL) },
+    {
+      port: http.port,
+      mode: relay.mode(),
+      stream: ns.stream,
+      nats: redactUrl(env.NATS_URL),
+      database: redactUrl(env.DATABASE_URL),
+    },
     'outbox-relay started',
   );
 

@@ -1,6 +1,8 @@
 import { Counter, Gauge, Registry } from 'prom-client';
 import { sql, type Kysely } from 'kysely';
 import type { OutboxDatabase } from '@vigil/outbox';
+import type { RelayMode } from './core.js';
+import type { LogicalProgress } from './logical-reader.js';
 
 export interface RelayMetrics {
   readonly registry: Registry;
@@ -11,6 +13,12 @@ export interface RelayMetrics {
   readonly preempted: Counter;
   readonly failed: Counter;
   readonly leader: Gauge;
+  /** Replication slots dropped and made again (invalidated, dropped by someone, or a catch-up cut short). */
+  readonly slotRecreated: Counter;
+  /** The mode chosen at start, and the slot of the logical mode. */
+  setMode(mode: RelayMode, slot: string | undefined): void;
+  /** What the logical reader holds, while it runs (undefined otherwise). */
+  setLogicalProgress(p: LogicalProgress | undefined): void;
   /** Publishes per second over the last 10 s, for a reader without a Prometheus server. */
   recordPublished(n: number, now: number): void;
 }
@@ -49,6 +57,50 @@ export function createRelayMetrics(db: Kysely<OutboxDatabase>): RelayMetrics {
     help: 'Rows marked failed (rejected by JetStream for good)',
     registers: [registry],
   });
+  let mode: RelayMode | undefined;
+  let slot: string | undefined;
+  let progress: LogicalProgress | undefined;
+  new Gauge({
+    name: 'vigil_outbox_relay_mode',
+    help: 'The relay mode: 1 for the mode in use (logical: decoding the WAL; xmin: reading the table below the oldest open transaction, held back by any open transaction on the server)',
+    labelNames: ['mode'],
+    registers: [registry],
+    collect() {
+      for (const m of ['logical', 'xmin'] as const) this.set({ mode: m }, mode === m ? 1 : 0);
+    },
+  });
+  const slotRecreated = new Counter({
+    name: 'vigil_outbox_relay_slot_recreated_total',
+    help: 'Replication slots dropped and made again with a catch-up from the table (invalidated, dropped by someone, or a catch-up cut short)',
+    registers: [registry],
+  });
+  // The slot as the server sees it: what it keeps of the WAL, and how far the confirmed position lags.
+  const slotState = async () =>
+    slot === undefined
+      ? undefined
+      : (
+          await sql<{ retained: string | null; lag: string | null; lost: boolean }>`
+            select pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)::text as retained,
+                   pg_wal_lsn_diff(pg_current_wal_lsn(), confirmed_flush_lsn)::text as lag,
+                   coalesce(wal_status = 'lost', false) as lost
+            from pg_replication_slots where slot_name = ${slot}`.execute(db)
+        ).rows[0];
+  new Gauge({
+    name: 'vigil_outbox_relay_slot_retained_wal_bytes',
+    help: 'WAL bytes the replication slot keeps on the server (logical mode; bounded by max_slot_wal_keep_size)',
+    registers: [registry],
+    async collect() {
+      this.set(Number((await slotState())?.retained ?? 0));
+    },
+  });
+  new Gauge({
+    name: 'vigil_outbox_relay_slot_lag_bytes',
+    help: 'WAL bytes between the server position and the slot position the relay confirmed (logical mode)',
+    registers: [registry],
+    async collect() {
+      this.set(Number((await slotState())?.lag ?? 0));
+    },
+  });
   const leader = new Gauge({
     name: 'vigil_outbox_relay_leader',
     help: '1 while this relay holds the leader lock',
@@ -62,24 +114,29 @@ export function createRelayMetrics(db: Kysely<OutboxDatabase>): RelayMetrics {
       this.set(rate());
     },
   });
-  // Pending rows all lie after the relay's low-water mark, so the count reads only that range.
-  const counts = async () =>
-    (
-      await sql<{ pending: string; failed: string; oldest: Date | null }>`
+  // xmin mode: pending rows all lie after the relay's low-water mark, so the count reads only
+  // that range. Logical mode: what the reader received and has not confirmed.
+  const counts = async (): Promise<{ pending: number; oldest: Date | null }> => {
+    if (mode === 'logical')
+      return { pending: progress?.bufferedRows ?? 0, oldest: progress?.oldestUnconfirmedAt ?? null };
+    const r = (
+      await sql<{ pending: string; oldest: Date | null }>`
         with c as (
           select coalesce((select txid from outbox.relay_cursor where id = 1), '0'::xid8) as txid,
                  coalesce((select seq from outbox.relay_cursor where id = 1), 0::bigint) as seq
         )
-        select count(*) as pending, min(e.created_at) as oldest, (select count(*) from outbox.failures) as failed
+        select count(*) as pending, min(e.created_at) as oldest
         from outbox.events e, c
         where (e.txid, e.seq) > (c.txid, c.seq) and e.state = 'pending'`.execute(db)
     ).rows[0];
+    return { pending: Number(r?.pending ?? 0), oldest: r?.oldest ?? null };
+  };
   new Gauge({
     name: 'vigil_outbox_pending_rows',
-    help: 'Rows committed and not yet published',
+    help: 'Rows committed and not yet published (logical mode: received from the WAL and not yet confirmed)',
     registers: [registry],
     async collect() {
-      this.set(Number((await counts())?.pending ?? 0));
+      this.set((await counts()).pending);
     },
   });
   new Gauge({
@@ -87,15 +144,17 @@ export function createRelayMetrics(db: Kysely<OutboxDatabase>): RelayMetrics {
     help: 'Rows marked failed and kept for inspection',
     registers: [registry],
     async collect() {
-      this.set(Number((await counts())?.failed ?? 0));
+      this.set(
+        Number((await sql<{ n: string }>`select count(*) as n from outbox.failures`.execute(db)).rows[0]?.n ?? 0),
+      );
     },
   });
   new Gauge({
     name: 'vigil_outbox_oldest_pending_age_seconds',
-    help: 'Age of the oldest pending row (0 when none)',
+    help: 'Age of the oldest event committed and not yet published (logical mode: its commit time), 0 when none',
     registers: [registry],
     async collect() {
-      const oldest = (await counts())?.oldest;
+      const { oldest } = await counts();
       this.set(oldest ? Math.max(0, (Date.now() - oldest.getTime()) / 1000) : 0);
     },
   });
@@ -107,6 +166,14 @@ export function createRelayMetrics(db: Kysely<OutboxDatabase>): RelayMetrics {
     preempted,
     failed,
     leader,
+    slotRecreated,
+    setMode(m, s) {
+      mode = m;
+      slot = s;
+    },
+    setLogicalProgress(p) {
+      progress = p;
+    },
     recordPublished(n, now) {
       published.inc(n);
       window.push({ at: now, n });

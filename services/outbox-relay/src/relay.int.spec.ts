@@ -16,9 +16,11 @@ function counts(ids: string[]): Map<string, number> {
   return m;
 }
 
-describe('outbox relay', () => {
+const modes = ['logical', 'xmin'] as const;
+
+describe.each(modes)('outbox relay (%s mode)', (mode) => {
   it('publishes committed rows once each, in commit order, and marks them published', async () => {
-    await using f = await relayFixture(natsUrl, databaseUrl, 'order');
+    await using f = await relayFixture(natsUrl, databaseUrl, 'order', { mode });
     const { metrics } = await f.startRelay();
     const ids: string[] = [];
     for (let t = 0; t < 20; t++) ids.push(...(await f.commit(1 + (t % 7), 10)));
@@ -32,67 +34,13 @@ describe('outbox relay', () => {
     expect(await metrics.registry.getSingleMetricAsString('vigil_outbox_relay_leader')).toMatch(
       /vigil_outbox_relay_leader 1/,
     );
-  });
-
-  it('a transaction that began first but commits last is published, never skipped, and not overtaken', async () => {
-    await using f = await relayFixture(natsUrl, databaseUrl, 'late');
-    await f.startRelay();
-    const early = await f.commit(3);
-    await waitFor(async () => (await f.pendingCount()) === 0, { message: 'early rows published' });
-
-    // A begins and writes first; B and C begin later and commit while A is still open.
-    const conn = await f.db.connection().execute(async (a) => {
-      await sql`begin`.execute(a);
-      const lateEvent = createEvent('validation.requested', { suite: 'late' }, { source: 'vigil/test' }) as VigilEvent;
-      await f.outbox.add(a, lateEvent);
-      const bc = await f.commit(4, 2);
-      // B and C committed; their rows are newer than A's open transaction, so they wait for it.
-      const pendingWhileOpen = await f.pendingCount();
-      await sql`commit`.execute(a);
-      return { late: lateEvent.id, bc, pendingWhileOpen };
-    });
-    await waitFor(async () => (await f.pendingCount()) === 0, { message: 'everything published after A commits' });
-    expect(conn.pendingWhileOpen).toBeGreaterThanOrEqual(4);
-    // The stream holds A before B and C: B and C were held back until A committed.
-    expect(await f.streamIds()).toEqual([...early, conn.late, ...conn.bc]);
-  });
-
-  it('rows held behind a transaction that writes no outbox row go out when it ends, with no NOTIFY to wake the relay', async () => {
-    await using f = await relayFixture(natsUrl, databaseUrl, 'blocked');
-    // No fallback poll within the test's deadline: only the poll for blocked rows can find them.
-    await f.startRelay({ pollIntervalMs: 600_000 });
-    const released = await f.db.connection().execute(async (a) => {
-      // A consumer's transaction (an inbox row, no outbox row) holds the snapshot's xmin back.
-      await sql`begin`.execute(a);
-      await sql`insert into outbox.inbox (consumer, event_id) values ('other', 'x')`.execute(a);
-      const held = await f.commit(5, 5);
-      const pendingWhileOpen = await f.pendingCount();
-      // Stay open until the relay, woken by their NOTIFY, has looked and found them held.
-      const since = (await sql<{ now: Date }>`select clock_timestamp() as now`.execute(f.db)).rows[0]!.now;
-      await waitFor(
-        async () =>
-          (
-            await sql<{ n: number }>`
-              select count(*)::int as n from pg_stat_activity
-              where datname = current_database() and pid <> pg_backend_pid() and state = 'idle'
-                and query like '%pg_snapshot_xmin%' and state_change > ${since}`.execute(f.db)
-          ).rows[0]!.n > 0,
-        { message: 'the relay to read the outbox while the transaction is open' },
-      );
-      await sql`commit`.execute(a);
-      return { held, pendingWhileOpen };
-    });
-    expect(released.pendingWhileOpen).toBe(5);
-    await waitFor(async () => (await f.pendingCount()) === 0, {
-      message: 'the held rows published after the blocking transaction ended',
-      // Other tests' transactions (any database of the server) can hold the rows back as well.
-      timeoutMs: 30_000,
-    });
-    expect(await f.streamIds()).toEqual(released.held);
+    expect(await metrics.registry.getSingleMetricAsString('vigil_outbox_relay_mode')).toContain(
+      `vigil_outbox_relay_mode{mode="${mode}"} 1`,
+    );
   });
 
   it('an oversized row is marked failed with the error; the rows after it are published', async () => {
-    await using f = await relayFixture(natsUrl, databaseUrl, 'big');
+    await using f = await relayFixture(natsUrl, databaseUrl, 'big', { mode });
     const { metrics } = await f.startRelay();
     const before = await f.commit(3);
     await f.db
@@ -120,7 +68,7 @@ describe('outbox relay', () => {
   });
 
   it('an event id used first by another publisher is reported as a dropped event; a copy of its own earlier publish is not', async () => {
-    await using f = await relayFixture(natsUrl, databaseUrl, 'preempt');
+    await using f = await relayFixture(natsUrl, databaseUrl, 'preempt', { mode });
     const js = f.events.js;
     const subject = `${f.ns.subjectPrefix}.sli.observed`;
     const real = createEvent('sli.observed', { sli: 'a', service: 's', good: 1, total: 1 }, { source: 'vigil/test' });
@@ -150,14 +98,14 @@ describe('outbox relay', () => {
   });
 
   it('refuses to start when the stream’s duplicate window is shorter than its retry horizon, saying why', async () => {
-    await using f = await relayFixture(natsUrl, databaseUrl, 'window', { duplicateWindowMs: 20_000 });
+    await using f = await relayFixture(natsUrl, databaseUrl, 'window', { duplicateWindowMs: 20_000, mode });
     await expect(f.startRelay({ retry: { attempts: 5, publishTimeoutMs: 5000 } })).rejects.toThrow(
       /duplicate window of 20\.0 s, shorter than the relay's retry horizon of 3\d\.\d s/,
     );
   });
 
   it('two relays: only one publishes; when it stops the standby takes over and nothing is published twice', async () => {
-    await using f = await relayFixture(natsUrl, databaseUrl, 'standby');
+    await using f = await relayFixture(natsUrl, databaseUrl, 'standby', { mode });
     const a = await f.startRelay();
     const b = await f.startRelay();
     await waitFor(() => a.relay.isLeader() !== b.relay.isLeader(), { message: 'exactly one leader' });
@@ -178,7 +126,7 @@ describe('outbox relay', () => {
   });
 
   it('the janitor deletes published rows older than the retention and keeps the rest', async () => {
-    await using f = await relayFixture(natsUrl, databaseUrl, 'janitor');
+    await using f = await relayFixture(natsUrl, databaseUrl, 'janitor', { mode });
     await f.commit(5);
     const { relay } = await f.startRelay({ retentionMs: 60_000, janitorIntervalMs: 50 });
     await waitFor(async () => (await f.pendingCount()) === 0, { message: 'published' });
@@ -192,10 +140,10 @@ describe('outbox relay', () => {
   });
 });
 
-describe('outbox relay and a NATS outage', () => {
+describe.each(modes)('outbox relay and a NATS outage (%s mode)', (mode) => {
   it('nats-server stopped while rows accumulate: the relay recovers by itself and publishes each once', async () => {
     await using server = await NatsServerProcess.start();
-    await using f = await relayFixture(server.url, databaseUrl, 'outage');
+    await using f = await relayFixture(server.url, databaseUrl, 'outage', { mode });
     // The relay's own connection, reconnecting forever like main.ts does.
     const nc = await connect({ servers: server.url, maxReconnectAttempts: -1, reconnectTimeWait: 100 });
     const { metrics } = await f.startRelay(
@@ -234,12 +182,12 @@ describe('outbox relay and a NATS outage', () => {
   });
 });
 
-describe('rows whose earlier attempt may have outlived the duplicate window', () => {
+describe.each(modes)('rows whose earlier attempt may have outlived the duplicate window (%s mode)', (mode) => {
   it('are looked up in the stream first: a copy stored by an attempt whose ack was lost is not published again', async () => {
     // The stream starts with a 200 ms window so that it forgets the copy's id, as a real window
     // forgets ids after an outage longer than itself; then the window becomes 30 s, which covers
     // this relay's horizon (3 × 2 s + delays + 10 s margin).
-    await using f = await relayFixture(natsUrl, databaseUrl, 'stale', { duplicateWindowMs: 200 });
+    await using f = await relayFixture(natsUrl, databaseUrl, 'stale', { duplicateWindowMs: 200, mode });
     const [landed, lost] = await f.commit(2, 2);
     // An earlier attempt of `landed` reached the stream but its ack never came back (an outage),
     // and the breaker held the row longer than the duplicate window remembers.
@@ -268,9 +216,10 @@ describe('rows whose earlier attempt may have outlived the duplicate window', ()
   });
 });
 
-describe('order of transactions', () => {
+describe.each(modes)('order of transactions (%s mode)', (mode) => {
+  // In logical mode these rows, committed before the relay made its slot, go out in its catch-up.
   it('follows xid8 order, not text order, across a digit boundary (9 before 10) and seq within a transaction', async () => {
-    await using f = await relayFixture(natsUrl, databaseUrl, 'xid');
+    await using f = await relayFixture(natsUrl, databaseUrl, 'xid', { mode });
     const { createEvent, encodeStructured, subjectOf } = await import('@vigil/events');
     const subject = subjectOf(f.ns, 'sli.observed');
     const row = (txid: string) => {
@@ -289,5 +238,64 @@ describe('order of transactions', () => {
     await f.startRelay();
     await waitFor(async () => (await f.pendingCount()) === 0, { message: 'published' });
     expect(await f.streamIds()).toEqual([rows[1]!.event_id, rows[3]!.event_id, rows[0]!.event_id, rows[2]!.event_id]);
+  });
+});
+
+describe('outbox relay in xmin mode: (txid, seq) order below the oldest open transaction', () => {
+  it('a transaction that began first but commits last is published, never skipped, and not overtaken', async () => {
+    await using f = await relayFixture(natsUrl, databaseUrl, 'late', { mode: 'xmin' });
+    await f.startRelay();
+    const early = await f.commit(3);
+    await waitFor(async () => (await f.pendingCount()) === 0, { message: 'early rows published' });
+
+    // A begins and writes first; B and C begin later and commit while A is still open.
+    const conn = await f.db.connection().execute(async (a) => {
+      await sql`begin`.execute(a);
+      const lateEvent = createEvent('validation.requested', { suite: 'late' }, { source: 'vigil/test' }) as VigilEvent;
+      await f.outbox.add(a, lateEvent);
+      const bc = await f.commit(4, 2);
+      // B and C committed; their rows are newer than A's open transaction, so they wait for it.
+      const pendingWhileOpen = await f.pendingCount();
+      await sql`commit`.execute(a);
+      return { late: lateEvent.id, bc, pendingWhileOpen };
+    });
+    await waitFor(async () => (await f.pendingCount()) === 0, { message: 'everything published after A commits' });
+    expect(conn.pendingWhileOpen).toBeGreaterThanOrEqual(4);
+    // The stream holds A before B and C: B and C were held back until A committed.
+    expect(await f.streamIds()).toEqual([...early, conn.late, ...conn.bc]);
+  });
+
+  it('rows held behind a transaction that writes no outbox row go out when it ends, with no NOTIFY to wake the relay', async () => {
+    await using f = await relayFixture(natsUrl, databaseUrl, 'blocked', { mode: 'xmin' });
+    // No fallback poll within the test's deadline: only the poll for blocked rows can find them.
+    await f.startRelay({ pollIntervalMs: 600_000 });
+    const released = await f.db.connection().execute(async (a) => {
+      // A consumer's transaction (an inbox row, no outbox row) holds the snapshot's xmin back.
+      await sql`begin`.execute(a);
+      await sql`insert into outbox.inbox (consumer, event_id) values ('other', 'x')`.execute(a);
+      const held = await f.commit(5, 5);
+      const pendingWhileOpen = await f.pendingCount();
+      // Stay open until the relay, woken by their NOTIFY, has looked and found them held.
+      const since = (await sql<{ now: Date }>`select clock_timestamp() as now`.execute(f.db)).rows[0]!.now;
+      await waitFor(
+        async () =>
+          (
+            await sql<{ n: number }>`
+              select count(*)::int as n from pg_stat_activity
+              where datname = current_database() and pid <> pg_backend_pid() and state = 'idle'
+                and query like '%pg_snapshot_xmin%' and state_change > ${since}`.execute(f.db)
+          ).rows[0]!.n > 0,
+        { message: 'the relay to read the outbox while the transaction is open' },
+      );
+      await sql`commit`.execute(a);
+      return { held, pendingWhileOpen };
+    });
+    expect(released.pendingWhileOpen).toBe(5);
+    await waitFor(async () => (await f.pendingCount()) === 0, {
+      message: 'the held rows published after the blocking transaction ended',
+      // Other tests' transactions (any database of the server) can hold the rows back as well.
+      timeoutMs: 30_000,
+    });
+    expect(await f.streamIds()).toEqual(released.held);
   });
 });

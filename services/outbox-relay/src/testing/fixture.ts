@@ -41,12 +41,18 @@ export async function relayFixture(
   natsUrl: string,
   databaseUrl: string,
   label: string,
-  stream: { duplicateWindowMs?: number } = {},
+  stream: {
+    duplicateWindowMs?: number;
+    /** The relays' mode unless `startRelay` names one. @default auto */ mode?: RelayOptions['mode'];
+  } = {},
 ): Promise<RelayFixture> {
   const database = await createTestDatabase(databaseUrl, 'relay');
   const { db } = createDb<OutboxDatabase>(database.url, { max: 8, settings: relayConnectionSettings });
   await migrateOutbox(db);
-  const events = await eventsFixture(natsUrl, { label, ...stream });
+  const events = await eventsFixture(natsUrl, {
+    label,
+    ...(stream.duplicateWindowMs === undefined ? {} : { duplicateWindowMs: stream.duplicateWindowMs }),
+  });
   const outbox = createOutbox({ ns: events.ns });
   const relays: Relay[] = [];
   let disposed = false;
@@ -69,6 +75,7 @@ export async function relayFixture(
           metrics,
         },
         {
+          ...(stream.mode === undefined ? {} : { mode: stream.mode }),
           pollIntervalMs: 100,
           standbyRetryMs: 100,
           breakerProbeMs: 200,

@@ -1,0 +1,183 @@
+import { sql } from 'kysely';
+import pg from 'pg';
+import { describe, expect, inject, it } from 'vitest';
+import { createEvent, type VigilEvent } from '@vigil/events';
+import { PrivatePostgres, waitFor } from '@vigil/testkit';
+import { relayFixture, type RelayFixture } from './testing/fixture.js';
+
+const natsUrl = inject('natsUrl');
+const databaseUrl = inject('databaseUrl');
+
+/** A session on its own connection, for transactions held open beside the relay. */
+async function session(url: string): Promise<pg.Client & AsyncDisposable> {
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  return Object.assign(c, { [Symbol.asyncDispose]: () => c.end() });
+}
+
+function otherDatabase(url: string, name: string): string {
+  const u = new URL(url);
+  u.pathname = `/${name}`;
+  return u.toString();
+}
+
+async function slotOf(f: RelayFixture): Promise<{ slot_name: string; active_pid: number | null } | undefined> {
+  return (
+    await sql<{ slot_name: string; active_pid: number | null }>`
+      select slot_name, active_pid from pg_replication_slots where database = current_database()`.execute(f.db)
+  ).rows[0];
+}
+
+/**
+ * Starts a relay and waits until it streams from its slot. Making a slot waits for the
+ * transactions open at that moment (the server needs a consistent start), once per slot.
+ */
+async function startStreaming(f: RelayFixture): ReturnType<RelayFixture['startRelay']> {
+  const started = await f.startRelay();
+  await waitFor(async () => (await slotOf(f))?.active_pid != null, { message: 'the relay streaming from its slot' });
+  return started;
+}
+
+describe('outbox relay in logical mode: commit order from the WAL', () => {
+  it('a transaction that began first but commits last comes after the ones that committed before it, and holds nothing back', async () => {
+    await using f = await relayFixture(natsUrl, databaseUrl, 'wal-order', { mode: 'logical' });
+    const { relay, metrics } = await startStreaming(f);
+    expect(relay.mode()).toBe('logical');
+    expect(await metrics.registry.getSingleMetricAsString('vigil_outbox_relay_mode')).toMatch(
+      /vigil_outbox_relay_mode\{mode="logical"\} 1/,
+    );
+    const early = await f.commit(3);
+    const result = await f.db.connection().execute(async (a) => {
+      // A writes its row first; B and C begin later and commit while A is still open.
+      await sql`begin`.execute(a);
+      const late = createEvent('validation.requested', { suite: 'late' }, { source: 'vigil/test' }) as VigilEvent;
+      await f.outbox.add(a, late);
+      const bc = await f.commit(4, 2);
+      // B and C reach the stream while A is open: nothing waits for A.
+      await waitFor(async () => (await f.streamIds()).length === early.length + bc.length, {
+        message: 'B and C published while A is open',
+      });
+      const whileOpen = await f.streamIds();
+      await sql`commit`.execute(a);
+      return { late: late.id, bc, whileOpen };
+    });
+    expect(result.whileOpen).toEqual([...early, ...result.bc]);
+    await waitFor(async () => (await f.pendingCount()) === 0, { message: 'A published after its commit' });
+    expect(await f.streamIds()).toEqual([...early, ...result.bc, result.late]);
+  });
+
+  it('write transactions held open in another database and in this one (touching no outbox row) add nothing to delivery', async () => {
+    await using f = await relayFixture(natsUrl, databaseUrl, 'wal-unrelated', { mode: 'logical' });
+    await startStreaming(f);
+    // Both hold a transaction id, which would hold the xmin mode's snapshot back.
+    await using elsewhere = await session(otherDatabase(f.databaseUrl, 'postgres'));
+    await elsewhere.query('begin');
+    await elsewhere.query('create temporary table held_open (x int)');
+    await elsewhere.query('insert into held_open values (1)');
+    await using here = await session(f.databaseUrl);
+    await here.query('begin');
+    await here.query(`insert into outbox.inbox (consumer, event_id) values ('other', 'x')`);
+    const ids = await f.commit(50, 10);
+    await waitFor(async () => (await f.pendingCount()) === 0, { message: 'published while both stay open' });
+    expect(await f.streamIds()).toEqual(ids);
+    await here.query('rollback');
+    await elsewhere.query('rollback');
+  });
+
+  it('restarted, it resumes from the confirmed position: events committed while it was down arrive once each', async () => {
+    await using f = await relayFixture(natsUrl, databaseUrl, 'wal-resume', { mode: 'logical' });
+    const first = await f.startRelay();
+    const before = await f.commit(30, 10);
+    await waitFor(async () => (await f.pendingCount()) === 0, { message: 'first rows published' });
+    await first.relay.stop();
+    // The slot stays and keeps the WAL of what comes next.
+    expect(await slotOf(f)).toMatchObject({ active_pid: null });
+    const during = await f.commit(40, 10);
+    await f.startRelay();
+    await waitFor(async () => (await f.pendingCount()) === 0, { message: 'rows committed while down published' });
+    expect(await f.streamIds()).toEqual([...before, ...during]);
+  });
+
+  it('a slot dropped under it is noticed and made again with a catch-up from the table: no event lost or doubled', async () => {
+    await using f = await relayFixture(natsUrl, databaseUrl, 'wal-dropped', { mode: 'logical' });
+    const { metrics } = await f.startRelay();
+    const before = await f.commit(20, 10);
+    await waitFor(async () => (await f.pendingCount()) === 0, { message: 'first rows published' });
+    const name = (await slotOf(f))?.slot_name;
+    expect(name).toMatch(/^vigil_relay_relay_/);
+    // An operator drops the slot: its walsender ended, the slot dropped before the relay takes
+    // it again, and events committed right after (before or after the relay made a new one).
+    await using admin = await session(f.databaseUrl);
+    let during: string[] = [];
+    await waitFor(
+      async () => {
+        const r = await admin.query<{ dropped: boolean }>(
+          `select case when active_pid is null then pg_drop_replication_slot(slot_name) is not null
+                       else not pg_terminate_backend(active_pid) end as dropped
+           from pg_replication_slots where slot_name = $1`,
+          [name],
+        );
+        if (r.rows[0]?.dropped !== true) return false;
+        during = await f.commit(20, 10);
+        return true;
+      },
+      { intervalMs: 1, message: 'the slot dropped' },
+    );
+    const after = await f.commit(20, 10);
+    await waitFor(async () => (await f.pendingCount()) === 0, { timeoutMs: 20_000, message: 'all published' });
+    expect(await f.streamIds()).toEqual([...before, ...during, ...after]);
+    expect(await metrics.registry.getSingleMetricAsString('vigil_outbox_relay_slot_retained_wal_bytes')).toMatch(
+      /vigil_outbox_relay_slot_retained_wal_bytes \d+/,
+    );
+  });
+});
+
+describe('outbox relay and its server', () => {
+  it('a slot invalidated by max_slot_wal_keep_size is noticed at start and made again; the events behind it come from the table', async () => {
+    await using server = await PrivatePostgres.start({
+      settings: { max_slot_wal_keep_size: '1MB', max_wal_size: '32MB', min_wal_size: '32MB' },
+    });
+    await using f = await relayFixture(natsUrl, server.url, 'wal-lost', { mode: 'logical' });
+    const first = await f.startRelay();
+    const before = await f.commit(10, 10);
+    await waitFor(async () => (await f.pendingCount()) === 0, { message: 'first rows published' });
+    await first.relay.stop();
+    const during = await f.commit(10, 10);
+    // Fill WAL past the slot's allowance and checkpoint until the server gives up the slot.
+    await sql`create table filler (x text)`.execute(f.db);
+    await waitFor(
+      async () => {
+        await sql`insert into filler select repeat('x', 1000) from generate_series(1, 20000)`.execute(f.db);
+        await sql`checkpoint`.execute(f.db);
+        const r = await sql<{ wal_status: string }>`select wal_status from pg_replication_slots`.execute(f.db);
+        return r.rows[0]?.wal_status === 'lost';
+      },
+      { timeoutMs: 60_000, message: 'the slot invalidated' },
+    );
+    const { metrics } = await f.startRelay();
+    await waitFor(async () => (await f.pendingCount()) === 0, { message: 'caught up' });
+    expect(await f.streamIds()).toEqual([...before, ...during]);
+    expect(await metrics.registry.getSingleMetricAsString('vigil_outbox_relay_slot_recreated_total')).toMatch(
+      /vigil_outbox_relay_slot_recreated_total 1/,
+    );
+    const after = await f.commit(10, 10);
+    await waitFor(async () => (await f.pendingCount()) === 0, { message: 'streaming again' });
+    expect(await f.streamIds()).toEqual([...before, ...during, ...after]);
+  });
+
+  it('auto mode on a server with wal_level = replica falls back to xmin mode and says so; logical mode refuses to start, naming the remedy', async () => {
+    await using server = await PrivatePostgres.start({ settings: { wal_level: 'replica', max_wal_senders: '10' } });
+    await using f = await relayFixture(natsUrl, server.url, 'wal-replica');
+    await expect(f.startRelay({ mode: 'logical' })).rejects.toThrow(
+      /RELAY_MODE=logical, but wal_level is replica: ALTER SYSTEM SET wal_level = logical and restart PostgreSQL/,
+    );
+    const { relay, metrics } = await f.startRelay();
+    expect(relay.mode()).toBe('xmin');
+    expect(await metrics.registry.getSingleMetricAsString('vigil_outbox_relay_mode')).toMatch(
+      /vigil_outbox_relay_mode\{mode="xmin"\} 1/,
+    );
+    const ids = await f.commit(10, 5);
+    await waitFor(async () => (await f.pendingCount()) === 0, { message: 'published in xmin mode' });
+    expect(await f.streamIds()).toEqual(ids);
+  });
+});
