@@ -1,3 +1,4 @@
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NatsServerProcess, PrivatePostgres, waitFor } from '@vigil/testkit';
 import { runCli } from './support/cli.js';
@@ -64,6 +65,38 @@ describe('faults during steady traffic through the whole pipeline', () => {
       });
       await outcome(p, 'PostgreSQL restarted', sent, rows);
     } finally {
+      await p.dispose();
+    }
+  }, 300_000);
+
+  it('write transactions held open in another database and in the vigil database: every request completes while they stay open', async () => {
+    const p = await pipeline('heldopen');
+    // The relay decodes the WAL (the private server has wal_level = logical); its slot is made
+    // once, waiting for the transactions open at that moment, so the held ones come after.
+    await p.procs.get('outbox-relay')![0]!.waitForLog('streaming from the slot');
+    const elsewhere = new pg.Client({ connectionString: postgres.url });
+    const here = new pg.Client({ connectionString: p.databaseUrl });
+    await elsewhere.connect();
+    await here.connect();
+    try {
+      await elsewhere.query('begin');
+      await elsewhere.query('select pg_current_xact_id()');
+      await here.query('begin');
+      await here.query(`insert into outbox.inbox (consumer, event_id) values ('held-open', 'x')`);
+      const sent = await traffic(p, 90, 30);
+      await outcome(p, 'unrelated transactions held open', sent, rows);
+      // Both were open the whole time: every completion above came while they were.
+      for (const c of [elsewhere, here]) {
+        expect(
+          (await c.query<{ open: boolean }>('select pg_current_xact_id_if_assigned() is not null as open')).rows[0]
+            ?.open,
+        ).toBe(true);
+      }
+      await here.query('rollback');
+      await elsewhere.query('rollback');
+    } finally {
+      await here.end();
+      await elsewhere.end();
       await p.dispose();
     }
   }, 300_000);

@@ -1,11 +1,16 @@
 /**
  * pnpm bench:outbox — prints a table; not a test.
- * (a) raw JetStream publish, pipelined, messages/s; (b) the outbox path: 50,000 rows committed,
- * then relayed, rows/s and b/a; (c) commit → consumer receipt latency at a steady 1,000 events/s
- * for 20 s: p50, p99, max. Same machine, same ~512-byte payload.
+ * (a) raw JetStream publish, pipelined, messages/s; then for each relay mode (logical, xmin):
+ * (b) the outbox path: 50,000 rows committed, then relayed, rows/s and b/a; (c) commit →
+ * consumer receipt latency at a steady 1,000 events/s for 20 s: p50, p99, max; (d) the same for
+ * 30 s while a write transaction stays open in another database of the server and one in the
+ * vigil database touches no outbox row. Same machine, same ~512-byte payload.
+ * BENCH_MODES=logical (or xmin) runs one mode only.
  */
 import { AckPolicy, DeliverPolicy, jetstreamManager } from '@nats-io/jetstream';
 import { headers as natsHeaders } from '@nats-io/nats-core';
+import { sql } from 'kysely';
+import pg from 'pg';
 import { createEvent, encodeStructured, subjectOf, type VigilEvent } from '@vigil/events';
 import { eventsFixture } from '@vigil/events/testing';
 import { createOutbox, migrateOutbox, type OutboxDatabase } from '@vigil/outbox';
@@ -15,6 +20,8 @@ import { createTestDatabase, resolveNats, resolvePostgres, ServiceProcess } from
 const N = Number(process.env['BENCH_ROWS'] ?? 50_000);
 const RATE = 1000;
 const SECONDS = Number(process.env['BENCH_SECONDS'] ?? 20);
+const HOLD_SECONDS = Number(process.env['BENCH_HOLD_SECONDS'] ?? 30);
+const MODES = (process.env['BENCH_MODES'] ?? 'logical,xmin').split(',') as ('logical' | 'xmin')[];
 
 function event(i: number): VigilEvent {
   // ~512 bytes as structured JSON.
@@ -26,6 +33,25 @@ function event(i: number): VigilEvent {
 }
 
 const pct = (xs: number[], p: number) => xs[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))] ?? NaN;
+
+interface Latency {
+  readonly rate: number;
+  readonly sorted: number[];
+  readonly missing: number;
+}
+
+interface Figures {
+  readonly commitRate: number;
+  readonly relayRate: number;
+  readonly steady: Latency;
+  readonly held: Latency;
+}
+
+async function session(url: string): Promise<pg.Client & AsyncDisposable> {
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  return Object.assign(c, { [Symbol.asyncDispose]: () => c.end() });
+}
 
 async function main(): Promise<void> {
   await using nats = await resolveNats();
@@ -75,100 +101,157 @@ async function main(): Promise<void> {
       await jsm.streams.purge(ns.stream);
     }
 
-    // (b) N rows committed (100 per transaction), then relayed from cold.
-    const commitStart = performance.now();
-    for (let i = 0; i < N; i += 100) {
-      await db.transaction().execute(async (tx) => {
-        for (let j = i; j < Math.min(N, i + 100); j++) await outbox.add(tx, event(j));
+    /**
+     * Commits one event per transaction at a steady 1,000/s for `seconds`; latency from commit to
+     * receipt. `afterCommits` runs when the last commit is done (before waiting for receipts).
+     */
+    const steadyLatency = async (
+      seconds: number,
+      from: number,
+      afterCommits?: () => Promise<void>,
+    ): Promise<Latency> => {
+      const committedAt = new Map<string, number>();
+      const receivedAt = new Map<string, number>();
+      const total = RATE * seconds;
+      // A consumer of this phase's events only.
+      await jsm.consumers.add(ns.stream, {
+        durable_name: 'latency',
+        ack_policy: AckPolicy.None,
+        deliver_policy: DeliverPolicy.New,
       });
-    }
-    const commitRate = N / ((performance.now() - commitStart) / 1000);
-    // The relay as it runs in production: its own process, started on the committed backlog.
-    const relay = ServiceProcess.start(
-      'outbox-relay',
-      {
-        NATS_URL: nats.url,
-        DATABASE_URL: database.url,
-        VIGIL_NAMESPACE: id,
-        LOG_LEVEL: 'warn',
-        ...(process.env['OTEL_SDK_DISABLED'] ? { OTEL_SDK_DISABLED: 'true' } : {}),
-      },
-      process.env['RELAY_CPU_PROF_DIR'] ? ['--cpu-prof', `--cpu-prof-dir=${process.env['RELAY_CPU_PROF_DIR']}`] : [],
-    );
-    for (;;) {
-      const info = await jsm.streams.info(ns.stream);
-      if (info.state.messages >= N) break;
-      if (relay.child.exitCode !== null) throw new Error('relay exited');
-      await new Promise((r) => setTimeout(r, 20));
-    }
-    const relayRate = await storedRate();
-
-    // (c) steady 1,000 events/s, one event per transaction; latency from commit to receipt.
-    const committedAt = new Map<string, number>();
-    const receivedAt = new Map<string, number>();
-    await jsm.consumers.add(ns.stream, {
-      durable_name: 'latency',
-      ack_policy: AckPolicy.None,
-      deliver_policy: DeliverPolicy.New,
-    });
-    const consumer = await js.consumers.get(ns.stream, 'latency');
-    const messages = await consumer.consume({ max_messages: 1000 });
-    const total = RATE * SECONDS;
-    const received = (async () => {
-      for await (const m of messages) {
-        receivedAt.set(m.headers?.get('Nats-Msg-Id') ?? '', performance.now());
-        if (receivedAt.size >= total) break;
+      const consumer = await js.consumers.get(ns.stream, 'latency');
+      const messages = await consumer.consume({ max_messages: 1000 });
+      const received = (async () => {
+        for await (const m of messages) {
+          receivedAt.set(m.headers?.get('Nats-Msg-Id') ?? '', performance.now());
+          if (receivedAt.size >= total) break;
+        }
+      })();
+      // Events are built beforehand: the receiving loop shares this process, and building and
+      // validating an event on it would delay the receipts it timestamps.
+      const steady = Array.from({ length: total }, (_, i) => event(from + i));
+      // Writers keep the schedule: a commit starts when due, not when the previous one ended.
+      const start = performance.now();
+      const commits: Promise<void>[] = [];
+      for (let i = 0; i < total; i++) {
+        const due = start + (i * 1000) / RATE;
+        const wait = due - performance.now();
+        if (wait > 1) await new Promise((r) => setTimeout(r, wait));
+        const e = steady[i] as VigilEvent;
+        commits.push(
+          db
+            .transaction()
+            .execute((tx) => outbox.add(tx, e))
+            .then(() => void committedAt.set(e.id, performance.now())),
+        );
       }
-    })();
-    // Events are built beforehand: the receiving loop shares this process, and building and
-    // validating an event on it would delay the receipts it timestamps.
-    const steady = Array.from({ length: total }, (_, i) => event(N + i));
-    // Writers keep the schedule: a commit starts when due, not when the previous one ended.
-    const start = performance.now();
-    const commits: Promise<void>[] = [];
-    for (let i = 0; i < total; i++) {
-      const due = start + (i * 1000) / RATE;
-      const wait = due - performance.now();
-      if (wait > 1) await new Promise((r) => setTimeout(r, wait));
-      const e = steady[i] as VigilEvent;
-      commits.push(
-        db
-          .transaction()
-          .execute((tx) => outbox.add(tx, e))
-          .then(() => void committedAt.set(e.id, performance.now())),
-      );
-    }
-    await Promise.all(commits);
-    const achieved = total / ((performance.now() - start) / 1000);
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([received, new Promise((r) => (timer = setTimeout(r, 30_000)))]);
-    clearTimeout(timer);
-    messages.stop();
-    await relay.kill('SIGTERM');
-    const latencies = [...committedAt].flatMap(([eid, c]) => {
-      const at = receivedAt.get(eid);
-      return at === undefined ? [] : [at - c];
-    });
-    latencies.sort((x, y) => x - y);
-    const missing = total - latencies.length;
+      await Promise.all(commits);
+      const rate = total / ((performance.now() - start) / 1000);
+      await afterCommits?.();
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([received, new Promise((r) => (timer = setTimeout(r, 30_000)))]);
+      clearTimeout(timer);
+      messages.stop();
+      await jsm.consumers.delete(ns.stream, 'latency');
+      const sorted = [...committedAt].flatMap(([eid, c]) => {
+        const at = receivedAt.get(eid);
+        return at === undefined ? [] : [at - c];
+      });
+      sorted.sort((x, y) => x - y);
+      return { rate, sorted, missing: total - sorted.length };
+    };
 
-    const rows: [string, string][] = [
-      ['payload bytes (structured CloudEvent)', String(sample)],
-      ['(a) raw JetStream publish, pipelined (bursts of 1000), best of 3', `${rawRate.toFixed(0)} msg/s`],
-      ['    outbox commits, 100 rows per transaction', `${commitRate.toFixed(0)} rows/s`],
-      [`(b) outbox relay (own process), ${N} committed rows → JetStream`, `${relayRate.toFixed(0)} rows/s`],
-      ['    ratio b/a (target ≥ 0.85)', (relayRate / rawRate).toFixed(2)],
-      [`(c) commit → receipt at ${achieved.toFixed(0)} events/s for ${SECONDS} s (${latencies.length} events)`, ''],
-      ['    p50 (target ≤ 2 ms)', `${pct(latencies, 50).toFixed(2)} ms`],
-      ['    p99 (target ≤ 10 ms)', `${pct(latencies, 99).toFixed(2)} ms`],
-      ['    max', `${(latencies[latencies.length - 1] ?? NaN).toFixed(2)} ms`],
-      ['    events not received within 30 s (must be 0)', String(missing)],
+    const relayEnv = (mode: string): Record<string, string> => ({
+      NATS_URL: nats.url,
+      DATABASE_URL: database.url,
+      VIGIL_NAMESPACE: id,
+      LOG_LEVEL: 'info',
+      RELAY_MODE: mode,
+      ...(process.env['OTEL_SDK_DISABLED'] ? { OTEL_SDK_DISABLED: 'true' } : {}),
+    });
+    let seq = N;
+    const results = new Map<string, Figures>();
+    for (const mode of MODES) {
+      await jsm.streams.purge(ns.stream);
+      await sql`truncate outbox.events`.execute(db);
+      if (mode === 'logical') {
+        // The slot first, so that (b) reads the WAL, not the catch-up of a new slot.
+        const first = ServiceProcess.start('outbox-relay', relayEnv(mode));
+        await first.waitForLog('catch-up done', 60_000);
+        await first.kill('SIGTERM');
+      }
+      // (b) N rows committed (100 per transaction), then relayed from cold.
+      const commitStart = performance.now();
+      for (let i = 0; i < N; i += 100) {
+        await db.transaction().execute(async (tx) => {
+          for (let j = i; j < Math.min(N, i + 100); j++) await outbox.add(tx, event(seq + j));
+        });
+      }
+      seq += N;
+      const commitRate = N / ((performance.now() - commitStart) / 1000);
+      // The relay as it runs in production: its own process, started on the committed backlog.
+      const relay = ServiceProcess.start(
+        'outbox-relay',
+        relayEnv(mode),
+        process.env['RELAY_CPU_PROF_DIR'] ? ['--cpu-prof', `--cpu-prof-dir=${process.env['RELAY_CPU_PROF_DIR']}`] : [],
+      );
+      try {
+        for (;;) {
+          const info = await jsm.streams.info(ns.stream);
+          if (info.state.messages >= N) break;
+          if (relay.child.exitCode !== null) throw new Error(`relay exited: ${relay.stderrText}`);
+          await new Promise((r) => setTimeout(r, 20));
+        }
+        const relayRate = await storedRate();
+        // (c) steady 1,000 events/s, one event per transaction.
+        const steady = await steadyLatency(SECONDS, seq);
+        seq += RATE * SECONDS;
+        // (d) the same while two write transactions stay open throughout.
+        await using elsewhere = await session(postgres.url);
+        await using here = await session(database.url);
+        await elsewhere.query('begin');
+        await elsewhere.query('select pg_current_xact_id()');
+        await here.query('begin');
+        await here.query(`insert into outbox.inbox (consumer, event_id) values ('bench', 'held-open')`);
+        const held = await steadyLatency(HOLD_SECONDS, seq, async () => {
+          await here.query('rollback');
+          await elsewhere.query('rollback');
+        });
+        seq += RATE * HOLD_SECONDS;
+        results.set(mode, { commitRate, relayRate, steady, held });
+      } finally {
+        await relay.kill('SIGTERM');
+      }
+    }
+
+    const rows: [string, ...string[]][] = [
+      ['', ...MODES.map((m) => `${m} mode`)],
+      ['payload bytes (structured CloudEvent)', ...MODES.map(() => String(sample))],
+      [
+        '(a) raw JetStream publish, pipelined (bursts of 1000), best of 3',
+        ...MODES.map(() => `${rawRate.toFixed(0)} msg/s`),
+      ],
     ];
-    const w = Math.max(...rows.map((r) => r[0].length));
+    const each = (label: string, cell: (r: Figures) => string) =>
+      rows.push([label, ...MODES.map((m) => cell(results.get(m) as Figures))]);
+    each('    outbox commits, 100 rows per transaction', (r) => `${r.commitRate.toFixed(0)} rows/s`);
+    each(`(b) outbox relay (own process), ${N} committed rows → JetStream`, (r) => `${r.relayRate.toFixed(0)} rows/s`);
+    each('    ratio b/a (target ≥ 0.9)', (r) => (r.relayRate / rawRate).toFixed(2));
+    for (const [label, pick] of [
+      [`(c) commit → receipt, 1,000 events/s for ${SECONDS} s`, (r: Figures) => r.steady],
+      [`(d) the same for ${HOLD_SECONDS} s, two unrelated transactions open`, (r: Figures) => r.held],
+    ] as const) {
+      each(label, (r) => `${pick(r).rate.toFixed(0)} events/s`);
+      each('    p50 (target ≤ 2 ms)', (r) => `${pct(pick(r).sorted, 50).toFixed(2)} ms`);
+      each('    p99 (target ≤ 10 ms)', (r) => `${pct(pick(r).sorted, 99).toFixed(2)} ms`);
+      each('    max', (r) => `${(pick(r).sorted[pick(r).sorted.length - 1] ?? NaN).toFixed(2)} ms`);
+      each('    events not received within 30 s (must be 0)', (r) => String(pick(r).missing));
+    }
+    const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
     process.stdout.write(
       `\noutbox benchmark (NATS ${nats.source}, Postgres ${postgres.source}, node ${process.version})\n`,
     );
-    for (const [k, v] of rows) process.stdout.write(`${k.padEnd(w)}  ${v}\n`);
+    for (const r of rows) process.stdout.write(`${r.map((c, i) => c.padEnd(widths[i] ?? 0)).join('  ')}\n`);
   } finally {
     await db.destroy();
   }

@@ -1,6 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import {
+  acknowledgeArgument,
   checkDuplicateWindow,
+  chooseMode,
+  laterLsn,
+  lsnFromBigInt,
+  lsnToBigInt,
+  slotNameFor,
   defaultRetrySchedule,
   isPermanentPublishError,
   needsStreamCheck,
@@ -51,5 +57,62 @@ describe('publish failures', () => {
     expect(isPermanentPublishError({ name: 'TimeoutError' })).toBe(false);
     expect(isPermanentPublishError(new Error('CONNECTION_CLOSED'))).toBe(false);
     expect(isPermanentPublishError(undefined)).toBe(false);
+  });
+});
+
+describe('relay mode', () => {
+  it('auto takes logical decoding where the server has wal_level = logical and the role may replicate', () => {
+    expect(chooseMode('auto', { walLevel: 'logical', canReplicate: true })).toEqual({ mode: 'logical' });
+  });
+
+  it('auto falls back to xmin with a warning that names the cause and the remedy', () => {
+    const replica = chooseMode('auto', { walLevel: 'replica', canReplicate: true });
+    expect(replica.mode).toBe('xmin');
+    expect(replica.error).toBeUndefined();
+    expect(replica.warning).toMatch(/^wal_level is replica: the relay falls back to xmin mode/);
+    expect(replica.warning).toMatch(/ALTER SYSTEM SET wal_level = logical and restart PostgreSQL/);
+    const role = chooseMode('auto', { walLevel: 'logical', canReplicate: false });
+    expect(role).toMatchObject({
+      mode: 'xmin',
+      warning: expect.stringMatching(/^the database role has neither REPLICATION nor superuser/),
+    });
+  });
+
+  it('a configured mode is kept: xmin as it is, logical refused where the server cannot decode', () => {
+    expect(chooseMode('xmin', { walLevel: 'logical', canReplicate: true })).toEqual({ mode: 'xmin' });
+    expect(chooseMode('logical', { walLevel: 'minimal', canReplicate: true }).error).toMatch(
+      /^RELAY_MODE=logical, but wal_level is minimal: ALTER SYSTEM SET wal_level = logical/,
+    );
+  });
+});
+
+describe('WAL positions', () => {
+  it('parse and print as PostgreSQL does, across the 32-bit boundary', () => {
+    expect(lsnToBigInt('0/0')).toBe(0n);
+    expect(lsnToBigInt('16/B374D848')).toBe((0x16n << 32n) | 0xb374d848n);
+    expect(lsnFromBigInt(lsnToBigInt('1/0') - 1n)).toBe('0/FFFFFFFF');
+    expect(() => lsnToBigInt('16-B374D848')).toThrow(/not a WAL position: "16-B374D848"/);
+  });
+
+  it('hand pg-logical-replication one byte less, since it reports its argument + 1 as flushed', () => {
+    expect(acknowledgeArgument('1/0')).toBe('0/FFFFFFFF');
+    expect(acknowledgeArgument('0/1A2B')).toBe('0/1A2A');
+    expect(acknowledgeArgument('0/0')).toBe('0/0');
+  });
+
+  it('compare by value, not text', () => {
+    expect(laterLsn('0/FFFFFFFF', '1/0')).toBe('1/0');
+    expect(laterLsn('A/0', '9/FFFFFFFF')).toBe('A/0');
+  });
+});
+
+describe('slot name', () => {
+  it('one per database, in the characters slot names allow, at most 63 long and still distinct', () => {
+    expect(slotNameFor('vigil')).toBe('vigil_relay_vigil');
+    expect(slotNameFor('My-App.db')).toBe('vigil_relay_my_app_db');
+    const a = slotNameFor('x'.repeat(60) + 'a');
+    const b = slotNameFor('x'.repeat(60) + 'b');
+    expect(a).toMatch(/^[a-z0-9_]{63}$/);
+    expect(a).not.toBe(b);
   });
 });

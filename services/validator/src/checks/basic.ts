@@ -124,8 +124,8 @@ export const postgres: CheckRunner<'postgres'> = async (p, ctx) => {
     };
     if (p.expect !== undefined && value !== p.expect) {
       return {
-        status: 'FAIL',
-        message: `first value is ${JSON.stringify(value)}, expected ${JSON.stringify(p.expect)}`,
+        status: p.otherwise,
+        message: `first value is ${JSON.stringify(value)}, expected ${JSON.stringify(p.expect)}${p.hint === undefined ? '' : `: ${p.hint}`}`,
         observed,
       };
     }

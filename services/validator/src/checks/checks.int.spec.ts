@@ -102,6 +102,14 @@ describe('tcp, postgres, host, file, command', () => {
     ).toMatchObject({ status: 'FAIL', message: 'first value is "a", expected "b"' });
     expect(
       await runCheck(
+        check(
+          `{ name: p, kind: postgres, params: { query: "select 'replica'", expect: logical, otherwise: WARN, hint: "set wal_level" } }`,
+        ),
+        ctx(),
+      ),
+    ).toMatchObject({ status: 'WARN', message: 'first value is "replica", expected "logical": set wal_level' });
+    expect(
+      await runCheck(
         check(`{ name: p, kind: postgres, params: { query: "create table vigil_should_not_exist (x int)" } }`),
         ctx(),
       ),

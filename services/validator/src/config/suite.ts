@@ -79,6 +79,10 @@ export const checkParams = {
     /** Runs in a read-only transaction. @default select 1 */
     query: z.string().min(1).default('select 1'),
     expect: z.union([z.string(), z.number(), z.boolean(), z.null()]).optional(),
+    /** The status when the first value is not `expect`. @default FAIL */
+    otherwise: z.enum(['FAIL', 'WARN']).default('FAIL'),
+    /** Said after a mismatch: what it means and what to do about it. */
+    hint: z.string().min(1).optional(),
   }),
   host: z.strictObject({
     /**
