@@ -115,6 +115,7 @@ export async function up(o: UpOptions): Promise<RunningStack> {
       o.print(`vigil: ready`);
       o.print(`  NATS        ${nats.url}  (${describe(nats.source)})`);
       o.print(`  PostgreSQL  ${redact(databaseUrl)}  (${describe(postgres.source)})`);
+      if (postgres.note !== undefined) o.print(`              ${postgres.note}`);
       o.print(
         `  streams     ${defaultNamespace.stream} (${made.events}, ${info.state.messages} messages, subjects ${defaultNamespace.subjectPrefix}.>), ${defaultNamespace.deadLetterStream} (${made.deadLetter})`,
       );

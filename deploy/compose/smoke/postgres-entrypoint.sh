@@ -10,4 +10,6 @@ if [ ! -s "$PGDATA/PG_VERSION" ]; then
   PGPASSWORD="$POSTGRES_PASSWORD" psql -q -U "$POSTGRES_USER" -d postgres -c "create database \"$POSTGRES_DB\""
   pg_ctl -D "$PGDATA" -m fast -w stop >/dev/null
 fi
-exec postgres -D "$PGDATA" -c listen_addresses='*'
+# As the official image does: a command starting with `postgres` passes its options on.
+if [ "${1:-}" = postgres ]; then shift; fi
+exec postgres -D "$PGDATA" -c listen_addresses='*' "$@"

@@ -9,13 +9,15 @@ export type ServerSource = 'env' | 'local' | 'spawned' | 'container';
 export interface ResolvedServer {
   readonly url: string;
   readonly source: ServerSource;
+  /** Why this source was taken over an earlier one, when it was. */
+  readonly note?: string;
   /** Stops what was started for this resolution (nothing for env and local). */
   stop(): Promise<void>;
   [Symbol.asyncDispose](): Promise<void>;
 }
 
-function resolved(url: string, source: ServerSource, stop: () => Promise<void>): ResolvedServer {
-  return { url, source, stop, [Symbol.asyncDispose]: stop };
+function resolved(url: string, source: ServerSource, stop: () => Promise<void>, note?: string): ResolvedServer {
+  return { url, source, stop, [Symbol.asyncDispose]: stop, ...(note === undefined ? {} : { note }) };
 }
 
 const noop = async () => undefined;
@@ -84,13 +86,14 @@ export async function resolvePostgres(
   } = {},
 ): Promise<ResolvedServer> {
   const env = o.env ?? process.env;
+  let note: string | undefined;
   if (!o.ownServer) {
     if (env['DATABASE_URL']) return resolved(env['DATABASE_URL'], 'env', noop);
-    if (
-      (await isReachable('127.0.0.1', 5432)) &&
-      (o.logical === false || !postgresBinDir() || (await walLevel(LOCAL_POSTGRES)) === 'logical')
-    )
-      return resolved(LOCAL_POSTGRES, 'local', noop);
+    if (await isReachable('127.0.0.1', 5432)) {
+      const level = o.logical === false || !postgresBinDir() ? 'logical' : await walLevel(LOCAL_POSTGRES);
+      if (level === 'logical') return resolved(LOCAL_POSTGRES, 'local', noop);
+      note = `the server on 5432 has wal_level = ${level ?? 'unknown'}; a private one with wal_level = logical instead, so that no transaction of that server holds vigil's events back`;
+    }
   }
   if (postgresBinDir()) {
     const port = o.preferDefaultPort && !(await isReachable('127.0.0.1', 5432)) ? 5432 : undefined;
@@ -98,7 +101,7 @@ export async function resolvePostgres(
       ...(o.dataDir === undefined ? {} : { dataDir: o.dataDir }),
       ...(port ? { port } : {}),
     });
-    return resolved(p.url, 'spawned', () => p.stop());
+    return resolved(p.url, 'spawned', () => p.stop(), note);
   }
   const c = await tryContainer('postgres:15-alpine', 5432, [], { POSTGRES_HOST_AUTH_METHOD: 'trust' });
   if (c) return resolved(`postgres://postgres@${c.host}:${c.port}/postgres`, 'container', c.stop);
