@@ -16,6 +16,8 @@ export const relayEnv = serviceEnv.extend({
     .string()
     .regex(/^[a-z0-9_]{1,63}$/, 'a slot name is 1-63 characters of a-z, 0-9 and _')
     .optional(),
+  /** Logical mode: rows received and not yet confirmed before the stream pauses. @default 20000 */
+  RELAY_MAX_BUFFERED_ROWS: z.coerce.number().int().min(1).default(20_000),
   /** @default 1000 */
   RELAY_BATCH_SIZE: z.coerce.number().int().min(1).max(10_000).default(1000),
   /** Fallback poll when no NOTIFY arrives. @default 1000 */

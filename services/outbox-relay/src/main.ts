@@ -26,6 +26,7 @@ async function main(): Promise<void> {
     {
       mode: env.RELAY_MODE,
       ...(env.RELAY_SLOT === undefined ? {} : { slot: env.RELAY_SLOT }),
+      maxBufferedRows: env.RELAY_MAX_BUFFERED_ROWS,
       batchSize: env.RELAY_BATCH_SIZE,
       pollIntervalMs: env.RELAY_POLL_INTERVAL_MS,
       retry: {
