@@ -43,7 +43,8 @@ async function main(): Promise<void> {
   });
   const trainings = new Counter({
     name: 'vigil_anomaly_models_trained_total',
-    help: 'Models trained',
+    help: 'Models trained; where="before_transaction" when trained ahead of the ingest transaction, "in_transaction" when the series had changed since (another instance, or an earlier point of the same group)',
+    labelNames: ['where'],
     registers: [metrics],
   });
   const refused = new Counter({
@@ -61,7 +62,7 @@ async function main(): Promise<void> {
     onPoint: (_p, r) => {
       points.inc();
       if (r.alert) alerts.inc();
-      if (r.trained) trainings.inc();
+      if (r.trained) trainings.inc({ where: r.trainedBefore ? 'before_transaction' : 'in_transaction' });
     },
     onRefused: (series) => refused.inc({ series }),
   };

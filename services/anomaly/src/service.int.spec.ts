@@ -217,6 +217,62 @@ describe('anomaly service', () => {
     );
   });
 
+  it('trains ahead of its ingest transaction: each model is the one the transaction would have trained', async () => {
+    await using bed = await testBed('pretrain');
+    const { f, db } = bed;
+    const series = 'sli-value/shop/pretrain';
+    const trainedBefore: boolean[] = [];
+    const deps: AnomalyDeps = {
+      ...bed.deps,
+      onPoint: (_p, r) => {
+        if (r.trained) trainedBefore.push(r.trainedBefore);
+      },
+    };
+    const rnd = prng(7);
+    const start = Date.now() - 200 * 60_000;
+    const values = Array.from({ length: 150 }, () => 100 + 10 * rnd());
+    const consumer = await startIngest(deps);
+    try {
+      // The points before each retraining (every 50th) in a burst, the retraining point alone once
+      // they are in: when its event is prepared the process knows the series' state before it.
+      let sent = 0;
+      const send = async (until: number) => {
+        for (; sent < until; sent++) {
+          const event = createEvent(
+            'sli.observed',
+            {
+              sli: 'pretrain',
+              service: 'shop',
+              value: values[sent]!,
+              threshold: 150,
+              observedAt: new Date(start + sent * 60_000).toISOString(),
+            },
+            { source: 'vigil/test' },
+          ) as VigilEvent;
+          await publish(f, event);
+        }
+        await waitFor(() => consumer.stats.processed === until, { message: `${until} points handled` });
+      };
+      for (const training of [49, 99, 149]) {
+        await send(training);
+        await send(training + 1);
+      }
+    } finally {
+      await consumer.stop();
+    }
+    // Each model (at points 50, 100 and 150) was trained before its transaction.
+    expect(trainedBefore).toEqual([true, true, true]);
+    const models = await db.selectFrom('anomaly.models').select('version').execute();
+    let expected: SeriesState = emptyState;
+    for (const value of values) expected = step(expected, 0, value, detectorOptions(config), series).state;
+    expect(models.map((m) => m.version)).toEqual([expected.model!.version]);
+    await expectStoredAsReplayed(
+      db,
+      series,
+      values.map((value) => ({ at: 0, value })),
+    );
+  });
+
   it('a series takes at most maxInstancesPerSeries instances: points of new ones are dropped and counted; /series pages', async () => {
     await using bed = await testBed('anomalycap');
     const { f, db } = bed;

@@ -27,7 +27,11 @@ export interface AnomalyDeps {
   /** @default () => new Date() */
   readonly clock?: () => Date;
   /** Called after each point (metrics). */
-  readonly onPoint?: (p: Point, r: { score?: number; alert: boolean; trained: boolean }) => void;
+  /** After each point; `trainedBefore`: its model was trained before the transaction (prepare). */
+  readonly onPoint?: (
+    p: Point,
+    r: { score?: number; alert: boolean; trained: boolean; trainedBefore: boolean },
+  ) => void;
   /** Called for a point dropped because its series has `maxInstancesPerSeries` instances (metrics). */
   readonly onRefused?: (source: string) => void;
 }
@@ -47,6 +51,10 @@ class ModelCache {
     this.put(model);
     return model;
   }
+  /** The model if this process holds it (no database read). */
+  peek(version: string): Model | undefined {
+    return this.models.get(version);
+  }
   put(m: Model): void {
     this.models.set(m.version, m);
     if (this.models.size > 2000) this.models.delete(this.models.keys().next().value!);
@@ -59,11 +67,21 @@ export interface PointProcessor {
    * from point to point, and written once by `save()`, which must run before the commit.
    */
   begin(tx: Transaction<AnomalyDatabase>): PointBatch;
+  /**
+   * Before the transaction: the models these points will train, trained now from the series'
+   * states as this process last wrote them, so that training holds no transaction (or row lock)
+   * open. A point whose series changed since (another instance, or an earlier point of the same
+   * group) trains in the transaction as before; the model is the same either way.
+   */
+  prepare(points: readonly Point[]): Map<string, Model>;
 }
 
 export interface PointBatch {
-  /** Runs one point through its series' detector; `onlyAfter` skips points at or before the series' last. */
-  process(point: Point, o?: { onlyAfter?: boolean }): Promise<void>;
+  /**
+   * Runs one point through its series' detector; `onlyAfter` skips points at or before the
+   * series' last; `pretrained` is the model `prepare` trained for it, if any.
+   */
+  process(point: Point, o?: { onlyAfter?: boolean; pretrained?: Model | undefined }): Promise<void>;
   /** Counts one event of `type` in its minute (for the events-per-minute series). */
   count(type: string, at: number): void;
   /** Writes the touched series and the counts. */
@@ -90,6 +108,23 @@ export function pointProcessor(deps: AnomalyDeps): PointProcessor {
   const known = new Set<string>();
   const warnedAt = new Map<string, number>();
   return {
+    prepare(points) {
+      const models = new Map<string, Model>();
+      for (const p of points) {
+        const cached = written.get(p.series)?.stored;
+        if (cached === undefined || models.has(p.series)) continue;
+        const { state, modelVersion: version } = cached;
+        // Cheap first: only a point at a retraining needs the dry run below.
+        const due =
+          state.seen + 1 >= options.warmup && (version === null || state.sinceTrain + 1 >= options.retrainEvery);
+        if (!due) continue;
+        const model = version === null ? undefined : cache.peek(version);
+        if (version !== null && model === undefined) continue;
+        const r = step({ ...state, model }, p.at, p.value, options, p.series);
+        if (r.trained !== undefined) models.set(p.series, r.trained);
+      }
+      return models;
+    },
     begin(tx) {
       const series = new Map<string, Working>();
       const counts = new Map<string, { type: string; minute: number; n: number }>();
@@ -125,7 +160,7 @@ export function pointProcessor(deps: AnomalyDeps): PointProcessor {
           const w = await load(point.series);
           if (o.onlyAfter && w.lastAt !== null && point.at <= w.lastAt) return;
           const model = w.state.model;
-          const r = step(w.state, point.at, point.value, options, point.series);
+          const r = step(w.state, point.at, point.value, options, point.series, o.pretrained);
           w.state = r.state;
           w.lastAt = point.at;
           w.dirty = true;
@@ -178,6 +213,7 @@ export function pointProcessor(deps: AnomalyDeps): PointProcessor {
             ...(r.score === undefined ? {} : { score: r.score }),
             alert: r.alert,
             trained: r.trained !== undefined,
+            trainedBefore: r.trained !== undefined && r.trained === o.pretrained,
           });
         },
         count(type, at) {
@@ -237,14 +273,19 @@ export function startIngest(deps: AnomalyDeps, o: { concurrency?: number } = {})
     // events gathered for that long share one transaction and one write of each series row (its
     // training window is 32 KB by default).
     groupCommit: { lingerMs: 200 },
-    handler: async (tx, event) => {
+    // Outside the transaction: the event's points, and the models they will train.
+    prepare: async (event) => {
       const t = now(deps);
-      const batch = batches.of(tx);
       // Sorted by series so that concurrent transactions lock series rows in one order.
       const points = pointsOf(deps.config, event, t).sort((a, b) =>
         a.series < b.series ? -1 : a.series > b.series ? 1 : 0,
       );
-      for (const p of points) await batch.process(p);
+      return { t, points, models: processor.prepare(points) };
+    },
+    handler: async (tx, event, _ctx, prepared) => {
+      const { t, points, models } = prepared;
+      const batch = batches.of(tx);
+      for (const p of points) await batch.process(p, { pretrained: models.get(p.series) });
       if (counting) batch.count(event.type, Math.min(event.time === undefined ? t : Date.parse(event.time), t));
     },
     // A group of events writes each series it touched, and each minute's count, once.
@@ -267,9 +308,10 @@ export async function ratePoints(deps: AnomalyDeps, end: Date, processor = point
     from anomaly.minute_counts where minute >= ${new Date(end.getTime() - 60 * MINUTE)} and minute < ${end}
     group by type order by type`.execute(deps.db);
   const points = rows.rows.map((r) => ({ series: `${name}/${r.type}`, at: minute.getTime(), value: r.n }));
+  const models = processor.prepare(points);
   await deps.db.transaction().execute(async (tx) => {
     const batch = processor.begin(tx);
-    for (const p of points) await batch.process(p, { onlyAfter: true });
+    for (const p of points) await batch.process(p, { onlyAfter: true, pretrained: models.get(p.series) });
     await batch.save();
   });
   return points;

@@ -209,11 +209,22 @@ export function quantile(xs: Float64Array, q: number): number {
 
 /** Trains a model on the state's training rows. */
 export function train(training: Float32Array, seen: number, o: DetectorOptions, series: string): Model {
-  const seed = (o.seed * 1_000_003 + seen) >>> 0;
+  const seed = seedOf(seen, o);
   const rows = Float64Array.from(training);
   const forest = fit(rows, DIMS, { trees: o.trees, sampleSize: o.sampleSize, seed });
   const threshold = quantile(scoreAll(forest, rows), 1 - o.contamination);
-  return { forest, version: `${series}@${seen}/${seed}`, threshold };
+  return { forest, version: modelVersion(series, seen, o), threshold };
+}
+
+const seedOf = (seen: number, o: Pick<DetectorOptions, 'seed'>) => (o.seed * 1_000_003 + seen) >>> 0;
+
+/**
+ * The version of the model a series trains at its `seen`-th point. A series' states form one
+ * history, so that version names one training window: a model trained ahead of time from the
+ * same state is the very model `step` would train.
+ */
+export function modelVersion(series: string, seen: number, o: Pick<DetectorOptions, 'seed'>): string {
+  return `${series}@${seen}/${seedOf(seen, o)}`;
 }
 
 /** Each feature's smallest, then largest value over feature rows (2 × DIMS; ±Infinity for none). */
@@ -386,7 +397,15 @@ export interface StepResult {
  * series' recent raw scores; then the point joins the series' memory, and every `retrainEvery`
  * points past warm-up a new model is trained.
  */
-export function step(state: SeriesState, at: number, value: number, o: DetectorOptions, series: string): StepResult {
+export function step(
+  state: SeriesState,
+  at: number,
+  value: number,
+  o: DetectorOptions,
+  series: string,
+  /** A model trained ahead of time for this point (see {@link modelVersion}); used when its version matches. */
+  pretrained?: Model,
+): StepResult {
   const x = features(state.recent, value, o.window, at, state.long, state.slots);
   const model = state.model;
   const ranges = state.ranges ?? rangesOf(state.training);
@@ -453,7 +472,10 @@ export function step(state: SeriesState, at: number, value: number, o: DetectorO
   let sinceTrain = state.sinceTrain + 1;
   let trained: Model | undefined;
   if (seen >= o.warmup && training.length >= 10 * DIMS && (model === undefined || sinceTrain >= o.retrainEvery)) {
-    trained = train(training, seen, o, series);
+    trained =
+      pretrained !== undefined && pretrained.version === modelVersion(series, seen, o)
+        ? pretrained
+        : train(training, seen, o, series);
     sinceTrain = 0;
   }
   return {
