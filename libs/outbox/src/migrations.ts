@@ -73,10 +73,11 @@ const migrations: Record<string, Migration> = {
   '0002_publication': {
     async up(db: Kysely<unknown>) {
       // Only inserts: the relay's own marks (updates) and the janitor's deletes are not events.
-      // A publication can be made whatever wal_level is; it is read only in logical mode.
-      await sql`create publication ${sql.id(OUTBOX_PUBLICATION)} for table outbox.events with (publish = 'insert')`.execute(
-        db,
-      );
+      // Only the columns the relay publishes from: each column decoded costs the relay CPU per
+      // row. A publication can be made whatever wal_level is; it is read only in logical mode.
+      await sql`create publication ${sql.id(OUTBOX_PUBLICATION)}
+                for table outbox.events (seq, event_id, txid, subject, headers, payload)
+                with (publish = 'insert')`.execute(db);
       // The relay's replication slot, once the rows committed before it were published (its
       // catch-up): a slot without a row here was made by a relay that died before that finished.
       await sql`
