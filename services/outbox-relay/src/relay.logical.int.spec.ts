@@ -1,8 +1,9 @@
 import { sql } from 'kysely';
 import pg from 'pg';
 import { describe, expect, inject, it } from 'vitest';
-import { createEvent, type VigilEvent } from '@vigil/events';
-import { PrivatePostgres, waitFor } from '@vigil/testkit';
+import { createEvent, replay, type VigilEvent } from '@vigil/events';
+import { connect } from '@nats-io/transport-node';
+import { NatsServerProcess, PrivatePostgres, waitFor } from '@vigil/testkit';
 import { relayFixture, type RelayFixture } from './testing/fixture.js';
 
 const natsUrl = inject('natsUrl');
@@ -130,6 +131,52 @@ describe('outbox relay in logical mode: commit order from the WAL', () => {
       /vigil_outbox_relay_slot_retained_wal_bytes \d+/,
     );
   });
+});
+
+describe('outbox relay in logical mode and a NATS outage', () => {
+  it('nats-server stopped for 30 s under steady load, the stream paused at 100 unconfirmed rows: every event once, in commit order', async () => {
+    await using server = await NatsServerProcess.start();
+    await using f = await relayFixture(server.url, databaseUrl, 'wal-outage', { mode: 'logical' });
+    const nc = await connect({ servers: server.url, maxReconnectAttempts: -1, reconnectTimeWait: 100 });
+    try {
+      const { metrics } = await f.startRelay({ maxBufferedRows: 100, retry: { publishTimeoutMs: 1000 } }, nc);
+      await waitFor(async () => (await slotOf(f))?.active_pid != null, { message: 'the relay streaming' });
+      const ids: string[] = [];
+      // Steady writers, 10 events a second in transactions of 2, for the outage and a little around it.
+      const load = async (ms: number) => {
+        const until = Date.now() + ms;
+        while (Date.now() < until) {
+          ids.push(...(await f.commit(2, 2)));
+          await new Promise((r) => setTimeout(r, 200));
+        }
+      };
+      await load(1000);
+      await server.kill('SIGTERM');
+      await load(30_000);
+      expect(await f.pendingCount()).toBeGreaterThan(250);
+      // The relay stopped reading at 100 received and unconfirmed (the rest waits in the WAL).
+      const held = Number(
+        /vigil_outbox_pending_rows (\d+)/.exec(
+          await metrics.registry.getSingleMetricAsString('vigil_outbox_pending_rows'),
+        )?.[1],
+      );
+      expect(held).toBeGreaterThanOrEqual(100);
+      expect(held).toBeLessThan(150);
+      await server.restart();
+      await load(1000);
+      await waitFor(async () => (await f.pendingCount()) === 0, {
+        timeoutMs: 30_000,
+        message: 'published after the outage',
+      });
+      // The fixture's own connection gave up during the outage; the relay's reconnects for ever.
+      const stream: string[] = [];
+      for await (const r of replay(nc, { ns: f.ns, start: { from: 'beginning' } })) stream.push(r.event.id);
+      expect(stream).toEqual(ids);
+    } finally {
+      await f[Symbol.asyncDispose]();
+      await nc.close();
+    }
+  }, 120_000);
 });
 
 describe('outbox relay and its server', () => {
