@@ -187,13 +187,38 @@ export async function dropSlot(ctx: RelayContext, slot: string): Promise<void> {
   await sql`delete from outbox.relay_slot where name = ${slot}`.execute(ctx.db);
 }
 
+/**
+ * pgoutput in binary mode (PostgreSQL 14+): values come as their binary send format, so the
+ * payload arrives as its bytes instead of hex text to decode (most of the per-row parsing and
+ * garbage). pg-logical-replication's plugin has no option for it; this adds `binary 'true'`.
+ */
+class BinaryPgoutputPlugin extends PgoutputPlugin {
+  override start(client: pg.Client, slotName: string, lastLsn: string): Promise<unknown> {
+    const options = [
+      `proto_version '${this.options.protoVersion}'`,
+      `publication_names '${this.options.publicationNames.join(',')}'`,
+      `binary 'true'`,
+    ];
+    return client.query(
+      `START_REPLICATION SLOT ${pg.escapeIdentifier(slotName)} LOGICAL ${lastLsn} (${options.join(', ')})`,
+    );
+  }
+}
+
+/** A column as its binary send format (a Buffer), or as text already parsed by pg-types. */
+const int8 = (v: unknown) => (Buffer.isBuffer(v) ? v.readBigUInt64BE(0).toString() : String(v));
+const text = (v: unknown) => (Buffer.isBuffer(v) ? v.toString('utf8') : String(v));
+// jsonb's binary format is a version byte (1) and the JSON text.
+const jsonb = (v: unknown) => (Buffer.isBuffer(v) ? (JSON.parse(v.toString('utf8', 1)) as unknown) : v);
+
 function rowOf(t: Record<string, unknown>): Row {
   return {
-    seq: String(t['seq']),
-    txid: String(t['txid']),
-    event_id: t['event_id'] as string,
-    subject: t['subject'] as string,
-    headers: (t['headers'] ?? {}) as Record<string, string>,
+    seq: int8(t['seq']),
+    txid: int8(t['txid']),
+    event_id: text(t['event_id']),
+    subject: text(t['subject']),
+    headers: (jsonb(t['headers']) ?? {}) as Record<string, string>,
+    // bytea's binary format is the bytes themselves.
     payload: t['payload'] as Buffer,
     first_attempt_at: null,
     last_attempt_at: null,
@@ -215,7 +240,7 @@ async function stream(
     // Positions are confirmed by hand, only past what JetStream acknowledged.
     { acknowledge: { auto: false, timeoutSeconds: 0 } },
   );
-  const plugin = new PgoutputPlugin({ protoVersion: 1, publicationNames: [OUTBOX_PUBLICATION] });
+  const plugin = new BinaryPgoutputPlugin({ protoVersion: 1, publicationNames: [OUTBOX_PUBLICATION] });
   const queue: Transaction[] = [];
   let open: Row[] | undefined;
   let buffered = 0;
