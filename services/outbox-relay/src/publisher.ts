@@ -55,6 +55,16 @@ export function createPublisher(
   const { db, ns, logger, metrics, schedule, clock } = ctx;
   const batch = new BatchPublisher(ctx.nc, o.inboxPrefix);
   let duplicateWindowMs = 0;
+  // The span attributes a subject's publishes share, made once per subject.
+  const bySubject = new Map<string, Record<string, string | number>>();
+  const attributesOf = (subject: string) => {
+    let a = bySubject.get(subject);
+    if (a === undefined) {
+      a = messagingAttributes({ operation: 'publish', subject });
+      if (bySubject.size < 1000) bySubject.set(subject, a);
+    }
+    return a;
+  };
 
   const retryPolicy = retry(
     handleWhen((e) => e instanceof TransientBatchError),
@@ -133,15 +143,17 @@ export function createPublisher(
   /** One pipelined round: every row is sent, then every ack awaited; published rows go to `done`. */
   async function attempt(rows: Row[], done: Row[]): Promise<void> {
     const startedAt = clock();
+    const t = tracer();
     const spans = rows.map((row) => {
       const h = natsHeaders();
       for (const [k, v] of Object.entries(row.headers)) h.set(k, v);
-      const span = tracer().startSpan(
+      const span = t.startSpan(
         `publish ${row.subject}`,
         {
           kind: SpanKind.PRODUCER,
           attributes: {
-            ...messagingAttributes({ operation: 'publish', subject: row.subject, bodySize: row.payload.length }),
+            ...attributesOf(row.subject),
+            'messaging.message.body.size': row.payload.length,
             'messaging.message.id': row.event_id,
             'vigil.outbox.seq': row.seq,
           },
