@@ -128,7 +128,7 @@ describe('faults during steady traffic through the whole pipeline', () => {
     const slo = p.procs.get('slo-engine')![0]!;
     // The slo-engine gets a twentieth of the time: stopped 475 ms of every 500 (a starved process,
     // not a dead one: it still answers /metrics, slowly). Its transactions stay short, so the
-    // relay, which waits for every open writing transaction, is not held back by it.
+    // relay is not held back by it (in either of its modes).
     let throttling = true;
     const throttle = (async () => {
       while (throttling) {

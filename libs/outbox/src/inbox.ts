@@ -29,8 +29,8 @@ export interface ConsumeIdempotentOptions<T extends EventType, DB, P = undefined
   readonly db: Kysely<DB>;
   /**
    * Slow work done before the transaction (a validation run, a chaos experiment), skipped when
-   * the inbox already holds the event. A transaction held open for seconds would hold back the
-   * snapshot xmin that the relay waits on, for every service.
+   * the inbox already holds the event. A transaction held open for seconds holds row locks that
+   * long, and in the relay's xmin mode it would hold back every service's events.
    */
   readonly prepare?: (event: VigilEvent<T>, ctx: HandlerContext) => Promise<P>;
   /** Runs inside the transaction that records the event in the inbox; write state and outbox rows with `tx`. */
