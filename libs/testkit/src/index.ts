@@ -1,6 +1,6 @@
 export { waitFor, freePort, freePortRange, isReachable } from './wait.js';
 export { NatsServerProcess, NatsCluster, natsServerBinary, type NatsServerOptions } from './nats-server.js';
-export { PrivatePostgres, createTestDatabase, postgresBinDir } from './postgres.js';
+export { PrivatePostgres, createTestDatabase, dropReplicationSlots, postgresBinDir } from './postgres.js';
 export {
   resolveNats,
   resolvePostgres,
