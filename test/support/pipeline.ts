@@ -252,13 +252,19 @@ export async function outcome(p: Pipeline, fault: string, sent: readonly string[
         { timeoutMs: 60_000, intervalMs: 250, message: `${fault}: ${consumer} to process every event` },
       );
     }
+    // Right after a node of a cluster died, the dead-letter stream may still be electing its
+    // leader: its info request is retried until it answers (the count itself is not relaxed).
+    const { messages: deadLettered } = await waitFor(
+      async () => (await (await jetstreamManager(nc)).streams.info(p.ns.deadLetterStream)).state,
+      { timeoutMs: 60_000, intervalMs: 500, message: `${fault}: the dead-letter stream to answer` },
+    );
     const o: Outcome = {
       sent: sent.length,
       delivered: new Set(completions.filter((id) => all.has(id))).size,
       duplicates: completions.length - new Set(completions).size,
       lost: sent.length - new Set(completions.filter((id) => all.has(id))).size,
       appliedTwice: (await runsPer()).filter((r) => Number(r.n) > 1).length,
-      deadLettered: (await (await jetstreamManager(nc)).streams.info(p.ns.deadLetterStream)).state.messages,
+      deadLettered,
     };
     rows.push(outcomeRow(fault, o));
     // A valid event is never lost, doubled, or dead-lettered because of a fault.

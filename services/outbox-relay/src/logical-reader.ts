@@ -218,8 +218,9 @@ function rowOf(t: Record<string, unknown>): Row {
     event_id: text(t['event_id']),
     subject: text(t['subject']),
     headers: (jsonb(t['headers']) ?? {}) as Record<string, string>,
-    // bytea's binary format is the bytes themselves.
-    payload: t['payload'] as Buffer,
+    // bytea's binary format is the bytes themselves, handed over as a view into the connection's
+    // read buffer, which pg reuses for later messages: copied, or a later row's bytes replace them.
+    payload: Buffer.from(t['payload'] as Buffer),
     first_attempt_at: null,
     last_attempt_at: null,
   };

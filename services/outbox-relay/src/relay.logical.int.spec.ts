@@ -166,6 +166,39 @@ describe('outbox relay in logical mode and a NATS outage', () => {
   }, 120_000);
 });
 
+describe('outbox relay in logical mode: rows held while the WAL keeps arriving', () => {
+  it('NATS down while 5,000 rows stream in: each row held in memory keeps its own bytes', async () => {
+    await using server = await NatsServerProcess.start();
+    await using f = await relayFixture(server.url, databaseUrl, 'wal-held', { mode: 'logical' });
+    const nc = await connect({ servers: server.url, maxReconnectAttempts: -1, reconnectTimeWait: 100 });
+    try {
+      const { metrics } = await f.startRelay({ retry: { publishTimeoutMs: 1000 } }, nc);
+      await waitFor(async () => (await slotOf(f))?.active_pid != null, { message: 'the relay streaming' });
+      await server.kill('SIGTERM');
+      // The relay receives and holds them all (under its 20,000 bound) while the stream goes on
+      // filling the connection's read buffer behind them.
+      const ids = await f.commit(5000, 50);
+      await waitFor(
+        async () =>
+          /vigil_outbox_pending_rows 5000/.test(
+            await metrics.registry.getSingleMetricAsString('vigil_outbox_pending_rows'),
+          ),
+        { timeoutMs: 30_000, message: 'all 5,000 rows received and held' },
+      );
+      await server.restart();
+      await waitFor(async () => (await f.pendingCount()) === 0, { timeoutMs: 30_000, message: 'published' });
+      // Each message decodes to the event committed under its id: a payload overwritten by a
+      // later row's bytes would decode to another id, or not at all.
+      const inStream: string[] = [];
+      for await (const r of replay(nc, { ns: f.ns, start: { from: 'beginning' } })) inStream.push(r.event.id);
+      expect(inStream).toEqual(ids);
+    } finally {
+      await f[Symbol.asyncDispose]();
+      await nc.close();
+    }
+  }, 120_000);
+});
+
 describe('outbox relay and its server', () => {
   it('a slot invalidated by max_slot_wal_keep_size is noticed at start and made again; the events behind it come from the table', async () => {
     await using server = await PrivatePostgres.start({
