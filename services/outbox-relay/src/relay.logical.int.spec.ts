@@ -2,6 +2,7 @@ import { sql } from 'kysely';
 import pg from 'pg';
 import { describe, expect, inject, it } from 'vitest';
 import { createEvent, replay, type VigilEvent } from '@vigil/events';
+import type { NatsConnection } from '@nats-io/nats-core';
 import { connect } from '@nats-io/transport-node';
 import { dropReplicationSlots, NatsServerProcess, PrivatePostgres, waitFor } from '@vigil/testkit';
 import { relayFixture, type RelayFixture } from './testing/fixture.js';
@@ -27,6 +28,21 @@ async function slotOf(f: RelayFixture): Promise<{ slot_name: string; active_pid:
     await sql<{ slot_name: string; active_pid: number | null }>`
       select slot_name, active_pid from pg_replication_slots where database = current_database()`.execute(f.db)
   ).rows[0];
+}
+
+/**
+ * Event ids in the stream, read on `nc` (the fixture's own connection gives up during a long
+ * outage; the relay's reconnects for ever), retried while a restarted server cannot answer yet.
+ */
+async function streamOf(nc: NatsConnection, f: RelayFixture): Promise<string[]> {
+  return waitFor(
+    async () => {
+      const ids: string[] = [];
+      for await (const r of replay(nc, { ns: f.ns, start: { from: 'beginning' } })) ids.push(r.event.id);
+      return ids;
+    },
+    { timeoutMs: 30_000, message: 'the stream readable again' },
+  );
 }
 
 /**
@@ -91,8 +107,9 @@ describe('outbox relay in logical mode: commit order from the WAL', () => {
     const before = await f.commit(30, 10);
     await waitFor(async () => (await f.pendingCount()) === 0, { message: 'first rows published' });
     await first.relay.stop();
-    // The slot stays and keeps the WAL of what comes next.
-    expect(await slotOf(f)).toMatchObject({ active_pid: null });
+    // The slot stays (its walsender ends a moment after the relay's connection) and keeps the
+    // WAL of what comes next.
+    await waitFor(async () => (await slotOf(f))?.active_pid === null, { message: 'the slot released' });
     const during = await f.commit(40, 10);
     await f.startRelay();
     await waitFor(async () => (await f.pendingCount()) === 0, { message: 'rows committed while down published' });
@@ -155,10 +172,7 @@ describe('outbox relay in logical mode and a NATS outage', () => {
         timeoutMs: 30_000,
         message: 'published after the outage',
       });
-      // The fixture's own connection gave up during the outage; the relay's reconnects for ever.
-      const stream: string[] = [];
-      for await (const r of replay(nc, { ns: f.ns, start: { from: 'beginning' } })) stream.push(r.event.id);
-      expect(stream).toEqual(ids);
+      expect(await streamOf(nc, f)).toEqual(ids);
     } finally {
       await f[Symbol.asyncDispose]();
       await nc.close();
@@ -189,9 +203,7 @@ describe('outbox relay in logical mode: rows held while the WAL keeps arriving',
       await waitFor(async () => (await f.pendingCount()) === 0, { timeoutMs: 30_000, message: 'published' });
       // Each message decodes to the event committed under its id: a payload overwritten by a
       // later row's bytes would decode to another id, or not at all.
-      const inStream: string[] = [];
-      for await (const r of replay(nc, { ns: f.ns, start: { from: 'beginning' } })) inStream.push(r.event.id);
-      expect(inStream).toEqual(ids);
+      expect(await streamOf(nc, f)).toEqual(ids);
     } finally {
       await f[Symbol.asyncDispose]();
       await nc.close();

@@ -40,7 +40,9 @@ export async function eventsFixture(
     namespaceId,
     async [Symbol.asyncDispose]() {
       if (nc.isClosed()) return;
-      const jsm = await jetstreamManager(nc);
+      // No API check: right after a server restart JetStream may not answer it in time, and the
+      // deletes below are best effort anyway.
+      const jsm = await jetstreamManager(nc, { checkAPI: false });
       await jsm.streams.delete(ns.stream).catch(() => undefined);
       await jsm.streams.delete(ns.deadLetterStream).catch(() => undefined);
       await nc.close();
