@@ -49,8 +49,11 @@ async function streamOf(nc: NatsConnection, f: RelayFixture): Promise<string[]> 
  * Starts a relay and waits until it streams from its slot. Making a slot waits for the
  * transactions open at that moment (the server needs a consistent start), once per slot.
  */
-async function startStreaming(f: RelayFixture): ReturnType<RelayFixture['startRelay']> {
-  const started = await f.startRelay();
+async function startStreaming(
+  f: RelayFixture,
+  ...args: Parameters<RelayFixture['startRelay']>
+): ReturnType<RelayFixture['startRelay']> {
+  const started = await f.startRelay(...args);
   await waitFor(async () => (await slotOf(f))?.active_pid != null, { message: 'the relay streaming from its slot' });
   return started;
 }
@@ -137,77 +140,83 @@ describe('outbox relay in logical mode: commit order from the WAL', () => {
   });
 });
 
-describe('outbox relay in logical mode and a NATS outage', () => {
-  it('nats-server stopped for 30 s under steady load, the stream paused at 100 unconfirmed rows: every event once, in commit order', async () => {
-    await using server = await NatsServerProcess.start();
-    await using f = await relayFixture(server.url, databaseUrl, 'wal-outage', { mode: 'logical' });
-    const nc = await connect({ servers: server.url, maxReconnectAttempts: -1, reconnectTimeWait: 100 });
-    try {
-      const { metrics } = await f.startRelay({ maxBufferedRows: 100, retry: { publishTimeoutMs: 1000 } }, nc);
-      await waitFor(async () => (await slotOf(f))?.active_pid != null, { message: 'the relay streaming' });
-      const ids: string[] = [];
-      // Steady writers, 10 events a second in transactions of 2, for the outage and a little around it.
-      const load = async (ms: number) => {
-        const until = Date.now() + ms;
-        while (Date.now() < until) {
-          ids.push(...(await f.commit(2, 2)));
-          await new Promise((r) => setTimeout(r, 200));
-        }
-      };
-      await load(1000);
-      await server.kill('SIGTERM');
-      await load(30_000);
-      expect(await f.pendingCount()).toBeGreaterThan(250);
-      // The relay stopped reading at 100 received and unconfirmed (the rest waits in the WAL).
-      const held = Number(
-        /vigil_outbox_pending_rows (\d+)/.exec(
-          await metrics.registry.getSingleMetricAsString('vigil_outbox_pending_rows'),
-        )?.[1],
-      );
-      expect(held).toBeGreaterThanOrEqual(100);
-      expect(held).toBeLessThan(150);
-      await server.restart();
-      await load(1000);
-      await waitFor(async () => (await f.pendingCount()) === 0, {
-        timeoutMs: 30_000,
-        message: 'published after the outage',
-      });
-      expect(await streamOf(nc, f)).toEqual(ids);
-    } finally {
+/**
+ * A nats-server of the test's own (to stop and start), a fixture on it, and the relay's connection,
+ * which reconnects for ever (the fixture's own gives up during a long outage).
+ */
+async function outageBed(label: string) {
+  const server = await NatsServerProcess.start();
+  const f = await relayFixture(server.url, databaseUrl, label, { mode: 'logical' });
+  const nc = await connect({ servers: server.url, maxReconnectAttempts: -1, reconnectTimeWait: 100 });
+  return {
+    server,
+    f,
+    nc,
+    async [Symbol.asyncDispose]() {
       await f[Symbol.asyncDispose]();
       await nc.close();
-    }
+      await server.stop();
+    },
+  };
+}
+
+describe('outbox relay in logical mode and a NATS outage', () => {
+  it('nats-server stopped for 30 s under steady load, the stream paused at 100 unconfirmed rows: every event once, in commit order', async () => {
+    await using bed = await outageBed('wal-outage');
+    const { server, f, nc } = bed;
+    const { metrics } = await startStreaming(f, { maxBufferedRows: 100, retry: { publishTimeoutMs: 1000 } }, nc);
+    const ids: string[] = [];
+    // Steady writers, 10 events a second in transactions of 2, for the outage and a little around it.
+    const load = async (ms: number) => {
+      const until = Date.now() + ms;
+      while (Date.now() < until) {
+        ids.push(...(await f.commit(2, 2)));
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    };
+    await load(1000);
+    await server.kill('SIGTERM');
+    await load(30_000);
+    expect(await f.pendingCount()).toBeGreaterThan(250);
+    // The relay stopped reading at 100 received and unconfirmed (the rest waits in the WAL).
+    const held = Number(
+      /vigil_outbox_pending_rows (\d+)/.exec(
+        await metrics.registry.getSingleMetricAsString('vigil_outbox_pending_rows'),
+      )?.[1],
+    );
+    expect(held).toBeGreaterThanOrEqual(100);
+    expect(held).toBeLessThan(150);
+    await server.restart();
+    await load(1000);
+    await waitFor(async () => (await f.pendingCount()) === 0, {
+      timeoutMs: 30_000,
+      message: 'published after the outage',
+    });
+    expect(await streamOf(nc, f)).toEqual(ids);
   }, 120_000);
 });
 
 describe('outbox relay in logical mode: rows held while the WAL keeps arriving', () => {
   it('NATS down while 5,000 rows stream in: each row held in memory keeps its own bytes', async () => {
-    await using server = await NatsServerProcess.start();
-    await using f = await relayFixture(server.url, databaseUrl, 'wal-held', { mode: 'logical' });
-    const nc = await connect({ servers: server.url, maxReconnectAttempts: -1, reconnectTimeWait: 100 });
-    try {
-      const { metrics } = await f.startRelay({ retry: { publishTimeoutMs: 1000 } }, nc);
-      await waitFor(async () => (await slotOf(f))?.active_pid != null, { message: 'the relay streaming' });
-      await server.kill('SIGTERM');
-      // The relay receives and holds them all (under its 20,000 bound) while the stream goes on
-      // filling the connection's read buffer behind them.
-      const ids = await f.commit(5000, 50);
-      await waitFor(
-        async () =>
-          /vigil_outbox_pending_rows 5000/.test(
-            await metrics.registry.getSingleMetricAsString('vigil_outbox_pending_rows'),
-          ),
-        { timeoutMs: 30_000, message: 'all 5,000 rows received and held' },
-      );
-      await server.restart();
-      await waitFor(async () => (await f.pendingCount()) === 0, { timeoutMs: 30_000, message: 'published' });
-      // Each message decodes to the event committed under its id: a payload overwritten by a
-      // later row's bytes would decode to another id, or not at all.
-      expect(await streamOf(nc, f)).toEqual(ids);
-    } finally {
-      await f[Symbol.asyncDispose]();
-      await nc.close();
-    }
+    await using bed = await outageBed('wal-held');
+    const { server, f, nc } = bed;
+    const { metrics } = await startStreaming(f, { retry: { publishTimeoutMs: 1000 } }, nc);
+    await server.kill('SIGTERM');
+    // The relay receives and holds them all (under its 20,000 bound) while the stream goes on
+    // filling the connection's read buffer behind them.
+    const ids = await f.commit(5000, 50);
+    await waitFor(
+      async () =>
+        /vigil_outbox_pending_rows 5000/.test(
+          await metrics.registry.getSingleMetricAsString('vigil_outbox_pending_rows'),
+        ),
+      { timeoutMs: 30_000, message: 'all 5,000 rows received and held' },
+    );
+    await server.restart();
+    await waitFor(async () => (await f.pendingCount()) === 0, { timeoutMs: 30_000, message: 'published' });
+    // Each message decodes to the event committed under its id: a payload overwritten by a
+    // later row's bytes would decode to another id, or not at all.
+    expect(await streamOf(nc, f)).toEqual(ids);
   }, 120_000);
 });
 
