@@ -23,6 +23,16 @@ export interface RelayMetrics {
   recordPublished(n: number, now: number): void;
 }
 
+/** One query serves every gauge of a scrape that needs it: its answer is reused for a second. */
+function perScrape<T>(read: () => Promise<T>): () => Promise<T> {
+  let last: { at: number; value: Promise<T> } | undefined;
+  return () => {
+    const now = Date.now();
+    if (last === undefined || now - last.at > 1000) last = { at: now, value: read() };
+    return last.value;
+  };
+}
+
 /** The relay's Prometheus metrics; pending rows and their age are read from Postgres at scrape time. */
 export function createRelayMetrics(db: Kysely<OutboxDatabase>): RelayMetrics {
   const registry = new Registry();
@@ -75,16 +85,16 @@ export function createRelayMetrics(db: Kysely<OutboxDatabase>): RelayMetrics {
     registers: [registry],
   });
   // The slot as the server sees it: what it keeps of the WAL, and how far the confirmed position lags.
-  const slotState = async () =>
+  const slotState = perScrape(async () =>
     slot === undefined
       ? undefined
       : (
-          await sql<{ retained: string | null; lag: string | null; lost: boolean }>`
+          await sql<{ retained: string | null; lag: string | null }>`
             select pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)::text as retained,
-                   pg_wal_lsn_diff(pg_current_wal_lsn(), confirmed_flush_lsn)::text as lag,
-                   coalesce(wal_status = 'lost', false) as lost
+                   pg_wal_lsn_diff(pg_current_wal_lsn(), confirmed_flush_lsn)::text as lag
             from pg_replication_slots where slot_name = ${slot}`.execute(db)
-        ).rows[0];
+        ).rows[0],
+  );
   new Gauge({
     name: 'vigil_outbox_relay_slot_retained_wal_bytes',
     help: 'WAL bytes the replication slot keeps on the server (logical mode; bounded by max_slot_wal_keep_size)',
@@ -116,7 +126,7 @@ export function createRelayMetrics(db: Kysely<OutboxDatabase>): RelayMetrics {
   });
   // xmin mode: pending rows all lie after the relay's low-water mark, so the count reads only
   // that range. Logical mode: what the reader received and has not confirmed.
-  const counts = async (): Promise<{ pending: number; oldest: Date | null }> => {
+  const counts = perScrape(async (): Promise<{ pending: number; oldest: Date | null }> => {
     if (mode === 'logical')
       return { pending: progress?.bufferedRows ?? 0, oldest: progress?.oldestUnconfirmedAt ?? null };
     const r = (
@@ -130,7 +140,7 @@ export function createRelayMetrics(db: Kysely<OutboxDatabase>): RelayMetrics {
         where (e.txid, e.seq) > (c.txid, c.seq) and e.state = 'pending'`.execute(db)
     ).rows[0];
     return { pending: Number(r?.pending ?? 0), oldest: r?.oldest ?? null };
-  };
+  });
   new Gauge({
     name: 'vigil_outbox_pending_rows',
     help: 'Rows committed and not yet published (logical mode: received from the WAL and not yet confirmed)',
