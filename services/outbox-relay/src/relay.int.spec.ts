@@ -5,10 +5,10 @@ import { sql } from 'kysely';
 import { describe, expect, inject, it } from 'vitest';
 import { createEvent, encodeStructured, type VigilEvent } from '@vigil/events';
 import { NatsServerProcess, waitFor } from '@vigil/testkit';
-import { relayFixture } from './testing/fixture.js';
+import { relayFixture, serverPerMode } from './testing/fixture.js';
 
 const natsUrl = inject('natsUrl');
-const databaseUrl = inject('databaseUrl');
+const serverFor = serverPerMode(inject('databaseUrl'));
 
 function counts(ids: string[]): Map<string, number> {
   const m = new Map<string, number>();
@@ -20,7 +20,7 @@ const modes = ['logical', 'xmin'] as const;
 
 describe.each(modes)('outbox relay (%s mode)', (mode) => {
   it('publishes committed rows once each, in commit order, and marks them published', async () => {
-    await using f = await relayFixture(natsUrl, databaseUrl, 'order', { mode });
+    await using f = await relayFixture(natsUrl, await serverFor(mode), 'order', { mode });
     const { metrics } = await f.startRelay();
     const ids: string[] = [];
     for (let t = 0; t < 20; t++) ids.push(...(await f.commit(1 + (t % 7), 10)));
@@ -40,7 +40,7 @@ describe.each(modes)('outbox relay (%s mode)', (mode) => {
   });
 
   it('an oversized row is marked failed with the error; the rows after it are published', async () => {
-    await using f = await relayFixture(natsUrl, databaseUrl, 'big', { mode });
+    await using f = await relayFixture(natsUrl, await serverFor(mode), 'big', { mode });
     const { metrics } = await f.startRelay();
     const before = await f.commit(3);
     await f.db
@@ -68,7 +68,7 @@ describe.each(modes)('outbox relay (%s mode)', (mode) => {
   });
 
   it('an event id used first by another publisher is reported as a dropped event; a copy of its own earlier publish is not', async () => {
-    await using f = await relayFixture(natsUrl, databaseUrl, 'preempt', { mode });
+    await using f = await relayFixture(natsUrl, await serverFor(mode), 'preempt', { mode });
     const js = f.events.js;
     const subject = `${f.ns.subjectPrefix}.sli.observed`;
     const real = createEvent('sli.observed', { sli: 'a', service: 's', good: 1, total: 1 }, { source: 'vigil/test' });
@@ -98,14 +98,14 @@ describe.each(modes)('outbox relay (%s mode)', (mode) => {
   });
 
   it('refuses to start when the stream’s duplicate window is shorter than its retry horizon, saying why', async () => {
-    await using f = await relayFixture(natsUrl, databaseUrl, 'window', { duplicateWindowMs: 20_000, mode });
+    await using f = await relayFixture(natsUrl, await serverFor(mode), 'window', { duplicateWindowMs: 20_000, mode });
     await expect(f.startRelay({ retry: { attempts: 5, publishTimeoutMs: 5000 } })).rejects.toThrow(
       /duplicate window of 20\.0 s, shorter than the relay's retry horizon of 3\d\.\d s/,
     );
   });
 
   it('two relays: only one publishes; when it stops the standby takes over and nothing is published twice', async () => {
-    await using f = await relayFixture(natsUrl, databaseUrl, 'standby', { mode });
+    await using f = await relayFixture(natsUrl, await serverFor(mode), 'standby', { mode });
     const a = await f.startRelay();
     const b = await f.startRelay();
     await waitFor(() => a.relay.isLeader() !== b.relay.isLeader(), { message: 'exactly one leader' });
@@ -126,7 +126,7 @@ describe.each(modes)('outbox relay (%s mode)', (mode) => {
   });
 
   it('the janitor deletes published rows older than the retention and keeps the rest', async () => {
-    await using f = await relayFixture(natsUrl, databaseUrl, 'janitor', { mode });
+    await using f = await relayFixture(natsUrl, await serverFor(mode), 'janitor', { mode });
     await f.commit(5);
     const { relay } = await f.startRelay({ retentionMs: 60_000, janitorIntervalMs: 50 });
     await waitFor(async () => (await f.pendingCount()) === 0, { message: 'published' });
@@ -143,7 +143,7 @@ describe.each(modes)('outbox relay (%s mode)', (mode) => {
 describe.each(modes)('outbox relay and a NATS outage (%s mode)', (mode) => {
   it('nats-server stopped while rows accumulate: the relay recovers by itself and publishes each once', async () => {
     await using server = await NatsServerProcess.start();
-    await using f = await relayFixture(server.url, databaseUrl, 'outage', { mode });
+    await using f = await relayFixture(server.url, await serverFor(mode), 'outage', { mode });
     // The relay's own connection, reconnecting forever like main.ts does.
     const nc = await connect({ servers: server.url, maxReconnectAttempts: -1, reconnectTimeWait: 100 });
     const { metrics } = await f.startRelay(
@@ -187,7 +187,7 @@ describe.each(modes)('rows whose earlier attempt may have outlived the duplicate
     // The stream starts with a 200 ms window so that it forgets the copy's id, as a real window
     // forgets ids after an outage longer than itself; then the window becomes 30 s, which covers
     // this relay's horizon (3 × 2 s + delays + 10 s margin).
-    await using f = await relayFixture(natsUrl, databaseUrl, 'stale', { duplicateWindowMs: 200, mode });
+    await using f = await relayFixture(natsUrl, await serverFor(mode), 'stale', { duplicateWindowMs: 200, mode });
     const [landed, lost] = await f.commit(2, 2);
     // An earlier attempt of `landed` reached the stream but its ack never came back (an outage),
     // and the breaker held the row longer than the duplicate window remembers.
@@ -219,7 +219,7 @@ describe.each(modes)('rows whose earlier attempt may have outlived the duplicate
 describe.each(modes)('order of transactions (%s mode)', (mode) => {
   // In logical mode these rows, committed before the relay made its slot, go out in its catch-up.
   it('follows xid8 order, not text order, across a digit boundary (9 before 10) and seq within a transaction', async () => {
-    await using f = await relayFixture(natsUrl, databaseUrl, 'xid', { mode });
+    await using f = await relayFixture(natsUrl, await serverFor(mode), 'xid', { mode });
     const { createEvent, encodeStructured, subjectOf } = await import('@vigil/events');
     const subject = subjectOf(f.ns, 'sli.observed');
     const row = (txid: string) => {
@@ -243,7 +243,7 @@ describe.each(modes)('order of transactions (%s mode)', (mode) => {
 
 describe('outbox relay in xmin mode: (txid, seq) order below the oldest open transaction', () => {
   it('a transaction that began first but commits last is published, never skipped, and not overtaken', async () => {
-    await using f = await relayFixture(natsUrl, databaseUrl, 'late', { mode: 'xmin' });
+    await using f = await relayFixture(natsUrl, await serverFor('xmin'), 'late', { mode: 'xmin' });
     await f.startRelay();
     const early = await f.commit(3);
     await waitFor(async () => (await f.pendingCount()) === 0, { message: 'early rows published' });
@@ -266,7 +266,7 @@ describe('outbox relay in xmin mode: (txid, seq) order below the oldest open tra
   });
 
   it('rows held behind a transaction that writes no outbox row go out when it ends, with no NOTIFY to wake the relay', async () => {
-    await using f = await relayFixture(natsUrl, databaseUrl, 'blocked', { mode: 'xmin' });
+    await using f = await relayFixture(natsUrl, await serverFor('xmin'), 'blocked', { mode: 'xmin' });
     // No fallback poll within the test's deadline: only the poll for blocked rows can find them.
     await f.startRelay({ pollIntervalMs: 600_000 });
     const released = await f.db.connection().execute(async (a) => {

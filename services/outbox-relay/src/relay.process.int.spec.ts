@@ -1,10 +1,10 @@
 import { sql } from 'kysely';
 import { describe, expect, inject, it } from 'vitest';
 import { ServiceProcess, waitFor } from '@vigil/testkit';
-import { relayFixture, type RelayFixture } from './testing/fixture.js';
+import { relayFixture, serverPerMode, type RelayFixture } from './testing/fixture.js';
 
 const natsUrl = inject('natsUrl');
-const databaseUrl = inject('databaseUrl');
+const serverFor = serverPerMode(inject('databaseUrl'));
 
 async function publishedCount(f: RelayFixture): Promise<number> {
   const r = await sql<{ n: string }>`select count(*) as n from outbox.events where state = 'published'`.execute(f.db);
@@ -35,7 +35,7 @@ function expectExactlyOnce(stream: string[], expected: string[]): void {
 
 describe.each(['logical', 'xmin'] as const)('outbox-relay processes (%s mode)', (mode) => {
   it('20,000 pending rows, the relay SIGKILLed several times mid-publish: every event in the stream exactly once', async () => {
-    await using f = await relayFixture(natsUrl, databaseUrl, 'kill');
+    await using f = await relayFixture(natsUrl, await serverFor(mode), 'kill');
     if (mode === 'logical') {
       // The slot first, so that the rows come from the WAL (resumed from the confirmed position
       // after each kill), not from the catch-up of a new slot.
@@ -72,7 +72,7 @@ describe.each(['logical', 'xmin'] as const)('outbox-relay processes (%s mode)', 
   });
 
   it('two relays: only one publishes; SIGKILL it and the other takes over within 2 s; exactly once', async () => {
-    await using f = await relayFixture(natsUrl, databaseUrl, 'failover');
+    await using f = await relayFixture(natsUrl, await serverFor(mode), 'failover');
     const a = ServiceProcess.start('outbox-relay', envFor(f, mode));
     const b = ServiceProcess.start('outbox-relay', envFor(f, mode));
     try {

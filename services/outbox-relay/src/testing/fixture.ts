@@ -14,7 +14,8 @@ import {
 import { eventsFixture, samples, type EventsFixture } from '@vigil/events/testing';
 import { createOutbox, migrateOutbox, type Outbox, type OutboxDatabase } from '@vigil/outbox';
 import { createDb } from '@vigil/service-kit';
-import { createTestDatabase } from '@vigil/testkit';
+import { afterAll } from 'vitest';
+import { createTestDatabase, PrivatePostgres } from '@vigil/testkit';
 import { createRelayMetrics, type RelayMetrics } from '../metrics.js';
 import { createRelay, relayConnectionSettings, type Relay, type RelayOptions } from '../relay.js';
 
@@ -141,5 +142,24 @@ export async function relayFixture(
       await db.destroy();
       await database.drop();
     },
+  };
+}
+
+/**
+ * The PostgreSQL server for a test file's relays in `mode`. The xmin mode waits for every
+ * transaction that holds an id anywhere on its server, so on the server all test files share,
+ * another file's transaction holds its rows back for as long as it stays open (past a test's
+ * deadline on a busy run). Its tests get a server of their own: started on first use, stopped
+ * after the file. Logical mode is not held back by other transactions and keeps the shared one.
+ */
+export function serverPerMode(sharedUrl: string): (mode: 'logical' | 'xmin') => Promise<string> {
+  let own: Promise<PrivatePostgres> | undefined;
+  afterAll(async () => {
+    await (await own)?.stop();
+  });
+  return async (mode) => {
+    if (mode === 'logical') return sharedUrl;
+    own ??= PrivatePostgres.start();
+    return (await own).url;
   };
 }
