@@ -1,0 +1,182 @@
+import { jetstreamManager } from '@nats-io/jetstream';
+import { sql } from 'kysely';
+import { describe, expect, inject, it } from 'vitest';
+import {
+  createEvent,
+  encodeStructured,
+  ensureConsumer,
+  silentLogger,
+  subjectOf,
+  type EventDataInput,
+  type EventType,
+  type Namespace,
+} from '@vigil/events';
+import { eventsFixture, samples } from '@vigil/events/testing';
+import { createDb } from '@vigil/service-kit';
+import { createTestDatabase, freePort, ServiceProcess, waitFor } from '@vigil/testkit';
+import type { JetStreamClient } from '@nats-io/jetstream';
+import type { Overview } from './core/overview.js';
+import { startStatus, STATUS_CONSUMER, type StatusDeps } from './service.js';
+import { migrateStatus, type StatusDatabase } from './store.js';
+
+const natsUrl = inject('natsUrl');
+const databaseUrl = inject('databaseUrl');
+
+async function publish<T extends EventType>(js: JetStreamClient, ns: Namespace, type: T, input: EventDataInput<T>) {
+  const e = createEvent(type, input, { source: 'vigil/test' });
+  const { data, headers } = encodeStructured(e);
+  return js.publish(subjectOf(ns, type), data, { msgID: e.id, ...(headers ? { headers } : {}) });
+}
+
+const completed = (
+  runId: string,
+  components: { name: string; status: 'PASS' | 'WARN' | 'FAIL'; score: number }[],
+): EventDataInput<'validation.completed'> => ({
+  ...samples['validation.completed'],
+  runId,
+  suite: 'web',
+  score: Math.min(...components.map((c) => c.score)),
+  status: components.some((c) => c.status === 'FAIL') ? 'FAIL' : 'PASS',
+  components: components.map((c) => ({ ...c, weight: 1, checks: [] })),
+});
+
+const componentOf = (o: Overview, name: string) =>
+  o.suites.find((s) => s.name === 'web')?.components.find((c) => c.name === name);
+
+async function statusFixture(label: string) {
+  const events = await eventsFixture(natsUrl, { label });
+  const database = await createTestDatabase(databaseUrl, 'status');
+  const { db } = createDb<StatusDatabase>(database.url, { max: 4 });
+  await migrateStatus(db);
+  const deps: StatusDeps = {
+    nc: events.nc,
+    js: events.js,
+    db,
+    ns: events.ns,
+    logger: silentLogger,
+    clock: () => new Date(),
+  };
+  return {
+    events,
+    database,
+    db,
+    deps,
+    async [Symbol.asyncDispose]() {
+      await db.destroy();
+      await database.drop();
+      await events[Symbol.asyncDispose]();
+    },
+  };
+}
+
+describe('status service', () => {
+  it('rebuilds from the stream at start, then follows live; a restart after the stream lost its history keeps it from the archive', async () => {
+    await using f = await statusFixture('status');
+    const { js, ns } = f.events;
+    // History before the service starts.
+    await publish(js, ns, 'validation.completed', completed('r1', [{ name: 'api', status: 'PASS', score: 10 }]));
+    await publish(js, ns, 'slo.burn', samples['slo.burn']);
+    await ensureConsumer(f.events.nc, STATUS_CONSUMER, ns);
+    const first = await startStatus(f.deps);
+    expect(first.rebuild.replayed).toBe(2);
+    let o = first.overview();
+    expect(componentOf(o, 'api')).toMatchObject({ status: 'PASS', score: 10 });
+    expect(o.incidents.open).toHaveLength(1);
+    expect(o.state).toBe('failing'); // a page fires
+
+    // Live: a failing run and the page resolved.
+    await publish(js, ns, 'validation.completed', completed('r2', [{ name: 'api', status: 'FAIL', score: 3 }]));
+    await publish(js, ns, 'slo.burn', {
+      ...samples['slo.burn'],
+      state: 'resolved',
+      resolvedAt: new Date().toISOString(),
+    });
+    await waitFor(
+      () => componentOf(first.overview(), 'api')?.status === 'FAIL' && first.overview().incidents.open.length === 0,
+      {
+        message: 'the live run and the resolution in the model',
+      },
+    );
+    await waitFor(async () => (await f.db.selectFrom('status.days').selectAll().execute()).some((d) => d.worst === 2), {
+      message: 'the failing day in the archive',
+    });
+    await first.stop();
+
+    // The stream's history is gone (retention); the durable is made again from nothing.
+    const jsm = await jetstreamManager(f.events.nc);
+    await jsm.consumers.delete(ns.stream, STATUS_CONSUMER.durable);
+    await jsm.streams.purge(ns.stream);
+    await ensureConsumer(f.events.nc, STATUS_CONSUMER, ns);
+    const second = await startStatus(f.deps);
+    expect(second.rebuild.replayed).toBe(0);
+    o = second.overview();
+    const api = componentOf(o, 'api');
+    expect(api).toMatchObject({ status: 'FAIL', score: 3 });
+    expect(api?.days.at(-1)).toMatchObject({ worst: 'FAIL', minScore: 3, lastScore: 3 });
+    expect(o.incidents.recent[0]).toMatchObject({ state: 'resolved', slo: samples['slo.burn'].slo });
+    await second.stop();
+  });
+
+  it('with PostgreSQL gone, live events still reach the page; their changes reach the archive when it is back', async () => {
+    await using f = await statusFixture('statusdb');
+    const { js, ns } = f.events;
+    await ensureConsumer(f.events.nc, STATUS_CONSUMER, ns);
+    const s = await startStatus(f.deps);
+    // The archive's tables become unwritable (as an outage would): the model goes on.
+    await sql`alter table status.days rename to days_away`.execute(f.db);
+    await publish(js, ns, 'validation.completed', completed('r1', [{ name: 'cache', status: 'WARN', score: 6 }]));
+    await waitFor(() => componentOf(s.overview(), 'cache')?.status === 'WARN', { message: 'the run on the page' });
+    await waitFor(() => s.unsaved() > 0, { message: 'the changes held back' });
+    await sql`alter table status.days_away rename to days`.execute(f.db);
+    // The redelivery writes what was held.
+    await waitFor(async () => (await f.db.selectFrom('status.days').selectAll().execute()).length === 1, {
+      timeoutMs: 30_000,
+      message: 'the held day written after the redelivery',
+    });
+    await waitFor(() => s.unsaved() === 0, { message: 'nothing held' });
+    await s.stop();
+  });
+
+  it('as a process: / is the status page, /api/status the overview, with /readyz and /metrics', async () => {
+    await using f = await statusFixture('statusproc');
+    const { js, ns } = f.events;
+    await publish(js, ns, 'validation.completed', completed('r1', [{ name: 'checkout', status: 'PASS', score: 9.5 }]));
+    const port = await freePort();
+    const p = ServiceProcess.start('status', {
+      NATS_URL: natsUrl,
+      DATABASE_URL: f.database.url,
+      VIGIL_NAMESPACE: f.events.namespaceId,
+      PORT: String(port),
+      LOG_LEVEL: 'info',
+    });
+    try {
+      await p.waitForLog('status started', 30_000);
+      const base = `http://127.0.0.1:${port}`;
+      expect((await fetch(`${base}/readyz`)).status).toBe(200);
+      const page = await fetch(`${base}/`);
+      expect(page.headers.get('content-type')).toContain('text/html');
+      expect(page.headers.get('content-security-policy')).toContain("default-src 'none'");
+      const html = await page.text();
+      expect(html).toContain('checkout');
+      expect(html).toContain('✓ Operational');
+      await publish(
+        js,
+        ns,
+        'validation.completed',
+        completed('r2', [{ name: 'checkout', status: 'FAIL', score: 1.5 }]),
+      );
+      await waitFor(
+        async () =>
+          componentOf((await (await fetch(`${base}/api/status`)).json()) as Overview, 'checkout')?.status === 'FAIL',
+        { message: 'the live run in /api/status' },
+      );
+      expect(await (await fetch(`${base}/`)).text()).toContain('✕ Failing');
+      const metrics = await (await fetch(`${base}/metrics`)).text();
+      expect(metrics).toMatch(/vigil_status_model_entries\{kind="components"\} 1/);
+      expect(metrics).toMatch(/vigil_status_events_applied_total 1/);
+      expect((await fetch(`${base}/`, { method: 'POST' })).status).toBe(405);
+    } finally {
+      await p.kill('SIGTERM');
+    }
+  });
+});
