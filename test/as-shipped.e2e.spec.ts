@@ -49,7 +49,7 @@ describe('as shipped', () => {
 
       const dataDir = await mkdtemp(join(tmpdir(), 'vigil-as-shipped-'));
       cleanup.push(() => rm(dataDir, { recursive: true, force: true }));
-      const portBase = await freePortRange(5);
+      const portBase = await freePortRange(6);
       const env: NodeJS.ProcessEnv = {
         ...process.env,
         VIGIL_DATA_DIR: dataDir,
@@ -116,6 +116,18 @@ describe('as shipped', () => {
           });
         }
       }
+      // The status page says the same: every component operational, no incident.
+      const status = (await (await fetch(`http://127.0.0.1:${portBase + 5}/api/status`)).json()) as {
+        state: string;
+        headline: string;
+        suites: { name: string }[];
+        incidents: { open: unknown[] };
+      };
+      expect({ state: status.state, open: status.incidents.open }, status.headline).toEqual({
+        state: 'operational',
+        open: [],
+      });
+      expect(status.suites.map((s) => s.name).sort()).toEqual(SUITES);
       const slos = (await (await fetch(sloUrl)).json()) as Slos;
       expect(slos.slos.map((s) => s.name).sort()).toEqual(['availability', 'error-rate', 'latency']);
       const budgets = JSON.stringify(Object.fromEntries(slos.slos.map((x) => [x.name, x.budget.remainingPercent])));

@@ -70,8 +70,8 @@ components:
     VALIDATOR_SUITES_DIR: suites,
     CHAOS_SCHEDULE: 'false',
     OTEL_EXPORTER_OTLP_ENDPOINT: receiver.endpoint,
-    // Never the default ports 9470-9474: a stack of `npm run up` may hold them.
-    VIGIL_PORT_BASE: String(await freePortRange(5)),
+    // Never the default ports 9470-9475: a stack of `npm run up` may hold them.
+    VIGIL_PORT_BASE: String(await freePortRange(6)),
   };
   const up = startUp(upEnv);
   cleanup.push(() => up.stop());

@@ -11,7 +11,7 @@ import { samples } from '@vigil/events/testing';
 import { createOutbox, type OutboxDatabase } from '@vigil/outbox';
 import { createDb } from '@vigil/service-kit';
 import { freePortRange, waitFor } from '@vigil/testkit';
-import { cliPath as cli, startUp, type UpProcess } from './support/cli.js';
+import { cliPath as cli, runCli, startUp, type UpProcess } from './support/cli.js';
 
 const running: UpProcess[] = [];
 const dirs: string[] = [];
@@ -26,7 +26,7 @@ function startStack(dataDir: string, portBase: number): UpProcess {
     ...process.env,
     VIGIL_DATA_DIR: dataDir,
     LOG_LEVEL: 'warn',
-    // Never the default ports 9470-9474: a stack of `npm run up` may hold them.
+    // Never the default ports 9470-9475: a stack of `npm run up` may hold them.
     VIGIL_PORT_BASE: String(portBase),
     // Scheduled runs would add events this test cannot count on.
     VALIDATOR_SCHEDULE: 'false',
@@ -79,7 +79,7 @@ describe('vigil up (the README quick start)', () => {
     const dataDir = await mkdtemp(join(tmpdir(), 'vigil-up-'));
     dirs.push(dataDir);
 
-    const portBase = await freePortRange(5);
+    const portBase = await freePortRange(6);
     const relayUrl = `http://127.0.0.1:${portBase + 4}`;
     const first = startStack(dataDir, portBase);
     const { natsUrl, databaseUrl } = await first.ready(60_000);
@@ -114,6 +114,21 @@ describe('vigil up (the README quick start)', () => {
     expect(firstRun).toHaveLength(3);
     expect(firstRun).toEqual(expect.arrayContaining([committed.id, sent.id]));
     expect(await completions(natsUrl)).toEqual(expect.arrayContaining([sent.id]));
+
+    // The status service follows the results: the run is on the page and in `vigil status`.
+    const statusUrl = `http://127.0.0.1:${portBase + 5}`;
+    expect(first.output()).toContain(`status        ${statusUrl}/readyz`);
+    await waitFor(async () => (await (await fetch(`${statusUrl}/`)).text()).includes('vigil-self'), {
+      message: 'vigil-self on the status page',
+    });
+    const status = await runCli({ ...process.env, VIGIL_PORT_BASE: String(portBase) }, ['status', '--json']);
+    expect(status.code, status.stderr).toBe(0);
+    const overview = JSON.parse(status.stdout) as { suites: { name: string }[]; slos: unknown[] };
+    expect(overview.suites.map((x) => x.name)).toContain('vigil-self');
+    expect(Array.isArray(overview.slos)).toBe(true);
+    const text = await runCli({ ...process.env, VIGIL_PORT_BASE: String(portBase) }, ['status']);
+    expect(text.stdout).toMatch(/^SUITE +COMPONENT +STATUS +SCORE/m);
+    expect(text.stdout).toMatch(/^SLO +OBJECTIVE +WINDOW +BUDGET LEFT/m);
 
     first.child.kill('SIGINT');
     expect(await first.exited).toBe(0);

@@ -16,7 +16,7 @@ afterAll(async () => {
 describe('user flow 1: publish validation.requested, receive validation.completed', () => {
   it('through the embedded stack: the validator runs the suite once and the relay delivers the result once', async () => {
     const dataDir = await mkdtemp(join(tmpdir(), 'vigil-e2e-'));
-    const portBase = await freePortRange(5);
+    const portBase = await freePortRange(6);
     const validatorUrl = `http://127.0.0.1:${portBase}`;
     const suites = await mkdtemp(join(tmpdir(), 'vigil-suites-'));
     cleanup.push(
@@ -42,7 +42,7 @@ components:
       VIGIL_DATA_DIR: dataDir,
       LOG_LEVEL: 'warn',
       VALIDATOR_SUITES_DIR: suites,
-      // Never the default ports 9470-9474: a stack of `npm run up` may hold them.
+      // Never the default ports 9470-9475: a stack of `npm run up` may hold them.
       VIGIL_PORT_BASE: String(portBase),
     };
     const up = startUp(env);

@@ -19,9 +19,21 @@ export const envSchema = z.object({
     .number()
     .int()
     .min(1)
-    .max(65531)
+    .max(65530)
     .default(DEFAULT_PORT_BASE)
-    .describe("first HTTP port of vigil up's services: validator, slo-engine, chaos, anomaly, outbox-relay in order"),
+    .describe(
+      "first HTTP port of vigil up's services: validator, slo-engine, chaos, anomaly, outbox-relay, status in order",
+    ),
+  VIGIL_STATUS_URL: z
+    .string()
+    .url()
+    .optional()
+    .describe('the status service vigil status reads; unset: 127.0.0.1 at VIGIL_PORT_BASE + 5'),
+  VIGIL_SLO_ENGINE_URL: z
+    .string()
+    .url()
+    .optional()
+    .describe('the slo-engine vigil status reads the budgets from; unset: 127.0.0.1 at VIGIL_PORT_BASE + 1'),
   VIGIL_DATABASE: z
     .string()
     .regex(/^[a-z_][a-z0-9_]{0,62}$/, 'a lower-case PostgreSQL identifier')

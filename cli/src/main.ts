@@ -8,10 +8,11 @@ import { jaegerUrl, openBus, requireStream, type Bus } from './bus.js';
 import { abortExperiment } from './chaos.js';
 import { dlqCommand, findEvent, replayCommand, tailCommand } from './commands/history.js';
 import { parsePublishArgs, publishCommand } from './commands/publish.js';
+import { statusCommand } from './commands/status.js';
 import { streamsCommand } from './commands/streams.js';
 import { readEnv, type CliEnv } from './config.js';
 import { escapeControls, exitQuietlyOnClosedPipe, exitWhenFlushed, parseSince, terminalOutput } from './output.js';
-import { runAnomalyBacktest } from './services.js';
+import { portsFrom, runAnomalyBacktest } from './services.js';
 import { up } from './up.js';
 
 const usage = `vigil — event-driven checks for a running system
@@ -35,6 +36,9 @@ Usage:
                                     dead letters with their reasons; re-drive sends them back to
                                     their original subject
   vigil streams [--json]            streams and consumers: messages, bytes, times, lag
+  vigil status [--watch] [--json]   the overview of the status service: components, SLO budgets,
+                                    firing alerts, running experiments; --watch prints it again on
+                                    every change (VIGIL_STATUS_URL, VIGIL_SLO_ENGINE_URL)
   vigil trace EVENT_ID [--since 7d] [--json]
                                     the trace id of an event and its Jaeger URL
   vigil chaos abort ID [--request] [--reason TEXT] [--by NAME]
@@ -228,6 +232,27 @@ async function main(argv: string[]): Promise<number> {
       if (sub !== 'backtest')
         throw new Error(`unknown anomaly command '${sub ?? ''}'; vigil anomaly backtest FILE.csv`);
       return runAnomalyBacktest(rest);
+    }
+    case 'status': {
+      const { values, positionals } = opts({ json: { type: 'boolean' }, watch: { type: 'boolean' } });
+      if (positionals.length > 0) throw new Error(`vigil status takes no arguments, got '${positionals[0]}'`);
+      const stop = new AbortController();
+      process.once('SIGINT', () => stop.abort());
+      process.once('SIGTERM', () => stop.abort());
+      const ports = portsFrom(env.VIGIL_PORT_BASE);
+      return statusCommand(
+        {
+          statusUrl: env.VIGIL_STATUS_URL ?? `http://127.0.0.1:${ports.status}`,
+          sloEngineUrl: env.VIGIL_SLO_ENGINE_URL ?? `http://127.0.0.1:${ports['slo-engine']}`,
+        },
+        {
+          json: values.json === true,
+          watch: values.watch === true,
+          signal: stop.signal,
+          ...(process.stdout.isTTY ? { clear: () => process.stdout.write('\x1b[H\x1b[2J') } : {}),
+        },
+        out,
+      );
     }
     case 'nats-auth': {
       const { positionals } = opts({});

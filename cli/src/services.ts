@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 
 /**
  * The services `vigil up` runs, in start order; each serves /healthz, /readyz and /metrics on the
- * base port plus its offset (9470-9474 by default, see docs/decisions.md).
+ * base port plus its offset (9470-9475 by default, see docs/decisions.md).
  */
 export const services = [
   { name: 'outbox-relay', entry: 'services/outbox-relay/dist/main.js', offset: 4 },
@@ -13,6 +13,7 @@ export const services = [
   { name: 'slo-engine', entry: 'services/slo-engine/dist/main.js', offset: 1 },
   { name: 'chaos', entry: 'services/chaos/dist/main.js', offset: 2 },
   { name: 'anomaly', entry: 'services/anomaly/dist/main.js', offset: 3 },
+  { name: 'status', entry: 'services/status/dist/main.js', offset: 5 },
 ] as const;
 
 export type ServiceName = (typeof services)[number]['name'];

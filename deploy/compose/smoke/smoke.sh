@@ -63,18 +63,18 @@ receiver_pid=$!
 
 export VIGIL_IMAGE=vigil:smoke NATS_IMAGE=vigil-local/nats:smoke POSTGRES_IMAGE=vigil-local/postgres:15
 export POSTGRES_PASSWORD="smoke-$RANDOM$RANDOM" DOCKER_GID=$(stat -c %g /var/run/docker.sock)
-for user in OUTBOX_RELAY VALIDATOR SLO_ENGINE ANOMALY CHAOS CLIENT OPERATOR TOOL ADMIN; do
+for user in OUTBOX_RELAY VALIDATOR SLO_ENGINE ANOMALY CHAOS STATUS CLIENT OPERATOR TOOL ADMIN; do
   export "VIGIL_NATS_${user}_PASSWORD=smoke-$user-$RANDOM$RANDOM"
 done
 export VIGIL_OTLP_ENDPOINT="http://host.docker.internal:$otlp_port"
 export VIGIL_NATS_PORT=14222 VIGIL_NATS_MONITOR_PORT=18222 VIGIL_JAEGER_UI_PORT=26686 VIGIL_OTLP_GRPC_PORT=14317 \
   VIGIL_OTLP_HTTP_PORT=14318 VIGIL_VALIDATOR_PORT=19470 VIGIL_SLO_ENGINE_PORT=19471 VIGIL_CHAOS_PORT=19472 \
-  VIGIL_ANOMALY_PORT=19473 VIGIL_RELAY_PORT=19474
+  VIGIL_ANOMALY_PORT=19473 VIGIL_RELAY_PORT=19474 VIGIL_STATUS_PORT=19475
 
 step "docker-compose up"
 "${compose[@]}" up -d >/dev/null 2>&1 || { "${compose[@]}" logs --tail 30; fail "docker-compose up"; }
 deadline=$(($(date +%s) + 180))
-for s in docker-proxy outbox-relay validator slo-engine chaos anomaly; do
+for s in docker-proxy outbox-relay validator slo-engine chaos anomaly status; do
   while :; do
     health=$(docker inspect -f '{{.State.Health.Status}}' "$("${compose[@]}" ps -q "$s")" 2>/dev/null || echo missing)
     [ "$health" = healthy ] && break
@@ -92,6 +92,18 @@ for suite in seed-phases vigil-self; do
   echo "$out" | grep -Eq "^$suite: PASS, score (8\.[0-9]|9\.[0-9]|10\.0) of 10" || fail "$suite did not PASS at 8 or more"
 done
 step "validation.completed received"
+
+# The status service follows the results: both suites are on its page within seconds.
+status_deadline=$(($(date +%s) + 30))
+until node -e "
+  fetch('http://127.0.0.1:19475/api/status').then((r) => r.json()).then((o) => {
+    const suites = o.suites.map((s) => s.name);
+    process.exit(suites.includes('seed-phases') && suites.includes('vigil-self') ? 0 : 1);
+  }, () => process.exit(1));"; do
+  [ "$(date +%s)" -gt "$status_deadline" ] && { "${compose[@]}" logs --tail 40 status; fail "the status service does not show both suites"; }
+  sleep 1
+done
+step "the status page shows both suites"
 
 # The validator reads the engine through the proxy and can change nothing there.
 "${compose[@]}" exec -T validator node -e "

@@ -118,6 +118,7 @@ export {
   passwordVariableFor,
   natsRoles,
   serviceConsumers,
+  readerConsumers,
   requestTypes,
   operatorTypes,
   resultTypes,

@@ -11,7 +11,16 @@ const eventTypeList: readonly EventType[] = eventTypes;
  * namespace.
  */
 export type NatsRole =
-  'outbox-relay' | 'validator' | 'slo-engine' | 'anomaly' | 'chaos' | 'client' | 'operator' | 'tool' | 'admin';
+  | 'outbox-relay'
+  | 'validator'
+  | 'slo-engine'
+  | 'anomaly'
+  | 'chaos'
+  | 'status'
+  | 'client'
+  | 'operator'
+  | 'tool'
+  | 'admin';
 
 export const natsRoles: readonly NatsRole[] = [
   'outbox-relay',
@@ -19,6 +28,7 @@ export const natsRoles: readonly NatsRole[] = [
   'slo-engine',
   'anomaly',
   'chaos',
+  'status',
   'client',
   'operator',
   'tool',
@@ -31,6 +41,14 @@ export const serviceConsumers = {
   'slo-engine': ['slo-engine'],
   anomaly: ['anomaly'],
   chaos: ['chaos', 'chaos-aborts', 'chaos-validations'],
+} as const satisfies Partial<Record<NatsRole, readonly string[]>>;
+
+/**
+ * Durables of services that read as any tool reads (ephemeral replay consumers besides); like the
+ * ones above, no other user may pull from, ack for, or change them.
+ */
+export const readerConsumers = {
+  status: ['status'],
 } as const satisfies Partial<Record<NatsRole, readonly string[]>>;
 
 /** Events users publish to ask for work; every other type is emitted by services through the relay. */
@@ -89,11 +107,18 @@ function consumerAccess(stream: string, durable: string): string[] {
  * Read access through consumers of one's own, limited to the given event types; `everything`
  * adds the dead letters and fetching single messages by sequence (which no filter can limit).
  */
-function readAccess(ns: Namespace, types: readonly EventType[], everything: boolean): NatsPermissions {
+function readAccess(
+  ns: Namespace,
+  types: readonly EventType[],
+  everything: boolean,
+  own: readonly string[] = [],
+): NatsPermissions {
   const s = ns.stream;
   const dl = ns.deadLetterStream;
   const api = '$JS.API.CONSUMER';
-  const serviceDurables = Object.values(serviceConsumers).flat();
+  const serviceDurables = [...Object.values(serviceConsumers), ...Object.values(readerConsumers)]
+    .flat()
+    .filter((d) => !own.includes(d));
   const ownConsumers = (stream: string) => [
     `${api}.INFO.${stream}.*`,
     `${api}.DELETE.${stream}.*`,
@@ -173,6 +198,23 @@ export function permissionsFor(role: NatsRole, ns: Namespace = defaultNamespace)
     case 'tool': {
       const read = readAccess(ns, resultTypes, false);
       return { publish: read.publish, subscribe: { allow: [...read.subscribe.allow, inbox] } };
+    }
+    case 'status': {
+      // Its durable, and the replay at start: an ephemeral consumer over the namespace (on
+      // nats-server 2.9 several types cannot be filtered server-side), read through its inbox.
+      const own = readerConsumers.status;
+      const read = readAccess(ns, resultTypes, false, own);
+      return {
+        publish: {
+          allow: [
+            ...read.publish.allow,
+            ...own.flatMap((d) => [...consumerAccess(ns.stream, d), `${ns.deadLetterPrefix}.${d}`]),
+            `$JS.API.CONSUMER.CREATE.${ns.stream}.*.${ns.subjectPrefix}.>`,
+          ],
+          deny: read.publish.deny ?? [],
+        },
+        subscribe: { allow: [inbox] },
+      };
     }
     default: {
       const durables: readonly string[] = serviceConsumers[role];

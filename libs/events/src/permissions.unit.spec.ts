@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { natsAuthorization, natsRoles, permissionsFor, serviceConsumers } from './permissions.js';
+import { natsAuthorization, natsRoles, permissionsFor, readerConsumers, serviceConsumers } from './permissions.js';
 import { namespaceFor } from './registry.js';
 
 describe('NATS permissions', () => {
@@ -43,6 +43,24 @@ describe('NATS permissions', () => {
     for (const d of Object.values(serviceConsumers).flat()) {
       expect(deny).toContain(`$JS.API.CONSUMER.MSG.NEXT.EVENTS_t1.${d}`);
       expect(deny).toContain(`$JS.ACK.EVENTS_t1.${d}.>`);
+    }
+  });
+
+  it('the status service reads through its own durable and replays; no other reader may touch its durable, nor it theirs', () => {
+    const ns = namespaceFor('t1');
+    const status = permissionsFor('status', ns).publish;
+    expect(status.allow).toContain('$JS.API.CONSUMER.MSG.NEXT.EVENTS_t1.status');
+    expect(status.allow).toContain('$JS.API.CONSUMER.CREATE.EVENTS_t1.*.t1.events.>');
+    expect(status.allow.filter((x) => x.startsWith('t1.events.'))).toEqual([]);
+    for (const d of Object.values(serviceConsumers).flat()) {
+      expect(status.deny).toContain(`$JS.API.CONSUMER.MSG.NEXT.EVENTS_t1.${d}`);
+    }
+    expect(status.deny?.filter((x) => x.includes('.status'))).toEqual([]);
+    for (const role of ['tool', 'client', 'operator'] as const) {
+      for (const d of Object.values(readerConsumers).flat()) {
+        expect(permissionsFor(role, ns).publish.deny, role).toContain(`$JS.API.CONSUMER.MSG.NEXT.EVENTS_t1.${d}`);
+        expect(permissionsFor(role, ns).publish.deny, role).toContain(`$JS.API.CONSUMER.DELETE.EVENTS_t1.${d}`);
+      }
     }
   });
 

@@ -71,7 +71,7 @@ export async function freePort(): Promise<number> {
 /**
  * `n` consecutive free ports (the first is returned), for a stack whose services take a base port
  * and the ones after it (`vigil up` with VIGIL_PORT_BASE). Drawn as {@link freePort} draws one, so
- * never the default ports of a stack that runs on this machine (9470-9474).
+ * never the default ports of a stack that runs on this machine (9470-9475).
  */
 export async function freePortRange(n: number): Promise<number> {
   const high = (await readEphemeralLow()) - n;
