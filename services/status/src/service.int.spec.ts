@@ -10,6 +10,7 @@ import {
   type EventDataInput,
   type EventType,
   type Namespace,
+  type VigilEvent,
 } from '@vigil/events';
 import { eventsFixture, samples } from '@vigil/events/testing';
 import { createDb } from '@vigil/service-kit';
@@ -23,7 +24,7 @@ const natsUrl = inject('natsUrl');
 const databaseUrl = inject('databaseUrl');
 
 async function publish<T extends EventType>(js: JetStreamClient, ns: Namespace, type: T, input: EventDataInput<T>) {
-  const e = createEvent(type, input, { source: 'vigil/test' });
+  const e = createEvent(type, input, { source: 'vigil/test' }) as VigilEvent;
   const { data, headers } = encodeStructured(e);
   return js.publish(subjectOf(ns, type), data, { msgID: e.id, ...(headers ? { headers } : {}) });
 }
