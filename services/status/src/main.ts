@@ -2,6 +2,7 @@ import { Counter, Gauge, Registry } from 'prom-client';
 import { observeConsumers, onShutdown, parseEnv, redactUrl, startHttpServer, startRuntime } from '@vigil/service-kit';
 import { statusEnv } from './config.js';
 import { statusRoutes } from './http.js';
+import { createLive } from './live.js';
 import { startStatus, STATUS_CONSUMER } from './service.js';
 import { migrateStatus, type StatusDatabase } from './store.js';
 
@@ -22,6 +23,7 @@ async function main(): Promise<void> {
     { limits: { days: env.STATUS_DAYS, maxComponents: env.STATUS_MAX_COMPONENTS } },
   );
 
+  const live = createLive(status);
   const metrics = new Registry();
   const applied = new Counter({
     name: 'vigil_status_events_applied_total',
@@ -72,14 +74,28 @@ async function main(): Promise<void> {
     port: env.PORT,
     host: env.HTTP_HOST,
     metrics,
-    routes: statusRoutes(status, { title: env.STATUS_TITLE }),
+    routes: statusRoutes(status, live, { title: env.STATUS_TITLE }),
     ready: rt.ready,
   });
   logger.info(
     { port: http.port, stream: ns.stream, database: redactUrl(env.DATABASE_URL), ...status.rebuild },
     'status started',
   );
-  onShutdown(logger, () => [['http', () => http.close()], ['consumer', () => status.stop()], ...rt.closing]);
+  new Gauge({
+    name: 'vigil_status_live_clients',
+    help: 'Pages following live over /events',
+    registers: [metrics],
+    collect() {
+      this.set(live.clients());
+    },
+  });
+  onShutdown(logger, () => [
+    // Open event streams first: the HTTP server waits for them before it closes.
+    ['live', async () => live.close()],
+    ['http', () => http.close()],
+    ['consumer', () => status.stop()],
+    ...rt.closing,
+  ]);
 }
 
 main().catch((e: unknown) => {

@@ -41,6 +41,51 @@ const completed = (
   components: components.map((c) => ({ ...c, weight: 1, checks: [] })),
 });
 
+interface SseEvent {
+  id?: string;
+  event?: string;
+  data?: unknown;
+}
+
+/** An EventSource for the test: each next() is the next event (comments and `retry` skipped). */
+async function sse(url: string, lastEventId?: string) {
+  const stop = new AbortController();
+  const r = await fetch(url, {
+    signal: stop.signal,
+    headers: lastEventId === undefined ? {} : { 'last-event-id': lastEventId },
+  });
+  expect(r.headers.get('content-type')).toContain('text/event-stream');
+  const reader = r.body!.pipeThrough(new TextDecoderStream()).getReader();
+  let buf = '';
+  return {
+    async next(): Promise<SseEvent> {
+      for (;;) {
+        const end = buf.indexOf('\n\n');
+        if (end >= 0) {
+          const block = buf.slice(0, end);
+          buf = buf.slice(end + 2);
+          const e: SseEvent = {};
+          for (const line of block.split('\n')) {
+            const [k, ...v] = line.split(': ');
+            if (k === 'id') e.id = v.join(': ');
+            if (k === 'event') e.event = v.join(': ');
+            if (k === 'data') e.data = JSON.parse(v.join(': '));
+          }
+          if (e.event !== undefined) return e;
+          continue;
+        }
+        const { value, done } = await reader.read();
+        if (done) throw new Error(`the event stream ${url} ended`);
+        buf += value;
+      }
+    },
+    async [Symbol.asyncDispose]() {
+      stop.abort();
+      await reader.cancel().catch(() => undefined);
+    },
+  };
+}
+
 const componentOf = (o: Overview, name: string) =>
   o.suites.find((s) => s.name === 'web')?.components.find((c) => c.name === name);
 
@@ -176,7 +221,72 @@ describe('status service', () => {
       expect(metrics).toMatch(/vigil_status_model_entries\{kind="components"\} 1/);
       expect(metrics).toMatch(/vigil_status_events_applied_total 1/);
       expect((await fetch(`${base}/`, { method: 'POST' })).status).toBe(405);
+      expect((await fetch(`${base}/?fragment=x`)).status).toBe(400);
+      expect((await fetch(`${base}/events`, { headers: { 'last-event-id': 'abc' } })).status).toBe(400);
+      const script = await fetch(`${base}/assets/live.js`);
+      expect(script.headers.get('content-type')).toContain('text/javascript');
+      expect(await script.text()).toContain("new EventSource('/events')");
     } finally {
+      await p.kill('SIGTERM');
+    }
+  });
+
+  it('/events: a change per event with its stream sequence as id; a client back with an older Last-Event-ID is told at once', async () => {
+    await using f = await statusFixture('statuslive');
+    const { js, ns } = f.events;
+    const first = await publish(
+      js,
+      ns,
+      'validation.completed',
+      completed('r1', [{ name: 'api', status: 'PASS', score: 10 }]),
+    );
+    const port = await freePort();
+    const p = ServiceProcess.start('status', {
+      NATS_URL: natsUrl,
+      DATABASE_URL: f.database.url,
+      VIGIL_NAMESPACE: f.events.namespaceId,
+      PORT: String(port),
+      LOG_LEVEL: 'info',
+    });
+    try {
+      await p.waitForLog('status started', 30_000);
+      const base = `http://127.0.0.1:${port}`;
+      await using live = await sse(`${base}/events`);
+      expect(await live.next()).toEqual({
+        id: String(first.seq),
+        event: 'change',
+        data: { seq: first.seq, type: 'hello' },
+      });
+      const second = await publish(
+        js,
+        ns,
+        'validation.completed',
+        completed('r2', [{ name: 'api', status: 'WARN', score: 6 }]),
+      );
+      expect(await live.next()).toEqual({
+        id: String(second.seq),
+        event: 'change',
+        data: { seq: second.seq, type: 'validation.completed' },
+      });
+      // The page's fragment at that moment shows it, and says which sequence it shows.
+      const fragment = await fetch(`${base}/?fragment=main`);
+      expect(fragment.headers.get('x-vigil-seq')).toBe(String(second.seq));
+      expect(await fragment.text()).toContain('! WARN');
+      // Back after a disconnect, behind by one event: one change at once, at the current sequence.
+      await using back = await sse(`${base}/events`, String(first.seq));
+      expect(await back.next()).toEqual({
+        id: String(second.seq),
+        event: 'change',
+        data: { seq: second.seq, type: 'resume' },
+      });
+      // Up to date: nothing until the next event.
+      await using current = await sse(`${base}/events`, String(second.seq));
+      const third = await publish(js, ns, 'slo.burn', samples['slo.burn']);
+      expect(await current.next()).toMatchObject({ id: String(third.seq), data: { type: 'slo.burn' } });
+      const metrics = await (await fetch(`${base}/metrics`)).text();
+      expect(metrics).toMatch(/vigil_status_live_clients 3/);
+    } finally {
+      // Open streams do not hold the shutdown up.
       await p.kill('SIGTERM');
     }
   });

@@ -25,7 +25,7 @@ function cellText(day: string, c: DayCell | null): string {
   return `${day}: worst ${c.worst}, lowest score ${score(c.minScore)}, last ${score(c.lastScore)}`;
 }
 
-function bar(c: ComponentView, days: readonly string[]): string {
+function bar(c: ComponentView, days: readonly string[], id: string): string {
   const counts = { PASS: 0, WARN: 0, FAIL: 0, none: 0 };
   for (const d of c.days) counts[d === null ? 'none' : d.worst]++;
   const summary = `${c.days.length} days: ${counts.PASS} passing, ${counts.WARN} warning, ${counts.FAIL} failing, ${counts.none} without runs`;
@@ -42,7 +42,7 @@ function bar(c: ComponentView, days: readonly string[]): string {
   const details =
     notable.length === 0
       ? ''
-      : `<details><summary>Days not passing (${notable.length})</summary><table><thead><tr><th scope="col">Day</th><th scope="col">Worst</th><th scope="col">Lowest score</th><th scope="col">Last score</th></tr></thead><tbody>${notable
+      : `<details id="${id}"><summary>Days not passing (${notable.length})</summary><table><thead><tr><th scope="col">Day</th><th scope="col">Worst</th><th scope="col">Lowest score</th><th scope="col">Last score</th></tr></thead><tbody>${notable
           .map(
             (d) =>
               `<tr><td>${escapeHtml(d.day)}</td><td>${mark[d.worst]} ${d.worst}</td><td>${score(d.minScore)}</td><td>${score(d.lastScore)}</td></tr>`,
@@ -81,11 +81,8 @@ details{grid-column:1/-1;font-size:.9rem}table{border-collapse:collapse}td,th{pa
 .incident p{margin:.1rem 0}
 `;
 
-/**
- * The public status page: server-rendered, no script, safe to expose. It shows names, statuses,
- * scores and the SLO engine's explanation sentences; never check messages, requests or hosts.
- */
-export function renderStatusPage(o: Overview, title = 'vigil status'): string {
+/** The page's content (what `<main>` holds): the live script swaps it for a fresh one. */
+export function renderStatusMain(o: Overview, title = 'vigil status'): string {
   const suites = o.suites
     .map((s) => {
       const head =
@@ -93,10 +90,10 @@ export function renderStatusPage(o: Overview, title = 'vigil status'): string {
           ? ''
           : ` <span class="muted">latest run ${escapeHtml(s.status)} ${score(s.score)}, ${time(s.at)}</span>`;
       const components = s.components
-        .map(
-          (c) =>
-            `<section class="component" aria-labelledby="c-${escapeHtml(s.name)}-${escapeHtml(c.name)}"><h3 id="c-${escapeHtml(s.name)}-${escapeHtml(c.name)}">${escapeHtml(c.name)}</h3><p class="status ${c.status}">${mark[c.status]} ${c.status} <span class="score">${score(c.score)}</span>/10 <span class="muted">at ${time(c.at)}</span></p>${bar(c, o.days)}</section>`,
-        )
+        .map((c) => {
+          const id = escapeHtml(`${s.name}/${c.name}`);
+          return `<section class="component" aria-labelledby="c-${id}"><h3 id="c-${id}">${escapeHtml(c.name)}</h3><p class="status ${c.status}">${mark[c.status]} ${c.status} <span class="score">${score(c.score)}</span>/10 <span class="muted">at ${time(c.at)}</span></p>${bar(c, o.days, `d-${id}`)}</section>`;
+        })
         .join('');
       return `<section class="suite"><h2>${escapeHtml(s.name)}${head}</h2>${components}</section>`;
     })
@@ -109,16 +106,59 @@ export function renderStatusPage(o: Overview, title = 'vigil status'): string {
     o.incidents.recent.length === 0
       ? '<p>No recent incidents.</p>'
       : `<ul class="incidents">${o.incidents.recent.map(incidentItem).join('')}</ul>`;
-  return `<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
-<title>${escapeHtml(title)}</title><style>${style}</style></head>
-<body><main>
-<h1>${escapeHtml(title)}</h1>
+  return `<h1>${escapeHtml(title)}</h1>
 <p class="state ${o.state}" role="status"><strong>${stateMark[o.state]} ${stateText[o.state]}</strong> — ${escapeHtml(o.headline)}</p>
 <h2>Open incidents</h2>${open}
 ${suites}
 <h2>Recent incidents</h2>${recent}
-<p class="muted">Updated ${time(o.generatedAt)}. Each bar is the last ${o.days.length} days, one cell per day (UTC), the worst status of the day: full height passing, two thirds warning, one third failing, dotted without runs.</p>
+<p class="muted">Updated ${time(o.generatedAt)}. Each bar is the last ${o.days.length} days, one cell per day (UTC), the worst status of the day: full height passing, two thirds warning, one third failing, dotted without runs.</p>`;
+}
+
+/**
+ * The public status page: server-rendered and complete without script, safe to expose. It shows
+ * names, statuses, scores and the SLO engine's explanation sentences; never check messages,
+ * requests or hosts. With script, `/assets/live.js` keeps it current over Server-Sent Events.
+ */
+export function renderStatusPage(o: Overview, title = 'vigil status'): string {
+  return `<!doctype html>
+<html lang="en" data-seq="${o.seq}"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
+<title>${escapeHtml(title)}</title><style>${style}</style><script src="/assets/live.js" defer></script></head>
+<body><main>
+${renderStatusMain(o, title)}
 </main></body></html>
 `;
 }
+
+/**
+ * The page's only script: on each `change` from /events newer than what the page shows, it
+ * fetches the content again and swaps it in (keeping open tables open). EventSource reconnects by
+ * itself and sends Last-Event-ID; the server answers a client that is behind at once.
+ */
+export const liveScript = `(() => {
+  if (!('EventSource' in window)) return;
+  const root = document.documentElement;
+  const main = document.querySelector('main');
+  let busy = false;
+  let again = false;
+  async function refresh() {
+    if (busy) { again = true; return; }
+    busy = true;
+    try {
+      const r = await fetch(location.pathname + '?fragment=main', { cache: 'no-store' });
+      if (r.ok) {
+        const open = Array.from(main.querySelectorAll('details[open]'), (d) => d.id);
+        main.innerHTML = await r.text();
+        for (const id of open) document.getElementById(id)?.setAttribute('open', '');
+        root.dataset.seq = r.headers.get('x-vigil-seq') || root.dataset.seq;
+      }
+    } catch { /* the next change or reconnect tries again */ }
+    busy = false;
+    if (again) { again = false; refresh(); }
+  }
+  const events = new EventSource('/events');
+  events.addEventListener('change', (e) => {
+    const seq = Number(JSON.parse(e.data).seq);
+    if (seq > Number(root.dataset.seq || 0)) refresh();
+  });
+})();
+`;
