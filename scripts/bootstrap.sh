@@ -40,6 +40,8 @@ if $want_docker; then
   if [ -z "${DOCKER_HOST:-}" ] && ! docker_answers && ! command -v dockerd >/dev/null 2>&1; then missing+=(docker.io); fi
   have_busybox || missing+=(busybox-static file)
   [ -x /usr/sbin/tc ] || [ -x /sbin/tc ] || missing+=(iproute2)
+  # The status page's browser tests drive Debian's chromium (CHROMIUM_PATH elsewhere).
+  [ -n "${CHROMIUM_PATH:-}" ] || command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 fi
 sudo=""
 [ "$(id -u)" -eq 0 ] || sudo="sudo"

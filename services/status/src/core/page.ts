@@ -33,7 +33,7 @@ function bar(c: ComponentView, days: readonly string[], id: string): string {
     .map((d, i) => {
       const day = d?.day ?? days[i] ?? '';
       const cls = d === null ? 'none' : d.worst.toLowerCase();
-      return `<li class="cell ${cls}" title="${escapeHtml(cellText(day, d))}"></li>`;
+      return `<span class="cell ${cls}" title="${escapeHtml(cellText(day, d))}"></span>`;
     })
     .join('');
   // The cells carry the figures on hover; the list's label and the table below carry them for
@@ -48,7 +48,8 @@ function bar(c: ComponentView, days: readonly string[], id: string): string {
               `<tr><td>${escapeHtml(d.day)}</td><td>${mark[d.worst]} ${d.worst}</td><td>${score(d.minScore)}</td><td>${score(d.lastScore)}</td></tr>`,
           )
           .join('')}</tbody></table></details>`;
-  return `<ol class="bar" role="img" aria-label="${escapeHtml(summary)}">${cells}</ol>${details}`;
+  // One image to assistive technology (its label counts the days); the cells are decoration.
+  return `<div class="bar" role="img" aria-label="${escapeHtml(summary)}">${cells}</div>${details}`;
 }
 
 function incidentItem(i: Incident): string {
@@ -69,11 +70,11 @@ h1{font-size:1.5rem}h2{font-size:1.25rem;margin-top:2rem}h3{font-size:1rem;margi
 .state.operational{border-color:var(--pass)}.state.degraded{border-color:var(--warn);border-style:dashed}.state.failing{border-color:var(--fail);border-width:4px}
 .component{display:grid;grid-template-columns:1fr auto;gap:.25rem 1rem;margin:.75rem 0}
 .status.PASS{color:var(--pass)}.status.WARN{color:var(--warn)}.status.FAIL{color:var(--fail)}
-.bar{grid-column:1/-1;display:flex;gap:1px;list-style:none;padding:0;margin:0;height:2rem;align-items:flex-end}
+.bar{grid-column:1/-1;display:flex;gap:1px;height:2rem;align-items:flex-end}
 .cell{flex:1;min-width:2px;height:100%;background:var(--pass)}
 .cell.warn{height:66%;background:var(--warn)}
 .cell.fail{height:33%;background:var(--fail)}
-.cell.none{height:100%;background:transparent;border:1px dotted var(--none)}
+.cell.none{height:100%;background:transparent;border-bottom:2px solid var(--none)}
 .cell:hover{outline:2px solid var(--fg)}
 details{grid-column:1/-1;font-size:.9rem}table{border-collapse:collapse}td,th{padding:.1rem .5rem;text-align:left}
 .muted,time{color:var(--muted)}ul.incidents{list-style:none;padding:0}.incident{border-left:4px solid var(--pass);padding-left:.75rem;margin:.75rem 0}
@@ -111,7 +112,7 @@ export function renderStatusMain(o: Overview, title = 'vigil status'): string {
 <h2>Open incidents</h2>${open}
 ${suites}
 <h2>Recent incidents</h2>${recent}
-<p class="muted">Updated ${time(o.generatedAt)}. Each bar is the last ${o.days.length} days, one cell per day (UTC), the worst status of the day: full height passing, two thirds warning, one third failing, dotted without runs.</p>`;
+<p class="muted">Updated ${time(o.generatedAt)}. Each bar is the last ${o.days.length} days, one cell per day (UTC), the worst status of the day: full height passing, two thirds warning, one third failing, a baseline alone without runs.</p>`;
 }
 
 /**

@@ -1,0 +1,149 @@
+/// <reference lib="dom" />
+import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { connect } from '@nats-io/transport-node';
+import { jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { chromium, type Browser } from 'playwright-core';
+import { afterAll, describe, expect, it } from 'vitest';
+import { createPublisher, defaultNamespace } from '@vigil/events';
+import { samples } from '@vigil/events/testing';
+import { freePortRange, waitFor } from '@vigil/testkit';
+import { startUp } from './support/cli.js';
+
+/** Screenshots land here (the README shows one of them). */
+const outputDir = join(dirname(fileURLToPath(import.meta.url)), '..', 'test-results');
+const require = createRequire(import.meta.url);
+
+const cleanup: (() => Promise<unknown>)[] = [];
+afterAll(async () => {
+  for (const c of cleanup.reverse()) await c();
+});
+
+function launch(): Promise<Browser> {
+  return chromium.launch({
+    executablePath: process.env['CHROMIUM_PATH'] ?? '/usr/bin/chromium',
+    headless: true,
+    args: ['--no-sandbox', '--disable-background-networking'],
+  });
+}
+
+describe('the status page in a browser', () => {
+  it('follows live without a reload (a run within 1 s of reaching JetStream, an incident firing then resolved), works without script, and axe finds no serious violation', async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), 'vigil-status-page-'));
+    cleanup.push(() => rm(dataDir, { recursive: true, force: true }));
+    const portBase = await freePortRange(6);
+    const up = startUp({
+      ...process.env,
+      VIGIL_DATA_DIR: dataDir,
+      VIGIL_PORT_BASE: String(portBase),
+      VALIDATOR_SCHEDULE: 'false',
+      LOG_LEVEL: 'warn',
+    });
+    cleanup.push(() => up.stop());
+    const { natsUrl } = await up.ready();
+    const statusUrl = `http://127.0.0.1:${portBase + 5}/`;
+    const nc = await connect({ servers: natsUrl });
+    cleanup.push(() => nc.close());
+    const publisher = createPublisher({ js: jetstream(nc), source: 'vigil/e2e' });
+    const jsm = await jetstreamManager(nc);
+
+    const browser = await launch();
+    cleanup.push(() => browser.close());
+    const page = await browser.newPage();
+    await page.goto(statusUrl);
+    expect(await page.locator('.state').textContent()).toContain('No data');
+    // Set on this document only: still there afterwards means the page was never reloaded.
+    await page.evaluate(() => Object.assign(window, { notReloaded: true }));
+    await page.evaluate(() => {
+      const w = window as unknown as { seenAt?: number };
+      new MutationObserver(() => {
+        if (w.seenAt === undefined && document.querySelector('main')?.textContent?.includes('vigil-self')) {
+          w.seenAt = Date.now();
+        }
+      }).observe(document.querySelector('main')!, { childList: true, subtree: true, characterData: true });
+    });
+
+    // A real run: the validator answers the request, the relay publishes the result.
+    await publisher.publish('validation.requested', { suite: 'vigil-self', requestedBy: 'e2e' });
+    await page.waitForFunction(() => (window as unknown as { seenAt?: number }).seenAt !== undefined, undefined, {
+      timeout: 30_000,
+    });
+    const seenAt = await page.evaluate(() => (window as unknown as { seenAt: number }).seenAt);
+    const info = await jsm.streams.info(defaultNamespace.stream);
+    let storedAt = 0;
+    for (let seq = info.state.last_seq; seq >= info.state.first_seq; seq--) {
+      const m = await jsm.streams.getMessage(defaultNamespace.stream, { seq });
+      if (m?.subject === `${defaultNamespace.subjectPrefix}.validation.completed`) {
+        storedAt = m.time.getTime();
+        break;
+      }
+    }
+    expect(storedAt).toBeGreaterThan(0);
+    const lagMs = seenAt - storedAt;
+    process.stdout.write(`status page: the run on the page ${lagMs} ms after JetStream stored it\n`);
+    expect(lagMs).toBeLessThan(1000);
+    expect(await page.evaluate(() => (window as unknown as { notReloaded?: boolean }).notReloaded)).toBe(true);
+    expect(await page.locator('.component', { hasText: 'database' }).textContent()).toContain('PASS');
+
+    // An incident: firing, then resolved, each on the page without a reload.
+    const since = new Date().toISOString();
+    await publisher.publish('slo.burn', { ...samples['slo.burn'], since, state: 'firing' });
+    await page.locator('.incident.firing', { hasText: samples['slo.burn'].slo }).waitFor({ timeout: 10_000 });
+    expect(await page.locator('.state').textContent()).toContain('Failing');
+    await mkdir(outputDir, { recursive: true });
+    await page.screenshot({ path: join(outputDir, 'status-page-incident.png'), fullPage: true });
+    await publisher.publish('slo.burn', {
+      ...samples['slo.burn'],
+      since,
+      state: 'resolved',
+      resolvedAt: new Date().toISOString(),
+    });
+    await page.locator('.incident.resolved', { hasText: samples['slo.burn'].slo }).waitFor({ timeout: 10_000 });
+    expect(await page.locator('.incident.firing').count()).toBe(0);
+    expect(await page.evaluate(() => (window as unknown as { notReloaded?: boolean }).notReloaded)).toBe(true);
+    await page.screenshot({ path: join(outputDir, 'status-page.png'), fullPage: true });
+
+    // A failing day: its table is reached by keyboard and opens with Enter.
+    await publisher.publish('validation.completed', {
+      ...samples['validation.completed'],
+      runId: 'e2e-failing',
+      suite: 'web',
+      status: 'FAIL',
+      score: 2,
+      components: [{ name: 'checkout', weight: 1, score: 2, status: 'FAIL', checks: [] }],
+    });
+    await page.locator('.component', { hasText: 'checkout' }).waitFor({ timeout: 10_000 });
+    const summary = page.locator('details summary').first();
+    let reached = false;
+    for (let i = 0; i < 20 && !reached; i++) {
+      await page.keyboard.press('Tab');
+      reached = await summary.evaluate((el) => el === document.activeElement);
+    }
+    expect(reached, 'Tab reaches the failing days table').toBe(true);
+    await page.keyboard.press('Enter');
+    expect(await page.locator('details[open] table').textContent()).toContain('FAIL');
+
+    // Accessibility: axe-core in the page (CSP bypassed for its script alone).
+    const axeContext = await browser.newContext({ bypassCSP: true });
+    const axePage = await axeContext.newPage();
+    await axePage.goto(statusUrl);
+    await axePage.addScriptTag({ content: await readFile(require.resolve('axe-core/axe.min.js'), 'utf8') });
+    const violations = await axePage.evaluate(async () => {
+      const axe = (window as unknown as { axe: { run(): Promise<{ violations: { id: string; impact: string }[] }> } })
+        .axe;
+      return (await axe.run()).violations.map((v) => ({ id: v.id, impact: v.impact }));
+    });
+    expect(violations.filter((v) => v.impact === 'serious' || v.impact === 'critical')).toEqual([]);
+
+    // Without script the same page is complete.
+    const noScript = await browser.newContext({ javaScriptEnabled: false });
+    const plain = await noScript.newPage();
+    await plain.goto(statusUrl);
+    expect(await plain.locator('.component', { hasText: 'checkout' }).textContent()).toContain('FAIL');
+    expect(await plain.locator('.incident.resolved').count()).toBe(1);
+    await waitFor(async () => (await plain.locator('.bar').count()) >= 5, { message: 'a bar per component' });
+  });
+});
