@@ -10,7 +10,7 @@ import {
 import { decodeStreamMessage } from './binding.js';
 import type { VigilEvent } from './envelope.js';
 import { silentLogger, type Logger } from './logger.js';
-import { defaultNamespace, type EventType, type Namespace } from './registry.js';
+import { defaultNamespace, subjectOf, type EventType, type Namespace } from './registry.js';
 import { filterFor } from './topology.js';
 
 /** Where a replay starts. */
@@ -151,6 +151,9 @@ export async function* replay<T extends EventType = EventType>(
   const ns = o.ns ?? defaultNamespace;
   const logger = o.logger ?? silentLogger;
   const types = o.types === undefined || o.types.length === 0 ? undefined : new Set<string>(o.types);
+  // Where the server cannot filter several types (nats-server < 2.10) every event of the
+  // namespace comes: those on other types' subjects are passed over before decoding.
+  const subjects = types === undefined ? undefined : new Set([...types].map((t) => subjectOf(ns, t as EventType)));
   for await (const m of readMessages(nc, {
     ns,
     start: o.start,
@@ -159,6 +162,7 @@ export async function* replay<T extends EventType = EventType>(
     ...(o.follow === undefined ? {} : { follow: o.follow }),
     ...(o.signal === undefined ? {} : { signal: o.signal }),
   })) {
+    if (subjects !== undefined && !subjects.has(m.subject)) continue;
     try {
       const event = decodeStreamMessage(ns, m, m.time);
       if (types === undefined || types.has(event.type)) {

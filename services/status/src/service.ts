@@ -23,7 +23,7 @@ import {
   type StoredEvent,
 } from './core/model.js';
 import { overview, type Overview } from './core/overview.js';
-import { loadArchive, pruneArchive, saveChanges, type StatusDatabase } from './store.js';
+import { changeKey, loadArchive, pruneArchive, saveChanges, type StatusDatabase } from './store.js';
 
 /** The status service's durable: it follows the result streams after the replay at start. */
 export const STATUS_CONSUMER: ConsumerSpec = { durable: 'status', types: statusTypes, ackWaitMs: 30_000 };
@@ -74,28 +74,41 @@ export async function startStatus(deps: StatusDeps, o: { limits?: Partial<ModelL
   // overlap: a fold applied twice changes nothing).
   const jsm = await jetstreamManager(deps.nc);
   const upTo = (await jsm.streams.info(ns.stream)).state.last_seq;
+  // Changes not yet in the archive, by what they change: a later one replaces an earlier, so
+  // this holds at most one per component, day, incident and experiment.
+  const pending = new Map<string, Change>();
+  const hold = (changes: readonly Change[]) => {
+    for (const c of changes) pending.set(changeKey(c), c);
+  };
+  const flush = async () => {
+    const batch = [...pending.values()];
+    await saveChanges(db, batch);
+    // Only what was written: changes held meanwhile stay.
+    for (const c of batch) if (pending.get(changeKey(c)) === c) pending.delete(changeKey(c));
+  };
   let replayed = 0;
-  let pending: Change[] = [];
   if (upTo > 0) {
-    for await (const r of replay(deps.nc, {
-      start: { from: 'beginning' },
-      types: statusTypes,
-      until: { seq: upTo },
-      ns,
-      logger,
-      onInvalid: (e, at) =>
-        logger.warn({ err: e, seq: at.seq, subject: at.subject }, 'replay: not a valid event, skipped'),
-    })) {
-      replayed++;
-      pending.push(...applyEvent(model, { event: r.event, seq: r.seq, storedAt: r.storedAt }));
-      if (pending.length >= 5000) {
-        await saveChanges(db, pending);
-        pending = [];
-      }
-    }
+    // One replay per type, side by side: the server filters each (nats-server 2.9 cannot filter
+    // several subjects in one consumer, and the namespace's other events are most of it), and
+    // the folds do not depend on order.
+    await Promise.all(
+      statusTypes.map(async (type) => {
+        for await (const r of replay(deps.nc, {
+          start: { from: 'beginning' },
+          types: [type],
+          until: { seq: upTo },
+          ns,
+          logger,
+          onInvalid: (e, at) =>
+            logger.warn({ err: e, seq: at.seq, subject: at.subject }, 'replay: not a valid event, skipped'),
+        })) {
+          replayed++;
+          hold(applyEvent(model, { event: r.event, seq: r.seq, storedAt: r.storedAt }));
+        }
+      }),
+    );
   }
-  await saveChanges(db, pending);
-  pending = [];
+  await flush();
   pruneDays(model, clock());
   const rebuild: Rebuild = { archived, replayed, ms: performance.now() - started };
   logger.info(rebuild, 'read model rebuilt');
@@ -110,12 +123,12 @@ export async function startStatus(deps: StatusDeps, o: { limits?: Partial<ModelL
       const stored: StoredEvent = { event, seq: ctx.streamSequence, storedAt: ctx.storedAt };
       const changes = applyEvent(model, stored);
       if (changes.length > 0) {
-        pending.push(...changes);
+        hold(changes);
         for (const l of listeners) l(stored, changes);
       }
+      if (pending.size === 0) return;
       try {
-        await saveChanges(db, pending);
-        pending = [];
+        await flush();
       } catch (e) {
         // The model has the event already; its changes stay pending and go with the next write.
         throw new TransientError(`archive write failed: ${(e as Error).message}`, { cause: e });
@@ -139,7 +152,7 @@ export async function startStatus(deps: StatusDeps, o: { limits?: Partial<ModelL
       listeners.add(listener);
       return () => listeners.delete(listener);
     },
-    unsaved: () => pending.length,
+    unsaved: () => pending.size,
     async stop() {
       await consumer.stop();
     },

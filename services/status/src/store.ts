@@ -77,7 +77,7 @@ export function migrateStatus<DB>(db: Kysely<DB>): Promise<string[]> {
   return migrateSchema(db, 'status', migrations);
 }
 
-const changeKey = (c: Change): string => {
+const keyWithinKind = (c: Change): string => {
   switch (c.kind) {
     case 'suite':
       return c.value.name;
@@ -92,11 +92,14 @@ const changeKey = (c: Change): string => {
   }
 };
 
+/** What a change is to: a later change with the same key replaces it. */
+export const changeKey = (c: Change): string => keyOf(c.kind, keyWithinKind(c));
+
 /** Writes changes, merged with what the archive holds; the last of several for one key wins. */
 export async function saveChanges(db: Kysely<StatusDatabase>, changes: readonly Change[]): Promise<void> {
   if (changes.length === 0) return;
   const last = new Map<string, Change>();
-  for (const c of changes) last.set(keyOf(c.kind, changeKey(c)), c);
+  for (const c of changes) last.set(changeKey(c), c);
   const days = [...last.values()].flatMap((c) => (c.kind === 'day' ? [c] : []));
   const entries = [...last.values()].flatMap((c) => (c.kind === 'day' ? [] : [c]));
   for (let i = 0; i < days.length; i += 1000) {
@@ -129,7 +132,7 @@ export async function saveChanges(db: Kysely<StatusDatabase>, changes: readonly 
       .values(
         entries.slice(i, i + 1000).map((c) => ({
           kind: c.kind,
-          key: changeKey(c),
+          key: keyWithinKind(c),
           seq: String(c.value.seq),
           doc: JSON.stringify(c.value),
         })),

@@ -162,8 +162,13 @@ const sameDay = (a: DayCell | undefined, b: DayCell) =>
   a !== undefined && a.worst === b.worst && a.minScore === b.minScore && a.lastSeq === b.lastSeq;
 
 /** Puts a day cell into the model (from a run or from the archive); true when it changed. */
-export function putDay(m: ReadModel, suite: string, component: string, cell: DayCell): boolean {
-  const key = componentKey(suite, component);
+export function putDay(
+  m: ReadModel,
+  suite: string,
+  component: string,
+  cell: DayCell,
+  key = componentKey(suite, component),
+): boolean {
   let days = m.days.get(key);
   if (days === undefined) m.days.set(key, (days = new Map<string, DayCell>()));
   const before = days.get(cell.day);
@@ -185,8 +190,7 @@ export function putSuite(m: ReadModel, s: SuiteState): boolean {
   return putNewer(m.suites, s.name, s);
 }
 
-export function putComponent(m: ReadModel, c: ComponentState): boolean {
-  const key = componentKey(c.suite, c.name);
+export function putComponent(m: ReadModel, c: ComponentState, key = componentKey(c.suite, c.name)): boolean {
   if (!m.components.has(key) && m.components.size >= m.limits.maxComponents) {
     m.refused++;
     return false;
@@ -248,12 +252,12 @@ export function applyEvent(m: ReadModel, s: StoredEvent): Change[] {
           seq: s.seq,
           runId: d.runId,
         };
-        const known = m.components.has(componentKey(d.suite, c.name));
-        if (putComponent(m, comp)) changes.push({ kind: 'component', value: comp });
-        if (!known && !m.components.has(componentKey(d.suite, c.name))) continue; // refused
+        const key = componentKey(d.suite, c.name);
+        if (putComponent(m, comp, key)) changes.push({ kind: 'component', value: comp });
+        else if (!m.components.has(key)) continue; // refused: no room for another component
         const cell: DayCell = { day, worst: c.status, minScore: c.score, lastScore: c.score, lastSeq: s.seq };
-        if (putDay(m, d.suite, c.name, cell)) {
-          const value = m.days.get(componentKey(d.suite, c.name))?.get(day) ?? cell;
+        if (putDay(m, d.suite, c.name, cell, key)) {
+          const value = m.days.get(key)?.get(day) ?? cell;
           changes.push({ kind: 'day', suite: d.suite, component: c.name, value });
         }
       }
