@@ -130,6 +130,24 @@ describe('vigil up (the README quick start)', () => {
     expect(text.stdout).toMatch(/^SUITE +COMPONENT +STATUS +SCORE/m);
     expect(text.stdout).toMatch(/^SLO +OBJECTIVE +WINDOW +BUDGET LEFT/m);
 
+    // `vigil slos`: the shipped SLOs, one of them in detail, and its history over the last hour.
+    const cliEnv = { ...process.env, VIGIL_PORT_BASE: String(portBase) };
+    const slos = await runCli(cliEnv, ['slos']);
+    expect(slos.stdout).toMatch(/^availability +vigil +99\.9% +30d/m);
+    const overTime = await runCli(cliEnv, ['slos', 'availability', '--history', '--window', '1h', '--step', '5m']);
+    expect(overTime.code, overTime.stderr).toBe(0);
+    const lines = overTime.stdout.trimEnd().split('\n');
+    expect(lines[0]).toBe('availability: 99.9% over 30d, a point every 5m (UTC)');
+    expect(lines[1]).toMatch(/^TIME +BUDGET LEFT +BURN 5m/);
+    expect(lines).toHaveLength(2 + 13);
+    const json = await runCli(cliEnv, ['slos', 'availability', '--history', '--json']);
+    expect((JSON.parse(json.stdout) as { times: number[] }).times.length).toBeGreaterThan(700);
+    const nope = await runCli(cliEnv, ['slos', 'nope']);
+    expect(nope.code).toBe(1);
+    expect(nope.stderr).toMatch(
+      /^vigil: the slo-engine answered 404 at http:\/\/127\.0\.0\.1:\d+\/slos\/nope: no SLO 'nope' \(known: availability, error-rate, latency\)\n$/,
+    );
+
     first.child.kill('SIGINT');
     expect(await first.exited).toBe(0);
     expect(first.output()).toContain('vigil: stopped');

@@ -8,6 +8,7 @@ import { jaegerUrl, openBus, requireStream, type Bus } from './bus.js';
 import { abortExperiment } from './chaos.js';
 import { dlqCommand, findEvent, replayCommand, tailCommand } from './commands/history.js';
 import { parsePublishArgs, publishCommand } from './commands/publish.js';
+import { slosCommand } from './commands/slos.js';
 import { statusCommand } from './commands/status.js';
 import { streamsCommand } from './commands/streams.js';
 import { readEnv, type CliEnv } from './config.js';
@@ -36,6 +37,9 @@ Usage:
                                     dead letters with their reasons; re-drive sends them back to
                                     their original subject
   vigil streams [--json]            streams and consumers: messages, bytes, times, lag
+  vigil slos [NAME] [--history [--window 30d] [--step 1h]] [--json]
+                                    SLOs with budget left and firing alerts; NAME: its tiers and
+                                    burn rates; --history: budget and burn rates over time
   vigil status [--watch] [--json]   the overview of the status service: components, SLO budgets,
                                     firing alerts, running experiments; --watch prints it again on
                                     every change (VIGIL_STATUS_URL, VIGIL_SLO_ENGINE_URL)
@@ -250,6 +254,30 @@ async function main(argv: string[]): Promise<number> {
           watch: values.watch === true,
           signal: stop.signal,
           ...(process.stdout.isTTY ? { clear: () => process.stdout.write('\x1b[H\x1b[2J') } : {}),
+        },
+        out,
+      );
+    }
+    case 'slos': {
+      const { values, positionals } = opts({
+        history: { type: 'boolean' },
+        window: { type: 'string' },
+        step: { type: 'string' },
+        json: { type: 'boolean' },
+      });
+      const [name, ...extra] = positionals;
+      if (extra.length > 0) throw new Error(`vigil slos takes one SLO name at most, got '${extra[0]}' too`);
+      if (values.history !== true && (values.window !== undefined || values.step !== undefined))
+        throw new Error('--window and --step go with --history');
+      const ports = portsFrom(env.VIGIL_PORT_BASE);
+      return slosCommand(
+        env.VIGIL_SLO_ENGINE_URL ?? `http://127.0.0.1:${ports['slo-engine']}`,
+        {
+          name,
+          history: values.history === true,
+          window: values.window,
+          step: values.step,
+          json: values.json === true,
         },
         out,
       );

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { getJson } from '../http-json.js';
 import { table, type Output } from '../output.js';
 
 const health = z.enum(['PASS', 'WARN', 'FAIL']);
@@ -49,22 +50,6 @@ export interface StatusSources {
   readonly statusUrl: string;
   /** The slo-engine, for the budgets, e.g. http://127.0.0.1:9471. */
   readonly sloEngineUrl: string;
-}
-
-async function getJson<T>(url: string, schema: z.ZodType<T>, what: string): Promise<T> {
-  let r: Response;
-  try {
-    r = await fetch(url, { signal: AbortSignal.timeout(5000) });
-  } catch (e) {
-    throw new Error(`${what} not reachable at ${url}: ${(e as Error).message}`);
-  }
-  if (!r.ok) throw new Error(`${what} answered ${r.status} at ${url}`);
-  const parsed = schema.safeParse(await r.json().catch(() => undefined));
-  if (!parsed.success)
-    throw new Error(
-      `${what} at ${url} answered something else than expected: ${parsed.error.issues[0]?.message ?? ''}`,
-    );
-  return parsed.data;
 }
 
 const mark = { PASS: '✓', WARN: '!', FAIL: '✕' } as const;

@@ -1,18 +1,43 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { sendJson } from '@vigil/service-kit';
-import { sloStatuses, type SloEngineDeps } from './service.js';
+import { duration, sendJson } from '@vigil/service-kit';
+import { HistoryRequestError, sloHistoryOf, sloStatuses, type SloEngineDeps } from './service.js';
 
-/** `GET /slos` (every SLO) and `GET /slos/:name`: objective, budget, burn rates per window, active alerts. */
+/** A duration query parameter (`30d`, `1h`, …), or a 400 naming it. */
+function durationParam(url: URL, name: string): number | undefined | { error: string } {
+  const text = url.searchParams.get(name);
+  if (text === null) return undefined;
+  const r = duration.safeParse(text);
+  return r.success ? r.data : { error: `${name} must be a duration like 5m, 1h or 30d, got '${text}'` };
+}
+
+/**
+ * `GET /slos` (every SLO) and `GET /slos/:name`: objective, budget, burn rates per window, active
+ * alerts; `GET /slos/:name/history?window=30d&step=1h`: budget and burn rates over time.
+ */
 export function slosRoutes(deps: SloEngineDeps) {
   return async (req: IncomingMessage, res: ServerResponse): Promise<boolean> => {
     if (req.method !== 'GET') return false;
     const path = new URL(req.url ?? '/', 'http://localhost').pathname;
     if (path === '/slos') return sendJson(res, 200, { slos: await sloStatuses(deps) });
-    const m = /^\/slos\/([^/]+)$/.exec(path);
+    const m = /^\/slos\/([^/]+)(\/history)?$/.exec(path);
     if (m === null) return false;
     const name = decodeURIComponent(m[1]!);
-    if (!deps.slos.has(name)) {
+    const slo = deps.slos.get(name);
+    if (slo === undefined) {
       return sendJson(res, 404, { error: `no SLO '${name}' (known: ${[...deps.slos.keys()].sort().join(', ')})` });
+    }
+    if (m[2] !== undefined) {
+      const url = new URL(req.url ?? '/', 'http://localhost');
+      const rangeMs = durationParam(url, 'window');
+      if (typeof rangeMs === 'object') return sendJson(res, 400, rangeMs);
+      const stepMs = durationParam(url, 'step');
+      if (typeof stepMs === 'object') return sendJson(res, 400, stepMs);
+      try {
+        return sendJson(res, 200, await sloHistoryOf(deps, slo, { rangeMs, stepMs }));
+      } catch (e) {
+        if (e instanceof HistoryRequestError) return sendJson(res, 400, { error: e.message });
+        throw e;
+      }
     }
     const [status] = await sloStatuses(deps, [name]);
     return sendJson(res, 200, status);

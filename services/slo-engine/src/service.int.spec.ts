@@ -157,6 +157,29 @@ describe('slo-engine', () => {
         const missing = await fetch(`${base}/slos/nope`);
         expect(missing.status).toBe(404);
         expect(await missing.json()).toEqual({ error: "no SLO 'nope' (known: checkout)" });
+
+        // History: the same buckets over time, a point every 5 minutes for 3 hours.
+        const history = (await (await fetch(`${base}/slos/checkout/history?window=3h&step=5m`)).json()) as {
+          times: number[];
+          budgetRemaining: number[];
+          burnRates: Record<string, number[]>;
+          firing: string[][];
+          tiers: { severity: string; threshold: number }[];
+        };
+        expect(history.times).toHaveLength(37);
+        expect(history.times.at(-1)).toBe(Date.parse(one['evaluatedAt'] as string));
+        expect(history.budgetRemaining.at(-1)).toBeCloseTo(-19, 6);
+        // Before the bad hour nothing burned; within it the 1h window reaches 20×, and a page fires.
+        const before = history.times.findIndex((t) => t > at - 60 * MINUTE_MS) - 1;
+        expect(history.burnRates['1h']?.[before]).toBe(0);
+        expect(Math.max(...(history.burnRates['1h'] ?? []))).toBeCloseTo(20, 6);
+        expect(history.firing.some((f) => f.includes('page'))).toBe(true);
+        expect(history.tiers).toContainEqual(expect.objectContaining({ severity: 'page', threshold: 14.4 }));
+        const badStep = await fetch(`${base}/slos/checkout/history?step=90s`);
+        expect(badStep.status).toBe(400);
+        expect(await badStep.json()).toEqual({ error: 'step must be whole minutes, got 90s' });
+        const badWindow = await fetch(`${base}/slos/checkout/history?window=soon`);
+        expect(await badWindow.json()).toEqual({ error: "window must be a duration like 5m, 1h or 30d, got 'soon'" });
       } finally {
         await http.close();
       }

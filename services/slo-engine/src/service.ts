@@ -14,12 +14,14 @@ import { consumeIdempotent, createOutbox, perTransaction } from '@vigil/outbox';
 import { everyMinute, formatDuration } from '@vigil/service-kit';
 import type { SloConfig } from './config/slo.js';
 import { decide, readSlo, windowsOf, type SloReading, type Transition } from './core/burn.js';
+import { checkHistoryRequest, resolutionOf, sloHistory, type SloHistory } from './core/history.js';
 import { MINUTE_MS, observe, type Observation } from './core/sli.js';
 import {
   addObservations,
   allFiring,
   claimEvaluation,
   firingAlerts,
+  historyBins,
   pruneBuckets,
   saveFiring,
   windowCounts,
@@ -209,6 +211,35 @@ export interface SloStatus {
 }
 
 /** The current state of every SLO (or of `names`), counting the current minute so far. */
+/** Steps a history takes by default: the shortest giving at most 720 points. */
+const historySteps = [1, 5, 15, 30, 60, 120, 360, 720, 1440].map((m) => m * MINUTE_MS);
+
+/**
+ * `slo`'s budget and burn rates over the `rangeMs` before the end of the current minute, a point
+ * every `stepMs` (default: the shortest of 1m … 1d giving at most 720 points). A request too large
+ * is a {@link HistoryRequestError} naming what to change.
+ */
+export async function sloHistoryOf(
+  deps: SloEngineDeps,
+  slo: SloConfig,
+  o: { rangeMs?: number | undefined; stepMs?: number | undefined } = {},
+): Promise<SloHistory> {
+  const to = Math.floor(now(deps).getTime() / MINUTE_MS) * MINUTE_MS + MINUTE_MS;
+  const rangeMs = o.rangeMs ?? slo.window;
+  const stepMs = o.stepMs ?? historySteps.find((s) => rangeMs / s <= 720) ?? historySteps.at(-1)!;
+  const request = { to, rangeMs, stepMs };
+  const problem = checkHistoryRequest(slo, request);
+  if (problem !== undefined) throw new HistoryRequestError(problem);
+  const from = to - rangeMs - Math.max(...windowsOf(slo));
+  const bins = await historyBins(deps.db, slo.name, new Date(from), new Date(to), resolutionOf(slo, stepMs));
+  return sloHistory(slo, bins, request);
+}
+
+/** A history request that cannot be served as asked (answered 400). */
+export class HistoryRequestError extends Error {
+  override readonly name = 'HistoryRequestError';
+}
+
 export async function sloStatuses(deps: SloEngineDeps, names?: readonly string[]): Promise<SloStatus[]> {
   const end = new Date(Math.floor(now(deps).getTime() / MINUTE_MS) * MINUTE_MS + MINUTE_MS);
   const alerts = await allFiring(deps.db);

@@ -3,6 +3,7 @@ import type { Migration } from 'kysely/migration';
 import { migrateSchema, type OutboxDatabase } from '@vigil/outbox';
 import type { Severity } from './config/slo.js';
 import type { Counts, FiringAlert } from './core/burn.js';
+import type { Bin } from './core/history.js';
 import type { Observation } from './core/sli.js';
 
 export interface BucketsTable {
@@ -113,6 +114,26 @@ export async function windowCounts(
     where slo = ${slo} and minute >= ${new Date(end.getTime() - longest)} and minute < ${end}`.execute(db);
   const row = r.rows[0] ?? {};
   return new Map(windows.map((ms, i) => [ms, { good: row[`g${i}`] ?? 0, total: row[`t${i}`] ?? 0 }]));
+}
+
+/**
+ * Good and total of `slo` in bins of `resolutionMs` aligned to `to`, over [from, to): the minute
+ * buckets summed by PostgreSQL, so a month at 5-minute bins is 8,640 rows, not 43,200.
+ */
+export async function historyBins(
+  db: Kysely<SloDatabase>,
+  slo: string,
+  from: Date,
+  to: Date,
+  resolutionMs: number,
+): Promise<Bin[]> {
+  const r = await sql<{ start: number; good: number; total: number }>`
+    select (extract(epoch from date_bin(make_interval(secs => ${resolutionMs / 1000}), minute, ${to}::timestamptz)) * 1000)::float8 as start,
+           sum(good)::float8 as good, sum(total)::float8 as total
+    from slo.buckets
+    where slo = ${slo} and minute >= ${from} and minute < ${to}
+    group by 1 order by 1`.execute(db);
+  return r.rows;
 }
 
 /** The alerts of `slo` that fire, locked for this evaluation. */

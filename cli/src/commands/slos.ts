@@ -1,0 +1,124 @@
+import { z } from 'zod';
+import { getJson } from '../http-json.js';
+import { table, type Output } from '../output.js';
+
+const slo = z.object({
+  name: z.string(),
+  service: z.string(),
+  objective: z.number(),
+  window: z.string(),
+  evaluatedAt: z.string(),
+  budget: z.object({ remainingPercent: z.number(), consumed: z.number(), allowed: z.number() }),
+  burnRates: z.array(z.object({ window: z.string(), burnRate: z.number(), good: z.number(), total: z.number() })),
+  tiers: z.array(
+    z.object({
+      severity: z.string(),
+      long: z.string(),
+      short: z.string(),
+      threshold: z.number(),
+      burnRateLong: z.number(),
+      burnRateShort: z.number(),
+      holds: z.boolean(),
+    }),
+  ),
+  alerts: z.array(z.object({ severity: z.string(), since: z.string() })),
+});
+const history = z.object({
+  slo: z.string(),
+  objective: z.number(),
+  window: z.string(),
+  step: z.string(),
+  times: z.array(z.number()),
+  budgetRemaining: z.array(z.number()),
+  burnRates: z.record(z.string(), z.array(z.number())),
+  firing: z.array(z.array(z.string())),
+});
+
+const pct = (fraction: number) => `${(fraction * 100).toFixed(1)}%`;
+const minute = (iso: string) => iso.slice(0, 16).replace('T', ' ');
+
+/**
+ * `vigil slos [NAME] [--history [--window 30d] [--step 1h]] [--json]`: the slo-engine's SLOs
+ * (budget left, burn rates, firing alerts), one SLO's tiers, or its budget and burn rates over time.
+ */
+export async function slosCommand(
+  sloEngineUrl: string,
+  o: {
+    name?: string | undefined;
+    history: boolean;
+    window?: string | undefined;
+    step?: string | undefined;
+    json: boolean;
+  },
+  out: Output,
+): Promise<number> {
+  if (o.history) {
+    if (o.name === undefined) throw new Error('vigil slos --history needs an SLO name');
+    const q = new URLSearchParams();
+    if (o.window !== undefined) q.set('window', o.window);
+    if (o.step !== undefined) q.set('step', o.step);
+    const url = `${sloEngineUrl}/slos/${encodeURIComponent(o.name)}/history${q.size > 0 ? `?${q}` : ''}`;
+    const h = await getJson(url, history, 'the slo-engine');
+    if (o.json) {
+      out.json(h);
+      return 0;
+    }
+    const windows = Object.keys(h.burnRates);
+    out.line(`${h.slo}: ${h.objective}% over ${h.window}, a point every ${h.step} (UTC)`);
+    for (const l of table(
+      ['TIME', 'BUDGET LEFT', ...windows.map((w) => `BURN ${w}`), 'FIRING'],
+      h.times.map((t, i) => [
+        minute(new Date(t).toISOString()),
+        pct(h.budgetRemaining[i] ?? 0),
+        ...windows.map((w) => (h.burnRates[w]?.[i] ?? 0).toFixed(2)),
+        (h.firing[i] ?? []).join(', ') || '-',
+      ]),
+    ))
+      out.line(l);
+    await out.drained();
+    return 0;
+  }
+  if (o.name !== undefined) {
+    const s = await getJson(`${sloEngineUrl}/slos/${encodeURIComponent(o.name)}`, slo, 'the slo-engine');
+    if (o.json) {
+      out.json(s);
+      return 0;
+    }
+    out.line(`${s.name} (${s.service}): ${s.objective}% over ${s.window}, as of ${minute(s.evaluatedAt)} UTC`);
+    out.line(
+      `budget: ${s.budget.remainingPercent.toFixed(1)}% left (${s.budget.consumed} bad of ${s.budget.allowed.toFixed(1)} allowed)`,
+    );
+    for (const l of table(
+      ['SEVERITY', 'WINDOWS', 'THRESHOLD', 'BURN LONG', 'BURN SHORT', 'HOLDS'],
+      s.tiers.map((t) => [
+        t.severity,
+        `${t.long}/${t.short}`,
+        `${t.threshold}×`,
+        t.burnRateLong.toFixed(2),
+        t.burnRateShort.toFixed(2),
+        t.holds ? 'yes' : 'no',
+      ]),
+    ))
+      out.line(l);
+    for (const a of s.alerts) out.line(`firing: ${a.severity} since ${minute(a.since)} UTC`);
+    return 0;
+  }
+  const all = await getJson(`${sloEngineUrl}/slos`, z.object({ slos: z.array(slo) }), 'the slo-engine');
+  if (o.json) {
+    for (const s of all.slos) out.json(s);
+    return 0;
+  }
+  for (const l of table(
+    ['SLO', 'SERVICE', 'OBJECTIVE', 'WINDOW', 'BUDGET LEFT', 'FIRING'],
+    all.slos.map((s) => [
+      s.name,
+      s.service,
+      `${s.objective}%`,
+      s.window,
+      `${s.budget.remainingPercent.toFixed(1)}%`,
+      s.alerts.map((a) => a.severity).join(', ') || '-',
+    ]),
+  ))
+    out.line(l);
+  return 0;
+}
