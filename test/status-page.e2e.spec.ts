@@ -138,6 +138,38 @@ describe('the status page in a browser', () => {
     });
     expect(violations.filter((v) => v.impact === 'serious' || v.impact === 'critical')).toEqual([]);
 
+    // The operator dashboard: each SLO's charts drawn from the slo-engine's history, experiments
+    // and anomalies with links to their traces, following live.
+    const dash = await browser.newPage();
+    await dash.goto(`http://127.0.0.1:${portBase + 5}/dashboard`);
+    await dash.waitForFunction(() => Number(document.documentElement.dataset['drawn'] ?? 0) >= 1, undefined, {
+      timeout: 30_000,
+    });
+    const charts = await dash.evaluate(() =>
+      Array.from(document.querySelectorAll('figure.slo .chart canvas'), (c) => {
+        const canvas = c as HTMLCanvasElement;
+        const pixels = canvas.getContext('2d')!.getImageData(0, 0, canvas.width, canvas.height).data;
+        let painted = 0;
+        for (let i = 3; i < pixels.length; i += 4) if ((pixels[i] ?? 0) > 0) painted++;
+        return painted;
+      }),
+    );
+    // Two charts per shipped SLO (availability, error-rate, latency), each with something drawn.
+    expect(charts.length).toBe(6);
+    expect(charts.every((painted) => painted > 100)).toBe(true);
+    await dash.evaluate(() => Object.assign(window, { notReloaded: true }));
+    const traceparent = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
+    await publisher.publish('anomaly.detected', samples['anomaly.detected'], { extensions: { traceparent } });
+    await dash
+      .locator('#anomalies + .scroll a[href$="/trace/0af7651916cd43dd8448eb211c80319c"]')
+      .waitFor({ timeout: 10_000 });
+    await publisher.publish('chaos.started', samples['chaos.started']);
+    await dash
+      .locator('#chaos + .scroll tbody tr', { hasText: samples['chaos.started'].experimentId })
+      .waitFor({ timeout: 10_000 });
+    expect(await dash.evaluate(() => (window as unknown as { notReloaded?: boolean }).notReloaded)).toBe(true);
+    await dash.screenshot({ path: join(outputDir, 'dashboard.png'), fullPage: true });
+
     // Without script the same page is complete.
     const noScript = await browser.newContext({ javaScriptEnabled: false });
     const plain = await noScript.newPage();

@@ -139,9 +139,15 @@ async function pageLatency(natsUrl: string, postgresUrl: string): Promise<{ p50:
       clock: () => new Date(),
     });
     const live = createLive(status);
-    const routes = statusRoutes(status, live, { title: 'bench' });
+    const routes = statusRoutes(status, live, {
+      title: 'bench',
+      sloEngineUrl: 'http://127.0.0.1:9',
+      jaegerUrl: 'http://127.0.0.1:16686',
+    });
     const server = createServer((req, res) => {
-      if (!routes(req, res)) res.writeHead(404).end();
+      void routes(req, res).then((handled) => {
+        if (!handled) res.writeHead(404).end();
+      });
     });
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;

@@ -9,6 +9,10 @@ export const statusEnv = serviceEnv.extend({
   STATUS_TITLE: z.string().min(1).max(200).default('vigil status'),
   /** Days of history per component on the page. @default 90 */
   STATUS_DAYS: z.coerce.number().int().min(1).max(366).default(90),
+  /** The slo-engine, whose SLOs and histories the dashboard shows. @default http://127.0.0.1:9471 */
+  STATUS_SLO_ENGINE_URL: z.string().url().default('http://127.0.0.1:9471'),
+  /** The Jaeger UI the dashboard's trace links point to. @default http://127.0.0.1:16686 */
+  STATUS_JAEGER_URL: z.string().url().default('http://127.0.0.1:16686'),
   /** Components tracked; results for more are refused (counted in /metrics). @default 2000 */
   STATUS_MAX_COMPONENTS: z.coerce.number().int().min(1).max(100_000).default(2000),
 });

@@ -1,20 +1,66 @@
+import { readFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { createRequire } from 'node:module';
 import { sendJson } from '@vigil/service-kit';
+import { dashboardScript, renderDashboardMain, renderDashboardPage, type SloSummary } from './core/dashboard.js';
 import { liveScript, renderStatusMain, renderStatusPage } from './core/page.js';
 import type { Live } from './live.js';
 import type { StatusService } from './service.js';
 
 /** The page loads its own script and talks to its own server, and nothing else. */
 const pagePolicy =
-  "default-src 'none'; style-src 'unsafe-inline'; script-src 'self'; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+  "default-src 'none'; style-src 'self' 'unsafe-inline'; script-src 'self'; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+
+const require = createRequire(import.meta.url);
+/** uPlot, served by the service itself: the pages load nothing from elsewhere and work offline. */
+const assets: Record<string, { type: string; body: string }> = {
+  '/assets/live.js': { type: 'text/javascript', body: liveScript },
+  '/assets/dashboard.js': { type: 'text/javascript', body: dashboardScript },
+  '/assets/uplot.js': {
+    type: 'text/javascript',
+    body: readFileSync(require.resolve('uplot/dist/uPlot.iife.min.js'), 'utf8'),
+  },
+  '/assets/uplot.css': { type: 'text/css', body: readFileSync(require.resolve('uplot/dist/uPlot.min.css'), 'utf8') },
+};
+
+export interface RouteOptions {
+  readonly title: string;
+  /** The slo-engine, whose SLOs and histories the dashboard shows. */
+  readonly sloEngineUrl: string;
+  /** The Jaeger UI that trace links point to. */
+  readonly jaegerUrl: string;
+}
+
+/** GETs the slo-engine; the answer, or an error message naming it. */
+async function fromSloEngine(base: string, path: string): Promise<{ status: number; body: unknown } | string> {
+  try {
+    const r = await fetch(`${base}${path}`, { signal: AbortSignal.timeout(5000) });
+    return { status: r.status, body: await r.json() };
+  } catch (e) {
+    return `the slo-engine is not reachable at ${base}: ${(e as Error).message}`;
+  }
+}
+
+function sendHtml(req: IncomingMessage, res: ServerResponse, body: string, seq: number): true {
+  res.writeHead(200, {
+    'content-type': 'text/html; charset=utf-8',
+    'cache-control': 'no-store',
+    'content-security-policy': pagePolicy,
+    'x-content-type-options': 'nosniff',
+    'x-vigil-seq': String(seq),
+  });
+  res.end(req.method === 'HEAD' ? undefined : body);
+  return true;
+}
 
 /**
  * `/` the public status page (HTML; `?fragment=main` its content alone, for the live script),
  * `/api/status` the same overview as JSON (what `vigil status` prints), `/events` the live stream,
- * `/assets/live.js` the page's script. All from memory.
+ * `/dashboard` the operator dashboard with `/api/slos/:name/history` (the slo-engine's, passed
+ * through), `/assets/*` the pages' scripts and uPlot. All but the SLOs from memory.
  */
-export function statusRoutes(status: StatusService, live: Live, o: { title: string }) {
-  return (req: IncomingMessage, res: ServerResponse): boolean => {
+export function statusRoutes(status: StatusService, live: Live, o: RouteOptions) {
+  return async (req: IncomingMessage, res: ServerResponse): Promise<boolean> => {
     if (req.method !== 'GET' && req.method !== 'HEAD') return false;
     const url = new URL(req.url ?? '/', 'http://localhost');
     const path = url.pathname;
@@ -25,23 +71,38 @@ export function statusRoutes(status: StatusService, live: Live, o: { title: stri
         return sendJson(res, 400, { error: `fragment must be main, got '${fragment}'` });
       }
       const body = fragment === 'main' ? renderStatusMain(overview, o.title) : renderStatusPage(overview, o.title);
-      res.writeHead(200, {
-        'content-type': 'text/html; charset=utf-8',
-        'cache-control': 'no-store',
-        'content-security-policy': pagePolicy,
-        'x-content-type-options': 'nosniff',
-        'x-vigil-seq': String(overview.seq),
-      });
-      res.end(req.method === 'HEAD' ? undefined : body);
-      return true;
+      return sendHtml(req, res, body, overview.seq);
     }
-    if (path === '/assets/live.js') {
+    if (path === '/dashboard') {
+      const fragment = url.searchParams.get('fragment');
+      if (fragment !== null && fragment !== 'main') {
+        return sendJson(res, 400, { error: `fragment must be main, got '${fragment}'` });
+      }
+      const seq = status.model.lastSeq;
+      const slos = await fromSloEngine(o.sloEngineUrl, '/slos');
+      const list =
+        typeof slos === 'string'
+          ? slos
+          : slos.status === 200
+            ? (slos.body as { slos: SloSummary[] }).slos
+            : `the slo-engine answered ${slos.status} at ${o.sloEngineUrl}/slos`;
+      const main = renderDashboardMain(status.model, list, o.jaegerUrl);
+      return sendHtml(req, res, fragment === 'main' ? main : renderDashboardPage(main, seq), seq);
+    }
+    const history = /^\/api\/slos\/([^/]+)\/history$/.exec(path);
+    if (history !== null) {
+      // The slo-engine's answer as it is (the same errors, 400 and 404, with their messages).
+      const r = await fromSloEngine(o.sloEngineUrl, `/slos/${history[1]!}/history${url.search}`);
+      return typeof r === 'string' ? sendJson(res, 502, { error: r }) : sendJson(res, r.status, r.body);
+    }
+    const asset = assets[path];
+    if (asset !== undefined) {
       res.writeHead(200, {
-        'content-type': 'text/javascript; charset=utf-8',
+        'content-type': `${asset.type}; charset=utf-8`,
         'cache-control': 'no-cache',
         'x-content-type-options': 'nosniff',
       });
-      res.end(req.method === 'HEAD' ? undefined : liveScript);
+      res.end(req.method === 'HEAD' ? undefined : asset.body);
       return true;
     }
     if (path === '/api/status') return sendJson(res, 200, status.overview());

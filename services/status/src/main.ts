@@ -74,7 +74,11 @@ async function main(): Promise<void> {
     port: env.PORT,
     host: env.HTTP_HOST,
     metrics,
-    routes: statusRoutes(status, live, { title: env.STATUS_TITLE }),
+    routes: statusRoutes(status, live, {
+      title: env.STATUS_TITLE,
+      sloEngineUrl: env.STATUS_SLO_ENGINE_URL.replace(/\/$/, ''),
+      jaegerUrl: env.STATUS_JAEGER_URL,
+    }),
     ready: rt.ready,
   });
   logger.info(

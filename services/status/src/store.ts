@@ -7,10 +7,12 @@ import {
   keyOf,
   putComponent,
   putDay,
+  putAnomaly,
   putExperiment,
   putIncident,
   putSuite,
   rankOf,
+  type Anomaly,
   type Change,
   type ComponentState,
   type Experiment,
@@ -36,7 +38,7 @@ export interface DaysTable {
   last_seq: string;
 }
 export interface EntriesTable {
-  /** suite, component, incident or experiment. */
+  /** suite, component, incident, experiment or anomaly. */
   kind: string;
   key: string;
   seq: string;
@@ -71,6 +73,13 @@ const migrations: Record<string, Migration> = {
         )`.execute(db);
     },
   },
+  '0002_anomalies': {
+    async up(db: Kysely<unknown>) {
+      await sql`alter table status.entries drop constraint entries_kind_check`.execute(db);
+      await sql`alter table status.entries add constraint entries_kind_check
+                check (kind in ('suite', 'component', 'incident', 'experiment', 'anomaly'))`.execute(db);
+    },
+  },
 };
 
 export function migrateStatus<DB>(db: Kysely<DB>): Promise<string[]> {
@@ -87,6 +96,8 @@ const keyWithinKind = (c: Change): string => {
       return c.value.key;
     case 'experiment':
       return c.value.experimentId;
+    case 'anomaly':
+      return String(c.value.seq);
     case 'day':
       return keyOf(c.suite, c.component, c.value.day);
   }
@@ -178,6 +189,9 @@ export async function loadArchive(db: Kysely<StatusDatabase>, m: ReadModel, sinc
       case 'experiment':
         putExperiment(m, e.doc as Experiment);
         break;
+      case 'anomaly':
+        putAnomaly(m, e.doc as Anomaly);
+        break;
     }
   }
   for (const d of days) {
@@ -199,5 +213,6 @@ export async function pruneArchive(db: Kysely<StatusDatabase>, before: string): 
   await db.deleteFrom('status.days').where('day', '<', before).execute();
   await sql`delete from status.entries
             where (kind = 'incident' and doc->>'state' = 'resolved' and doc->>'resolvedAt' < ${before})
-               or (kind = 'experiment' and doc->>'state' <> 'running' and doc->>'endedAt' < ${before})`.execute(db);
+               or (kind = 'experiment' and doc->>'state' <> 'running' and doc->>'endedAt' < ${before})
+               or (kind = 'anomaly' and doc->>'timestamp' < ${before})`.execute(db);
 }

@@ -15,6 +15,7 @@ export const statusTypes = [
   'chaos.started',
   'chaos.completed',
   'chaos.aborted',
+  'anomaly.detected',
 ] as const satisfies readonly EventType[];
 export type StatusType = (typeof statusTypes)[number];
 
@@ -69,6 +70,8 @@ export interface Incident {
   readonly explanation: string;
   readonly budgetRemaining: number;
   readonly seq: number;
+  /** Of the event that set it (the dashboard links it to Jaeger). */
+  readonly traceId?: string;
 }
 
 export interface Experiment {
@@ -81,7 +84,30 @@ export interface Experiment {
   readonly recovered?: boolean;
   readonly scoreBefore?: number;
   readonly scoreAfter?: number;
+  readonly dryRun?: boolean;
+  /** The safety gate's checks, as chaos.started carried them. */
+  readonly gate?: readonly {
+    readonly check: string;
+    readonly passed: boolean;
+    readonly value?: number | string | boolean | null;
+  }[];
+  readonly injectedAt?: string;
+  readonly rolledBackAt?: string;
   readonly seq: number;
+  /** Of the event that set it. */
+  readonly traceId?: string;
+}
+
+export interface Anomaly {
+  readonly series: string;
+  readonly timestamp: string;
+  readonly value: number;
+  readonly likelihood: number;
+  readonly threshold: number;
+  /** The features that set the point apart, largest contribution first. */
+  readonly features: readonly { readonly name: string; readonly contribution: number }[];
+  readonly seq: number;
+  readonly traceId?: string;
 }
 
 export interface ModelLimits {
@@ -93,9 +119,17 @@ export interface ModelLimits {
   readonly maxIncidents: number;
   /** Experiments kept (running ones always; the oldest ended go first). @default 200 */
   readonly maxExperiments: number;
+  /** Anomalies kept, the latest. @default 200 */
+  readonly maxAnomalies: number;
 }
 
-export const defaultLimits: ModelLimits = { maxComponents: 2000, days: 90, maxIncidents: 500, maxExperiments: 200 };
+export const defaultLimits: ModelLimits = {
+  maxComponents: 2000,
+  days: 90,
+  maxIncidents: 500,
+  maxExperiments: 200,
+  maxAnomalies: 200,
+};
 
 export interface ReadModel {
   readonly limits: ModelLimits;
@@ -106,6 +140,8 @@ export interface ReadModel {
   readonly days: Map<string, Map<string, DayCell>>;
   readonly incidents: Map<string, Incident>;
   readonly experiments: Map<string, Experiment>;
+  /** Key: the stream sequence (one per event). */
+  readonly anomalies: Map<string, Anomaly>;
   /** The highest stream sequence applied. */
   lastSeq: number;
   /** Component results not tracked because of `maxComponents`. */
@@ -120,6 +156,7 @@ export function createModel(limits: Partial<ModelLimits> = {}): ReadModel {
     days: new Map(),
     incidents: new Map(),
     experiments: new Map(),
+    anomalies: new Map(),
     lastSeq: 0,
     refused: 0,
   };
@@ -136,7 +173,8 @@ export type Change =
   | { readonly kind: 'component'; readonly value: ComponentState }
   | { readonly kind: 'day'; readonly suite: string; readonly component: string; readonly value: DayCell }
   | { readonly kind: 'incident'; readonly value: Incident }
-  | { readonly kind: 'experiment'; readonly value: Experiment };
+  | { readonly kind: 'experiment'; readonly value: Experiment }
+  | { readonly kind: 'anomaly'; readonly value: Anomaly };
 
 /** An event as the stream holds it. */
 export interface StoredEvent {
@@ -214,6 +252,18 @@ export function putExperiment(m: ReadModel, e: Experiment): boolean {
   return true;
 }
 
+export function putAnomaly(m: ReadModel, a: Anomaly): boolean {
+  const changed = putNewer(m.anomalies, String(a.seq), a);
+  if (changed && m.anomalies.size > m.limits.maxAnomalies) evict(m.anomalies, () => true);
+  return changed;
+}
+
+/** The trace id in an event's `traceparent`, if it carries one. */
+export function traceIdOf(e: VigilEvent): string | undefined {
+  const tp = e.extensions['traceparent'];
+  return typeof tp === 'string' ? /^[\da-f]{2}-([\da-f]{32})-/.exec(tp)?.[1] : undefined;
+}
+
 /** Drops the entry of lowest sequence among those `may` allows (one at a time: called per insert). */
 function evict<V extends { readonly seq: number }>(map: Map<string, V>, may: (v: V) => boolean): void {
   let oldest: [string, number] | undefined;
@@ -233,6 +283,8 @@ export function applyEvent(m: ReadModel, s: StoredEvent): Change[] {
   m.lastSeq = Math.max(m.lastSeq, s.seq);
   const at = s.storedAt.toISOString();
   const e = s.event;
+  const traceId = traceIdOf(e);
+  const traced = traceId === undefined ? {} : { traceId };
   switch (e.type) {
     case 'validation.completed': {
       const d = e.data;
@@ -276,6 +328,7 @@ export function applyEvent(m: ReadModel, s: StoredEvent): Change[] {
         explanation: d.explanation,
         budgetRemaining: d.budgetRemaining,
         seq: s.seq,
+        ...traced,
       };
       if (putIncident(m, incident)) changes.push({ kind: 'incident', value: incident });
       break;
@@ -288,7 +341,14 @@ export function applyEvent(m: ReadModel, s: StoredEvent): Change[] {
         targets: d.targets.map((t) => t.name),
         state: 'running',
         startedAt: at,
+        dryRun: d.dryRun,
+        gate: d.gate.map((g) => ({
+          check: g.check,
+          passed: g.passed,
+          ...(g.value === undefined ? {} : { value: g.value }),
+        })),
         seq: s.seq,
+        ...traced,
       };
       if (putExperiment(m, x)) changes.push({ kind: 'experiment', value: x });
       break;
@@ -306,7 +366,12 @@ export function applyEvent(m: ReadModel, s: StoredEvent): Change[] {
         recovered: d.recovery.recovered,
         ...(d.scoreBefore === undefined ? {} : { scoreBefore: d.scoreBefore }),
         ...(d.scoreAfter === undefined ? {} : { scoreAfter: d.scoreAfter }),
+        ...(d.injectedAt === undefined ? {} : { injectedAt: d.injectedAt }),
+        ...(d.rolledBackAt === undefined ? {} : { rolledBackAt: d.rolledBackAt }),
+        dryRun: d.dryRun,
+        ...(before?.gate === undefined ? {} : { gate: before.gate }),
         seq: s.seq,
+        ...traced,
       };
       if (putExperiment(m, x)) changes.push({ kind: 'experiment', value: x });
       break;
@@ -324,9 +389,31 @@ export function applyEvent(m: ReadModel, s: StoredEvent): Change[] {
         startedAt: before?.startedAt ?? at,
         endedAt: at,
         ...(d.recovery === undefined ? {} : { recovered: d.recovery.recovered }),
+        ...(d.rolledBackAt === undefined ? {} : { rolledBackAt: d.rolledBackAt }),
+        gate: d.gate.map((g) => ({
+          check: g.check,
+          passed: g.passed,
+          ...(g.value === undefined ? {} : { value: g.value }),
+        })),
         seq: s.seq,
+        ...traced,
       };
       if (putExperiment(m, x)) changes.push({ kind: 'experiment', value: x });
+      break;
+    }
+    case 'anomaly.detected': {
+      const d = e.data;
+      const a: Anomaly = {
+        series: d.series,
+        timestamp: d.timestamp,
+        value: d.value,
+        likelihood: d.likelihood ?? d.score,
+        threshold: d.threshold,
+        features: [...d.features].sort((x, y) => y.contribution - x.contribution).slice(0, 5),
+        seq: s.seq,
+        ...traced,
+      };
+      if (putAnomaly(m, a)) changes.push({ kind: 'anomaly', value: a });
       break;
     }
     default:

@@ -4,6 +4,7 @@ import { createEvent, type EventDataInput, type VigilEvent } from '@vigil/events
 import { samples } from '@vigil/events/testing';
 import { applyEvent, componentKey, createModel, pruneDays, type ReadModel, type StoredEvent } from './model.js';
 import { overview } from './overview.js';
+import { renderDashboardMain } from './dashboard.js';
 import { escapeHtml, renderStatusPage } from './page.js';
 
 const t0 = new Date('2026-12-01T10:00:00.000Z');
@@ -248,5 +249,46 @@ describe('status page', () => {
     expect(page).toContain('✕ FAIL');
     expect(page).toContain('✕ Failing');
     expect(page).not.toContain('db.internal.example');
+  });
+});
+
+describe('dashboard', () => {
+  it('lists experiments with their gate, anomalies with their top features, incidents; each with its trace in Jaeger, every value escaped', () => {
+    const m = createModel();
+    const traceparent = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
+    applyEvent(m, {
+      event: createEvent('chaos.started', samples['chaos.started'], {
+        source: 'vigil/test',
+        extensions: { traceparent },
+      }),
+      seq: 1,
+      storedAt: hours(0),
+    });
+    applyEvent(m, {
+      event: createEvent(
+        'anomaly.detected',
+        {
+          ...samples['anomaly.detected'],
+          series: '<b>cpu</b>',
+          features: [
+            { name: 'level', contribution: 0.2 },
+            { name: 'slope', contribution: 0.7 },
+          ],
+        },
+        { source: 'vigil/test' },
+      ),
+      seq: 2,
+      storedAt: hours(1),
+    });
+    applyEvent(m, burn(3, 'firing'));
+    const html = renderDashboardMain(m, 'the slo-engine is not reachable at http://x', 'http://jaeger:16686/');
+    expect(html).toContain('<a href="http://jaeger:16686/trace/0af7651916cd43dd8448eb211c80319c">trace 0af76519</a>');
+    expect(html).toContain(`✓ ${samples['chaos.started'].gate[0]!.check}`);
+    expect(html).toContain('&#60;b&#62;cpu&#60;/b&#62;');
+    expect(html).not.toContain('<b>cpu');
+    // Largest contribution first.
+    expect(html).toMatch(/slope 0\.70, level 0\.20/);
+    expect(html).toContain('the slo-engine is not reachable at http://x');
+    expect(html).toContain(samples['slo.burn'].explanation);
   });
 });
