@@ -1,5 +1,5 @@
 import type { Anomaly, Experiment, Incident, ReadModel } from './model.js';
-import { escapeHtml } from './page.js';
+import { escapeHtml, followLiveSource } from './page.js';
 
 /** What the dashboard shows of an SLO (the slo-engine's /slos). */
 export interface SloSummary {
@@ -171,27 +171,7 @@ export const dashboardScript = `(() => {
     }
     root.dataset.drawn = String(Number(root.dataset.drawn || 0) + 1);
   }
-  let busy = false;
-  let again = false;
-  async function refresh() {
-    if (busy) { again = true; return; }
-    busy = true;
-    try {
-      const r = await fetch(location.pathname + '?fragment=main', { cache: 'no-store' });
-      if (r.ok) {
-        main.innerHTML = await r.text();
-        root.dataset.seq = r.headers.get('x-vigil-seq') || root.dataset.seq;
-        await draw();
-      }
-    } catch { /* the next change tries again */ }
-    busy = false;
-    if (again) { again = false; refresh(); }
-  }
   draw();
-  if ('EventSource' in window) {
-    new EventSource('/events').addEventListener('change', (e) => {
-      if (Number(JSON.parse(e.data).seq) > Number(root.dataset.seq || 0)) refresh();
-    });
-  }
+${followLiveSource('await draw();')}
 })();
 `;

@@ -258,6 +258,11 @@ export function putAnomaly(m: ReadModel, a: Anomaly): boolean {
   return changed;
 }
 
+/** The gate's checks as an experiment keeps them (their messages are the chaos service's). */
+function gateOf(gate: VigilEvent<'chaos.started'>['data']['gate']): Experiment['gate'] {
+  return gate.map((g) => ({ check: g.check, passed: g.passed, ...(g.value === undefined ? {} : { value: g.value }) }));
+}
+
 /** The trace id in an event's `traceparent`, if it carries one. */
 export function traceIdOf(e: VigilEvent): string | undefined {
   const tp = e.extensions['traceparent'];
@@ -342,11 +347,7 @@ export function applyEvent(m: ReadModel, s: StoredEvent): Change[] {
         state: 'running',
         startedAt: at,
         dryRun: d.dryRun,
-        gate: d.gate.map((g) => ({
-          check: g.check,
-          passed: g.passed,
-          ...(g.value === undefined ? {} : { value: g.value }),
-        })),
+        gate: gateOf(d.gate),
         seq: s.seq,
         ...traced,
       };
@@ -390,11 +391,7 @@ export function applyEvent(m: ReadModel, s: StoredEvent): Change[] {
         endedAt: at,
         ...(d.recovery === undefined ? {} : { recovered: d.recovery.recovered }),
         ...(d.rolledBackAt === undefined ? {} : { rolledBackAt: d.rolledBackAt }),
-        gate: d.gate.map((g) => ({
-          check: g.check,
-          passed: g.passed,
-          ...(g.value === undefined ? {} : { value: g.value }),
-        })),
+        gate: gateOf(d.gate),
         seq: s.seq,
         ...traced,
       };

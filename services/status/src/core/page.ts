@@ -131,14 +131,13 @@ ${renderStatusMain(o, title)}
 }
 
 /**
- * The page's only script: on each `change` from /events newer than what the page shows, it
- * fetches the content again and swaps it in (keeping open tables open). EventSource reconnects by
- * itself and sends Last-Event-ID; the server answers a client that is behind at once.
+ * What both pages' scripts share (`root` and `main` declared before it): on each `change` from
+ * /events newer than what the page shows, the content is fetched again and swapped in (open
+ * tables kept open), then `afterSwap` runs. EventSource reconnects by itself and sends
+ * Last-Event-ID; the server answers a client that is behind at once.
  */
-export const liveScript = `(() => {
-  if (!('EventSource' in window)) return;
-  const root = document.documentElement;
-  const main = document.querySelector('main');
+export function followLiveSource(afterSwap = ''): string {
+  return `
   let busy = false;
   let again = false;
   async function refresh() {
@@ -151,15 +150,23 @@ export const liveScript = `(() => {
         main.innerHTML = await r.text();
         for (const id of open) document.getElementById(id)?.setAttribute('open', '');
         root.dataset.seq = r.headers.get('x-vigil-seq') || root.dataset.seq;
+        ${afterSwap}
       }
     } catch { /* the next change or reconnect tries again */ }
     busy = false;
     if (again) { again = false; refresh(); }
   }
-  const events = new EventSource('/events');
-  events.addEventListener('change', (e) => {
-    const seq = Number(JSON.parse(e.data).seq);
-    if (seq > Number(root.dataset.seq || 0)) refresh();
-  });
+  if ('EventSource' in window) {
+    new EventSource('/events').addEventListener('change', (e) => {
+      if (Number(JSON.parse(e.data).seq) > Number(root.dataset.seq || 0)) refresh();
+    });
+  }`;
+}
+
+/** The status page's only script. */
+export const liveScript = `(() => {
+  const root = document.documentElement;
+  const main = document.querySelector('main');
+${followLiveSource()}
 })();
 `;
