@@ -115,6 +115,23 @@ async function statusFixture(label: string) {
   };
 }
 
+/** The service as `node main.ts` on a free port, started (its log says so). */
+async function startProcess(f: Awaited<ReturnType<typeof statusFixture>>) {
+  const port = await freePort();
+  const p = ServiceProcess.start('status', {
+    NATS_URL: natsUrl,
+    DATABASE_URL: f.database.url,
+    VIGIL_NAMESPACE: f.events.namespaceId,
+    PORT: String(port),
+    LOG_LEVEL: 'info',
+  });
+  await p.waitForLog('status started', 30_000).catch(async (e: unknown) => {
+    await p.kill('SIGKILL');
+    throw e;
+  });
+  return { p, base: `http://127.0.0.1:${port}` };
+}
+
 describe('status service', () => {
   it('rebuilds from the stream at start, then follows live; a restart after the stream lost its history keeps it from the archive', async () => {
     await using f = await statusFixture('status');
@@ -187,17 +204,8 @@ describe('status service', () => {
     await using f = await statusFixture('statusproc');
     const { js, ns } = f.events;
     await publish(js, ns, 'validation.completed', completed('r1', [{ name: 'checkout', status: 'PASS', score: 9.5 }]));
-    const port = await freePort();
-    const p = ServiceProcess.start('status', {
-      NATS_URL: natsUrl,
-      DATABASE_URL: f.database.url,
-      VIGIL_NAMESPACE: f.events.namespaceId,
-      PORT: String(port),
-      LOG_LEVEL: 'info',
-    });
+    const { p, base } = await startProcess(f);
     try {
-      await p.waitForLog('status started', 30_000);
-      const base = `http://127.0.0.1:${port}`;
       expect((await fetch(`${base}/readyz`)).status).toBe(200);
       const page = await fetch(`${base}/`);
       expect(page.headers.get('content-type')).toContain('text/html');
@@ -240,17 +248,8 @@ describe('status service', () => {
       'validation.completed',
       completed('r1', [{ name: 'api', status: 'PASS', score: 10 }]),
     );
-    const port = await freePort();
-    const p = ServiceProcess.start('status', {
-      NATS_URL: natsUrl,
-      DATABASE_URL: f.database.url,
-      VIGIL_NAMESPACE: f.events.namespaceId,
-      PORT: String(port),
-      LOG_LEVEL: 'info',
-    });
+    const { p, base } = await startProcess(f);
     try {
-      await p.waitForLog('status started', 30_000);
-      const base = `http://127.0.0.1:${port}`;
       await using live = await sse(`${base}/events`);
       expect(await live.next()).toEqual({
         id: String(first.seq),
