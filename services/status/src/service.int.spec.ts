@@ -14,7 +14,7 @@ import {
 } from '@vigil/events';
 import { eventsFixture, samples } from '@vigil/events/testing';
 import { createDb } from '@vigil/service-kit';
-import { createTestDatabase, freePort, ServiceProcess, waitFor } from '@vigil/testkit';
+import { createTestDatabase, freePort, NatsServerProcess, ServiceProcess, waitFor } from '@vigil/testkit';
 import type { JetStreamClient } from '@nats-io/jetstream';
 import type { Overview } from './core/overview.js';
 import { startStatus, STATUS_CONSUMER, type StatusDeps } from './service.js';
@@ -89,8 +89,8 @@ async function sse(url: string, lastEventId?: string) {
 const componentOf = (o: Overview, name: string) =>
   o.suites.find((s) => s.name === 'web')?.components.find((c) => c.name === name);
 
-async function statusFixture(label: string) {
-  const events = await eventsFixture(natsUrl, { label });
+async function statusFixture(label: string, nats = natsUrl) {
+  const events = await eventsFixture(nats, { label });
   const database = await createTestDatabase(databaseUrl, 'status');
   const { db } = createDb<StatusDatabase>(database.url, { max: 4 });
   await migrateStatus(db);
@@ -116,10 +116,10 @@ async function statusFixture(label: string) {
 }
 
 /** The service as `node main.ts` on a free port, started (its log says so). */
-async function startProcess(f: Awaited<ReturnType<typeof statusFixture>>) {
+async function startProcess(f: Awaited<ReturnType<typeof statusFixture>>, nats = natsUrl) {
   const port = await freePort();
   const p = ServiceProcess.start('status', {
-    NATS_URL: natsUrl,
+    NATS_URL: nats,
     DATABASE_URL: f.database.url,
     VIGIL_NAMESPACE: f.events.namespaceId,
     PORT: String(port),
@@ -289,4 +289,41 @@ describe('status service', () => {
       await p.kill('SIGTERM');
     }
   });
+
+  it('nats-server restarted: an open /events client gets the next run without reconnecting; nothing is missed', async () => {
+    await using server = await NatsServerProcess.start();
+    await using f = await statusFixture('statusnats', server.url);
+    const { js, ns } = f.events;
+    const first = await publish(
+      js,
+      ns,
+      'validation.completed',
+      completed('r1', [{ name: 'api', status: 'PASS', score: 10 }]),
+    );
+    const { p, base } = await startProcess(f, server.url);
+    try {
+      await using live = await sse(`${base}/events`);
+      expect((await live.next()).id).toBe(String(first.seq));
+      await server.kill('SIGTERM');
+      await server.restart();
+      // The test's own connection reconnects on its own schedule: publish once it takes it.
+      const second = await waitFor(
+        () => publish(js, ns, 'validation.completed', completed('r2', [{ name: 'api', status: 'FAIL', score: 2 }])),
+        { timeoutMs: 30_000, message: 'a publish after the restart' },
+      );
+      const next = await Promise.race([
+        live.next(),
+        new Promise<never>((_, reject) =>
+          setTimeout(() => reject(new Error('no change on /events within 30 s of the restart')), 30_000),
+        ),
+      ]);
+      expect(next).toMatchObject({ id: String(second.seq), data: { type: 'validation.completed' } });
+      const third = await publish(js, ns, 'slo.burn', samples['slo.burn']);
+      expect(await live.next()).toMatchObject({ id: String(third.seq), data: { type: 'slo.burn' } });
+      const o = (await (await fetch(`${base}/api/status`)).json()) as Overview;
+      expect(componentOf(o, 'api')?.status).toBe('FAIL');
+    } finally {
+      await p.kill('SIGTERM');
+    }
+  }, 90_000);
 });
