@@ -44,13 +44,16 @@ export async function runXminReader(
     return r.rows;
   }
 
-  /** Whether pending rows after `after` exist that `fetchBatch` cannot read yet (an older transaction is open). */
+  /**
+   * Whether pending rows after `after` exist, after `fetchBatch` returned none: they are held
+   * behind an older open transaction, or that transaction ended in between (a race the xmin test
+   * alone would lose: it would then wait a whole poll interval for rows already readable).
+   */
   async function blockedAfter(after: Cursor): Promise<boolean> {
     const r = await sql<{ blocked: boolean }>`
       select exists (
         select 1 from outbox.events e
         where (e.txid, e.seq) > (${after.txid}::xid8, ${after.seq}::bigint)
-          and e.txid >= pg_snapshot_xmin(pg_current_snapshot())
           and e.state = 'pending'
       ) as blocked`.execute(db);
     return r.rows[0]?.blocked === true;
