@@ -176,6 +176,7 @@ export async function loadArchive(db: Kysely<StatusDatabase>, m: ReadModel, sinc
   const entries = await db.selectFrom('status.entries').select(['kind', 'doc']).orderBy('seq').execute();
   // Components first: a day of a component the model cannot take is left out with it.
   for (const e of entries) {
+    m.lastSeq = Math.max(m.lastSeq, Number((e.doc as { seq: number }).seq));
     switch (e.kind) {
       case 'suite':
         putSuite(m, e.doc as SuiteState);
@@ -204,11 +205,10 @@ export async function loadArchive(db: Kysely<StatusDatabase>, m: ReadModel, sinc
       lastSeq: Number(d.last_seq),
     });
   }
-  for (const e of entries) m.lastSeq = Math.max(m.lastSeq, Number((e.doc as { seq: number }).seq));
   return days.length + entries.length;
 }
 
-/** Drops days before `before` (YYYY-MM-DD), and incidents and experiments that ended before it. */
+/** Drops days before `before` (YYYY-MM-DD), and incidents, experiments and anomalies that ended before it. */
 export async function pruneArchive(db: Kysely<StatusDatabase>, before: string): Promise<void> {
   await db.deleteFrom('status.days').where('day', '<', before).execute();
   await sql`delete from status.entries
