@@ -13,7 +13,15 @@ import {
 } from '@vigil/service-kit';
 import { detectorOptions, parseAnomalyConfig } from './config/anomaly.js';
 import { anomalyEnv } from './config.js';
-import { ANOMALY_CONSUMER, listSeries, modelHealth, scheduleRates, startIngest, type AnomalyDeps } from './service.js';
+import {
+  ANOMALY_CONSUMER,
+  listSeries,
+  modelHealth,
+  scheduleRates,
+  seriesPoints,
+  startIngest,
+  type AnomalyDeps,
+} from './service.js';
 import { migrateAnomaly, type AnomalyDatabase } from './store.js';
 
 const SERVICE = 'anomaly';
@@ -81,6 +89,14 @@ async function main(): Promise<void> {
         const url = new URL(req.url ?? '/', 'http://localhost');
         const after = url.searchParams.get('after') ?? undefined;
         return sendJson(res, 200, await listSeries(db, { limit: queryLimit(url, 100, 1000), after }));
+      }
+      if (path === '/series/points') {
+        const name = new URL(req.url ?? '/', 'http://localhost').searchParams.get('name');
+        if (name === null || name === '') return sendJson(res, 400, { error: 'name (a series) is required' });
+        const points = await seriesPoints(db, name);
+        return points === undefined
+          ? sendJson(res, 404, { error: `no series named '${name}'` })
+          : sendJson(res, 200, points);
       }
       if (path === '/models') return sendJson(res, 200, await modelHealth(db, detectorOptions(config)));
       return false;

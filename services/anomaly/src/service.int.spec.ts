@@ -16,7 +16,15 @@ import { createTestDatabase, ServiceProcess, waitFor } from '@vigil/testkit';
 import { detectorOptions, parseAnomalyConfig } from './config/anomaly.js';
 import { emptyState, featureNames, step, type SeriesState } from './core/detector.js';
 import { prng } from './core/forest.js';
-import { ANOMALY_CONSUMER, listSeries, pointProcessor, ratePoints, startIngest, type AnomalyDeps } from './service.js';
+import {
+  ANOMALY_CONSUMER,
+  listSeries,
+  pointProcessor,
+  ratePoints,
+  seriesPoints,
+  startIngest,
+  type AnomalyDeps,
+} from './service.js';
 import { migrateAnomaly, type AnomalyDatabase } from './store.js';
 
 const natsUrl = inject('natsUrl');
@@ -215,6 +223,19 @@ describe('anomaly service', () => {
         [series, 302],
       ]),
     );
+
+    // The series as a chart draws it: the last value of every 5 minutes, from the stored state.
+    const expected = new Map<number, number>();
+    [...values, 400].forEach((v, i) => {
+      const at = start + i * 60_000;
+      expected.set(at - (at % 300_000), Math.fround(v));
+    });
+    const drawn = await seriesPoints(db, series);
+    expect(drawn).toMatchObject({ series, resolutionMs: 300_000 });
+    expect(drawn!.times).toEqual([...expected.keys()]);
+    expect(drawn!.values).toEqual([...expected.values()]);
+    expect(drawn!.lastPointAt).toBe(new Date(start + 301 * 60_000).toISOString());
+    expect(await seriesPoints(db, 'sli-value/shop/nothing')).toBeUndefined();
   });
 
   it('trains ahead of its ingest transaction: each model is the one the transaction would have trained', async () => {

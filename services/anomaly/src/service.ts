@@ -4,10 +4,18 @@ import { createEvent, type ConsumerSpec, type Logger, type Namespace, type Runni
 import { consumeIdempotent, createOutbox, perTransaction, type Outbox } from '@vigil/outbox';
 import { everyMinute } from '@vigil/service-kit';
 import { detectorOptions, type AnomalyConfig } from './config/anomaly.js';
-import { step, topFeatures, type DetectorOptions, type Model, type SeriesState } from './core/detector.js';
+import {
+  SLOT_MS,
+  SLOTS,
+  step,
+  topFeatures,
+  type DetectorOptions,
+  type Model,
+  type SeriesState,
+} from './core/detector.js';
 import { loadForest, saveForest } from './core/forest.js';
 import { pointsOf, type Point } from './core/points.js';
-import { hasRoomFor, lockSeries, saveSeries, type AnomalyDatabase, type CachedSeries } from './store.js';
+import { hasRoomFor, lockSeries, saveSeries, unpackAux, type AnomalyDatabase, type CachedSeries } from './store.js';
 
 /**
  * The anomaly service's durable consumer: every type, because events per minute are counted for
@@ -372,6 +380,43 @@ export async function listSeries(
     // Where the next page starts (`?after=`), when there is one.
     ...(rows.length > limit ? { next: page.at(-1)?.name } : {}),
   };
+}
+
+/** A series' points at 5-minute resolution, as `GET /series/points` answers them. */
+export interface SeriesPoints {
+  readonly series: string;
+  /** The width of a point's slot: each point is the last value seen in its slot. */
+  readonly resolutionMs: number;
+  /** The slots' starts (ms since the epoch), oldest first; slots without a value are left out. */
+  readonly times: number[];
+  readonly values: number[];
+  readonly lastPointAt: string | null;
+}
+
+/**
+ * The series instance `name` over the last 8 days, read from the detector's own seasonal memory
+ * (the last value of every 5 minutes): what a chart draws an alert's point against. It costs the
+ * ingest nothing, since the detector keeps these slots anyway. Undefined for an unknown series.
+ */
+export async function seriesPoints(db: Kysely<AnomalyDatabase>, name: string): Promise<SeriesPoints | undefined> {
+  const row = await db
+    .selectFrom('anomaly.series')
+    .select(['aux', 'last_at'])
+    .where('name', '=', name)
+    .executeTakeFirst();
+  if (row === undefined) return undefined;
+  const slots = unpackAux(row.aux).slots;
+  const times: number[] = [];
+  const values: number[] = [];
+  if (slots !== undefined) {
+    for (let s = slots.newest - SLOTS + 1; s <= slots.newest; s++) {
+      const v = slots.value[((s % SLOTS) + SLOTS) % SLOTS]!;
+      if (Number.isNaN(v)) continue;
+      times.push(s * SLOT_MS);
+      values.push(v);
+    }
+  }
+  return { series: name, resolutionMs: SLOT_MS, times, values, lastPointAt: row.last_at?.toISOString() ?? null };
 }
 
 /**
