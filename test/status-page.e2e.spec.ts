@@ -170,17 +170,75 @@ describe('the status page in a browser', () => {
     expect(charts.length).toBe(6);
     expect(charts.every((painted) => painted > 100)).toBe(true);
     await dash.evaluate(() => Object.assign(window, { notReloaded: true }));
+    // An anomaly on a series the anomaly service holds (the run's component scores): the
+    // series is drawn from the anomaly service, the flagged point marked in red on it.
+    const anomalyUrl = `http://127.0.0.1:${portBase + 3}`;
+    const seriesName = await waitFor(
+      async () => {
+        const r = (await (await fetch(`${anomalyUrl}/series`)).json()) as { series: { series: string }[] };
+        return r.series.find((x) => x.series.startsWith('component-score/vigil-self/'))?.series;
+      },
+      { timeoutMs: 30_000, message: 'the anomaly service to hold the run component scores' },
+    );
+    const points = (await (
+      await fetch(`http://127.0.0.1:${portBase + 5}/api/anomalies/points?series=${encodeURIComponent(seriesName)}`)
+    ).json()) as { times: number[]; values: number[] };
+    expect(points.values.length).toBeGreaterThanOrEqual(1);
+    const unknown = await fetch(`http://127.0.0.1:${portBase + 5}/api/anomalies/points?series=no%2Fsuch`);
+    expect([unknown.status, await unknown.json()]).toEqual([404, { error: "no series named 'no/such'" }]);
+    const unnamed = await fetch(`${anomalyUrl}/series/points`);
+    expect([unnamed.status, await unnamed.json()]).toEqual([400, { error: 'name (a series) is required' }]);
     const traceparent = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
-    await publisher.publish('anomaly.detected', samples['anomaly.detected'], { extensions: { traceparent } });
+    await publisher.publish(
+      'anomaly.detected',
+      { ...samples['anomaly.detected'], series: seriesName, value: 3, timestamp: new Date().toISOString() },
+      { extensions: { traceparent } },
+    );
     await dash
-      .locator('#anomalies + .scroll a[href$="/trace/0af7651916cd43dd8448eb211c80319c"]')
+      .locator('section[aria-labelledby="anomalies"] .scroll a[href$="/trace/0af7651916cd43dd8448eb211c80319c"]')
       .waitFor({ timeout: 10_000 });
-    await publisher.publish('chaos.started', samples['chaos.started']);
+    // An experiment of the last minute: the fault held for most of it.
+    const ago = (s: number) => new Date(Date.now() - s * 1000).toISOString();
+    await publisher.publish('chaos.completed', {
+      ...samples['chaos.completed'],
+      startedAt: ago(61),
+      injectedAt: ago(60),
+      rolledBackAt: ago(3),
+      completedAt: ago(1),
+    });
     await dash
-      .locator('#chaos + .scroll tbody tr', { hasText: samples['chaos.started'].experimentId })
+      .locator('section[aria-labelledby="chaos"] tbody tr', { hasText: samples['chaos.completed'].experimentId })
+      .filter({ hasText: 'completed' })
       .waitFor({ timeout: 10_000 });
+    // Drawn: the flagged point and the injected fault's bar, both in the dashboard's red.
+    const redPixels = (selector: string) =>
+      dash.evaluate((sel) => {
+        const canvas = document.querySelector<HTMLCanvasElement>(sel);
+        if (canvas === null) return 0;
+        const px = canvas.getContext('2d')!.getImageData(0, 0, canvas.width, canvas.height).data;
+        let red = 0;
+        for (let i = 0; i < px.length; i += 4) if (px[i] === 207 && px[i + 1] === 34 && px[i + 2] === 46) red++;
+        return red;
+      }, selector);
+    await waitFor(async () => (await redPixels('figure.anomaly canvas')) >= 20, {
+      timeoutMs: 10_000,
+      message: 'the anomaly chart to mark the flagged point',
+    });
+    await waitFor(async () => (await redPixels('figure.timeline canvas')) >= 100, {
+      timeoutMs: 10_000,
+      message: 'the timeline to draw the injected fault',
+    });
+    expect(await dash.locator('figure.anomaly figcaption').first().textContent()).toContain(seriesName);
     expect(await dash.evaluate(() => (window as unknown as { notReloaded?: boolean }).notReloaded)).toBe(true);
     await dash.screenshot({ path: join(outputDir, 'dashboard.png'), fullPage: true });
+    // axe again, with the timeline and the anomaly chart on the page.
+    await axePage.goto(`http://127.0.0.1:${portBase + 5}/dashboard`);
+    await axePage.waitForFunction(() => Number(document.documentElement.dataset['drawn'] ?? 0) >= 1, undefined, {
+      timeout: 30_000,
+    });
+    expect(await axePage.locator('figure.timeline canvas, figure.anomaly canvas').count()).toBe(2);
+    await axePage.addScriptTag({ content: await readFile(require.resolve('axe-core/axe.min.js'), 'utf8') });
+    expect(serious(await axeRun())).toEqual([]);
 
     // Without script the same page is complete.
     const noScript = await browser.newContext({ javaScriptEnabled: false });

@@ -108,6 +108,7 @@ export async function up(o: UpOptions): Promise<RunningStack> {
         VIGIL_ANOMALY_URL: `http://127.0.0.1:${ports.anomaly}`,
         VIGIL_STATUS_URL: `http://127.0.0.1:${ports.status}`,
         STATUS_SLO_ENGINE_URL: `http://127.0.0.1:${ports['slo-engine']}`,
+        STATUS_ANOMALY_URL: `http://127.0.0.1:${ports.anomaly}`,
         STATUS_JAEGER_URL: o.env.VIGIL_JAEGER_URL,
         VIGIL_OUTBOX_RELAY_URL: `http://127.0.0.1:${ports['outbox-relay']}`,
         CHAOS_SLO_URL: `http://127.0.0.1:${ports['slo-engine']}`,

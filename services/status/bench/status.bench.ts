@@ -142,6 +142,7 @@ async function pageLatency(natsUrl: string, postgresUrl: string): Promise<{ p50:
     const routes = statusRoutes(status, live, {
       title: 'bench',
       sloEngineUrl: 'http://127.0.0.1:9',
+      anomalyUrl: 'http://127.0.0.1:9',
       jaegerUrl: 'http://127.0.0.1:16686',
     });
     const server = createServer((req, res) => {

@@ -11,6 +11,8 @@ export const statusEnv = serviceEnv.extend({
   STATUS_DAYS: z.coerce.number().int().min(1).max(366).default(90),
   /** The slo-engine, whose SLOs and histories the dashboard shows. @default http://127.0.0.1:9471 */
   STATUS_SLO_ENGINE_URL: z.string().url().default('http://127.0.0.1:9471'),
+  /** The anomaly service, whose series the dashboard draws the anomalies on. @default http://127.0.0.1:9473 */
+  STATUS_ANOMALY_URL: z.string().url().default('http://127.0.0.1:9473'),
   /** The Jaeger UI the dashboard's trace links point to. @default http://127.0.0.1:16686 */
   STATUS_JAEGER_URL: z.string().url().default('http://127.0.0.1:16686'),
   /** Components tracked; results for more are refused (counted in /metrics). @default 2000 */

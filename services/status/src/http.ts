@@ -27,17 +27,23 @@ export interface RouteOptions {
   readonly title: string;
   /** The slo-engine, whose SLOs and histories the dashboard shows. */
   readonly sloEngineUrl: string;
+  /** The anomaly service, whose series the dashboard draws the anomalies on. */
+  readonly anomalyUrl: string;
   /** The Jaeger UI that trace links point to. */
   readonly jaegerUrl: string;
 }
 
-/** GETs the slo-engine; the answer, or an error message naming it. */
-async function fromSloEngine(base: string, path: string): Promise<{ status: number; body: unknown } | string> {
+/** GETs another vigil service (`name` at `base`); the answer, or an error message naming it. */
+async function fromService(
+  name: string,
+  base: string,
+  path: string,
+): Promise<{ status: number; body: unknown } | string> {
   try {
     const r = await fetch(`${base}${path}`, { signal: AbortSignal.timeout(5000) });
     return { status: r.status, body: await r.json() };
   } catch (e) {
-    return `the slo-engine is not reachable at ${base}: ${(e as Error).message}`;
+    return `the ${name} is not reachable at ${base}: ${(e as Error).message}`;
   }
 }
 
@@ -57,7 +63,7 @@ function sendHtml(req: IncomingMessage, res: ServerResponse, body: string, seq: 
  * `/` the public status page (HTML; `?fragment=main` its content alone, for the live script),
  * `/api/status` the same overview as JSON (what `vigil status` prints), `/events` the live stream,
  * `/dashboard` the operator dashboard with `/api/slos/:name/history` (the slo-engine's, passed
- * through), `/assets/*` the pages' scripts and uPlot. All but the SLOs from memory.
+ * through) and `/api/anomalies/points?series=` (the anomaly service's), `/assets/*` the pages' scripts and uPlot. All but the SLOs from memory.
  */
 export function statusRoutes(status: StatusService, live: Live, o: RouteOptions) {
   return async (req: IncomingMessage, res: ServerResponse): Promise<boolean> => {
@@ -79,7 +85,7 @@ export function statusRoutes(status: StatusService, live: Live, o: RouteOptions)
         return sendJson(res, 400, { error: `fragment must be main, got '${fragment}'` });
       }
       const seq = status.model.lastSeq;
-      const slos = await fromSloEngine(o.sloEngineUrl, '/slos');
+      const slos = await fromService('slo-engine', o.sloEngineUrl, '/slos');
       const list =
         typeof slos === 'string'
           ? slos
@@ -92,7 +98,15 @@ export function statusRoutes(status: StatusService, live: Live, o: RouteOptions)
     const history = /^\/api\/slos\/([^/]+)\/history$/.exec(path);
     if (history !== null) {
       // The slo-engine's answer as it is (the same errors, 400 and 404, with their messages).
-      const r = await fromSloEngine(o.sloEngineUrl, `/slos/${history[1]!}/history${url.search}`);
+      const r = await fromService('slo-engine', o.sloEngineUrl, `/slos/${history[1]!}/history${url.search}`);
+      return typeof r === 'string' ? sendJson(res, 502, { error: r }) : sendJson(res, r.status, r.body);
+    }
+    if (path === '/api/anomalies/points') {
+      // The anomaly service's points of one series, for its chart (its 400 and 404 as they are).
+      const series = url.searchParams.get('series');
+      if (series === null || series === '') return sendJson(res, 400, { error: 'series is required' });
+      const q = new URLSearchParams({ name: series });
+      const r = await fromService('anomaly service', o.anomalyUrl, `/series/points?${q}`);
       return typeof r === 'string' ? sendJson(res, 502, { error: r }) : sendJson(res, r.status, r.body);
     }
     const asset = assets[path];

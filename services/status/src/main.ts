@@ -77,6 +77,7 @@ async function main(): Promise<void> {
     routes: statusRoutes(status, live, {
       title: env.STATUS_TITLE,
       sloEngineUrl: env.STATUS_SLO_ENGINE_URL.replace(/\/$/, ''),
+      anomalyUrl: env.STATUS_ANOMALY_URL.replace(/\/$/, ''),
       jaegerUrl: env.STATUS_JAEGER_URL,
     }),
     ready: rt.ready,

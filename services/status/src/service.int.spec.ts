@@ -123,6 +123,8 @@ async function startProcess(f: Awaited<ReturnType<typeof statusFixture>>, nats =
     DATABASE_URL: f.database.url,
     VIGIL_NAMESPACE: f.events.namespaceId,
     PORT: String(port),
+    // Nothing listens there (not the default port, where `npm run up` may run an anomaly service).
+    STATUS_ANOMALY_URL: `http://127.0.0.1:${await freePort()}`,
     LOG_LEVEL: 'info',
   });
   await p.waitForLog('status started', 30_000).catch(async (e: unknown) => {
@@ -230,6 +232,12 @@ describe('status service', () => {
       expect(metrics).toMatch(/vigil_status_events_applied_total 1/);
       expect((await fetch(`${base}/`, { method: 'POST' })).status).toBe(405);
       expect((await fetch(`${base}/?fragment=x`)).status).toBe(400);
+      // The anomalies' series come from the anomaly service: a missing name, and that service away.
+      const noSeries = await fetch(`${base}/api/anomalies/points`);
+      expect([noSeries.status, await noSeries.json()]).toEqual([400, { error: 'series is required' }]);
+      const away = await fetch(`${base}/api/anomalies/points?series=sli-value%2Fshop%2Flatency`);
+      expect(away.status).toBe(502);
+      expect(((await away.json()) as { error: string }).error).toMatch(/^the anomaly service is not reachable at http/);
       expect((await fetch(`${base}/events`, { headers: { 'last-event-id': 'abc' } })).status).toBe(400);
       const script = await fetch(`${base}/assets/live.js`);
       expect(script.headers.get('content-type')).toContain('text/javascript');

@@ -60,6 +60,54 @@ function sloFigure(s: SloSummary): string {
   return `<figure class="slo" data-slo="${escapeHtml(s.name)}" data-tiers="${escapeHtml(JSON.stringify(s.tiers))}"><figcaption><strong>${escapeHtml(s.name)}</strong> (${escapeHtml(s.service)}, ${s.objective}% over ${escapeHtml(s.window)}): ${num(s.budget.remainingPercent)}% of the budget left, ${escapeHtml(firing)}. Alert tiers: ${escapeHtml(tiers)}.</figcaption><div class="chart budget" role="img" aria-label="${escapeHtml(`${s.name}: error budget left over time`)}"></div><div class="chart burn" role="img" aria-label="${escapeHtml(`${s.name}: burn rate of each window over time, with the alert thresholds`)}"></div></figure>`;
 }
 
+/** Experiments on the timeline: the newest this many. */
+const TIMELINE_EXPERIMENTS = 30;
+/** Series drawn with their anomalies: those with the newest this many. */
+const ANOMALY_CHARTS = 6;
+
+const ms = (iso: string | undefined) => (iso === undefined ? null : Date.parse(iso));
+
+/**
+ * The experiments as a timeline (drawn by the script from `data-experiments`): per experiment,
+ * the gate and preparation, the fault injected, the recovery after the rollback.
+ */
+function timelineFigure(xs: readonly Experiment[]): string {
+  if (xs.length === 0) return '';
+  const data = xs.map((x) => ({
+    id: x.experimentId,
+    start: ms(x.startedAt),
+    injected: ms(x.injectedAt),
+    rolledBack: ms(x.rolledBackAt),
+    end: ms(x.endedAt),
+    outcome: x.state === 'running' ? 'running' : x.recovered === false ? 'not recovered' : x.state,
+  }));
+  const running = xs.filter((x) => x.state === 'running').length;
+  return `<figure class="timeline" data-experiments="${escapeHtml(JSON.stringify(data))}"><figcaption>The ${xs.length} latest experiments over time (${running} running): grey while the gate is checked and the fault prepared, red while the fault is injected, amber from the rollback until recovery is verified. The table below has the same, with every gate value.</figcaption><div class="chart" role="img" aria-label="${escapeHtml(`timeline of ${xs.length} chaos experiments`)}"></div></figure>`;
+}
+
+/**
+ * A series' chart with its flagged points (drawn by the script: the series from the anomaly
+ * service, the flags from `data-flags`), captioned with the newest anomaly's feature contributions.
+ */
+function anomalyFigure(series: string, anomalies: readonly Anomaly[]): string {
+  const newest = anomalies[0]!;
+  const flags = anomalies.map((a) => ({ t: Date.parse(a.timestamp), v: a.value }));
+  const features = newest.features.map((f) => `${f.name} ${num(f.contribution, 2)}`).join(', ');
+  const caption = `<strong>${escapeHtml(series)}</strong>: ${anomalies.length} flagged point${anomalies.length === 1 ? '' : 's'} (red); the newest at ${time(newest.timestamp)}, value ${num(newest.value, 3)}, likelihood ${num(newest.likelihood, 3)} (threshold ${num(newest.threshold, 2)}), set apart by ${escapeHtml(features || 'no feature')}.`;
+  return `<figure class="anomaly" data-series="${escapeHtml(series)}" data-flags="${escapeHtml(JSON.stringify(flags))}"><figcaption>${caption}</figcaption><div class="chart" role="img" aria-label="${escapeHtml(`${series}: values with the flagged points marked`)}"></div></figure>`;
+}
+
+/** The series with the newest anomalies, each with its anomalies newest first (`bySeq` order in). */
+function anomalyFigures(anomalies: readonly Anomaly[]): string {
+  const bySeries = new Map<string, Anomaly[]>();
+  for (const a of anomalies) {
+    const list = bySeries.get(a.series);
+    if (list !== undefined) list.push(a);
+    else if (bySeries.size < ANOMALY_CHARTS) bySeries.set(a.series, [a]);
+  }
+  return [...bySeries].map(([series, list]) => anomalyFigure(series, list)).join('');
+}
+
 const table = (head: readonly string[], rows: string, empty: string) =>
   rows === ''
     ? `<p>${empty}</p>`
@@ -76,8 +124,8 @@ export function renderDashboardMain(m: ReadModel, slos: readonly SloSummary[] | 
         : slos.map(sloFigure).join('');
   return `<h1>vigil dashboard</h1>
 <p><a href="/">Public status page</a></p>
-<h2 id="slos">SLOs</h2>${sloSection}
-<h2 id="chaos">Chaos experiments</h2>${table(
+<section aria-labelledby="slos"><h2 id="slos">SLOs</h2>${sloSection}</section>
+<section aria-labelledby="chaos"><h2 id="chaos">Chaos experiments</h2>${timelineFigure(bySeq(m.experiments.values()).slice(0, TIMELINE_EXPERIMENTS))}${table(
     [
       'Experiment',
       'Kind',
@@ -94,21 +142,21 @@ export function renderDashboardMain(m: ReadModel, slos: readonly SloSummary[] | 
       .map((x) => experimentRow(x, jaegerUrl))
       .join(''),
     'No experiments yet.',
-  )}
-<h2 id="anomalies">Anomalies</h2>${table(
+  )}</section>
+<section aria-labelledby="anomalies"><h2 id="anomalies">Anomalies</h2>${anomalyFigures(bySeq(m.anomalies.values()))}${table(
     ['Series', 'Point at', 'Value', 'Likelihood', 'Top features', 'Trace'],
     bySeq(m.anomalies.values())
       .map((a) => anomalyRow(a, jaegerUrl))
       .join(''),
     'No anomalies detected.',
-  )}
-<h2 id="incidents">Incidents</h2>${table(
+  )}</section>
+<section aria-labelledby="incidents"><h2 id="incidents">Incidents</h2>${table(
     ['SLO', 'Severity', 'State', 'Since', 'Resolved', 'Explanation', 'Trace'],
     bySeq(m.incidents.values())
       .map((i) => incidentRow(i, jaegerUrl))
       .join(''),
     'No incidents.',
-  )}`;
+  )}</section>`;
 }
 
 const style = `
@@ -135,14 +183,82 @@ ${main}
 
 /**
  * The dashboard's script: draws each SLO's budget and burn-rate charts (uPlot) from the
- * slo-engine's history, thresholds as dashed lines; follows /events like the status page, and
+ * slo-engine's history, thresholds as dashed lines; the experiments' timeline; each anomaly
+ * series from the anomaly service with its flagged points; follows /events like the status page, and
  * draws the charts again after each swap.
  */
 export const dashboardScript = `(() => {
   const root = document.documentElement;
   const main = document.querySelector('main');
   const palette = ['#0969da', '#8250df', '#bf3989', '#bc4c00', '#1a7f37', '#9a6700', '#57606a', '#cf222e'];
+  const red = '#cf222e';
+  function drawTimeline(fig) {
+    const xs = JSON.parse(fig.dataset.experiments || '[]');
+    if (xs.length === 0) return;
+    const now = Date.now();
+    const endOf = (e) => e.end ?? now;
+    // Every phase's time counts: they come from the chaos service's clock, the start and end
+    // from the stream's.
+    const times = xs.flatMap((e) => [e.start, e.injected, e.rolledBack, endOf(e)]).filter((t) => t != null);
+    const t0 = Math.min(...times);
+    const t1 = Math.max(...times);
+    const pad = Math.max((t1 - t0) * 0.03, 1000);
+    // The newest on top: experiment i at y = n - 1 - i.
+    const n = xs.length;
+    const el = fig.querySelector('.chart');
+    el.replaceChildren();
+    new uPlot({
+      width: Math.max(300, fig.clientWidth), height: 70 + 24 * n,
+      title: 'chaos experiments: gate (grey), fault injected (red), recovering (amber)',
+      legend: { show: false }, cursor: { show: false },
+      scales: { x: { time: true, range: [(t0 - pad) / 1000, (t1 + pad) / 1000] }, y: { auto: false, range: [-0.6, n - 0.4] } },
+      axes: [{}, { size: 160, splits: () => xs.map((_, i) => i), values: (u, ys) => ys.map((y) => xs[n - 1 - y]?.id ?? '') }],
+      series: [{}, { stroke: 'transparent' }],
+      hooks: { draw: [(u) => {
+        const ctx = u.ctx;
+        ctx.save();
+        const h = Math.max(4, Math.abs(u.valToPos(0, 'y', true) - u.valToPos(1, 'y', true)) * 0.55);
+        xs.forEach((e, i) => {
+          const y = u.valToPos(n - 1 - i, 'y', true);
+          const bar = (from, to, colour) => {
+            if (from == null) return;
+            const a = u.valToPos(from / 1000, 'x', true);
+            const b = u.valToPos(to / 1000, 'x', true);
+            ctx.fillStyle = colour;
+            ctx.fillRect(a, y - h / 2, Math.max(3, b - a), h);
+          };
+          bar(e.start, e.injected ?? endOf(e), '#8c959f');
+          bar(e.injected, e.rolledBack ?? endOf(e), red);
+          bar(e.rolledBack, endOf(e), '#bf8700');
+        });
+        ctx.restore();
+      }] },
+    }, [[t0 / 1000, t1 / 1000], [null, null]], el);
+  }
+  async function drawAnomaly(fig) {
+    const flags = JSON.parse(fig.dataset.flags || '[]');
+    const r = await fetch('/api/anomalies/points?series=' + encodeURIComponent(fig.dataset.series), { cache: 'no-store' });
+    const p = r.ok ? await r.json() : { times: [], values: [] };
+    // One x axis for both: the series' 5-minute points and the flagged points' own times.
+    const at = new Map();
+    p.times.forEach((t, i) => at.set(t, [p.values[i], null]));
+    for (const f of flags) {
+      const v = at.get(f.t);
+      if (v) v[1] = f.v; else at.set(f.t, [null, f.v]);
+    }
+    const x = [...at.keys()].sort((a, b) => a - b);
+    const el = fig.querySelector('.chart');
+    el.replaceChildren();
+    new uPlot({
+      width: Math.max(300, fig.clientWidth), height: 200,
+      title: fig.dataset.series + (r.ok ? '' : ' (series not available from the anomaly service)'),
+      series: [{}, { label: 'value (last of each 5 min)', stroke: '#0969da', width: 1.5, spanGaps: true },
+        { label: 'flagged', stroke: red, fill: red, paths: () => null, points: { show: true, size: 10, stroke: red, fill: red } }],
+    }, [x.map((t) => t / 1000), x.map((t) => at.get(t)[0]), x.map((t) => at.get(t)[1])], el);
+  }
   async function draw() {
+    for (const fig of main.querySelectorAll('figure.timeline')) drawTimeline(fig);
+    for (const fig of main.querySelectorAll('figure.anomaly')) await drawAnomaly(fig);
     for (const fig of main.querySelectorAll('figure.slo')) {
       const name = fig.dataset.slo;
       const tiers = JSON.parse(fig.dataset.tiers || '[]');

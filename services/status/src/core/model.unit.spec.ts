@@ -292,3 +292,76 @@ describe('dashboard', () => {
     expect(html).toContain(samples['slo.burn'].explanation);
   });
 });
+
+describe('dashboard charts', () => {
+  const unescape = (s: string) => s.replace(/&#(\d+);/g, (_, n: string) => String.fromCharCode(Number(n)));
+  const attrs = (html: string, name: string) =>
+    [...html.matchAll(new RegExp(`${name}="([^"]*)"`, 'g'))].map((x) => unescape(x[1]!));
+
+  it('draws the series with the newest anomalies (at most 6), each with all its flagged points, newest first', () => {
+    const m = createModel();
+    const anomaly = (seq: number, series: string, value: number) =>
+      applyEvent(m, {
+        event: createEvent(
+          'anomaly.detected',
+          { ...samples['anomaly.detected'], series, value, timestamp: hours(seq).toISOString() },
+          { source: 'vigil/test' },
+        ),
+        seq,
+        storedAt: hours(seq),
+      });
+    anomaly(1, 'sli-value/shop/latency', 160);
+    for (let i = 0; i < 7; i++) anomaly(2 + i, `component-score/s/c${i}`, i);
+    anomaly(9, 'sli-value/shop/latency', 400);
+    const html = renderDashboardMain(m, [], 'http://jaeger');
+    const series = attrs(html, 'data-series');
+    expect(series).toEqual([
+      'sli-value/shop/latency',
+      'component-score/s/c6',
+      'component-score/s/c5',
+      'component-score/s/c4',
+      'component-score/s/c3',
+      'component-score/s/c2',
+    ]);
+    expect(JSON.parse(attrs(html, 'data-flags')[0]!)).toEqual([
+      { t: hours(9).getTime(), v: 400 },
+      { t: hours(1).getTime(), v: 160 },
+    ]);
+    const top = samples['anomaly.detected'].features[0]!;
+    expect(html).toContain(`set apart by ${top.name} ${top.contribution.toFixed(2)}`);
+  });
+
+  it('puts each experiment on the timeline with its phases; a running one has no end yet', () => {
+    const m = createModel();
+    applyEvent(m, {
+      event: createEvent('chaos.completed', samples['chaos.completed'], { source: 'vigil/test' }),
+      seq: 1,
+      storedAt: hours(0),
+    });
+    applyEvent(m, {
+      event: createEvent(
+        'chaos.started',
+        { ...samples['chaos.started'], experimentId: 'exp-running' },
+        { source: 'vigil/test', time: hours(1).toISOString() },
+      ),
+      seq: 2,
+      storedAt: hours(1),
+    });
+    const html = renderDashboardMain(m, [], 'http://jaeger');
+    const [timeline] = attrs(html, 'data-experiments');
+    const c = samples['chaos.completed'];
+    expect(JSON.parse(timeline!)).toEqual([
+      { id: 'exp-running', start: hours(1).getTime(), injected: null, rolledBack: null, end: null, outcome: 'running' },
+      {
+        id: c.experimentId,
+        start: Date.parse(c.startedAt),
+        injected: Date.parse(c.injectedAt!),
+        rolledBack: Date.parse(c.rolledBackAt!),
+        end: expect.any(Number),
+        outcome: c.recovery.recovered ? 'completed' : 'not recovered',
+      },
+    ]);
+    expect(html).toContain('The 2 latest experiments over time (1 running)');
+    expect(renderDashboardMain(createModel(), [], 'http://jaeger')).not.toContain('figure class="timeline"');
+  });
+});
