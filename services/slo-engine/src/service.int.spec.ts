@@ -184,8 +184,9 @@ describe('slo-engine', () => {
         await http.close();
       }
 
-      // Errors stop. The 14.4× tier lets go after 2 clean minutes, but the 6× page tier holds until
-      // its 30-minute window has fewer than 9 bad minutes (9 × 20 / 30 = 6): after 22 clean minutes.
+      // Errors stop. The 14.4× tier lets go after 2 clean minutes, but the 6× page tier holds while
+      // its 30-minute window has more than 9 bad minutes (9 × 20 / 30 = 6 is not above 6): it lets
+      // go after 21 clean minutes.
       const clean = Array.from({ length: 30 }, (_, i) => observed(sli, at + i * MINUTE_MS, 1000, 0));
       for (const e of clean) await publishRaw(f, e, e.id);
       const again = await startIngest(deps);
@@ -200,7 +201,7 @@ describe('slo-engine', () => {
         const [r] = await evaluateAt(deps, new Date(at + m * MINUTE_MS));
         for (const t of r!.transitions) changes.push(`${m}:${t.state}:${t.severity}`);
       }
-      expect(changes).toEqual(['22:resolved:page']);
+      expect(changes).toEqual(['21:resolved:page']);
     } finally {
       await db.destroy();
     }

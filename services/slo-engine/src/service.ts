@@ -13,7 +13,7 @@ import {
 import { consumeIdempotent, createOutbox, perTransaction } from '@vigil/outbox';
 import { everyMinute, formatDuration } from '@vigil/service-kit';
 import type { SloConfig } from './config/slo.js';
-import { decide, readSlo, windowsOf, type SloReading, type Transition } from './core/burn.js';
+import { decide, evaluationWindows, readSlo, windowsOf, type SloReading, type Transition } from './core/burn.js';
 import { checkHistoryRequest, resolutionOf, sloHistory, type SloHistory } from './core/history.js';
 import { MINUTE_MS, observe, type Observation } from './core/sli.js';
 import {
@@ -108,7 +108,7 @@ export async function evaluateAt(deps: SloEngineDeps, at: Date): Promise<Evaluat
       try {
         const r = await deps.db.transaction().execute(async (tx) => {
           if (!(await claimEvaluation(tx, slo.name, at))) return undefined;
-          const counts = await windowCounts(tx, slo.name, windowsOf(slo), at);
+          const counts = await windowCounts(tx, slo.name, evaluationWindows(slo), at);
           const reading = readSlo(slo, (ms) => counts.get(ms) ?? { good: 0, total: 0 });
           const decision = decide(slo, reading, await firingAlerts(tx, slo.name), at.getTime());
           await saveFiring(tx, slo.name, decision.firing);
@@ -246,7 +246,7 @@ export async function sloStatuses(deps: SloEngineDeps, names?: readonly string[]
   const selected = [...deps.slos.values()].filter((s) => names === undefined || names.includes(s.name));
   return Promise.all(
     selected.map(async (slo) => {
-      const counts = await windowCounts(deps.db, slo.name, windowsOf(slo), end);
+      const counts = await windowCounts(deps.db, slo.name, evaluationWindows(slo), end);
       const r = readSlo(slo, (ms) => counts.get(ms) ?? { good: 0, total: 0 });
       return {
         name: slo.name,

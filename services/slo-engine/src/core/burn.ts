@@ -23,9 +23,15 @@ export function burnRate(c: Counts, objectivePercent: number): number {
   return (c.total - c.good) / c.total / allowedErrorRate(objectivePercent);
 }
 
-/** Compares with a relative tolerance, so that a rate of 43.2 minutes / 3 meets 14.4 as arithmetic says. */
-export function atLeast(value: number, threshold: number): boolean {
-  return value >= threshold * (1 - 1e-9);
+/**
+ * Whether a burn rate is over a threshold: strictly above it, as the SRE Workbook's alert
+ * expressions, Sloth and Pyrra compare (`>`), so that vigil's alerts and the Prometheus rules it
+ * exports fire in the same minute (docs/decisions.md). With a relative tolerance, so that a rate
+ * whose arithmetic gives exactly the threshold (216 minutes of 1 % errors over 6h: 6×) is not
+ * over it by a rounding error.
+ */
+export function exceeds(value: number, threshold: number): boolean {
+  return value > threshold * (1 + 1e-9);
 }
 
 export interface Budget {
@@ -60,8 +66,8 @@ export interface TierReading extends AlertTier {
   readonly burnRateLong: number;
   readonly burnRateShort: number;
   /**
-   * Both windows at or over the tier's burn rate, and the long one still would be with one bad
-   * event fewer: a single failure is an event, not a burn (see {@link singleEventExcluded}).
+   * Both windows over the tier's burn rate, and the long one still would be with one bad event
+   * fewer: a single failure is an event, not a burn (see {@link singleEventExcluded}).
    */
   readonly holds: boolean;
 }
@@ -76,6 +82,21 @@ export interface SloReading {
   /** Every window the SLO uses, shortest first (the SLO window last). */
   readonly windows: readonly WindowReading[];
   readonly tiers: readonly TierReading[];
+  /**
+   * The burn rate now: of the last minute, or of the shortest window with events when the last
+   * minute had none. What the budget's time left is reckoned from: a tier's long window lags an
+   * outage (at a total outage the 1h window reads 14× in the minute the page fires, the last
+   * minute 1000×), so it would promise the budget for days when it lasts minutes.
+   */
+  readonly current: WindowReading;
+}
+
+/** The window of {@link SloReading.current}: one minute, the width of a bucket. */
+export const CURRENT_WINDOW_MS = 60_000;
+
+/** The windows an evaluation reads: the SLO's ({@link windowsOf}) and the last minute. */
+export function evaluationWindows(slo: SloConfig): number[] {
+  return [...new Set([CURRENT_WINDOW_MS, ...windowsOf(slo)])].sort((a, b) => a - b);
 }
 
 /** The windows an SLO needs counts for: its own and each alert tier's long and short window. */
@@ -92,13 +113,13 @@ export function windowsOf(slo: SloConfig): number[] {
  * Whether the long window's burn rate is more than one event's doing. While a window holds few
  * events (a fresh stack, a low-traffic SLI), one bad event alone is a burn rate of many times any
  * threshold: at 99.9 % one failed check among the first 13 reads as 77×. The SRE workbook's
- * low-traffic chapter names the problem. Where a single event can reach `threshold` on its own,
- * the threshold must be reached without the last bad event too; where it cannot (from 70 events
+ * low-traffic chapter names the problem. Where a single event can exceed `threshold` on its own,
+ * the threshold must be exceeded without the last bad event too; where it cannot (from 70 events
  * for a 14.4× tier at 99.9 %), nothing changes.
  */
 export function singleEventExcluded(c: Counts, objectivePercent: number, threshold: number): boolean {
-  if (!atLeast(burnRate({ good: c.total - 1, total: c.total }, objectivePercent), threshold)) return true;
-  return atLeast(burnRate({ good: c.good + 1, total: c.total }, objectivePercent), threshold);
+  if (!exceeds(burnRate({ good: c.total - 1, total: c.total }, objectivePercent), threshold)) return true;
+  return exceeds(burnRate({ good: c.good + 1, total: c.total }, objectivePercent), threshold);
 }
 
 /** Burn rates and budget of one SLO from its window counts. */
@@ -117,13 +138,18 @@ export function readSlo(slo: SloConfig, counts: WindowCounts): SloReading {
       burnRateLong,
       burnRateShort,
       holds:
-        atLeast(burnRateLong, t.burnRate) &&
-        atLeast(burnRateShort, t.burnRate) &&
+        exceeds(burnRateLong, t.burnRate) &&
+        exceeds(burnRateShort, t.burnRate) &&
         long !== undefined &&
         singleEventExcluded(long, slo.objective, t.burnRate),
     };
   });
-  return { budget: errorBudget(counts(slo.window), slo.objective), windows, tiers };
+  const latest = counts(CURRENT_WINDOW_MS);
+  const current =
+    latest.total > 0
+      ? { windowMs: CURRENT_WINDOW_MS, ...latest, burnRate: burnRate(latest, slo.objective) }
+      : (windows.find((w) => w.total > 0) ?? { windowMs: CURRENT_WINDOW_MS, ...latest, burnRate: 0 });
+  return { budget: errorBudget(counts(slo.window), slo.objective), windows, tiers, current };
 }
 
 /** A firing alert of one SLO and severity, as stored between evaluations. */
@@ -155,7 +181,7 @@ export interface Decision {
 
 /**
  * One evaluation of one SLO at `now`: an alert of a severity fires when any of its tiers holds
- * (burn rate over both the long and the short window at or above the tier's factor), and
+ * (burn rate over both the long and the short window strictly above the tier's factor), and
  * resolves when none holds. A firing alert is not repeated unless the SLO sets `renotify`.
  */
 export function decide(
@@ -234,10 +260,13 @@ function firingText(slo: SloConfig, r: SloReading, holding: readonly TierReading
   const t = [...holding].sort((a, b) => b.burnRate - a.burnRate)[0]!;
   const long = r.windows.find((w) => w.windowMs === t.long);
   const errorShare = long && long.total > 0 ? (long.total - long.good) / long.total : 0;
+  const now = `${num(r.current.burnRate)}× over the last ${formatDuration(r.current.windowMs)}`;
   const left =
     r.budget.remainingFraction <= 0
       ? `the ${formatDuration(slo.window)} budget is already spent`
-      : `at this rate the rest of the ${formatDuration(slo.window)} budget (${pct(r.budget.remainingFraction)} %) lasts ${humanDuration((r.budget.remainingFraction * slo.window) / t.burnRateLong)}`;
+      : r.current.burnRate > 0
+        ? `at the current rate (${now}) the rest of the ${formatDuration(slo.window)} budget (${pct(r.budget.remainingFraction)} %) lasts ${humanDuration((r.budget.remainingFraction * slo.window) / r.current.burnRate)}`
+        : `the budget is not being spent right now (${now}), and ${pct(r.budget.remainingFraction)} % of the ${formatDuration(slo.window)} budget remains`;
   return (
     `${slo.name} is spending its error budget ${num(t.burnRateLong)}× as fast as its ${slo.objective} % objective allows over the last ` +
     `${formatDuration(t.long)} and ${num(t.burnRateShort)}× over the last ${formatDuration(t.short)} ` +
@@ -252,7 +281,7 @@ function resolvedText(slo: SloConfig, r: SloReading, tiers: readonly TierReading
     (a, b) =>
       Math.min(b.burnRateLong, b.burnRateShort) / b.burnRate - Math.min(a.burnRateLong, a.burnRateShort) / a.burnRate,
   )[0]!;
-  const below = atLeast(closest.burnRateShort, closest.burnRate)
+  const below = exceeds(closest.burnRateShort, closest.burnRate)
     ? `${num(closest.burnRateLong)}× over the last ${formatDuration(closest.long)}`
     : `${num(closest.burnRateShort)}× over the last ${formatDuration(closest.short)}`;
   return (

@@ -76,24 +76,45 @@ describe('worked examples: 99.9 % over 30 days, steady traffic, clean history, p
     expect(tier.burnRateLong).toBeCloseTo(44 / 3, 9);
     expect(tier.burnRateShort).toBeCloseTo(20, 9);
     expect(t!.explanation).toMatch(
-      /^demo is spending its error budget 14\.67× as fast as its 99\.9 % objective allows over the last 1h and 20× over the last 5m \(page threshold 14\.4×\): 1\.467 % of events were bad in the last 1h against 0\.1 % allowed, and at this rate the rest of the 30d budget \(\d+(\.\d+)? %\) lasts [\d.]+ days\.$/,
+      /^demo is spending its error budget 14\.67× as fast as its 99\.9 % objective allows over the last 1h and 20× over the last 5m \(page threshold 14\.4×\): 1\.467 % of events were bad in the last 1h against 0\.1 % allowed, and at the current rate \(20× over the last 1m\) the rest of the 30d budget \(98 %\) lasts 35\.27 hours\.$/,
     );
   });
 
-  it('a 1 % error rate never fires the 14.4× tier, fires the 6× page at minute 216 and the 3× ticket at minute 432', () => {
+  it('a 1 % error rate never fires the 14.4× tier, fires the 6× page at minute 217 and the 3× ticket at minute 433 (strictly above: at 216 the 6h window reads exactly 6×)', () => {
     const sim = new Simulation(slo());
     let fast = false;
-    for (let i = 0; i < 432; i++) {
+    for (let i = 0; i < 433; i++) {
       sim.step(10);
       fast ||= sim.log.some((e) => e.t.tiers.some((x) => x.burnRate === 14.4 && x.holds));
     }
     expect(fast).toBe(false);
-    expect(sim.first('firing', 'page')).toBe(216);
-    expect(sim.first('firing', 'ticket')).toBe(432);
+    expect(sim.first('firing', 'page')).toBe(217);
+    expect(sim.first('firing', 'ticket')).toBe(433);
     const page = sim.log.find((e) => e.t.severity === 'page')!.t;
     expect(page.tiers.find((x) => x.burnRate === 6)).toMatchObject({ holds: true });
     expect(page.tiers.find((x) => x.burnRate === 14.4)).toMatchObject({ holds: false });
     expect(sim.log).toHaveLength(2);
+  });
+
+  it('a total outage pages in its first minute, and the page says the budget lasts 43 minutes at that rate, not days', () => {
+    const sim = new Simulation(slo());
+    const [t] = sim.step(1000);
+    expect(t).toMatchObject({ state: 'firing', severity: 'page' });
+    // 1h window: 1/60 of it bad, 16.7×; the last minute: 1000×. 97.7 % of 30 days / 1000 = 42.2 minutes.
+    expect(t!.explanation).toContain(
+      'at the current rate (1000× over the last 1m) the rest of the 30d budget (97.7 %) lasts 42 minutes.',
+    );
+  });
+
+  it('a page whose errors stopped a minute ago says the budget is not being spent now', () => {
+    const sim = new Simulation(slo());
+    sim.run(44, 20);
+    expect(sim.first('firing', 'page')).toBe(44);
+    const r = readSlo(sim.def, sim.counts);
+    sim.step(0);
+    const after = readSlo(sim.def, sim.counts);
+    expect(r.current).toMatchObject({ windowMs: MIN, burnRate: 20 });
+    expect(after.current).toMatchObject({ windowMs: MIN, burnRate: 0 });
   });
 
   it('a 30-second total outage alone fires nothing, in one minute or split over two', () => {
