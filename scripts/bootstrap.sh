@@ -42,6 +42,8 @@ if $want_docker; then
   [ -x /usr/sbin/tc ] || [ -x /sbin/tc ] || missing+=(iproute2)
   # The status page's browser tests drive Debian's chromium (CHROMIUM_PATH elsewhere).
   [ -n "${CHROMIUM_PATH:-}" ] || command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+  # The exported Prometheus rules are checked by Prometheus' own promtool (PROMTOOL elsewhere).
+  [ -n "${PROMTOOL:-}" ] || command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
 fi
 sudo=""
 [ "$(id -u)" -eq 0 ] || sudo="sudo"

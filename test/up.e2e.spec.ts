@@ -1,6 +1,6 @@
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect } from '@nats-io/transport-node';
@@ -147,6 +147,22 @@ describe('vigil up (the README quick start)', () => {
     expect(nope.stderr).toMatch(
       /^vigil: the slo-engine answered 404 at http:\/\/127\.0\.0\.1:\d+\/slos\/nope: no SLO 'nope' \(known: availability, error-rate, latency\)\n$/,
     );
+
+    // The same SLOs as Prometheus rules, which promtool accepts; the counter they read is in the
+    // slo-engine's /metrics, with the vigil-self run's checks counted.
+    const exported = await runCli(cliEnv, ['slo', 'export', '--prometheus', 'availability', 'latency']);
+    expect(exported.code, exported.stderr).toBe(0);
+    expect(exported.stdout).toMatch(/^groups:\n {2}- name: vigil-slo-availability\n/);
+    const rulesFile = join(dataDir, 'rules.yml');
+    await writeFile(rulesFile, exported.stdout);
+    const checked = spawnSync(process.env['PROMTOOL'] ?? 'promtool', ['check', 'rules', rulesFile], {
+      encoding: 'utf8',
+    });
+    expect(checked.status, checked.stdout + checked.stderr).toBe(0);
+    const metrics = await (await fetch(`http://127.0.0.1:${portBase + 1}/metrics`)).text();
+    expect(metrics).toMatch(/^vigil_slo_sli_events_total\{slo="availability",outcome="good"\} [1-9]\d*$/m);
+    const badFormat = await runCli(cliEnv, ['slo', 'export']);
+    expect([badFormat.code, badFormat.stderr]).toEqual([1, 'vigil: vigil slo export needs a format: --prometheus\n']);
 
     first.child.kill('SIGINT');
     expect(await first.exited).toBe(0);

@@ -8,7 +8,7 @@ import { jaegerUrl, openBus, requireStream, type Bus } from './bus.js';
 import { abortExperiment } from './chaos.js';
 import { dlqCommand, findEvent, replayCommand, tailCommand } from './commands/history.js';
 import { parsePublishArgs, publishCommand } from './commands/publish.js';
-import { slosCommand } from './commands/slos.js';
+import { sloExportCommand, slosCommand } from './commands/slos.js';
 import { statusCommand } from './commands/status.js';
 import { streamsCommand } from './commands/streams.js';
 import { readEnv, type CliEnv } from './config.js';
@@ -40,6 +40,9 @@ Usage:
   vigil slos [NAME] [--history [--window 30d] [--step 1h]] [--json]
                                     SLOs with budget left and firing alerts; NAME: its tiers and
                                     burn rates; --history: budget and burn rates over time
+  vigil slo export --prometheus [NAME…]
+                                    Prometheus recording and alerting rules equivalent to the
+                                    engine's tiers, for every SLO or the ones named
   vigil status [--watch] [--json]   the overview of the status service: components, SLO budgets,
                                     firing alerts, running experiments; --watch prints it again on
                                     every change (VIGIL_STATUS_URL, VIGIL_SLO_ENGINE_URL)
@@ -281,6 +284,15 @@ async function main(argv: string[]): Promise<number> {
         },
         out,
       );
+    }
+    case 'slo': {
+      const { values, positionals } = opts({ prometheus: { type: 'boolean' } });
+      const [sub, ...names] = positionals;
+      if (sub !== 'export')
+        throw new Error(`vigil slo takes export, got ${sub === undefined ? 'nothing' : `'${sub}'`}`);
+      if (values.prometheus !== true) throw new Error('vigil slo export needs a format: --prometheus');
+      const ports = portsFrom(env.VIGIL_PORT_BASE);
+      return sloExportCommand(env.VIGIL_SLO_ENGINE_URL ?? `http://127.0.0.1:${ports['slo-engine']}`, names, out);
     }
     case 'nats-auth': {
       const { positionals } = opts({});

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { getJson } from '../http-json.js';
+import { getJson, getText } from '../http-json.js';
 import { table, type Output } from '../output.js';
 
 const slo = z.object({
@@ -120,5 +120,16 @@ export async function slosCommand(
     ]),
   ))
     out.line(l);
+  return 0;
+}
+
+/**
+ * `vigil slo export --prometheus [NAME…]`: the slo-engine's rule file for Prometheus (recording
+ * and alerting rules equivalent to its own tiers), for every SLO or the ones named.
+ */
+export async function sloExportCommand(sloEngineUrl: string, names: readonly string[], out: Output): Promise<number> {
+  const q = new URLSearchParams(names.map((n): [string, string] => ['slo', n]));
+  const text = await getText(`${sloEngineUrl}/rules/prometheus${q.size > 0 ? `?${q}` : ''}`, 'the slo-engine');
+  out.line(text.trimEnd());
   return 0;
 }

@@ -1,5 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { stringify } from 'yaml';
 import { duration, sendJson } from '@vigil/service-kit';
+import { prometheusRuleFile } from './core/prometheus.js';
 import { HistoryRequestError, sloHistoryOf, sloStatuses, type SloEngineDeps } from './service.js';
 
 /** A duration query parameter (`30d`, `1h`, …), or a 400 naming it. */
@@ -12,13 +14,28 @@ function durationParam(url: URL, name: string): number | undefined | { error: st
 
 /**
  * `GET /slos` (every SLO) and `GET /slos/:name`: objective, budget, burn rates per window, active
- * alerts; `GET /slos/:name/history?window=30d&step=1h`: budget and burn rates over time.
+ * alerts; `GET /slos/:name/history?window=30d&step=1h`: budget and burn rates over time;
+ * `GET /rules/prometheus[?slo=NAME…]`: Prometheus recording and alerting rules equivalent to the
+ * engine's, as a rule file (YAML).
  */
 export function slosRoutes(deps: SloEngineDeps) {
   return async (req: IncomingMessage, res: ServerResponse): Promise<boolean> => {
     if (req.method !== 'GET') return false;
     const path = new URL(req.url ?? '/', 'http://localhost').pathname;
     if (path === '/slos') return sendJson(res, 200, { slos: await sloStatuses(deps) });
+    if (path === '/rules/prometheus') {
+      const names = new URL(req.url ?? '/', 'http://localhost').searchParams.getAll('slo');
+      const unknown = names.filter((n) => !deps.slos.has(n));
+      if (unknown.length > 0) {
+        return sendJson(res, 404, {
+          error: `no SLO '${unknown[0]!}' (known: ${[...deps.slos.keys()].sort().join(', ')})`,
+        });
+      }
+      const chosen = names.length === 0 ? [...deps.slos.values()] : names.map((n) => deps.slos.get(n)!);
+      res.writeHead(200, { 'content-type': 'application/yaml; charset=utf-8' });
+      res.end(stringify(prometheusRuleFile(chosen), { lineWidth: 0 }));
+      return true;
+    }
     const m = /^\/slos\/([^/]+)(\/history)?$/.exec(path);
     if (m === null) return false;
     const name = decodeURIComponent(m[1]!);

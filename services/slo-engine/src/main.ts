@@ -1,4 +1,4 @@
-import { Gauge, Registry } from 'prom-client';
+import { Counter, Gauge, Registry } from 'prom-client';
 import { migrateOutbox } from '@vigil/outbox';
 import {
   formatDuration,
@@ -10,6 +10,7 @@ import {
   startRuntime,
 } from '@vigil/service-kit';
 import { loadSlos } from './config/slo.js';
+import { SLI_EVENTS_METRIC } from './core/prometheus.js';
 import { sloEngineEnv } from './config.js';
 import { slosRoutes } from './http.js';
 import { scheduleEvaluations, SLO_CONSUMER, startIngest, type SloEngineDeps } from './service.js';
@@ -48,6 +49,14 @@ async function main(): Promise<void> {
     labelNames: ['slo'],
     registers: [metrics],
   });
+  const counted = new Counter({
+    name: SLI_EVENTS_METRIC,
+    help: 'Events (or checks) counted for an SLO, by outcome: what the exported Prometheus rules compute error ratios from',
+    labelNames: ['slo', 'outcome'],
+    registers: [metrics],
+  });
+  // Both outcomes exist from the start: a ratio over a series that is missing would be no value.
+  for (const name of slos.keys()) for (const outcome of ['good', 'bad']) counted.inc({ slo: name, outcome }, 0);
   const deps: SloEngineDeps = {
     db,
     js: rt.js,
@@ -58,6 +67,12 @@ async function main(): Promise<void> {
       remaining.set({ slo: slo.name }, reading.budget.remainingFraction);
       for (const w of reading.windows) burn.set({ slo: slo.name, window: formatDuration(w.windowMs) }, w.burnRate);
       firing.set({ slo: slo.name }, alerts);
+    },
+    onCounted: (observations) => {
+      for (const o of observations) {
+        if (o.good > 0) counted.inc({ slo: o.slo, outcome: 'good' }, o.good);
+        if (o.total > o.good) counted.inc({ slo: o.slo, outcome: 'bad' }, o.total - o.good);
+      }
     },
   };
   const consumer = await startIngest(deps, { concurrency: env.SLO_CONCURRENCY });

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { sql, type Kysely } from 'kysely';
 import { Registry } from 'prom-client';
 import { describe, expect, inject, it } from 'vitest';
+import { parse } from 'yaml';
 import {
   createEvent,
   encodeStructured,
@@ -62,7 +63,21 @@ describe('slo-engine', () => {
       await ensureConsumer(f.nc, SLO_CONSUMER, f.ns);
       const sli = `checkout-${f.namespaceId}`;
       const slo = parseSlo(sloText(sli), 'checkout.yaml');
-      const deps: SloEngineDeps = { db, js: f.js, ns: f.ns, slos: new Map([['checkout', slo]]), logger: silentLogger };
+      // What /metrics counts (vigil_slo_sli_events_total): committed counts, a redelivery not again.
+      const counted = { good: 0, total: 0 };
+      const deps: SloEngineDeps = {
+        db,
+        js: f.js,
+        ns: f.ns,
+        slos: new Map([['checkout', slo]]),
+        logger: silentLogger,
+        onCounted: (os) => {
+          for (const o of os) {
+            counted.good += o.good;
+            counted.total += o.total;
+          }
+        },
+      };
 
       // An hour with 2 % of 1000 events bad every minute (20× the allowed 0.1 %), ending 40
       // minutes ago so that the clean minutes after it are in the past too.
@@ -78,6 +93,7 @@ describe('slo-engine', () => {
       await waitFor(() => consumer.stats.processed === 63, { timeoutMs: 20_000, message: '63 events handled' });
       await consumer.stop();
       expect(await totals(db)).toEqual({ good: 58_800, total: 60_000 });
+      expect(counted).toEqual({ good: 58_800, total: 60_000 });
 
       const [first] = await evaluateAt(deps, new Date(at));
       expect(first!.transitions.map((t) => [t.state, t.severity])).toEqual([
@@ -154,6 +170,17 @@ describe('slo-engine', () => {
           ],
         });
         expect(one['burnRates']).toContainEqual({ window: '2h', burnRate: 20, good: 58_800, total: 60_000 });
+        // The Prometheus rule file, of every SLO or the ones named.
+        const rules = await fetch(`${base}/rules/prometheus`);
+        expect(rules.headers.get('content-type')).toContain('application/yaml');
+        const file = parse(await rules.text()) as { groups: { name: string; rules: { record?: string }[] }[] };
+        expect(file.groups.map((g) => g.name)).toEqual(['vigil-slo-checkout']);
+        expect(file.groups[0]!.rules.map((r) => r.record)).toContain('vigil_slo:sli_error:ratio_rate1h');
+        const unknownRules = await fetch(`${base}/rules/prometheus?slo=checkout&slo=nope`);
+        expect([unknownRules.status, await unknownRules.json()]).toEqual([
+          404,
+          { error: "no SLO 'nope' (known: checkout)" },
+        ]);
         const missing = await fetch(`${base}/slos/nope`);
         expect(missing.status).toBe(404);
         expect(await missing.json()).toEqual({ error: "no SLO 'nope' (known: checkout)" });

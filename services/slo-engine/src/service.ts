@@ -46,6 +46,8 @@ export interface SloEngineDeps {
   readonly clock?: () => Date;
   /** Called after each SLO's evaluation (metrics). */
   readonly onEvaluated?: (slo: SloConfig, reading: SloReading, firing: number) => void;
+  /** Called once an event's counts are committed, with what it added (metrics). */
+  readonly onCounted?: (observations: readonly Observation[]) => void;
 }
 
 const now = (deps: SloEngineDeps) => (deps.clock ?? (() => new Date()))();
@@ -83,6 +85,10 @@ export function startIngest(deps: SloEngineDeps, o: { concurrency?: number } = {
     // A group of events adds to each bucket row once.
     beforeCommit: async (tx) => {
       await addObservations(tx, gathered.take(tx) ?? []);
+    },
+    // Committed, and first: a redelivered event is not counted again.
+    afterCommit: async (event) => {
+      deps.onCounted?.(observationsOf(event));
     },
   });
 }

@@ -42,7 +42,7 @@ const tier = z
     severity,
     long: minutes,
     short: minutes,
-    /** Fires when the burn rate over both windows is at least this. */
+    /** Fires when the burn rate over both windows is above this. */
     burnRate: z.number().positive(),
   })
   .refine((t) => t.short < t.long, { message: 'short must be shorter than long', path: ['short'] });

@@ -1,7 +1,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { parseSlo, type Severity, type SloConfig } from '../config/slo.js';
-import { burnRate, decide, errorBudget, readSlo, type Counts, type FiringAlert, type Transition } from './burn.js';
+import { parseSlo, type SloConfig } from '../config/slo.js';
+import { Simulation } from '../testing/simulation.js';
+import { burnRate, decide, errorBudget, readSlo, type Counts } from './burn.js';
 
 const MIN = 60_000;
 const DAY_MINUTES = 1440;
@@ -11,57 +12,6 @@ function slo(extra = ''): SloConfig {
     `name: demo\nservice: api\nobjective: 99.9\nwindow: 30d\nsli: { observed: { sli: demo } }\n${extra}`,
     'demo.yaml',
   );
-}
-
-/**
- * Steady traffic, one bucket per minute, evaluated at the end of every minute. The history before
- * minute 1 is full and clean (every window holds only good events), as in the worked examples.
- */
-class Simulation {
-  private good: number[] = [0];
-  private total: number[] = [0];
-  private firing: ReadonlyMap<Severity, FiringAlert> = new Map();
-  readonly log: { minute: number; t: Transition }[] = [];
-  minute = 0;
-
-  constructor(
-    readonly def: SloConfig,
-    readonly perMinute = 1000,
-  ) {
-    for (let i = 0; i < def.window / MIN; i++) this.push(perMinute, perMinute);
-  }
-
-  private push(good: number, total: number): void {
-    this.good.push(this.good.at(-1)! + good);
-    this.total.push(this.total.at(-1)! + total);
-  }
-
-  /** Counts over the `windowMs` that end now. */
-  counts = (windowMs: number): Counts => {
-    const end = this.total.length - 1;
-    const start = Math.max(0, end - windowMs / MIN);
-    return { good: this.good[end]! - this.good[start]!, total: this.total[end]! - this.total[start]! };
-  };
-
-  /** One more minute with `bad` bad events, then an evaluation at its end. */
-  step(bad: number): Transition[] {
-    this.push(this.perMinute - bad, this.perMinute);
-    this.minute++;
-    const reading = readSlo(this.def, this.counts);
-    const d = decide(this.def, reading, this.firing, this.minute * MIN);
-    this.firing = d.firing;
-    for (const t of d.transitions) this.log.push({ minute: this.minute, t });
-    return [...d.transitions];
-  }
-
-  run(minutes: number, bad: number): void {
-    for (let i = 0; i < minutes; i++) this.step(bad);
-  }
-
-  /** The first minute a transition of this state and severity happened. */
-  first(state: 'firing' | 'resolved', severity: Severity): number | undefined {
-    return this.log.find((e) => e.t.state === state && e.t.severity === severity)?.minute;
-  }
 }
 
 describe('worked examples: 99.9 % over 30 days, steady traffic, clean history, per-minute evaluation', () => {
