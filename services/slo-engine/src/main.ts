@@ -13,6 +13,7 @@ import { loadSlos } from './config/slo.js';
 import { SLI_EVENTS_METRIC } from './core/prometheus.js';
 import { sloEngineEnv } from './config.js';
 import { slosRoutes } from './http.js';
+import { startScrapes } from './scrape.js';
 import { scheduleEvaluations, SLO_CONSUMER, startIngest, type SloEngineDeps } from './service.js';
 import { migrateSlo, type SloDatabase } from './store.js';
 
@@ -75,7 +76,17 @@ async function main(): Promise<void> {
       }
     },
   };
+  const scrapes = new Counter({
+    name: 'vigil_slo_scrapes_total',
+    help: 'Scrapes of scraped SLIs by outcome (ok, skipped: another instance had just scraped, failed: nothing counted)',
+    labelNames: ['slo', 'outcome'],
+    registers: [metrics],
+  });
   const consumer = await startIngest(deps, { concurrency: env.SLO_CONCURRENCY });
+  const scraping = startScrapes(
+    { db, logger, onScraped: (slo, outcome) => scrapes.inc({ slo, outcome }) },
+    slos.values(),
+  );
   observeConsumers(metrics, rt.nc, ns, [{ durable: SLO_CONSUMER.durable, running: consumer }]);
   const stopEvaluations = scheduleEvaluations(deps, { graceMs: env.SLO_EVALUATION_GRACE_MS });
   const http = await startHttpServer({
@@ -94,6 +105,7 @@ async function main(): Promise<void> {
   onShutdown(logger, () => [
     ['http', () => http.close()],
     ['evaluations', () => stopEvaluations()],
+    ['scrapes', () => scraping.stop()],
     ['consumer', () => consumer.stop()],
     ...rt.closing,
   ]);

@@ -16,6 +16,7 @@ import type { SloConfig } from './config/slo.js';
 import { decide, evaluationWindows, readSlo, windowsOf, type SloReading, type Transition } from './core/burn.js';
 import { checkHistoryRequest, resolutionOf, sloHistory, type SloHistory } from './core/history.js';
 import { MINUTE_MS, observe, type Observation } from './core/sli.js';
+import { scrapeStates } from './scrape.js';
 import {
   addObservations,
   allFiring,
@@ -214,9 +215,13 @@ export interface SloStatus {
     holds: boolean;
   }[];
   alerts: { severity: string; since: string; lastNotifiedAt: string }[];
+  /**
+   * A scraped SLI's source: when it was last read, and while scrapes fail, why (nothing is
+   * counted meanwhile, so a failing endpoint never reads as good).
+   */
+  scrape?: { url: string; lastScrapeAt: string | null; error: string | null; errorAt: string | null };
 }
 
-/** The current state of every SLO (or of `names`), counting the current minute so far. */
 /** Steps a history takes by default: the shortest giving at most 720 points. */
 const historySteps = [1, 5, 15, 30, 60, 120, 360, 720, 1440].map((m) => m * MINUTE_MS);
 
@@ -246,9 +251,11 @@ export class HistoryRequestError extends Error {
   override readonly name = 'HistoryRequestError';
 }
 
+/** The current state of every SLO (or of `names`), counting the current minute so far. */
 export async function sloStatuses(deps: SloEngineDeps, names?: readonly string[]): Promise<SloStatus[]> {
   const end = new Date(Math.floor(now(deps).getTime() / MINUTE_MS) * MINUTE_MS + MINUTE_MS);
   const alerts = await allFiring(deps.db);
+  const scrapes = await scrapeStates(deps.db);
   const selected = [...deps.slos.values()].filter((s) => names === undefined || names.includes(s.name));
   return Promise.all(
     selected.map(async (slo) => {
@@ -290,6 +297,14 @@ export async function sloStatuses(deps: SloEngineDeps, names?: readonly string[]
             since: a.since.toISOString(),
             lastNotifiedAt: a.last_notified_at.toISOString(),
           })),
+        ...('prometheus' in slo.sli
+          ? {
+              scrape: {
+                url: slo.sli.prometheus.url,
+                ...(scrapes.get(slo.name) ?? { lastScrapeAt: null, error: null, errorAt: null }),
+              },
+            }
+          : {}),
       };
     }),
   );

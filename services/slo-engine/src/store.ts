@@ -23,10 +23,21 @@ export interface EvaluationsTable {
   evaluated_at: Date;
 }
 
+/** A scraped SLI's last readings (shared by every instance) and its last failure. */
+export interface ScrapesTable {
+  slo: string;
+  scraped_at: Date | null;
+  part: number | null;
+  total: number | null;
+  error: string | null;
+  error_at: Date | null;
+}
+
 export interface SloDatabase extends OutboxDatabase {
   'slo.buckets': BucketsTable;
   'slo.alerts': AlertsTable;
   'slo.evaluations': EvaluationsTable;
+  'slo.scrapes': ScrapesTable;
 }
 
 const migrations: Record<string, Migration> = {
@@ -55,6 +66,21 @@ const migrations: Record<string, Migration> = {
         create table slo.evaluations (
           slo text primary key,
           evaluated_at timestamptz not null
+        )`.execute(db);
+    },
+  },
+  '0002_scrapes': {
+    async up(db: Kysely<unknown>) {
+      // Per scraped SLI: the counters' readings at the last scrape, which the next one (by any
+      // instance, or after a restart) subtracts; its row lock makes instances take turns.
+      await sql`
+        create table slo.scrapes (
+          slo text primary key,
+          scraped_at timestamptz,
+          part float8,
+          total float8,
+          error text,
+          error_at timestamptz
         )`.execute(db);
     },
   },

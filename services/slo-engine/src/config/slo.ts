@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { boundedName, eventTypes, unknownFieldPath, type EventType } from '@vigil/events';
 import { ConfigFileError, duration, formatDuration, loadConfigDir, parseYamlFile } from '@vigil/service-kit';
+import { parseSelector } from '../core/scrape.js';
 
 const MINUTE = 60_000;
 const scalar = z.union([z.string(), z.number(), z.boolean(), z.null()]);
@@ -58,6 +59,16 @@ export const defaultTiers: readonly AlertTier[] = [
 
 const eventType = z.enum(eventTypes as [EventType, ...EventType[]]);
 
+/** A PromQL selector, parsed (a parse error is the field's error). */
+const selector = z.string().transform((text, ctx) => {
+  try {
+    return parseSelector(text);
+  } catch (e) {
+    ctx.addIssue({ code: 'custom', message: (e as Error).message });
+    return z.NEVER;
+  }
+});
+
 const sli = z.union([
   z.strictObject({
     /** A good/total ratio over events of one type. */
@@ -81,6 +92,29 @@ const sli = z.union([
      * counts, or one event counting good when `value` ≤ `threshold`.
      */
     observed: z.strictObject({ sli: z.string().min(1), service: z.string().min(1).optional() }),
+  }),
+  z.strictObject({
+    /**
+     * Counters scraped from a Prometheus or OpenMetrics text endpoint (any `/metrics`): `total`
+     * names every event, `errors` the bad ones or `good` the good ones (PromQL selectors such as
+     * `http_requests_total{code=~"5.."}`; matching samples are summed). Each scrape adds what the
+     * counters grew by since the last one, counter resets included.
+     */
+    prometheus: z
+      .strictObject({
+        url: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }),
+        total: selector,
+        errors: selector.optional(),
+        good: selector.optional(),
+        /** @default 15s */
+        interval: duration.refine((ms) => ms >= 1000 && ms <= 5 * MINUTE, 'must be from 1s to 5m').default(15_000),
+        /** How long one scrape may take. @default 5s */
+        timeout: duration.refine((ms) => ms >= 100 && ms <= 60_000, 'must be from 100ms to 60s').default(5000),
+      })
+      .refine((p) => (p.errors === undefined) !== (p.good === undefined), {
+        message: 'needs exactly one of errors (the bad events) or good (the good events)',
+        path: ['errors'],
+      }),
   }),
 ]);
 export type SliConfig = z.output<typeof sli>;

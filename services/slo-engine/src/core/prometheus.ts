@@ -38,7 +38,7 @@ export function errorRatioRecord(windowMs: number): string {
 /**
  * Recording and alerting rules equivalent to the engine's evaluation of `slo`, as Sloth lays
  * them out: the error ratio over every window the SLO uses (from {@link SLI_EVENTS_METRIC},
- * summed over the engine's instances), the objective and the budget left, and one alert per
+ * summed over the engine's instances; a scraped SLI's from its own counters), the objective and the budget left, and one alert per
  * severity that holds when any of its tiers has both windows strictly above the tier's burn rate.
  *
  * At steady traffic they fire in the same minute as the engine (promtool tests that). They differ
@@ -51,14 +51,22 @@ export function prometheusRules(slo: SloConfig): PrometheusRuleGroup {
   const labels = { slo: slo.name, service: slo.service };
   const selector = (extra = '') => `${SLI_EVENTS_METRIC}{slo=${quoted(slo.name)}${extra}}`;
   const own = `{slo=${quoted(slo.name)}}`;
-  const ratios: PrometheusRule[] = windowsOf(slo).map((w) => {
-    const range = `[${formatDuration(w)}]`;
-    return {
-      record: errorRatioRecord(w),
-      expr: `sum(rate(${selector(', outcome="bad"')}${range})) / sum(rate(${selector()}${range}))`,
-      labels,
-    };
-  });
+  // A scraped SLI's counters are in Prometheus already: the rules read them, as the engine does.
+  const scraped = 'prometheus' in slo.sli ? slo.sli.prometheus : undefined;
+  const errorRatio = (range: string) => {
+    if (scraped === undefined) {
+      return `sum(rate(${selector(', outcome="bad"')}${range})) / sum(rate(${selector()}${range}))`;
+    }
+    const total = `sum(rate(${scraped.total.text}${range}))`;
+    return scraped.errors !== undefined
+      ? `sum(rate(${scraped.errors.text}${range})) / ${total}`
+      : `1 - sum(rate(${scraped.good!.text}${range})) / ${total}`;
+  };
+  const ratios: PrometheusRule[] = windowsOf(slo).map((w) => ({
+    record: errorRatioRecord(w),
+    expr: errorRatio(`[${formatDuration(w)}]`),
+    labels,
+  }));
   const meta: PrometheusRule[] = [
     { record: 'vigil_slo:objective:ratio', expr: `vector(${literal(slo.objective / 100)})`, labels },
     { record: 'vigil_slo:error_budget:ratio', expr: `vector(${literal(allowed)})`, labels },

@@ -46,6 +46,8 @@ export function countsFor(slo: SloConfig, event: VigilEvent): { good: number; to
     if ('good' in d) return d.total === 0 ? undefined : { good: Math.min(d.good, d.total), total: d.total };
     return { good: d.value <= d.threshold ? 1 : 0, total: 1 };
   }
+  // Scraped SLIs are counted by the scraper, not from events.
+  if ('prometheus' in slo.sli) return undefined;
   const spec = slo.sli.events;
   if (event.type !== spec.type) return undefined;
   let good = 0;
