@@ -71,11 +71,19 @@ export function parseYamlFile<S extends z.ZodType>(schema: S, text: string, file
       `${file}${at}: not valid YAML: ${(e.message.split('\n')[0] ?? e.code).replace(/ at line \d+, column \d+:?$/, '')}`,
     );
   }
-  const r = schema.safeParse(doc.toJS());
+  return parseConfigValue(schema, doc.toJS(), file);
+}
+
+/**
+ * Checks an already-read config value (one YAML document, a mapped format) with `schema`; errors
+ * name `label` (the file, or a document in it) and each bad field's path.
+ */
+export function parseConfigValue<S extends z.ZodType>(schema: S, value: unknown, label: string): z.output<S> {
+  const r = schema.safeParse(value);
   if (r.success) return r.data;
   const lines = describeIssues(r.error.issues, { unknownFields: 'message' })
     .slice(0, 5)
-    .map((i) => `${file}: ${i.path || '(file)'}: ${i.message}`);
+    .map((i) => `${label}: ${i.path || '(file)'}: ${i.message}`);
   throw new ConfigFileError(lines.join('\n'));
 }
 

@@ -10,6 +10,7 @@ export {
   formatDuration,
   ConfigFileError,
   readConfigFile,
+  parseConfigValue,
   parseYamlFile,
   loadConfigDir,
   interpolate,

@@ -1,6 +1,9 @@
 import { z } from 'zod';
 import { boundedName, eventTypes, unknownFieldPath, type EventType } from '@vigil/events';
-import { ConfigFileError, duration, formatDuration, loadConfigDir, parseYamlFile } from '@vigil/service-kit';
+import { readdir, readFile } from 'node:fs/promises';
+import { join, relative } from 'node:path';
+import { ConfigFileError, duration, formatDuration, parseConfigValue, parseYamlFile } from '@vigil/service-kit';
+import { fromOpenSlo, isOpenSlo, openSloDocuments, type OpenSloDocument } from './openslo.js';
 import { parseSelector } from '../core/scrape.js';
 
 const MINUTE = 60_000;
@@ -179,15 +182,51 @@ export interface SloConfig extends Omit<z.output<typeof sloSchema>, 'alerting'> 
 
 /** Parses one SLO file; errors name the file and the field path. */
 export function parseSlo(text: string, file: string): SloConfig {
-  const s = parseYamlFile(sloSchema, text, file);
+  return withTiers(parseYamlFile(sloSchema, text, file));
+}
+
+/** An SLO from a value already read (an OpenSLO document mapped to vigil's shape). */
+export function sloFromValue(value: unknown, label: string): SloConfig {
+  return withTiers(parseConfigValue(sloSchema, value, label));
+}
+
+function withTiers(s: z.output<typeof sloSchema>): SloConfig {
   // The default table is for 30 days; tiers longer than a shorter SLO window are left out.
   const tiers = s.alerting.tiers ?? defaultTiers.filter((t) => t.long <= s.window);
   return { ...s, alerting: { ...s.alerting, tiers } };
 }
 
-/** Every SLO file in `dir`, by name; one invalid file, or a name used twice, stops the start. */
+/**
+ * Every SLO in `dir`, by name: vigil's SLO files (one SLO each) and OpenSLO v1 files (any number
+ * of SLO, SLI, AlertPolicy and AlertCondition documents, referring to each other across files).
+ * One invalid file or document, or a name used twice, stops the start.
+ */
 export async function loadSlos(dir: string): Promise<Map<string, SloConfig>> {
-  const slos = await loadConfigDir(dir, parseSlo, 'SLO');
+  let entries: string[];
+  try {
+    entries = await readdir(dir);
+  } catch (e) {
+    throw new ConfigFileError(`${dir}: cannot read the SLO folder (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
+  }
+  const found: { slo: SloConfig; from: string }[] = [];
+  const openSlo: OpenSloDocument[] = [];
+  for (const f of entries.filter((n) => /\.ya?ml$/.test(n)).sort()) {
+    const path = join(dir, f);
+    const text = await readFile(path, 'utf8');
+    if (isOpenSlo(text)) openSlo.push(...openSloDocuments(text, path));
+    else found.push({ slo: parseSlo(text, path), from: path });
+  }
+  for (const m of fromOpenSlo(openSlo)) found.push({ slo: sloFromValue(m.value, m.file), from: m.file });
+  const slos = new Map<string, SloConfig>();
+  const fromOf = new Map<string, string>();
+  for (const { slo, from } of found) {
+    const clash = fromOf.get(slo.name);
+    if (clash !== undefined) {
+      throw new ConfigFileError(`${from}: name: SLO '${slo.name}' is also defined in ${relative(dir, clash)}`);
+    }
+    slos.set(slo.name, slo);
+    fromOf.set(slo.name, from);
+  }
   if (slos.size === 0) throw new ConfigFileError(`${dir}: no SLO files (*.yaml)`);
   return slos;
 }
