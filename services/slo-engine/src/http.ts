@@ -1,7 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { stringify } from 'yaml';
 import { duration, sendJson } from '@vigil/service-kit';
-import { prometheusRuleFile } from './core/prometheus.js';
+import { prometheusRuleYaml } from './core/prometheus.js';
 import { HistoryRequestError, sloHistoryOf, sloStatuses, type SloEngineDeps } from './service.js';
 
 /** A duration query parameter (`30d`, `1h`, …), or a 400 naming it. */
@@ -33,7 +32,7 @@ export function slosRoutes(deps: SloEngineDeps) {
       }
       const chosen = names.length === 0 ? [...deps.slos.values()] : names.map((n) => deps.slos.get(n)!);
       res.writeHead(200, { 'content-type': 'application/yaml; charset=utf-8' });
-      res.end(stringify(prometheusRuleFile(chosen), { lineWidth: 0 }));
+      res.end(prometheusRuleYaml(chosen));
       return true;
     }
     const m = /^\/slos\/([^/]+)(\/history)?$/.exec(path);

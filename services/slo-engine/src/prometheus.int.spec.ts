@@ -6,7 +6,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { parseSlo, type SloConfig } from './config/slo.js';
-import { BURN_ALERT, prometheusRuleFile, SLI_EVENTS_METRIC } from './core/prometheus.js';
+import { BURN_ALERT, prometheusRuleFile, prometheusRuleYaml, SLI_EVENTS_METRIC } from './core/prometheus.js';
 import { Simulation } from './testing/simulation.js';
 
 /**
@@ -67,14 +67,11 @@ describe('the exported Prometheus rules, checked by promtool', () => {
     const file = join(dir, 'check.yml');
     await writeFile(
       file,
-      stringify(
-        prometheusRuleFile([
-          demo(),
-          { ...demo('alerting: { tiers: [{ severity: ticket, long: 2h, short: 10m, burnRate: 2 }] }'), name: 'custom' },
-          { ...demo('alerting: { enabled: false }'), name: 'quiet' },
-        ]),
-        { lineWidth: 0 },
-      ),
+      prometheusRuleYaml([
+        demo(),
+        { ...demo('alerting: { tiers: [{ severity: ticket, long: 2h, short: 10m, burnRate: 2 }] }'), name: 'custom' },
+        { ...demo('alerting: { enabled: false }'), name: 'quiet' },
+      ]),
     );
     const r = await run(promtool, ['check', 'rules', file]);
     expect(r.stdout).toMatch(/SUCCESS: 3[0-9] rules found/);
@@ -83,7 +80,7 @@ describe('the exported Prometheus rules, checked by promtool', () => {
   it('promtool test rules: at each minute where the engine alerts change, Prometheus has the same alerts firing', async () => {
     const slo = demo();
     const rules = prometheusRuleFile([slo]);
-    await writeFile(join(dir, 'rules.yml'), stringify(rules, { lineWidth: 0 }));
+    await writeFile(join(dir, 'rules.yml'), prometheusRuleYaml([slo]));
     const annotations = (severity: string) =>
       rules.groups[0]!.rules.find((r) => r.alert === BURN_ALERT && r.labels?.['severity'] === severity)!.annotations;
     // Clean history as long as the longest alert window, as the engine's examples have.

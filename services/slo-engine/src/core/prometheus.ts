@@ -1,3 +1,4 @@
+import { stringify } from 'yaml';
 import { formatDuration } from '@vigil/service-kit';
 import type { Severity, SloConfig } from '../config/slo.js';
 import { allowedErrorRate, windowsOf } from './burn.js';
@@ -109,4 +110,9 @@ export function prometheusRules(slo: SloConfig): PrometheusRuleGroup {
 /** The rule file for `slos`: one group per SLO. */
 export function prometheusRuleFile(slos: readonly SloConfig[]): { groups: PrometheusRuleGroup[] } {
   return { groups: slos.map(prometheusRules) };
+}
+
+/** The rule file as Prometheus reads it (YAML, no anchors, no folded lines). */
+export function prometheusRuleYaml(slos: readonly SloConfig[]): string {
+  return stringify(prometheusRuleFile(slos), { lineWidth: 0, aliasDuplicateObjects: false });
 }
