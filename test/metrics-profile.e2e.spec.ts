@@ -5,8 +5,8 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
-import { freePort, freePortRange, waitFor } from '@vigil/testkit';
-import { startUp } from './support/cli.js';
+import { freePort, waitFor } from '@vigil/testkit';
+import { startTestStack } from './support/cli.js';
 
 /**
  * The compose `metrics` profile's Prometheus configuration, run by Debian's prometheus against
@@ -38,18 +38,7 @@ describe('the compose metrics profile', () => {
   it("Debian's prometheus with the profile's configuration scrapes every service of vigil up and loads every SLO's rules", async () => {
     const dir = await mkdtemp(join(tmpdir(), 'vigil-metrics-'));
     cleanup.push(() => rm(dir, { recursive: true, force: true }));
-    const dataDir = await mkdtemp(join(tmpdir(), 'vigil-metrics-up-'));
-    cleanup.push(() => rm(dataDir, { recursive: true, force: true }));
-    const portBase = await freePortRange(6);
-    const up = startUp({
-      ...process.env,
-      VIGIL_DATA_DIR: dataDir,
-      VIGIL_PORT_BASE: String(portBase),
-      VALIDATOR_SCHEDULE: 'false',
-      LOG_LEVEL: 'warn',
-    });
-    cleanup.push(() => up.stop());
-    await up.ready();
+    const { portBase } = await startTestStack(cleanup, 'metrics-up');
 
     const config = parse(await readFile(join(compose, 'prometheus.yml'), 'utf8')) as Config;
     const targets = config.scrape_configs.flatMap((c) => c.static_configs.flatMap((s) => s.targets));

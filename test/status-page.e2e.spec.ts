@@ -1,7 +1,6 @@
 /// <reference lib="dom" />
-import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
-import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { connect } from '@nats-io/transport-node';
@@ -10,8 +9,8 @@ import { chromium, type Browser } from 'playwright-core';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createPublisher, defaultNamespace } from '@vigil/events';
 import { samples } from '@vigil/events/testing';
-import { freePortRange, waitFor } from '@vigil/testkit';
-import { startUp } from './support/cli.js';
+import { waitFor } from '@vigil/testkit';
+import { startTestStack } from './support/cli.js';
 
 /** Screenshots land here (the README shows one of them). */
 const outputDir = join(dirname(fileURLToPath(import.meta.url)), '..', 'test-results');
@@ -32,18 +31,7 @@ function launch(): Promise<Browser> {
 
 describe('the status page in a browser', () => {
   it('follows live without a reload (a run within 1 s of reaching JetStream, an incident firing then resolved), works without script, and axe finds no serious violation', async () => {
-    const dataDir = await mkdtemp(join(tmpdir(), 'vigil-status-page-'));
-    cleanup.push(() => rm(dataDir, { recursive: true, force: true }));
-    const portBase = await freePortRange(6);
-    const up = startUp({
-      ...process.env,
-      VIGIL_DATA_DIR: dataDir,
-      VIGIL_PORT_BASE: String(portBase),
-      VALIDATOR_SCHEDULE: 'false',
-      LOG_LEVEL: 'warn',
-    });
-    cleanup.push(() => up.stop());
-    const { natsUrl } = await up.ready();
+    const { portBase, natsUrl } = await startTestStack(cleanup, 'status-page');
     const statusUrl = `http://127.0.0.1:${portBase + 5}/`;
     const nc = await connect({ servers: natsUrl });
     cleanup.push(() => nc.close());

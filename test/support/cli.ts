@@ -1,7 +1,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { waitFor } from '@vigil/testkit';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { freePortRange, waitFor } from '@vigil/testkit';
 
 /** The built `vigil` command (pnpm build makes it). */
 export const cliPath = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'cli/dist/main.js');
@@ -70,4 +72,26 @@ export function startUp(env: NodeJS.ProcessEnv, args: readonly string[] = ['--ow
       await exited;
     },
   };
+}
+
+/**
+ * A whole stack for one test: `vigil up` on a data folder and six HTTP ports of its own, the
+ * validator's schedule off, ready. Its stop and the folder's removal go on `cleanup`.
+ */
+export async function startTestStack(
+  cleanup: (() => Promise<unknown>)[],
+  label: string,
+): Promise<{ up: UpProcess; portBase: number; natsUrl: string; databaseUrl: string }> {
+  const dataDir = await mkdtemp(join(tmpdir(), `vigil-${label}-`));
+  cleanup.push(() => rm(dataDir, { recursive: true, force: true }));
+  const portBase = await freePortRange(6);
+  const up = startUp({
+    ...process.env,
+    VIGIL_DATA_DIR: dataDir,
+    VIGIL_PORT_BASE: String(portBase),
+    VALIDATOR_SCHEDULE: 'false',
+    LOG_LEVEL: 'warn',
+  });
+  cleanup.push(() => up.stop());
+  return { up, portBase, ...(await up.ready()) };
 }
