@@ -243,3 +243,45 @@ describe('safety gate', () => {
     ]);
   });
 });
+
+describe('the gate at its boundaries (each pins one inequality: the mutants of issue 22)', () => {
+  const passed = (r: ReturnType<typeof gate>, check: string) => r.checks.find((x) => x.check === check)?.passed;
+
+  it('a score of exactly minScore (8) passes; just under does not', () => {
+    expect(passed(gate(input({ validation: { score: 8, completedAt: now } })), 'validation-score')).toBe(true);
+    expect(passed(gate(input({ validation: { score: 7.99, completedAt: now } })), 'validation-score')).toBe(false);
+  });
+
+  it('a budget of exactly minBudgetPercent (20 %) passes; just under does not', () => {
+    expect(passed(gate(input({ slos: [{ name: 'availability', remainingPercent: 20 }] })), 'error-budget')).toBe(true);
+    expect(passed(gate(input({ slos: [{ name: 'availability', remainingPercent: 19.99 }] })), 'error-budget')).toBe(
+      false,
+    );
+  });
+
+  it('a score exactly maxScoreAge (30 minutes) old passes; a millisecond older does not', () => {
+    const aged = (ms: number) => input({ validation: { score: 9, completedAt: new Date(now.getTime() - ms) } });
+    expect(passed(gate(aged(30 * 60_000)), 'validation-age')).toBe(true);
+    expect(passed(gate(aged(30 * 60_000 + 1)), 'validation-age')).toBe(false);
+  });
+
+  it("a blackout's end is exclusive: 17:00 is outside 09:00-17:00, 16:59 and 09:00 inside", () => {
+    const office = [{ days: ['wed'] as Weekday[], from: '09:00', to: '17:00' }];
+    expect(activeBlackout(office, new Date('2026-11-25T17:00:00Z'))).toBeUndefined();
+    expect(activeBlackout(office, new Date('2026-11-25T16:59:00Z'))).toBeDefined();
+    expect(activeBlackout(office, new Date('2026-11-25T09:00:00Z'))).toBeDefined();
+    // Past midnight too: 22:00-06:00 from Wednesday ends at Thursday 06:00.
+    const night = [{ days: ['wed'] as Weekday[], from: '22:00', to: '06:00' }];
+    expect(activeBlackout(night, new Date('2026-11-26T06:00:00Z'))).toBeUndefined();
+    expect(activeBlackout(night, new Date('2026-11-26T05:59:00Z'))).toBeDefined();
+  });
+
+  it('every shipped protected name protects, redis among them', () => {
+    for (const name of defaultPolicy.protectedNames) {
+      const target = c(`shop-${name}-1`);
+      const r = gate(input({ request: { ...input().request, target: { names: [target.name] } }, candidates: [target] }));
+      expect(passed(r, 'protected'), name).toBe(false);
+    }
+    expect(defaultPolicy.protectedNames).toEqual(['database', 'postgres', 'nats', 'registry', 'redis', 'jaeger']);
+  });
+});
