@@ -279,9 +279,165 @@ describe('the gate at its boundaries (each pins one inequality: the mutants of i
   it('every shipped protected name protects, redis among them', () => {
     for (const name of defaultPolicy.protectedNames) {
       const target = c(`shop-${name}-1`);
-      const r = gate(input({ request: { ...input().request, target: { names: [target.name] } }, candidates: [target] }));
+      const r = gate(
+        input({ request: { ...input().request, target: { names: [target.name] } }, candidates: [target] }),
+      );
       expect(passed(r, 'protected'), name).toBe(false);
     }
     expect(defaultPolicy.protectedNames).toEqual(['database', 'postgres', 'nats', 'registry', 'redis', 'jaeger']);
+  });
+});
+
+describe('the gate, every message and count (mutation testing found these unpinned)', () => {
+  const check = (r: ReturnType<typeof gate>, name: string) => r.checks.find((x) => x.check === name);
+
+  it('says, of a request it lets through, what each check found', () => {
+    const r = gate(input({ plan: planFor(input().request) }));
+    expect(r.checks.map((x) => `${x.check}: ${x.message}`)).toEqual([
+      'validation-score: latest score 9.2 (minimum 8)',
+      'validation-age: latest validation 5 min old (maximum 30 min)',
+      'error-budget: every SLO has at least 20 % of its budget (lowest 45.5 %)',
+      'limits: within the policy limits',
+      'blackout: outside every blackout window',
+      'protected: no protected container selected',
+      'opt-in: every target is labelled vigil.chaos/enabled=true',
+      'targets: 1 running target(s)',
+      'blast-radius: 1 of 6 eligible container(s); at most 1 (30 %, at least 1)',
+      'one-at-a-time: no target is under another experiment',
+    ]);
+    const noOptIn = gate(input({ policy: { ...defaultPolicy, requireOptIn: false } }));
+    expect(check(noOptIn, 'opt-in')?.message).toBe('opt-in not required by the policy');
+  });
+
+  it('names a loss over its cap', () => {
+    const request = { ...input().request, kind: 'network-loss' as const, parameters: { lossPercent: 80 } };
+    expect(gate(input({ request, plan: planFor(request) })).reasons).toEqual([
+      `limits: parameters.lossPercent 80 is over ${defaultPolicy.limits.maxLossPercent} (policy.limits.maxLossPercent)`,
+    ]);
+  });
+
+  it('reads blackout times to the minute, and the evening start of one past midnight', () => {
+    const office = [{ days: ['wed'] as Weekday[], from: '09:30', to: '17:45' }];
+    const at = (hhmm: string) => new Date(`2026-11-25T${hhmm}:00Z`);
+    expect(['09:29', '09:30', '17:44', '17:45'].map((t) => activeBlackout(office, at(t)) !== undefined)).toEqual([
+      false,
+      true,
+      true,
+      false,
+    ]);
+    const night = [{ days: ['wed'] as Weekday[], from: '22:00', to: '06:00' }];
+    expect(activeBlackout(night, at('22:00'))).toBeDefined();
+    expect(activeBlackout(night, at('21:59'))).toBeUndefined();
+    const inside = gate(
+      input({ policy: { ...defaultPolicy, blackouts: [{ days: ['mon', 'wed'], from: '11:00', to: '13:00' }] } }),
+    );
+    expect(check(inside, 'blackout')).toMatchObject({ passed: false, value: 'mon,wed 11:00-13:00' });
+  });
+
+  it('knows every weekday by its name', () => {
+    // 2026-11-22 is a Sunday.
+    (['sun', 'mon', 'tue', 'wed', 'thu', 'fri', 'sat'] as Weekday[]).forEach((day, i) => {
+      const blackout = [{ days: [day], from: '00:00', to: '23:59' }];
+      const date = new Date(Date.UTC(2026, 10, 22 + i, 12));
+      expect(activeBlackout(blackout, date), day).toBeDefined();
+      expect(activeBlackout(blackout, new Date(date.getTime() + 86_400_000)), `${day} + 1`).toBeUndefined();
+    });
+  });
+
+  it('picks count targets by the request id, the same on every redelivery, and says what it left out', () => {
+    const request = { ...input().request, target: { labels: { 'vigil.chaos/enabled': 'true' }, count: 2 } };
+    const a = gate(input({ request, seed: 'request-a' }));
+    expect(gate(input({ request, seed: 'request-a' })).targets).toEqual(a.targets);
+    const names = (seed: string | undefined) =>
+      gate(input({ request, ...(seed === undefined ? {} : { seed }) })).targets.map((t) => t.name);
+    // The hash of the seed and each id decides: pinned, so that the hash cannot change unnoticed.
+    expect([names('request-a'), names('request-b'), names(undefined)]).toEqual([
+      ['worker-1', 'worker-2'],
+      ['web-2', 'web-1'],
+      ['worker-2', 'worker-1'],
+    ]);
+    expect(check(a, 'targets')?.message).toBe(
+      '2 of 6 running eligible match(es), picked at random (count 2; 1 protected or not opted in left out)',
+    );
+  });
+
+  it('counts in the blast radius containers under other experiments, not stopped ones nobody touches', () => {
+    const stopped = Array.from({ length: 6 }, (_, i) => c(`idle-${i}`, { 'vigil.chaos/enabled': 'true' }, false));
+    // 4 running eligible and 6 stopped: at most 1 (30 % of 4), not 3 (30 % of 10).
+    const few = [c('a'), c('b'), c('c'), c('d'), ...stopped];
+    const two = { ...input().request, target: { names: ['a', 'b'] } };
+    expect(check(gate(input({ request: two, candidates: few })), 'blast-radius')).toMatchObject({
+      passed: false,
+      value: 2,
+      message: '2 of 4 eligible container(s); at most 1 (30 %, at least 1)',
+    });
+    // One more under an experiment (stopped by it): it counts as eligible and as affected.
+    const busy = new Set(['id-idle-0']);
+    const one = { ...input().request, target: { names: ['a'] } };
+    expect(check(gate(input({ request: one, candidates: few, busy })), 'blast-radius')).toMatchObject({
+      passed: false,
+      value: 2,
+      message: '1 of 5 eligible container(s), 1 more under experiments now; at most 1 (30 %, at least 1)',
+    });
+  });
+
+  it('with count, only the picked targets must be free; without, every match', () => {
+    const request = { ...input().request, target: { labels: { app: 'web' }, count: 1 } };
+    const picked = gate(input({ request, seed: 's' })).targets[0]!;
+    const other = fleet.find((x) => x.labels['app'] === 'web' && x.id !== picked.id)!;
+    expect(check(gate(input({ request, seed: 's', busy: new Set([other.id]) })), 'one-at-a-time')?.passed).toBe(true);
+    const all = { ...input().request, target: { labels: { app: 'web' } } };
+    expect(check(gate(input({ request: all, busy: new Set([other.id]) })), 'one-at-a-time')).toMatchObject({
+      passed: false,
+      value: 1,
+      message: `already under an experiment: ${other.name}`,
+    });
+    const both = gate(
+      input({ request: all, busy: new Set(fleet.filter((x) => x.labels['app'] === 'web').map((x) => x.id)) }),
+    );
+    expect(check(both, 'one-at-a-time')?.message).toBe('already under an experiment: web-1, web-2');
+  });
+
+  it('names the alias a protected name hides in, lists everyone not opted in, keeps the order of matches, and refuses a stopped match under another experiment', () => {
+    const linked: Candidate = { ...c('app-db-1'), names: ['/web/database', 'app-db-1'] };
+    const aliased = gate(
+      input({ request: { ...input().request, target: { names: ['app-db-1'] } }, candidates: [linked] }),
+    );
+    expect(aliased.reasons).toContain(
+      "protected: protected containers selected: app-db-1 (its name '/web/database' contains 'database')",
+    );
+    const own = gate(input({ request: { ...input().request, target: { names: ['nats-1'] } } }));
+    expect(own.reasons).toContain("protected: protected containers selected: nats-1 (its name contains 'nats')");
+    const shy = [c('shy-1', {}), c('shy-2', {})];
+    const both = gate(
+      input({ request: { ...input().request, target: { names: ['shy-1', 'shy-2'] } }, candidates: shy }),
+    );
+    expect(both.reasons).toContain('opt-in: not opted in (vigil.chaos/enabled=true): shy-1, shy-2');
+    // Without count, every running match in the engine's order.
+    const all = gate(
+      input({
+        request: { ...input().request, target: { labels: { 'vigil.chaos/enabled': 'true' } } },
+        policy: { ...defaultPolicy, protectedNames: [] },
+      }),
+    );
+    expect(all.targets.map((t) => t.name)).toEqual([
+      'web-1',
+      'web-2',
+      'api-1',
+      'api-2',
+      'worker-1',
+      'worker-2',
+      'nats-1',
+    ]);
+    // A match an experiment stopped is not a target, and still busy.
+    const stopped = c('web-3', { 'vigil.chaos/enabled': 'true', app: 'web' }, false);
+    const busy = gate(
+      input({
+        request: { ...input().request, target: { labels: { app: 'web' } } },
+        candidates: [...fleet, stopped],
+        busy: new Set([stopped.id]),
+      }),
+    );
+    expect(busy.reasons).toContain('one-at-a-time: already under an experiment: web-3');
   });
 });

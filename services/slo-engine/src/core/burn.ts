@@ -248,7 +248,8 @@ export function pct(fraction: number): string {
   return String(Math.abs(p) >= 10 ? Math.round(p * 10) / 10 : Math.round(p * 1000) / 1000);
 }
 
-function humanDuration(ms: number): string {
+/** A time left as a person says it: days from 48 hours, hours from 2, else minutes (at least 1). */
+export function humanDuration(ms: number): string {
   const h = ms / 3_600_000;
   if (h >= 48) return `${num(h / 24)} days`;
   if (h >= 2) return `${num(h)} hours`;

@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { parseSlo, type SloConfig } from '../config/slo.js';
 import { Simulation } from '../testing/simulation.js';
-import { burnRate, decide, errorBudget, readSlo, type Counts } from './burn.js';
+import { burnRate, decide, errorBudget, evaluationWindows, humanDuration, readSlo, type Counts } from './burn.js';
 
 const MIN = 60_000;
 const DAY_MINUTES = 1440;
@@ -208,5 +208,107 @@ describe('budget properties', () => {
   it('no traffic burns nothing and leaves the whole budget', () => {
     expect(burnRate({ good: 0, total: 0 }, 99.9)).toBe(0);
     expect(errorBudget({ good: 0, total: 0 }, 99.9)).toMatchObject({ consumedFraction: 0, remainingFraction: 1 });
+  });
+});
+
+describe('the burn-rate decisions, every figure and sentence (mutation testing found these unpinned)', () => {
+  it('a budget in events: allowed, consumed and remaining', () => {
+    expect(errorBudget({ good: 90, total: 100 }, 99)).toEqual({
+      allowed: 1,
+      consumed: 10,
+      remaining: -9,
+      consumedFraction: 10,
+      remainingFraction: -9,
+    });
+  });
+
+  it('the current burn: the last minute, else the shortest window with events, else none', () => {
+    const s = slo();
+    const quietMinute = (windowMs: number): Counts =>
+      windowMs <= MIN
+        ? { good: 0, total: 0 }
+        : windowMs <= 5 * MIN
+          ? { good: 90, total: 100 }
+          : { good: 990, total: 1000 };
+    expect(readSlo(s, quietMinute).current).toEqual({ windowMs: 5 * MIN, good: 90, total: 100, burnRate: 100 });
+    expect(readSlo(s, () => ({ good: 0, total: 0 })).current).toEqual({
+      windowMs: MIN,
+      good: 0,
+      total: 0,
+      burnRate: 0,
+    });
+  });
+
+  it('says a time left in days from 48 hours, hours from 2, minutes below', () => {
+    const h = 3_600_000;
+    expect([humanDuration(48 * h), humanDuration(47.5 * h), humanDuration(2 * h), humanDuration(1.99 * h)]).toEqual([
+      '2 days',
+      '47.5 hours',
+      '2 hours',
+      '119 minutes',
+    ]);
+    expect(humanDuration(10_000)).toBe('1 minutes');
+  });
+
+  it('explains a page by its most urgent tier, a repeat by the current burn, and a resolved ticket', () => {
+    // A total outage: both page tiers hold; the sentence names the 14.4× one.
+    const outage = new Simulation(slo());
+    const [first] = outage.step(1000);
+    expect(first!.explanation).toContain('(page threshold 14.4×)');
+    expect(first).toMatchObject({ state: 'firing', repeat: false });
+    // A re-notified page whose last minute was clean: the budget is not being spent now.
+    const repeated = new Simulation(slo('alerting: { renotify: 1m }\n'));
+    repeated.run(60, 100);
+    const [again] = repeated.step(0);
+    expect(again).toMatchObject({ state: 'firing', severity: 'page', repeat: true });
+    expect(again!.explanation).toMatch(
+      /and the budget is not being spent right now \(0× over the last 1m\), and [\d.]+ % of the 30d budget remains\.$/,
+    );
+    // A budget spent: said so, with no time left to give.
+    const hour = parseSlo(
+      'name: demo\nservice: api\nobjective: 99.9\nwindow: 1h\nsli: { observed: { sli: demo } }\n',
+      'demo.yaml',
+    );
+    const [spent] = new Simulation(hour).step(1000);
+    expect(spent!.explanation).toMatch(/, and the 1h budget is already spent\.$/);
+    // The ticket of the 1 % example resolves in words of its own.
+    const ticket = new Simulation(slo());
+    ticket.run(433, 10);
+    const resolved = (() => {
+      for (let i = 0; i < 3000; i++) {
+        const r = ticket.step(0).find((t) => t.severity === 'ticket' && t.state === 'resolved');
+        if (r !== undefined) return r;
+      }
+      return undefined;
+    })();
+    expect(resolved).toMatchObject({ repeat: false });
+    expect(resolved!.explanation).toMatch(/^demo no longer burns its error budget fast enough to open a ticket: /);
+  });
+
+  it("reads every window an evaluation needs: the last minute and the SLO's, shortest first", () => {
+    expect(evaluationWindows(slo()).map((w) => w / MIN)).toEqual([1, 5, 30, 60, 120, 360, 1440, 4320, 43200]);
+  });
+
+  it('names the most urgent of the tiers that hold, and resolves by the one that came closest', () => {
+    const sim = new Simulation(slo('alerting: { renotify: 1m }\n'));
+    sim.run(80, 30);
+    const last = sim.log.at(-1)!.t;
+    // At minute 80 both page tiers hold (1h at 30×, 6h at 6.67×): the 14.4× one explains it.
+    expect(last.tiers.filter((t) => t.holds).map((t) => t.burnRate)).toEqual([14.4, 6]);
+    expect(last.explanation).toContain('(page threshold 14.4×)');
+    // Also when the tiers are listed slowest first.
+    const reversed = new Simulation(
+      slo(
+        'alerting: { renotify: 1m, tiers: [{ severity: page, long: 6h, short: 30m, burnRate: 6 }, { severity: page, long: 1h, short: 5m, burnRate: 14.4 }] }\n',
+      ),
+    );
+    reversed.run(80, 30);
+    expect(reversed.log.at(-1)!.t.explanation).toContain('(page threshold 14.4×)');
+    const two = new Simulation(slo());
+    two.run(60, 20);
+    two.run(2, 0);
+    expect(two.log.at(-1)!.t.explanation).toBe(
+      'demo no longer burns its error budget fast enough to page: 12× over the last 5m is under the 14.4× threshold, and 97.2 % of the 30d budget remains.',
+    );
   });
 });
