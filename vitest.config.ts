@@ -5,9 +5,14 @@ import { defineConfig } from 'vitest/config';
 // against the sources without a build; `node dist/...` uses the built JS.
 const conditions = ['vigil-source', ...defaultServerConditions];
 
-export default defineConfig({
+/** How every Vitest run here resolves packages (vitest.mutation.config.ts shares it). */
+export const sourceResolution = {
   resolve: { conditions },
   ssr: { resolve: { conditions, externalConditions: ['vigil-source'] } },
+};
+
+export default defineConfig({
+  ...sourceResolution,
   test: {
     reporters: ['default', './scripts/summary-reporter.ts'],
     projects: [

@@ -1,13 +1,10 @@
-import { defaultServerConditions } from 'vite';
 import { defineConfig } from 'vitest/config';
+import { sourceResolution } from './vitest.config.js';
 
-// What `pnpm mutation` runs for each mutant: the unit tier alone (the pure cores' tests), with the
-// same source conditions as vitest.config.ts.
-const conditions = ['vigil-source', ...defaultServerConditions];
-
+// What `pnpm mutation` runs for each mutant: the unit tier alone (the pure cores' tests),
+// resolving packages as vitest.config.ts does.
 export default defineConfig({
-  resolve: { conditions },
-  ssr: { resolve: { conditions, externalConditions: ['vigil-source'] } },
+  ...sourceResolution,
   test: {
     include: ['{libs,services,cli}/*/src/**/*.unit.spec.ts', 'cli/src/**/*.unit.spec.ts'],
   },

@@ -1,6 +1,6 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import { parseDocument } from 'yaml';
+import { parseDocument, type YAMLError } from 'yaml';
 import { z } from 'zod';
 import { describeIssues } from '@vigil/events';
 
@@ -61,16 +61,18 @@ export async function readConfigFile(path: string, variable: string): Promise<st
   }
 }
 
+/** A YAML parse error of `file` as a ConfigFileError: the file, the line and column, one line of why. */
+export function yamlError(file: string, e: YAMLError): ConfigFileError {
+  const at = e.linePos?.[0] ? `:${e.linePos[0].line}:${e.linePos[0].col}` : '';
+  return new ConfigFileError(
+    `${file}${at}: not valid YAML: ${(e.message.split('\n')[0] ?? e.code).replace(/ at line \d+, column \d+:?$/, '')}`,
+  );
+}
+
 /** Parses one YAML file's text with `schema`; errors name `file`, the line for YAML errors, and field paths. */
 export function parseYamlFile<S extends z.ZodType>(schema: S, text: string, file: string): z.output<S> {
   const doc = parseDocument(text);
-  if (doc.errors.length > 0) {
-    const e = doc.errors[0]!;
-    const at = e.linePos?.[0] ? `:${e.linePos[0].line}:${e.linePos[0].col}` : '';
-    throw new ConfigFileError(
-      `${file}${at}: not valid YAML: ${(e.message.split('\n')[0] ?? e.code).replace(/ at line \d+, column \d+:?$/, '')}`,
-    );
-  }
+  if (doc.errors.length > 0) throw yamlError(file, doc.errors[0]!);
   return parseConfigValue(schema, doc.toJS(), file);
 }
 
@@ -96,6 +98,12 @@ export async function loadConfigDir<T extends { name: string }>(
   parse: (text: string, file: string) => T,
   what: string,
 ): Promise<Map<string, T>> {
+  const items = (await readConfigDir(dir, what)).map((f) => ({ item: parse(f.text, f.path), from: f.path }));
+  return byUniqueName(items, what);
+}
+
+/** Every `*.yaml` / `*.yml` in `dir` (sorted), with its text; a folder that cannot be read names itself. */
+export async function readConfigDir(dir: string, what: string): Promise<{ path: string; text: string }[]> {
   let entries: string[];
   try {
     entries = await readdir(dir);
@@ -104,17 +112,31 @@ export async function loadConfigDir<T extends { name: string }>(
       `${dir}: cannot read the ${what} folder (${(e as NodeJS.ErrnoException).code ?? String(e)})`,
     );
   }
-  const byName = new Map<string, T>();
-  const fileOf = new Map<string, string>();
+  const files: { path: string; text: string }[] = [];
   for (const f of entries.filter((n) => /\.ya?ml$/.test(n)).sort()) {
     const path = join(dir, f);
-    const item = parse(await readFile(path, 'utf8'), path);
-    const clash = fileOf.get(item.name);
+    files.push({ path, text: await readFile(path, 'utf8') });
+  }
+  return files;
+}
+
+/**
+ * Items keyed by name, in order; a name defined twice is a ConfigFileError naming where (`from`:
+ * a file, or a document in one) and the other file.
+ */
+export function byUniqueName<T extends { name: string }>(
+  items: readonly { item: T; from: string }[],
+  what: string,
+): Map<string, T> {
+  const byName = new Map<string, T>();
+  const fromOf = new Map<string, string>();
+  for (const { item, from } of items) {
+    const clash = fromOf.get(item.name);
     if (clash !== undefined) {
-      throw new ConfigFileError(`${path}: name: ${what} '${item.name}' is also defined in ${basename(clash)}`);
+      throw new ConfigFileError(`${from}: name: ${what} '${item.name}' is also defined in ${basename(clash)}`);
     }
     byName.set(item.name, item);
-    fileOf.set(item.name, path);
+    fromOf.set(item.name, from);
   }
   return byName;
 }

@@ -13,6 +13,9 @@ export {
   parseConfigValue,
   parseYamlFile,
   loadConfigDir,
+  readConfigDir,
+  byUniqueName,
+  yamlError,
   interpolate,
 } from './config-files.js';
 export { startRuntime, type RuntimeOptions, type ServiceRuntime } from './runtime.js';

@@ -8,7 +8,7 @@ import { sql } from 'kysely';
 import { createEvent, encodeStructured, ensureConsumer, silentLogger, subjectOf } from '@vigil/events';
 import { eventsFixture } from '@vigil/events/testing';
 import { migrateOutbox } from '@vigil/outbox';
-import { Counter, Registry } from 'prom-client';
+import { Registry } from 'prom-client';
 import { createDb, startHttpServer } from '@vigil/service-kit';
 import { createTestDatabase, resolveNats, resolvePostgres } from '@vigil/testkit';
 import { parseSlo, type SloConfig } from '../src/config/slo.js';
@@ -16,6 +16,7 @@ import { readSlo, windowsOf } from '../src/core/burn.js';
 import { MINUTE_MS } from '../src/core/sli.js';
 import { slosRoutes } from '../src/http.js';
 import { evaluateAt, SLO_CONSUMER, startIngest, type SloEngineDeps } from '../src/service.js';
+import { sliEventsCounter } from '../src/metrics.js';
 import { migrateSlo, windowCounts, type SloDatabase } from '../src/store.js';
 
 const EVENTS = Number(process.env['BENCH_EVENTS'] ?? 20_000);
@@ -52,25 +53,14 @@ async function main(): Promise<void> {
     );
     slos.set(s.name, s);
   }
-  // The counter main.ts feeds after each commit, fed the same way here.
-  const counted = new Counter({
-    name: 'vigil_slo_sli_events_total',
-    help: 'bench',
-    labelNames: ['slo', 'outcome'],
-    registers: [],
-  });
   const deps: SloEngineDeps = {
     db,
     js: f.js,
     ns: f.ns,
     slos,
     logger: silentLogger,
-    onCounted: (observations) => {
-      for (const o of observations) {
-        if (o.good > 0) counted.inc({ slo: o.slo, outcome: 'good' }, o.good);
-        if (o.total > o.good) counted.inc({ slo: o.slo, outcome: 'bad' }, o.total - o.good);
-      }
-    },
+    // The counter main.ts feeds after each commit, fed the same way here.
+    onCounted: sliEventsCounter(undefined, slos.keys()),
   };
 
   // Ingest: the stream holds every event before the consumer starts, so the figure is the

@@ -10,8 +10,8 @@ import {
   startRuntime,
 } from '@vigil/service-kit';
 import { loadSlos } from './config/slo.js';
-import { SLI_EVENTS_METRIC } from './core/prometheus.js';
 import { sloEngineEnv } from './config.js';
+import { sliEventsCounter } from './metrics.js';
 import { slosRoutes } from './http.js';
 import { startScrapes } from './scrape.js';
 import { scheduleEvaluations, SLO_CONSUMER, startIngest, type SloEngineDeps } from './service.js';
@@ -50,14 +50,6 @@ async function main(): Promise<void> {
     labelNames: ['slo'],
     registers: [metrics],
   });
-  const counted = new Counter({
-    name: SLI_EVENTS_METRIC,
-    help: 'Events (or checks) counted for an SLO, by outcome: what the exported Prometheus rules compute error ratios from',
-    labelNames: ['slo', 'outcome'],
-    registers: [metrics],
-  });
-  // Both outcomes exist from the start: a ratio over a series that is missing would be no value.
-  for (const name of slos.keys()) for (const outcome of ['good', 'bad']) counted.inc({ slo: name, outcome }, 0);
   const deps: SloEngineDeps = {
     db,
     js: rt.js,
@@ -69,12 +61,7 @@ async function main(): Promise<void> {
       for (const w of reading.windows) burn.set({ slo: slo.name, window: formatDuration(w.windowMs) }, w.burnRate);
       firing.set({ slo: slo.name }, alerts);
     },
-    onCounted: (observations) => {
-      for (const o of observations) {
-        if (o.good > 0) counted.inc({ slo: o.slo, outcome: 'good' }, o.good);
-        if (o.total > o.good) counted.inc({ slo: o.slo, outcome: 'bad' }, o.total - o.good);
-      }
-    },
+    onCounted: sliEventsCounter(metrics, slos.keys()),
   };
   const scrapes = new Counter({
     name: 'vigil_slo_scrapes_total',

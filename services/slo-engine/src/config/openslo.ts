@@ -1,7 +1,7 @@
 import { parseAllDocuments } from 'yaml';
 import { z } from 'zod';
 import { describeIssues } from '@vigil/events';
-import { ConfigFileError, duration, formatDuration } from '@vigil/service-kit';
+import { ConfigFileError, duration, formatDuration, yamlError } from '@vigil/service-kit';
 
 /**
  * OpenSLO v1 documents (kinds SLO, SLI, AlertPolicy, AlertCondition) mapped to vigil's SLO file
@@ -12,6 +12,10 @@ import { ConfigFileError, duration, formatDuration } from '@vigil/service-kit';
 export const OPENSLO_API_VERSION = 'openslo/v1';
 
 const metadata = z.object({ name: z.string().min(1), displayName: z.string().optional() });
+
+/** A document of one kind: the API version, the kind, its metadata and `spec`. */
+const document = <K extends string, S extends z.ZodType>(kind: K, spec: S) =>
+  z.object({ apiVersion: z.literal(OPENSLO_API_VERSION), kind: z.literal(kind), metadata, spec });
 
 /**
  * A metric source. `Prometheus`: vigil scrapes a metrics endpoint, so `spec.url` is that
@@ -39,12 +43,7 @@ const sliSpec = z.object({
     })
     .optional(),
 });
-const sliDoc = z.object({
-  apiVersion: z.literal(OPENSLO_API_VERSION),
-  kind: z.literal('SLI'),
-  metadata,
-  spec: sliSpec,
-});
+const sliDoc = document('SLI', sliSpec);
 
 const alertConditionSpec = z.object({
   description: z.string().optional(),
@@ -57,12 +56,7 @@ const alertConditionSpec = z.object({
     alertAfter: duration.or(z.literal(0)).optional(),
   }),
 });
-const alertConditionDoc = z.object({
-  apiVersion: z.literal(OPENSLO_API_VERSION),
-  kind: z.literal('AlertCondition'),
-  metadata,
-  spec: alertConditionSpec,
-});
+const alertConditionDoc = document('AlertCondition', alertConditionSpec);
 const alertPolicySpec = z.object({
   description: z.string().optional(),
   alertWhenBreaching: z.boolean().optional(),
@@ -78,18 +72,11 @@ const alertPolicySpec = z.object({
     .min(1),
   notificationTargets: z.array(z.unknown()).optional(),
 });
-const alertPolicyDoc = z.object({
-  apiVersion: z.literal(OPENSLO_API_VERSION),
-  kind: z.literal('AlertPolicy'),
-  metadata,
-  spec: alertPolicySpec,
-});
+const alertPolicyDoc = document('AlertPolicy', alertPolicySpec);
 
-const sloDoc = z.object({
-  apiVersion: z.literal(OPENSLO_API_VERSION),
-  kind: z.literal('SLO'),
-  metadata,
-  spec: z.object({
+const sloDoc = document(
+  'SLO',
+  z.object({
     description: z.string().optional(),
     service: z.string().min(1),
     indicator: z.object({ metadata, spec: sliSpec }).optional(),
@@ -120,7 +107,7 @@ const sloDoc = z.object({
       )
       .optional(),
   }),
-});
+);
 
 /** One OpenSLO document and where it came from, for messages. */
 export interface OpenSloDocument {
@@ -140,12 +127,7 @@ export function openSloDocuments(text: string, file: string): OpenSloDocument[] 
   const docs = parseAllDocuments(text);
   if (!Array.isArray(docs)) throw new ConfigFileError(`${file}: not valid YAML`);
   return docs.flatMap((doc, i) => {
-    if (doc.errors.length > 0) {
-      const e = doc.errors[0]!;
-      const at = e.linePos?.[0] ? `:${e.linePos[0].line}:${e.linePos[0].col}` : '';
-      const message = (e.message.split('\n')[0] ?? e.code).replace(/ at line \d+, column \d+:?$/, '');
-      throw new ConfigFileError(`${file}${at}: not valid YAML: ${message}`);
-    }
+    if (doc.errors.length > 0) throw yamlError(file, doc.errors[0]!);
     const value: unknown = doc.toJS();
     return value === null || value === undefined ? [] : [{ file, index: i + 1, value }];
   });

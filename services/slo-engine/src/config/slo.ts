@@ -1,8 +1,14 @@
 import { z } from 'zod';
 import { boundedName, eventTypes, unknownFieldPath, type EventType } from '@vigil/events';
-import { readdir, readFile } from 'node:fs/promises';
-import { join, relative } from 'node:path';
-import { ConfigFileError, duration, formatDuration, parseConfigValue, parseYamlFile } from '@vigil/service-kit';
+import {
+  byUniqueName,
+  ConfigFileError,
+  duration,
+  formatDuration,
+  parseConfigValue,
+  parseYamlFile,
+  readConfigDir,
+} from '@vigil/service-kit';
 import { fromOpenSlo, isOpenSlo, openSloDocuments, type OpenSloDocument } from './openslo.js';
 import { parseSelector } from '../core/scrape.js';
 
@@ -202,31 +208,14 @@ function withTiers(s: z.output<typeof sloSchema>): SloConfig {
  * One invalid file or document, or a name used twice, stops the start.
  */
 export async function loadSlos(dir: string): Promise<Map<string, SloConfig>> {
-  let entries: string[];
-  try {
-    entries = await readdir(dir);
-  } catch (e) {
-    throw new ConfigFileError(`${dir}: cannot read the SLO folder (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
-  }
-  const found: { slo: SloConfig; from: string }[] = [];
+  const found: { item: SloConfig; from: string }[] = [];
   const openSlo: OpenSloDocument[] = [];
-  for (const f of entries.filter((n) => /\.ya?ml$/.test(n)).sort()) {
-    const path = join(dir, f);
-    const text = await readFile(path, 'utf8');
+  for (const { path, text } of await readConfigDir(dir, 'SLO')) {
     if (isOpenSlo(text)) openSlo.push(...openSloDocuments(text, path));
-    else found.push({ slo: parseSlo(text, path), from: path });
+    else found.push({ item: parseSlo(text, path), from: path });
   }
-  for (const m of fromOpenSlo(openSlo)) found.push({ slo: sloFromValue(m.value, m.file), from: m.file });
-  const slos = new Map<string, SloConfig>();
-  const fromOf = new Map<string, string>();
-  for (const { slo, from } of found) {
-    const clash = fromOf.get(slo.name);
-    if (clash !== undefined) {
-      throw new ConfigFileError(`${from}: name: SLO '${slo.name}' is also defined in ${relative(dir, clash)}`);
-    }
-    slos.set(slo.name, slo);
-    fromOf.set(slo.name, from);
-  }
+  for (const m of fromOpenSlo(openSlo)) found.push({ item: sloFromValue(m.value, m.file), from: m.file });
+  const slos = byUniqueName(found, 'SLO');
   if (slos.size === 0) throw new ConfigFileError(`${dir}: no SLO files (*.yaml)`);
   return slos;
 }

@@ -51,14 +51,15 @@ export function parseSelector(text: string): Selector {
       const quoted = /^"((?:[^"\\]|\\.)*)"/.exec(rest);
       if (quoted === null) throw new SelectorError(`expected a double-quoted value ${at()}`);
       const value = quoted[1]!.replace(/\\(.)/g, (_, c: string) => (c === 'n' ? '\n' : c));
+      const matcher = { label: label[0], op, value };
       if (op === '=~' || op === '!~') {
         try {
-          new RegExp(value);
+          regexOf(matcher);
         } catch (e) {
           throw new SelectorError(`invalid regular expression for ${label[0]} in '${text}': ${(e as Error).message}`);
         }
       }
-      matchers.push({ label: label[0], op, value });
+      matchers.push(matcher);
       rest = rest.slice(quoted[0].length).trimStart();
       if (rest.startsWith(',')) rest = rest.slice(1).trimStart();
       else if (!rest.startsWith('}')) throw new SelectorError(`expected , or } ${at()}`);
@@ -76,6 +77,17 @@ export interface MetricFamily {
   readonly metrics: readonly { readonly value?: string; readonly labels?: Readonly<Record<string, string>> }[];
 }
 
+/** A regex matcher's expression, anchored as PromQL anchors it; compiled once per matcher, not per sample. */
+const compiled = new WeakMap<LabelMatcher, RegExp>();
+function regexOf(m: LabelMatcher): RegExp {
+  let r = compiled.get(m);
+  if (r === undefined) {
+    r = new RegExp(`^(?:${m.value})$`);
+    compiled.set(m, r);
+  }
+  return r;
+}
+
 function holds(m: LabelMatcher, labels: Readonly<Record<string, string>>): boolean {
   // An absent label is the empty string, as in PromQL.
   const v = labels[m.label] ?? '';
@@ -85,9 +97,9 @@ function holds(m: LabelMatcher, labels: Readonly<Record<string, string>>): boole
     case '!=':
       return v !== m.value;
     case '=~':
-      return new RegExp(`^(?:${m.value})$`).test(v);
+      return regexOf(m).test(v);
     case '!~':
-      return !new RegExp(`^(?:${m.value})$`).test(v);
+      return !regexOf(m).test(v);
   }
 }
 
