@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -14,6 +15,7 @@ import {
   namespaceFor,
   natsAuthorization,
   natsRoles,
+  privateDurableName,
   replay,
   subjectOf,
   type NatsRole,
@@ -21,7 +23,7 @@ import {
   type VigilEvent,
 } from '@vigil/events';
 import { createTestDatabase, NatsServerProcess, ServiceProcess, waitFor } from '@vigil/testkit';
-import { runCli } from './support/cli.js';
+import { cliPath, runCli } from './support/cli.js';
 
 /**
  * The stack with NATS authorization on: every service under its own least-privilege user (the
@@ -293,7 +295,57 @@ describe('what a user may not do, the server refuses', () => {
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(new RegExp(`^${ns.stream} `, 'm'));
-    expect(r.stdout).toMatch(new RegExp(`consumers of ${ns.deadLetterStream}: not visible to this NATS user`));
+    expect(r.stdout).toMatch(
+      new RegExp(`consumers of ${ns.deadLetterStream}, ${ns.stream}: not visible to this NATS user`),
+    );
+  });
+
+  it("readers cannot find one another's consumers: no listing, no advisories, and a durable tail is its user's own", async () => {
+    const admin = await jetstreamManager(await as('admin'));
+    // The same durable name, tailed by a client and by a tool: two consumers, each named after its user.
+    const tails = (['client', 'tool'] as const).map((role) =>
+      spawn(process.execPath, [cliPath, 'tail', 'validation.completed', '--durable', 'audit'], {
+        env: cliEnv(role),
+        stdio: 'ignore',
+      }),
+    );
+    try {
+      const names = {
+        client: privateDurableName('audit', 'client', passwords.client),
+        tool: privateDurableName('audit', 'tool', passwords.tool),
+      };
+      expect(names.client).not.toBe(names.tool);
+      for (const name of Object.values(names)) {
+        await waitFor(
+          () =>
+            admin.consumers.info(ns.stream, name).then(
+              () => true,
+              () => false,
+            ),
+          {
+            timeoutMs: 15_000,
+            message: `vigil tail --durable audit to make ${name}`,
+          },
+        );
+      }
+      await expect(admin.consumers.info(ns.stream, 'audit')).rejects.toThrow(/not found/i);
+      for (const role of ['tool', 'client', 'operator'] as const) {
+        const nc = await as(role);
+        const jsm = await jetstreamManager(nc);
+        const list = async () => {
+          for await (const _ of jsm.consumers.list(ns.stream)) break;
+        };
+        await expect(list(), role).rejects.toThrow(denied);
+        // Advisories name every consumer made; they are not a reader's to read.
+        expect(await subscribeDenied(nc, `$JS.EVENT.ADVISORY.CONSUMER.CREATED.${ns.stream}.*`)).toMatch(denied);
+      }
+      // The tool's own durable is its to read; the client's, under the name it chose, is not found.
+      const tool = await jetstreamManager(await as('tool'));
+      expect((await tool.consumers.info(ns.stream, names.tool)).name).toBe(names.tool);
+      await expect(tool.consumers.info(ns.stream, 'audit')).rejects.toThrow(/not found/i);
+    } finally {
+      for (const t of tails) t.kill('SIGINT');
+    }
   });
 
   it('tools read results only: no requests, no publishing, no service consumer', async () => {

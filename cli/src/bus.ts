@@ -10,6 +10,8 @@ export interface Bus {
   readonly jsm: JetStreamManager;
   readonly ns: Namespace;
   readonly url: string;
+  /** The NATS user and password the command connected with, when it used one. */
+  readonly credentials?: { readonly user: string; readonly secret: string };
   close(): Promise<void>;
 }
 
@@ -17,12 +19,13 @@ export interface Bus {
 export async function openBus(env: CliEnv): Promise<Bus> {
   const url = env.NATS_URL ?? 'nats://127.0.0.1:4222';
   let nc: NatsConnection;
+  const auth = await natsAuthOptions(env);
   try {
     nc = await connect({
       servers: url.split(','),
       timeout: 3000,
       name: 'vigil-cli',
-      ...(await natsAuthOptions(env)),
+      ...auth,
     });
   } catch (e) {
     throw new Error(
@@ -30,7 +33,17 @@ export async function openBus(env: CliEnv): Promise<Bus> {
     );
   }
   const ns = namespaceFor(env.VIGIL_NAMESPACE);
-  return { nc, js: jetstream(nc), jsm: await jetstreamManager(nc), ns, url, close: () => nc.close() };
+  return {
+    nc,
+    js: jetstream(nc),
+    jsm: await jetstreamManager(nc),
+    ns,
+    url,
+    ...(auth.user !== undefined && auth.pass !== undefined
+      ? { credentials: { user: auth.user, secret: auth.pass } }
+      : {}),
+    close: () => nc.close(),
+  };
 }
 
 /** Fails with what to do when the stack's stream is missing (a publish would only say "no responders"). */

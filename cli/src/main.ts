@@ -30,7 +30,8 @@ Usage:
                                     exit 3 when it failed
   vigil tail [TYPES…] [--durable NAME] [--json]
                                     live events, one line each (or JSON lines); a durable tail
-                                    resumes where it stopped
+                                    resumes where it stopped; under NATS_USER it is that user's
+                                    own (NAME-<hmac>), which no other user can find
   vigil replay (--since 2h | --from-seq N | --last N) [--until TIME|SEQ] [--type TYPE …]
                                     history as JSON lines, in order; ends at the last message
   vigil dlq [list | show SEQ… | redrive SEQ… | redrive --all] [--json]

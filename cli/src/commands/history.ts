@@ -4,6 +4,7 @@ import {
   isEventType,
   readDeadLetters,
   type StoredDeadLetter,
+  privateDurableName,
   readMessages,
   replay,
   subscribe,
@@ -53,12 +54,20 @@ export async function tailCommand(
   out: Output,
 ): Promise<number> {
   const types = typesOf(o.types);
+  // Under a NATS user, the durable is that user's own: another user naming the same durable
+  // gets a consumer of its own, and cannot find this one (readers may not list consumers).
+  const durable =
+    o.durable === undefined || bus.credentials === undefined
+      ? o.durable
+      : privateDurableName(o.durable, bus.credentials.user, bus.credentials.secret);
   const sub = subscribe(bus.nc, types.length > 0 ? types : [], {
     ns: bus.ns,
-    ...(o.durable === undefined ? {} : { durable: o.durable }),
+    ...(durable === undefined ? {} : { durable }),
   });
   o.signal.addEventListener('abort', () => void sub.close(), { once: true });
-  const stop = out.progress(`waiting for ${types.length > 0 ? types.join(', ') : 'events'} (Ctrl-C stops)`);
+  const stop = out.progress(
+    `waiting for ${types.length > 0 ? types.join(', ') : 'events'}${durable === undefined ? '' : ` (durable ${durable})`} (Ctrl-C stops)`,
+  );
   let first = true;
   for await (const e of sub) {
     if (first) {

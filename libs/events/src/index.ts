@@ -108,7 +108,7 @@ export {
   type ReplayStart,
   type ReplayedEvent,
 } from './replay.js';
-export { subscribe, type Subscription, type SubscribeOptions } from './subscribe.js';
+export { subscribe, privateDurableName, type Subscription, type SubscribeOptions } from './subscribe.js';
 export { silentLogger, type Logger } from './logger.js';
 export { valueAt, observedTime, itemsOf, itemFields, unknownFieldPath, type ItemKind } from './observed.js';
 export {

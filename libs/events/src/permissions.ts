@@ -133,15 +133,14 @@ function readAccess(
         `$JS.API.STREAM.INFO.${dl}`,
         '$JS.API.STREAM.NAMES',
         '$JS.API.STREAM.LIST',
-        `${api}.LIST.${s}`,
-        `${api}.NAMES.${s}`,
+        // No CONSUMER.LIST or NAMES: a reader's consumer is reached by its name alone, so one
+        // reader cannot find, pull from, ack for or delete another's (see privateDurableName).
         ...types.map((t) => `${api}.CREATE.${s}.*.${subjectOf(ns, t)}`),
         ...ownConsumers(s),
         ...(everything
           ? [
               `${api}.CREATE.${s}.*.${ns.subjectPrefix}.>`,
               `${api}.CREATE.${dl}.*.${ns.deadLetterPrefix}.>`,
-              `${api}.LIST.${dl}`,
               ...ownConsumers(dl),
               `$JS.API.STREAM.MSG.GET.${s}`,
               `$JS.API.STREAM.MSG.GET.${dl}`,

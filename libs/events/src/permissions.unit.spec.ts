@@ -64,6 +64,33 @@ describe('NATS permissions', () => {
     }
   });
 
+  it('no one but the admin lists consumers: a consumer is reached by its name alone', () => {
+    const ns = namespaceFor('t1');
+    for (const role of natsRoles.filter((r) => r !== 'admin')) {
+      const lists = permissionsFor(role, ns).publish.allow.filter((s) =>
+        /^\$JS\.API\.CONSUMER\.(LIST|NAMES)\./.test(s),
+      );
+      expect(lists, role).toEqual([]);
+      // Nor do advisories, which name every consumer made, reach anyone but the admin.
+      expect(
+        permissionsFor(role, ns).subscribe.allow.filter((s) => s.startsWith('$JS.')),
+        role,
+      ).toEqual([]);
+    }
+  });
+
+  it('a private durable is the same for one user and name, and another for any other user or secret', async () => {
+    const { privateDurableName } = await import('./subscribe.js');
+    const a = privateDurableName('audit', 'client', 'pw-1');
+    expect(a).toMatch(/^audit-[A-Za-z0-9_-]{22}$/);
+    expect(privateDurableName('audit', 'client', 'pw-1')).toBe(a);
+    expect(privateDurableName('audit', 'tool', 'pw-1')).not.toBe(a);
+    expect(privateDurableName('audit', 'client', 'pw-2')).not.toBe(a);
+    expect(privateDurableName('audit2', 'client', 'pw-1').slice(7)).not.toBe(a.slice(6));
+    expect(() => privateDurableName('a.b', 'client', 'pw')).toThrow('durable name "a.b" must be 1-64 letters');
+    expect(() => privateDurableName('', 'client', 'pw')).toThrow(/durable name "" must/);
+  });
+
   it('every user subscribes to its own inbox and no other', () => {
     for (const role of natsRoles.filter((r) => r !== 'admin')) {
       const inboxes = permissionsFor(role).subscribe.allow.filter((s) => s.startsWith('_INBOX'));

@@ -1,4 +1,5 @@
-import { errors, nanos, nuid, type NatsConnection } from '@nats-io/nats-core';
+import { randomBytes } from 'node:crypto';
+import { errors, nanos, type NatsConnection } from '@nats-io/nats-core';
 import {
   AckPolicy,
   DeliverPolicy,
@@ -89,7 +90,8 @@ export async function* readMessages(nc: NatsConnection, o: ReadOptions): AsyncGe
   let lastSeq = 0;
   let name = '';
   for (let attempt = 1; ; attempt++) {
-    name = `replay_${nuid.next()}`;
+    // 128 random bits: readers cannot list consumers, so a name no one can guess is private.
+    name = `replay_${randomBytes(16).toString('base64url')}`;
     try {
       lastSeq = (await jsm.streams.info(ns.stream)).state.last_seq;
       await jsm.consumers.add(ns.stream, {

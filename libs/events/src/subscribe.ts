@@ -1,3 +1,4 @@
+import { createHmac } from 'node:crypto';
 import type { NatsConnection } from '@nats-io/nats-core';
 import { jetstream } from '@nats-io/jetstream';
 import { consume, type RetryDelayOptions, type RunningConsumer } from './consume.js';
@@ -11,6 +12,8 @@ export interface SubscribeOptions {
   /**
    * A durable consumer name: the subscription survives restarts and resumes where it stopped
    * (events published meanwhile are delivered). Without it, only events published from now on.
+   * Readers cannot list consumers, so a durable is private to whoever knows its name: where
+   * several users share a server, derive it with {@link privateDurableName}.
    */
   readonly durable?: string;
   /** Durable only: deliveries before dead-lettering an event whose loop body threw. @default 5 */
@@ -30,6 +33,20 @@ export interface SubscribeOptions {
  */
 export interface Subscription<T extends EventType> extends AsyncIterable<VigilEvent<T>> {
   close(): Promise<void>;
+}
+
+/**
+ * The name of a durable that only `user`, holding `secret` (its NATS password), can find again:
+ * `name` followed by 132 bits of an HMAC of the user and name. Readers may not list consumers
+ * (see permissionsFor), so another user, even one of the same role, can neither pull from, ack
+ * for nor delete it. The same user and name always give the same durable.
+ */
+export function privateDurableName(name: string, user: string, secret: string): string {
+  if (!/^[A-Za-z0-9_-]{1,64}$/.test(name)) {
+    throw new Error(`durable name ${JSON.stringify(name)} must be 1-64 letters, digits, "-" or "_"`);
+  }
+  const mac = createHmac('sha256', secret).update(`vigil durable\0${user}\0${name}`).digest('base64url');
+  return `${name}-${mac.slice(0, 22)}`;
 }
 
 export function subscribe<T extends EventType>(
