@@ -15,7 +15,7 @@ import { sliEventsCounter } from './metrics.js';
 import { slosRoutes } from './http.js';
 import { startScrapes } from './scrape.js';
 import { scheduleEvaluations, SLO_CONSUMER, startIngest, type SloEngineDeps } from './service.js';
-import { migrateSlo, type SloDatabase } from './store.js';
+import { migrateSlo, sloConnectionSettings, type SloDatabase } from './store.js';
 
 const SERVICE = 'slo-engine';
 
@@ -27,6 +27,7 @@ async function main(): Promise<void> {
     service: SERVICE,
     env,
     migrations: [migrateOutbox, migrateSlo],
+    dbSettings: sloConnectionSettings,
     consumers: [SLO_CONSUMER],
   });
   const { db, logger, ns } = rt;

@@ -172,7 +172,8 @@ function burnEvent(slo: SloConfig, reading: SloReading, t: Transition, at: Date)
 
 /**
  * Evaluates at every minute boundary, `graceMs` after it so that events of the minute that just
- * ended can still arrive; prunes buckets older than every window once an hour. Returns stop().
+ * ended can still arrive; once an hour prunes buckets older than twice the longest window (a
+ * history of that window reads one more window before its first point). Returns stop().
  */
 export function scheduleEvaluations(deps: SloEngineDeps, o: { graceMs?: number } = {}): () => Promise<void> {
   const longest = Math.max(...[...deps.slos.values()].map((s) => s.window));
@@ -180,8 +181,8 @@ export function scheduleEvaluations(deps: SloEngineDeps, o: { graceMs?: number }
     async (end) => {
       await evaluateAt(deps, end);
       if (end.getTime() % 3_600_000 === 0) {
-        const pruned = await pruneBuckets(deps.db, new Date(end.getTime() - longest - MINUTE_MS));
-        if (pruned > 0) deps.logger.info({ pruned }, 'pruned buckets outside every window');
+        const pruned = await pruneBuckets(deps.db, new Date(end.getTime() - 2 * longest - MINUTE_MS));
+        if (pruned > 0) deps.logger.info({ pruned }, 'pruned buckets outside every window and history');
       }
     },
     { graceMs: o.graceMs ?? 2_000, clock: () => now(deps), logger: deps.logger, what: 'evaluation' },

@@ -99,14 +99,24 @@ export function evaluationWindows(slo: SloConfig): number[] {
   return [...new Set([CURRENT_WINDOW_MS, ...windowsOf(slo)])].sort((a, b) => a - b);
 }
 
-/** The windows an SLO needs counts for: its own and each alert tier's long and short window. */
-export function windowsOf(slo: SloConfig): number[] {
-  const all = new Set<number>([slo.window]);
-  for (const t of slo.alerting.tiers) {
-    all.add(t.long);
-    all.add(t.short);
+const windowsBySlo = new WeakMap<SloConfig, readonly number[]>();
+
+/**
+ * The windows an SLO needs counts for: its own and each alert tier's long and short window.
+ * Worked out once per configuration: a history reads them at every one of its points.
+ */
+export function windowsOf(slo: SloConfig): readonly number[] {
+  let windows = windowsBySlo.get(slo);
+  if (windows === undefined) {
+    const all = new Set<number>([slo.window]);
+    for (const t of slo.alerting.tiers) {
+      all.add(t.long);
+      all.add(t.short);
+    }
+    windows = Object.freeze([...all].sort((a, b) => a - b));
+    windowsBySlo.set(slo, windows);
   }
-  return [...all].sort((a, b) => a - b);
+  return windows;
 }
 
 /**
@@ -133,8 +143,12 @@ export function readSlo(slo: SloConfig, counts: WindowCounts): SloReading {
     const long = reading(t.long);
     const burnRateLong = long?.burnRate ?? 0;
     const burnRateShort = reading(t.short)?.burnRate ?? 0;
+    // Field by field, not a spread: a history reads every tier at each of its 721 points.
     return {
-      ...t,
+      severity: t.severity,
+      long: t.long,
+      short: t.short,
+      burnRate: t.burnRate,
       burnRateLong,
       burnRateShort,
       holds:

@@ -70,9 +70,55 @@ describe('SLO history', () => {
     );
   });
 
-  it('bins as coarse as the windows and the step allow, never below a minute', () => {
-    expect(resolutionOf(slo('30d'), 3_600_000)).toBe(5 * MIN); // the default tiers have a 5m window
-    expect(resolutionOf(slo('30d'), 7 * MIN)).toBe(MIN);
+  it('bins as coarse as the windows and the step allow, shorter windows as tails, never below a minute', () => {
+    // The default tiers: 5m, 30m, 1h, 2h, 6h, 1d, 3d and the 30d window.
+    expect(resolutionOf(slo('30d'), 3_600_000)).toEqual({ binMs: 60 * MIN, tails: [5 * MIN, 30 * MIN] });
+    // A daily step: 3d and 30d are whole days, everything shorter a tail of the day ending at a point.
+    expect(resolutionOf(slo('30d'), 1440 * MIN)).toEqual({
+      binMs: 1440 * MIN,
+      tails: [5, 30, 60, 120, 360].map((m) => m * MIN),
+    });
+    expect(resolutionOf(slo('30d'), 5 * MIN)).toEqual({ binMs: 5 * MIN, tails: [] });
+    expect(resolutionOf(slo('30d'), 7 * MIN)).toEqual({ binMs: MIN, tails: [] });
+    // 90m is longer than a 1h bin and not a multiple: bins of 30m, and 5m the only tail.
+    const odd = slo('1d', 'alerting: { tiers: [{ severity: page, long: 90m, short: 5m, burnRate: 10 }] }');
+    expect(resolutionOf(odd, 60 * MIN)).toEqual({ binMs: 30 * MIN, tails: [5 * MIN] });
+  });
+
+  it('takes bins with their tails as the store sums them, and gives what minute buckets give', () => {
+    const def = slo('1d');
+    const to = Date.UTC(2026, 11, 1, 12, 0);
+    const res = resolutionOf(def, 60 * MIN);
+    // A bad minute in the last 5 of every third hour, a good one elsewhere.
+    const minutes = Array.from({ length: 2 * 1440 }, (_, m) => {
+      const start = to - (2 * 1440 - m) * MIN;
+      const bad =
+        Math.floor((to - start) / (60 * MIN)) % 3 === 0 &&
+        (to - start) % (60 * MIN) <= 5 * MIN &&
+        (to - start) % (60 * MIN) > 0;
+      return { start, good: bad ? 0 : 10, total: 10 };
+    });
+    const bins = new Map<
+      number,
+      { start: number; good: number; total: number; tails: { good: number; total: number }[] }
+    >();
+    for (const m of minutes) {
+      const start = to - Math.ceil((to - m.start) / res.binMs) * res.binMs;
+      const b = bins.get(start) ?? { start, good: 0, total: 0, tails: res.tails.map(() => ({ good: 0, total: 0 })) };
+      b.good += m.good;
+      b.total += m.total;
+      for (const [k, w] of res.tails.entries()) {
+        if (m.start >= start + res.binMs - w) {
+          b.tails[k]!.good += m.good;
+          b.tails[k]!.total += m.total;
+        }
+      }
+      bins.set(start, b);
+    }
+    const request = { to, rangeMs: 1440 * MIN, stepMs: 60 * MIN };
+    const fromBins = sloHistory(def, [...bins.values()], request);
+    expect(fromBins).toEqual(sloHistory(def, minutes, request));
+    expect(fromBins.burnRates['5m']?.some((x) => x > 0)).toBe(true);
   });
 
   it('refuses requests that are too large or not in whole minutes, saying what to change', () => {
