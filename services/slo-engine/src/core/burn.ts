@@ -31,6 +31,7 @@ export function burnRate(c: Counts, objectivePercent: number): number {
  * over it by a rounding error.
  */
 export function exceeds(value: number, threshold: number): boolean {
+  // Stryker disable next-line EqualityOperator: equivalent, `>=` differs only at exactly threshold × (1 + 1e-9), which no count of events gives
   return value > threshold * (1 + 1e-9);
 }
 
@@ -96,6 +97,7 @@ export const CURRENT_WINDOW_MS = 60_000;
 
 /** The windows an evaluation reads: the SLO's ({@link windowsOf}) and the last minute. */
 export function evaluationWindows(slo: SloConfig): number[] {
+  // Stryker disable next-line MethodExpression,ArrowFunction,ArithmeticOperator: equivalent, windowsOf is sorted and the minute is shorter than any window
   return [...new Set([CURRENT_WINDOW_MS, ...windowsOf(slo)])].sort((a, b) => a - b);
 }
 
@@ -107,6 +109,7 @@ const windowsBySlo = new WeakMap<SloConfig, readonly number[]>();
  */
 export function windowsOf(slo: SloConfig): readonly number[] {
   let windows = windowsBySlo.get(slo);
+  // Stryker disable next-line ConditionalExpression: equivalent, working the windows out again gives the same list
   if (windows === undefined) {
     const all = new Set<number>([slo.window]);
     for (const t of slo.alerting.tiers) {
@@ -141,7 +144,9 @@ export function readSlo(slo: SloConfig, counts: WindowCounts): SloReading {
   const reading = (ms: number) => windows.find((w) => w.windowMs === ms);
   const tiers = slo.alerting.tiers.map((t) => {
     const long = reading(t.long);
+    // Stryker disable next-line OptionalChaining: equivalent, windowsOf holds every tier's windows, so `long` is always found
     const burnRateLong = long?.burnRate ?? 0;
+    // Stryker disable next-line OptionalChaining: equivalent, as above for the short window
     const burnRateShort = reading(t.short)?.burnRate ?? 0;
     // Field by field, not a spread: a history reads every tier at each of its 721 points.
     return {
@@ -154,6 +159,7 @@ export function readSlo(slo: SloConfig, counts: WindowCounts): SloReading {
       holds:
         exceeds(burnRateLong, t.burnRate) &&
         exceeds(burnRateShort, t.burnRate) &&
+        // Stryker disable next-line ConditionalExpression: equivalent, `long` is always found (see above)
         long !== undefined &&
         singleEventExcluded(long, slo.objective, t.burnRate),
     };
@@ -209,6 +215,7 @@ export function decide(
   if (!slo.alerting.enabled) return { transitions, firing: next };
   for (const severity of ['page', 'ticket'] as const) {
     const tiers = reading.tiers.filter((t) => t.severity === severity);
+    // Stryker disable next-line ConditionalExpression: equivalent, a severity without tiers has none that holds and no alert to resolve
     if (tiers.length === 0) continue;
     const holding = tiers.filter((t) => t.holds);
     const current = firing.get(severity);
@@ -223,7 +230,7 @@ export function decide(
           explanation: firingText(slo, reading, holding),
         });
         next.set(severity, { severity, since: now, lastNotifiedAt: now });
-      } else if (slo.alerting.renotify !== undefined && now - current.lastNotifiedAt >= slo.alerting.renotify) {
+      } else if (now - current.lastNotifiedAt >= (slo.alerting.renotify ?? Infinity)) {
         transitions.push({
           state: 'firing',
           severity,
@@ -259,6 +266,7 @@ export function num(x: number): string {
 /** A fraction as a percent with enough decimals to tell 99.9 from 100. */
 export function pct(fraction: number): string {
   const p = fraction * 100;
+  // Stryker disable next-line EqualityOperator: equivalent, at exactly 10 % both roundings give 10
   return String(Math.abs(p) >= 10 ? Math.round(p * 10) / 10 : Math.round(p * 1000) / 1000);
 }
 
@@ -274,6 +282,7 @@ function firingText(slo: SloConfig, r: SloReading, holding: readonly TierReading
   // The most urgent tier that holds explains the alert.
   const t = [...holding].sort((a, b) => b.burnRate - a.burnRate)[0]!;
   const long = r.windows.find((w) => w.windowMs === t.long);
+  // Stryker disable next-line ConditionalExpression,LogicalOperator,EqualityOperator: equivalent, a holding tier's long window is found and has events
   const errorShare = long && long.total > 0 ? (long.total - long.good) / long.total : 0;
   const now = `${num(r.current.burnRate)}× over the last ${formatDuration(r.current.windowMs)}`;
   const left =

@@ -311,4 +311,48 @@ describe('the burn-rate decisions, every figure and sentence (mutation testing f
       'demo no longer burns its error budget fast enough to page: 12× over the last 5m is under the 14.4× threshold, and 97.2 % of the 30d budget remains.',
     );
   });
+
+  it('a budget spent to exactly nothing is spent: no time left is promised', () => {
+    // 99 % over 1d: 10 bad of 1000 in the window is exactly the whole budget.
+    const def = parseSlo(
+      'name: demo\nservice: api\nobjective: 99\nwindow: 1d\nsli: { observed: { sli: demo } }\nalerting: { tiers: [{ severity: page, long: 1h, short: 5m, burnRate: 10 }] }\n',
+      'demo.yaml',
+    );
+    const reading = readSlo(def, (w) => (w === 1440 * MIN ? { good: 990, total: 1000 } : { good: 0, total: 100 }));
+    expect(reading.budget.remainingFraction).toBe(0);
+    const [t] = decide(def, reading, new Map(), 0).transitions;
+    expect(t?.explanation).toMatch(/, and the 1d budget is already spent\.$/);
+  });
+
+  it('resolves by the tier that came closest to holding, wherever it is listed', () => {
+    const def = parseSlo(
+      'name: demo\nservice: api\nobjective: 99\nwindow: 1d\nsli: { observed: { sli: demo } }\n' +
+        'alerting: { tiers: [{ severity: page, long: 1h, short: 5m, burnRate: 14.4 }, { severity: page, long: 6h, short: 30m, burnRate: 6 }] }\n',
+      'demo.yaml',
+    );
+    // Burn rates at 99 %: bad share / 0.01. The 1h/5m tier is far below (2× and 1×); the 6h/30m one
+    // close (5× and 5.5×, five sixths of its threshold).
+    const bad: Record<number, number> = { 5: 1, 30: 5.5, 60: 2, 360: 5, 1440: 1 };
+    const reading = readSlo(def, (w) => ({ good: 1000 - (bad[w / MIN] ?? 0) * 10, total: 1000 }));
+    const firing = new Map([['page' as const, { severity: 'page' as const, since: 0, lastNotifiedAt: 0 }]]);
+    const [t] = decide(def, reading, firing, MIN).transitions;
+    expect(t?.state).toBe('resolved');
+    expect(t?.explanation).toBe(
+      'demo no longer burns its error budget fast enough to page: 5.5× over the last 30m is under the 6× threshold, and 0 % of the 1d budget remains.',
+    );
+    // Closest by the lower of a tier's two rates: a tier with one window near its threshold and
+    // the other far below is not close.
+    const lopsided = readSlo(def, (w) => ({
+      good: 1000 - { ...bad, 60: 14, 5: 0.1, 30: 4 }[w / MIN]! * 10,
+      total: 1000,
+    }));
+    expect(decide(def, lopsided, firing, MIN).transitions[0]?.explanation).toContain(
+      ': 4× over the last 30m is under the 6× threshold,',
+    );
+    // The short window over the threshold and the long one under it: the long one is named.
+    const longUnder = readSlo(def, (w) => ({ good: 1000 - { ...bad, 30: 7 }[w / MIN]! * 10, total: 1000 }));
+    expect(decide(def, longUnder, firing, MIN).transitions[0]?.explanation).toContain(
+      ': 5× over the last 6h is under the 6× threshold,',
+    );
+  });
 });
