@@ -135,4 +135,45 @@ describe('SLO history', () => {
       /bins of 1m; at most 200000/,
     );
   });
+
+  it('accepts a request exactly at each bound', () => {
+    const def = slo('30d');
+    // A step of one minute, a window of one step, and exactly 2,000 points.
+    expect(checkHistoryRequest(def, { to: 0, rangeMs: MIN, stepMs: MIN })).toBeUndefined();
+    expect(checkHistoryRequest(def, { to: 0, rangeMs: 1999 * 60 * MIN, stepMs: 60 * MIN })).toBeUndefined();
+    expect(checkHistoryRequest(def, { to: 0, rangeMs: 2000 * 60 * MIN, stepMs: 60 * MIN })).toMatch(
+      /^2001 points asked/,
+    );
+    // Exactly 200,000 bins of a minute (a step of 1441 minutes shares no coarser divisor with
+    // 3d): 30 days of the window plus 156,800 minutes of range.
+    expect(checkHistoryRequest(def, { to: 0, rangeMs: 156_800 * MIN, stepMs: 1441 * MIN })).toBeUndefined();
+    expect(checkHistoryRequest(def, { to: 0, rangeMs: 156_801 * MIN, stepMs: 1441 * MIN })).toMatch(
+      /reads 200001 bins of 1m; at most 200000/,
+    );
+  });
+
+  it('makes the bins finer until every longer window is a multiple, whichever window needs it first', () => {
+    // At a step of 1h, 90m makes bins of 30m, and then 45m (passed over while bins were an hour) 15m.
+    const def = slo('1d', 'alerting: { tiers: [{ severity: page, long: 90m, short: 45m, burnRate: 2 }] }');
+    expect(resolutionOf(def, 60 * MIN)).toEqual({ binMs: 15 * MIN, tails: [] });
+  });
+
+  it('ignores bins outside the span it reads, and lists the tiers it judged', () => {
+    const def = slo('1d');
+    const to = Date.UTC(2026, 11, 1, 12, 0);
+    const request = { to, rangeMs: 1440 * MIN, stepMs: 60 * MIN };
+    const inside = { start: to - 3 * 60 * MIN, good: 90, total: 100 };
+    const h = sloHistory(def, [inside], request);
+    const withStrays = sloHistory(
+      def,
+      [{ start: to - 3 * 1440 * MIN, good: 0, total: 1000 }, inside, { start: to, good: 0, total: 1000 }],
+      request,
+    );
+    expect(withStrays).toEqual(h);
+    expect(h.tiers).toEqual([
+      { severity: 'page', long: '1h', short: '5m', threshold: 14.4 },
+      { severity: 'page', long: '6h', short: '30m', threshold: 6 },
+      { severity: 'ticket', long: '1d', short: '2h', threshold: 3 },
+    ]); // the 3d tier is longer than the 1d window
+  });
 });
