@@ -1,4 +1,4 @@
-import { sql, type Kysely, type Transaction } from 'kysely';
+import { sql, type Kysely, type RawBuilder, type Transaction } from 'kysely';
 import type { Migration } from 'kysely/migration';
 import { migrateSchema, type OutboxDatabase } from '@vigil/outbox';
 import type { Severity } from './config/slo.js';
@@ -159,6 +159,15 @@ export async function addObservations(
     .execute();
 }
 
+/**
+ * Good and total of the rows from `since` on, as columns `g<i>` and `t<i>`: in `float8` (exact
+ * below 2^53), since `sum` of a bigint is `numeric`, which took most of a query's time.
+ */
+function sumsSince(since: RawBuilder<unknown>, i: number): RawBuilder<unknown> {
+  return sql`coalesce(sum(good::float8) filter (where minute >= ${since}), 0) as ${sql.ref(`g${i}`)},
+    coalesce(sum(total::float8) filter (where minute >= ${since}), 0) as ${sql.ref(`t${i}`)}`;
+}
+
 /** Good/total of `slo` over each window ending at `end` (exclusive), in one pass over the longest. */
 export async function windowCounts(
   db: Kysely<SloDatabase>,
@@ -167,11 +176,7 @@ export async function windowCounts(
   end: Date,
 ): Promise<Map<number, Counts>> {
   const longest = Math.max(...windows);
-  const columns = windows.map((ms, i) => {
-    const from = new Date(end.getTime() - ms);
-    return sql`coalesce(sum(good::float8) filter (where minute >= ${from}), 0) as ${sql.ref(`g${i}`)},
-      coalesce(sum(total::float8) filter (where minute >= ${from}), 0) as ${sql.ref(`t${i}`)}`;
-  });
+  const columns = windows.map((ms, i) => sumsSince(sql`${new Date(end.getTime() - ms)}`, i));
   const r = await sql<Record<string, number>>`
     select ${sql.join(columns)} from slo.buckets
     where slo = ${slo} and minute >= ${new Date(end.getTime() - longest)} and minute < ${end}`.execute(db);
@@ -191,13 +196,8 @@ export async function historyBins(
   to: Date,
   res: HistoryResolution,
 ): Promise<Bin[]> {
-  // Sums in float8 (exact below 2^53) and bins as timestamps: numeric arithmetic (sum of bigint,
-  // epoch of every row) took most of the query's time.
-  const tails = res.tails.map((w, k) => {
-    const tailStart = sql`b + make_interval(secs => ${(res.binMs - w) / 1000})`;
-    return sql`coalesce(sum(good::float8) filter (where minute >= ${tailStart}), 0) as ${sql.ref(`g${k}`)},
-      coalesce(sum(total::float8) filter (where minute >= ${tailStart}), 0) as ${sql.ref(`t${k}`)}`;
-  });
+  // Bins as timestamps: the epoch of every row, in numeric, cost as much as the sums did.
+  const tails = res.tails.map((w, k) => sumsSince(sql`b + make_interval(secs => ${(res.binMs - w) / 1000})`, k));
   const r = await sql<Record<string, number>>`
     select (extract(epoch from b) * 1000)::float8 as start,
            sum(good::float8) as good, sum(total::float8) as total${tails.length > 0 ? sql`, ${sql.join(tails)}` : sql``}
