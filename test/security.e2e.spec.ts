@@ -395,6 +395,13 @@ describe('what a user may not do, the server refuses', () => {
     }
   });
 
+  it('no service was refused anything it does under its own user (no permission error logged)', () => {
+    for (const [name, p] of procs) {
+      const refused = p.logs.filter((l) => /permission/i.test(JSON.stringify(l)));
+      expect(refused, name).toEqual([]);
+    }
+  });
+
   it('no password reaches a log line of any service', async () => {
     const secrets = [...Object.values(passwords), dbPassword];
     for (const [name, p] of procs) {

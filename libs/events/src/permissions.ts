@@ -215,6 +215,21 @@ export function permissionsFor(role: NatsRole, ns: Namespace = defaultNamespace)
         subscribe: { allow: [inbox] },
       };
     }
+    case 'slo-engine': {
+      // Its durable, and a replay of its own alerts at start (to resolve those it no longer holds).
+      const own = serviceConsumers[role];
+      const read = readAccess(ns, ['slo.burn'], false, own);
+      return {
+        publish: {
+          allow: [
+            ...read.publish.allow,
+            ...own.flatMap((d) => [...consumerAccess(ns.stream, d), `${ns.deadLetterPrefix}.${d}`]),
+          ],
+          deny: read.publish.deny ?? [],
+        },
+        subscribe: { allow: [inbox] },
+      };
+    }
     default: {
       const durables: readonly string[] = serviceConsumers[role];
       return {

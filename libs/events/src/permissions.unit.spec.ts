@@ -34,10 +34,24 @@ describe('NATS permissions', () => {
   it('each service pulls from its own durables only; readers are denied every service durable', () => {
     const ns = namespaceFor('t1');
     for (const [role, durables] of Object.entries(serviceConsumers)) {
-      const pulls = permissionsFor(role as keyof typeof serviceConsumers, ns).publish.allow.filter((s) =>
-        s.startsWith('$JS.API.CONSUMER.MSG.NEXT.'),
-      );
-      expect(pulls).toEqual(durables.map((d) => `$JS.API.CONSUMER.MSG.NEXT.EVENTS_t1.${d}`));
+      const p = permissionsFor(role as keyof typeof serviceConsumers, ns).publish;
+      const pulls = p.allow.filter((s) => s.startsWith('$JS.API.CONSUMER.MSG.NEXT.'));
+      const own = durables.map((d) => `$JS.API.CONSUMER.MSG.NEXT.EVENTS_t1.${d}`);
+      if (role !== 'slo-engine') {
+        expect(pulls, role).toEqual(own);
+        continue;
+      }
+      // The slo-engine also replays its alerts at start, through consumers of its own: any name
+      // but another service's durable, and only slo.burn.
+      expect(pulls, role).toEqual(['$JS.API.CONSUMER.MSG.NEXT.EVENTS_t1.*', ...own]);
+      expect(p.allow.filter((s) => s.startsWith('$JS.API.CONSUMER.CREATE.EVENTS_t1.*'))).toEqual([
+        '$JS.API.CONSUMER.CREATE.EVENTS_t1.*.t1.events.slo.burn',
+      ]);
+      for (const d of Object.values({ ...serviceConsumers, ...readerConsumers }).flat()) {
+        if ((durables as readonly string[]).includes(d)) continue;
+        for (const api of ['MSG.NEXT', 'DELETE']) expect(p.deny, d).toContain(`$JS.API.CONSUMER.${api}.EVENTS_t1.${d}`);
+        expect(p.deny, d).toContain(`$JS.ACK.EVENTS_t1.${d}.>`);
+      }
     }
     const deny = permissionsFor('tool', ns).publish.deny ?? [];
     for (const d of Object.values(serviceConsumers).flat()) {

@@ -14,7 +14,13 @@ import { sloEngineEnv } from './config.js';
 import { sliEventsCounter } from './metrics.js';
 import { slosRoutes } from './http.js';
 import { startScrapes } from './scrape.js';
-import { scheduleEvaluations, SLO_CONSUMER, startIngest, type SloEngineDeps } from './service.js';
+import {
+  resolveOrphanedAlerts,
+  scheduleEvaluations,
+  SLO_CONSUMER,
+  startIngest,
+  type SloEngineDeps,
+} from './service.js';
 import { migrateSlo, sloConnectionSettings, type SloDatabase } from './store.js';
 
 const SERVICE = 'slo-engine';
@@ -76,6 +82,10 @@ async function main(): Promise<void> {
     slos.values(),
   );
   observeConsumers(metrics, rt.nc, ns, [{ durable: SLO_CONSUMER.durable, running: consumer }]);
+  // A repair, not a precondition: when it fails the engine still counts and evaluates.
+  await resolveOrphanedAlerts({ ...deps, nc: rt.nc }).catch((e: unknown) =>
+    logger.error({ err: e }, 'could not look for alerts left firing (slo.burn replay); they stay open until resolved'),
+  );
   const stopEvaluations = scheduleEvaluations(deps, { graceMs: env.SLO_EVALUATION_GRACE_MS });
   const http = await startHttpServer({
     logger,

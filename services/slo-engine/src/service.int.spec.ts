@@ -21,7 +21,7 @@ import { createTestDatabase, ServiceProcess, waitFor } from '@vigil/testkit';
 import { parseSlo } from './config/slo.js';
 import { MINUTE_MS } from './core/sli.js';
 import { slosRoutes } from './http.js';
-import { evaluateAt, SLO_CONSUMER, startIngest, type SloEngineDeps } from './service.js';
+import { evaluateAt, resolveOrphanedAlerts, SLO_CONSUMER, startIngest, type SloEngineDeps } from './service.js';
 import { migrateSlo, type SloDatabase } from './store.js';
 
 const natsUrl = inject('natsUrl');
@@ -229,6 +229,92 @@ describe('slo-engine', () => {
         for (const t of r!.transitions) changes.push(`${m}:${t.state}:${t.severity}`);
       }
       expect(changes).toEqual(['21:resolved:page']);
+    } finally {
+      await db.destroy();
+    }
+  });
+
+  it('alerts left firing in the stream that the engine does not hold are resolved once, at start', async () => {
+    await using database = await createTestDatabase(databaseUrl, 'sloorphan');
+    await using f = await eventsFixture(natsUrl, { label: 'sloorphan' });
+    const { db } = createDb<SloDatabase>(database.url);
+    try {
+      await migrateOutbox(db);
+      await migrateSlo(db);
+      const T = Math.floor(Date.now() / MINUTE_MS) * MINUTE_MS - 60 * MINUTE_MS;
+      const burn = (slo: string, severity: 'page' | 'ticket', since: number, time: number, state = 'firing') =>
+        createEvent(
+          'slo.burn',
+          {
+            slo,
+            service: 'shop',
+            state: state as 'firing' | 'resolved',
+            severity,
+            objective: 99.9,
+            windows: [{ long: '1h', short: '5m', burnRateLong: 20, burnRateShort: 20, threshold: 14.4 }],
+            budgetRemaining: 0.4,
+            explanation: `${slo} ${severity} ${state}`,
+            since: new Date(since).toISOString(),
+            ...(state === 'resolved' ? { resolvedAt: new Date(time).toISOString() } : {}),
+          },
+          { source: 'vigil/slo-engine', subject: slo, time: new Date(time).toISOString() },
+        );
+      // What an earlier engine (with another database) and this one left in the stream.
+      for (const e of [
+        burn('checkout', 'page', T, T), // this database never saw it: forgotten
+        burn('checkout', 'ticket', T - 120 * MINUTE_MS, T - 120 * MINUTE_MS),
+        burn('checkout', 'ticket', T - 120 * MINUTE_MS, T - 60 * MINUTE_MS, 'resolved'), // closed
+        burn('search', 'ticket', T, T), // held
+        burn('search', 'page', T - 30 * MINUTE_MS, T - 30 * MINUTE_MS), // resolved by an evaluation since
+        burn('gone', 'page', T, T + 5 * MINUTE_MS), // its SLO was removed from the configuration
+      ]) {
+        await publishRaw(f, e, e.id);
+      }
+      await sql`insert into slo.evaluations values ('search', ${new Date(T + 10 * MINUTE_MS)})`.execute(db);
+      await sql`insert into slo.alerts values ('search', 'ticket', ${new Date(T)}, ${new Date(T)})`.execute(db);
+      const slo = (name: string) => parseSlo(sloText(`${name}-sli`).replace('checkout', name), `${name}.yaml`);
+      const now = new Date(T + 30 * MINUTE_MS);
+      const deps = {
+        db,
+        js: f.js,
+        nc: f.nc,
+        ns: f.ns,
+        slos: new Map([
+          ['checkout', slo('checkout')],
+          ['search', slo('search')],
+        ]),
+        logger: silentLogger,
+        clock: () => now,
+      };
+
+      const resolved = await resolveOrphanedAlerts(deps);
+      expect(resolved.map((r) => [r.episode.slo, r.episode.severity, r.reason])).toEqual([
+        ['checkout', 'page', 'forgotten'],
+        ['gone', 'page', 'unconfigured'],
+      ]);
+      const rows = await db.selectFrom('outbox.events').select(['subject', 'payload']).orderBy('seq').execute();
+      const written = rows.map((r) => JSON.parse(r.payload.toString()) as VigilEvent<'slo.burn'>);
+      expect(rows.map((r) => r.subject)).toEqual([subjectOf(f.ns, 'slo.burn'), subjectOf(f.ns, 'slo.burn')]);
+      expect(written.map((e) => e.data)).toEqual([
+        expect.objectContaining({
+          slo: 'checkout',
+          severity: 'page',
+          state: 'resolved',
+          since: new Date(T).toISOString(),
+          resolvedAt: now.toISOString(),
+          budgetRemaining: 0.4,
+        }),
+        expect.objectContaining({ slo: 'gone', severity: 'page', state: 'resolved', since: new Date(T).toISOString() }),
+      ]);
+      expect(written[1]!.data.explanation).toMatch(/SLO gone is no longer configured/);
+
+      // A restart (or a second instance) before the relay published them writes nothing again.
+      expect(await resolveOrphanedAlerts(deps)).toEqual([]);
+      expect(await db.selectFrom('outbox.events').select('seq').execute()).toHaveLength(2);
+      // The held alert and the one this engine resolved itself are untouched.
+      expect(await db.selectFrom('slo.alerts').select(['slo', 'severity']).execute()).toEqual([
+        { slo: 'search', severity: 'ticket' },
+      ]);
     } finally {
       await db.destroy();
     }

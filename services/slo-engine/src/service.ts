@@ -1,8 +1,10 @@
 import type { JetStreamClient } from '@nats-io/jetstream';
+import type { NatsConnection } from '@nats-io/nats-core';
 import type { Kysely } from 'kysely';
 import { SpanStatusCode, trace } from '@opentelemetry/api';
 import {
   createEvent,
+  replay,
   type ConsumerSpec,
   type EventData,
   type Logger,
@@ -15,13 +17,16 @@ import { everyMinute, formatDuration } from '@vigil/service-kit';
 import type { SloConfig } from './config/slo.js';
 import { decide, evaluationWindows, readSlo, windowsOf, type SloReading, type Transition } from './core/burn.js';
 import { checkHistoryRequest, resolutionOf, sloHistory, type SloHistory } from './core/history.js';
+import { openEpisodes, orphanReason, orphanResolution, type OpenEpisode, type OrphanReason } from './core/orphans.js';
 import { MINUTE_MS, observe, type Observation } from './core/sli.js';
 import { scrapeStates } from './scrape.js';
 import {
   addObservations,
   allFiring,
   claimEvaluation,
+  claimOrphan,
   firingAlerts,
+  heldAlert,
   historyBins,
   pruneBuckets,
   saveFiring,
@@ -144,6 +149,55 @@ export async function evaluateAt(deps: SloEngineDeps, at: Date): Promise<Evaluat
     });
   }
   return results;
+}
+
+export interface ResolvedOrphan {
+  readonly episode: OpenEpisode;
+  readonly reason: OrphanReason;
+}
+
+/**
+ * Resolves the alert episodes that the stream says fire but no evaluation of this engine will
+ * ever resolve: those of SLOs no longer configured, and those its database does not know (a new
+ * one, or one restored from before they fired). Without this, every reader of `slo.burn` (the
+ * status page, a pager bridge) would keep them open for as long as the stream keeps them. Run at
+ * start, before evaluations; each resolution is written once through the outbox.
+ */
+export async function resolveOrphanedAlerts(
+  deps: SloEngineDeps & { readonly nc: NatsConnection },
+): Promise<ResolvedOrphan[]> {
+  const burns: { data: EventData<'slo.burn'>; time: string }[] = [];
+  for await (const r of replay(deps.nc, {
+    start: { from: 'beginning' },
+    types: ['slo.burn'],
+    ns: deps.ns,
+    logger: deps.logger,
+  })) {
+    burns.push({ data: r.event.data, time: r.event.time ?? r.storedAt.toISOString() });
+  }
+  const outbox = createOutbox({ ns: deps.ns });
+  const resolved: ResolvedOrphan[] = [];
+  for (const episode of openEpisodes(burns)) {
+    const at = now(deps);
+    const reason = await deps.db.transaction().execute(async (tx) => {
+      const held = await heldAlert(tx, episode.slo, episode.severity);
+      const why = orphanReason(episode, { configured: deps.slos.has(episode.slo), ...held });
+      if (why === undefined || !(await claimOrphan(tx, episode, at))) return undefined;
+      const data = orphanResolution(episode, why, at.getTime());
+      await outbox.add(
+        tx,
+        createEvent('slo.burn', data, { source: SOURCE, subject: episode.slo, time: at.toISOString() }),
+      );
+      return why;
+    });
+    if (reason === undefined) continue;
+    deps.logger.warn(
+      { slo: episode.slo, severity: episode.severity, since: episode.last.since, reason },
+      'slo.burn resolved: an alert left firing that this engine does not hold',
+    );
+    resolved.push({ episode, reason });
+  }
+  return resolved;
 }
 
 const round = (x: number, digits: number) => Math.round(x * 10 ** digits) / 10 ** digits;

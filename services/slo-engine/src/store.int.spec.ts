@@ -70,7 +70,8 @@ describe('history bins in PostgreSQL', () => {
         insert into slo.buckets (slo, minute, good, total)
         select 'slo-' || s, timestamptz '2026-11-01' + i * interval '1 minute', i % 5, 5
         from generate_series(1, 1000) as i, generate_series(1, 20) as s`.execute(db);
-      expect(await migrateSlo(db)).toEqual(['0003_buckets_by_slo']);
+      expect(await migrateSlo(db)).toEqual(Object.keys(sloMigrations).filter((k) => k >= '0003'));
+      expect(Object.keys(sloMigrations)).toContain('0003_buckets_by_slo');
       const parts = await sql<{ n: number }>`
         select count(*)::int as n from pg_inherits where inhparent = 'slo.buckets'::regclass`.execute(db);
       expect(parts.rows[0]?.n).toBe(BUCKET_PARTITIONS);

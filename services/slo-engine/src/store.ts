@@ -33,8 +33,17 @@ export interface ScrapesTable {
   error_at: Date | null;
 }
 
+/** Alert episodes the engine resolved without holding them (see orphanReason): each once. */
+export interface OrphansTable {
+  slo: string;
+  severity: Severity;
+  since: Date;
+  resolved_at: Date;
+}
+
 export interface SloDatabase extends OutboxDatabase {
   'slo.buckets': BucketsTable;
+  'slo.orphans': OrphansTable;
   'slo.alerts': AlertsTable;
   'slo.evaluations': EvaluationsTable;
   'slo.scrapes': ScrapesTable;
@@ -104,6 +113,20 @@ export const sloMigrations: Record<string, Migration> = {
       // In minute order, as the ingest would have written them: each SLO's minutes in order.
       await sql`insert into slo.buckets select * from slo.buckets_0001 order by minute, slo`.execute(db);
       await sql`drop table slo.buckets_0001`.execute(db);
+    },
+  },
+  '0004_orphans': {
+    async up(db: Kysely<unknown>) {
+      // Its key makes the resolution of an orphan one event, however many instances start at once
+      // and however often one restarts before the relay published it.
+      await sql`
+        create table slo.orphans (
+          slo text not null,
+          severity text not null check (severity in ('page', 'ticket')),
+          since timestamptz not null,
+          resolved_at timestamptz not null,
+          primary key (slo, severity, since)
+        )`.execute(db);
     },
   },
 };
@@ -224,6 +247,45 @@ export async function firingAlerts(tx: Transaction<SloDatabase>, slo: string): P
       { severity: r.severity, since: r.since.getTime(), lastNotifiedAt: r.last_notified_at.getTime() },
     ]),
   );
+}
+
+/**
+ * What the engine holds of `slo` at `severity`, in the caller's transaction, with the SLO's
+ * evaluation row locked (when it has one) so that no evaluation changes it meanwhile.
+ */
+export async function heldAlert(
+  tx: Transaction<SloDatabase>,
+  slo: string,
+  severity: Severity,
+): Promise<{ heldSince: number | undefined; evaluatedAt: number | undefined }> {
+  const evaluation = await tx
+    .selectFrom('slo.evaluations')
+    .select('evaluated_at')
+    .where('slo', '=', slo)
+    .forUpdate()
+    .executeTakeFirst();
+  const alert = await tx
+    .selectFrom('slo.alerts')
+    .select('since')
+    .where('slo', '=', slo)
+    .where('severity', '=', severity)
+    .executeTakeFirst();
+  return { heldSince: alert?.since.getTime(), evaluatedAt: evaluation?.evaluated_at.getTime() };
+}
+
+/** Records the resolution of an orphaned episode; false when it was recorded before. */
+export async function claimOrphan(
+  tx: Transaction<SloDatabase>,
+  episode: { slo: string; severity: Severity; since: number },
+  at: Date,
+): Promise<boolean> {
+  const r = await tx
+    .insertInto('slo.orphans')
+    .values({ slo: episode.slo, severity: episode.severity, since: new Date(episode.since), resolved_at: at })
+    .onConflict((oc) => oc.columns(['slo', 'severity', 'since']).doNothing())
+    .returning('slo')
+    .executeTakeFirst();
+  return r !== undefined;
 }
 
 /** Replaces the firing alerts of `slo` with `firing`. */
