@@ -1,5 +1,15 @@
 import Docker from 'dockerode';
 import type { ContainerInspectInfo } from 'dockerode';
+import { engineCall, setEnginePolicy, type EnginePolicyOptions } from './policy.js';
+
+export {
+  DockerUnavailableError,
+  engineAddress,
+  engineCall,
+  setEnginePolicy,
+  type EngineCallOptions,
+  type EnginePolicyOptions,
+} from './policy.js';
 
 export type { ContainerCreateOptions, ContainerInspectInfo } from 'dockerode';
 /** A Docker Engine API client (dockerode). */
@@ -10,9 +20,16 @@ export const defaultDockerHost = 'unix:///var/run/docker.sock';
 
 /**
  * Connects to the Docker Engine API at `host`: `unix:///path/to/docker.sock`, a bare socket path,
- * or `tcp://host:port` / `http(s)://host:port`. Nothing is sent until the first call.
+ * or `tcp://host:port` / `http(s)://host:port`. Nothing is sent until the first call. Every call
+ * through {@link engineCall} is bounded by `policy` (timeout, breaker, retries of reads).
  */
-export function connectDocker(host: string = defaultDockerHost): DockerClient {
+export function connectDocker(host: string = defaultDockerHost, policy: EnginePolicyOptions = {}): DockerClient {
+  const docker = dockerAt(host);
+  setEnginePolicy(docker, policy);
+  return docker;
+}
+
+function dockerAt(host: string): DockerClient {
   if (host.startsWith('/')) return new Docker({ socketPath: host });
   const url = parseHost(host);
   if (url.protocol === 'unix:') return new Docker({ socketPath: url.pathname });
@@ -52,11 +69,6 @@ export function describeSelector(selector: ContainerSelector): string {
   return parts.join(', ');
 }
 
-/** The engine could not be reached or refused a call; the message says which engine and why. */
-export class DockerUnavailableError extends Error {
-  readonly code = 'DOCKER_UNAVAILABLE';
-}
-
 /**
  * Every container (running or not) that `selector` matches, inspected. The engine's own name
  * filter matches substrings, so names are compared exactly here.
@@ -70,13 +82,17 @@ export async function findContainers(
   if (selector.name !== undefined) filters['name'] = [selector.name];
   const labels = Object.entries(selector.labels ?? {});
   if (labels.length > 0) filters['label'] = labels.map(([k, v]) => `${k}=${v}`);
-  const listed = await engineCall(docker, () =>
-    docker.listContainers({ all: true, filters, ...(options.signal ? { abortSignal: options.signal } : {}) }),
-  );
+  const listed = await engineCall(docker, (abortSignal) => docker.listContainers({ all: true, filters, abortSignal }), {
+    idempotent: true,
+    ...(options.signal ? { signal: options.signal } : {}),
+  });
   const wanted = selector.name === undefined ? listed : listed.filter((c) => c.Names.includes(`/${selector.name}`));
   const inspected = await Promise.all(
     wanted.map((c) =>
-      engineCall(docker, () => docker.getContainer(c.Id).inspect()).catch((e: unknown) => {
+      engineCall(docker, (abortSignal) => docker.getContainer(c.Id).inspect({ abortSignal }), {
+        idempotent: true,
+        ...(options.signal ? { signal: options.signal } : {}),
+      }).catch((e: unknown) => {
         // Removed between list and inspect: it no longer matches.
         if (statusOf(e) === 404) return undefined;
         throw e;
@@ -101,25 +117,6 @@ export function isRootUser(user: string | undefined): boolean {
 export function statusOf(e: unknown): number | undefined {
   const status = (e as { statusCode?: unknown } | null)?.statusCode;
   return typeof status === 'number' ? status : undefined;
-}
-
-/** Runs one engine call; connection failures become a DockerUnavailableError naming the engine. */
-export async function engineCall<T>(docker: DockerClient, call: () => Promise<T>): Promise<T> {
-  try {
-    return await call();
-  } catch (e) {
-    const code = (e as { code?: unknown } | null)?.code;
-    if (typeof code === 'string' && ['ECONNREFUSED', 'ENOENT', 'EACCES', 'ECONNRESET', 'EHOSTUNREACH'].includes(code)) {
-      throw new DockerUnavailableError(`no Docker engine at ${engineAddress(docker)} (${code})`, { cause: e });
-    }
-    throw e;
-  }
-}
-
-function engineAddress(docker: DockerClient): string {
-  const modem = docker.modem as { socketPath?: unknown; host?: unknown; port?: unknown; protocol?: unknown };
-  if (typeof modem.socketPath === 'string') return `unix://${modem.socketPath}`;
-  return `${String(modem.protocol)}://${String(modem.host)}:${String(modem.port)}`;
 }
 
 export { isAllowedDockerRead, startReadOnlyDockerProxy, type ReadOnlyProxyOptions } from './proxy.js';

@@ -1,5 +1,6 @@
 import {
   engineCall,
+  type EngineCallOptions,
   statusOf,
   type ContainerCreateOptions,
   type ContainerInspectInfo,
@@ -8,6 +9,7 @@ import {
 import type { Candidate } from './core/gate.js';
 import { describeAction, type Action } from './core/plan.js';
 import type { Target } from './store.js';
+import { VigilError } from '@vigil/events';
 
 /** Labels on every helper container, so a rollback (or a person) can find them. */
 export const helperLabels = {
@@ -20,7 +22,7 @@ export const helperLabels = {
  * An action the engine refused or that did not take effect; permanent for this experiment (it is
  * rolled back and reported), the message says which action, on what, and why.
  */
-export class ActionError extends Error {
+export class ActionError extends VigilError {
   readonly code = 'CHAOS_ACTION_FAILED';
 }
 
@@ -46,15 +48,25 @@ export interface ChaosEngine {
 }
 
 export function dockerEngine(docker: DockerClient, o: EngineOptions): ChaosEngine {
-  const call = <T>(fn: () => Promise<T>) => engineCall(docker, fn);
+  const call = <T>(fn: (abortSignal: AbortSignal) => Promise<T>, opts?: EngineCallOptions) =>
+    engineCall(docker, fn, opts);
+  const read = { idempotent: true } as const;
+  // A stop or restart waits for the container's own stop timeout before the engine answers.
+  const stopping = { timeoutMs: ((o.stopTimeoutSeconds ?? 10) + 30) * 1000 };
   const fail = (action: Action, target: Target, e: unknown): never => {
     const msg = (e as { json?: { message?: string } }).json?.message ?? (e as Error).message;
     throw new ActionError(`${describeAction(action)} on ${target.name}: ${msg}`, { cause: e });
   };
   /** Runs `fn`, treating the engine statuses in `fine` as "already in the wanted state". */
-  const tolerate = async (action: Action, target: Target, fine: readonly number[], fn: () => Promise<unknown>) => {
+  const tolerate = async (
+    action: Action,
+    target: Target,
+    fine: readonly number[],
+    fn: (abortSignal: AbortSignal) => Promise<unknown>,
+    opts?: EngineCallOptions,
+  ) => {
     try {
-      await call(fn);
+      await call(fn, opts);
     } catch (e) {
       const status = statusOf(e);
       if (status !== undefined && fine.includes(status)) return;
@@ -64,7 +76,8 @@ export function dockerEngine(docker: DockerClient, o: EngineOptions): ChaosEngin
 
   async function helperImage(): Promise<void> {
     try {
-      await call(() => docker.getImage(o.helperImage).inspect());
+      // (dockerode cannot abort an image inspect: the timeout alone bounds it.)
+      await call(() => docker.getImage(o.helperImage).inspect(), read);
     } catch (e) {
       if (statusOf(e) !== 404) throw e;
       throw new ActionError(
@@ -86,11 +99,11 @@ export function dockerEngine(docker: DockerClient, o: EngineOptions): ChaosEngin
       },
       HostConfig: { NetworkMode: `container:${target.id}`, CapAdd: ['NET_ADMIN'], CapDrop: ['ALL'] },
     };
-    const helper = await call(() => docker.createContainer(options));
+    const helper = await call((abortSignal) => docker.createContainer({ ...options, abortSignal }));
     try {
-      await call(() => helper.start());
-      const { StatusCode } = (await call(() => helper.wait())) as { StatusCode: number };
-      const logs = await call(() => helper.logs({ stdout: true, stderr: true }));
+      await call((abortSignal) => helper.start({ abortSignal }));
+      const { StatusCode } = (await call((abortSignal) => helper.wait({ abortSignal }))) as { StatusCode: number };
+      const logs = await call((abortSignal) => helper.logs({ stdout: true, stderr: true, abortSignal }), read);
       const output = demux(logs).trim();
       if (StatusCode !== 0) {
         throw new ActionError(
@@ -101,14 +114,17 @@ export function dockerEngine(docker: DockerClient, o: EngineOptions): ChaosEngin
       }
       return output;
     } finally {
-      await helper.remove({ force: true }).catch(() => undefined);
+      await call((abortSignal) => helper.remove({ force: true, abortSignal })).catch(() => undefined);
     }
   }
 
   async function stressStart(experimentId: string, target: Target, action: Extract<Action, { op: 'stress-start' }>) {
     await helperImage();
-    const info = await call(() => docker.getContainer(target.id).inspect());
-    const engine = (await call(() => docker.info())) as { CgroupDriver?: string; CgroupVersion?: string };
+    const info = await call((abortSignal) => docker.getContainer(target.id).inspect({ abortSignal }), read);
+    const engine = (await call(() => docker.info(), read)) as {
+      CgroupDriver?: string;
+      CgroupVersion?: string;
+    };
     // With cgroup v1 and the cgroupfs driver the helper can live inside the target's cgroup, so
     // its load counts against the target's CPU and memory limits, as Pumba does it.
     const nested = engine.CgroupDriver === 'cgroupfs' && engine.CgroupVersion !== '2';
@@ -136,13 +152,14 @@ export function dockerEngine(docker: DockerClient, o: EngineOptions): ChaosEngin
         ...(nested ? { CgroupParent: parent } : {}),
       },
     };
-    const helper = await call(() => docker.createContainer(options));
-    await call(() => helper.start());
+    const helper = await call((abortSignal) => docker.createContainer({ ...options, abortSignal }));
+    await call((abortSignal) => helper.start({ abortSignal }));
   }
 
   async function removeHelpers(experimentId: string, target: Target, role: 'stress' | 'netem') {
-    const found = await call(() =>
+    const found = await call((abortSignal) =>
       docker.listContainers({
+        abortSignal,
         all: true,
         filters: {
           label: [
@@ -154,8 +171,8 @@ export function dockerEngine(docker: DockerClient, o: EngineOptions): ChaosEngin
       }),
     );
     for (const c of found) {
-      await tolerate({ op: 'stress-stop' }, target, [404, 409], () =>
-        docker.getContainer(c.Id).remove({ force: true }),
+      await tolerate({ op: 'stress-stop' }, target, [404, 409], (abortSignal) =>
+        docker.getContainer(c.Id).remove({ force: true, abortSignal }),
       );
     }
   }
@@ -165,7 +182,7 @@ export function dockerEngine(docker: DockerClient, o: EngineOptions): ChaosEngin
 
   return {
     async candidates() {
-      const list = await call(() => docker.listContainers({ all: true }));
+      const list = await call((abortSignal) => docker.listContainers({ all: true, abortSignal }), read);
       return list.map((c) => {
         const names = c.Names.map((n) => n.replace(/^\//, ''));
         // A link adds `<linker>/<alias>` names, listed in any order; the own name has no slash.
@@ -182,7 +199,7 @@ export function dockerEngine(docker: DockerClient, o: EngineOptions): ChaosEngin
 
     async prepare(target, action) {
       if (action.op !== 'disconnect') return undefined;
-      const info = await call(() => docker.getContainer(target.id).inspect());
+      const info = await call((abortSignal) => docker.getContainer(target.id).inspect({ abortSignal }), read);
       const endpoint = info.NetworkSettings.Networks[action.network];
       if (endpoint === undefined) {
         throw new ActionError(`${target.name} is not connected to network ${action.network}`);
@@ -200,21 +217,33 @@ export function dockerEngine(docker: DockerClient, o: EngineOptions): ChaosEngin
       const c = docker.getContainer(target.id);
       switch (action.op) {
         case 'kill':
-          return tolerate(action, target, [], () => c.kill({ signal: action.signal }));
+          return tolerate(action, target, [], (abortSignal) => c.kill({ signal: action.signal, abortSignal }));
         case 'stop':
-          return tolerate(action, target, [304], () => c.stop({ t: o.stopTimeoutSeconds ?? 10 }));
+          return tolerate(
+            action,
+            target,
+            [304],
+            (abortSignal) => c.stop({ t: o.stopTimeoutSeconds ?? 10, abortSignal }),
+            stopping,
+          );
         case 'start':
-          return tolerate(action, target, [304], () => c.start());
+          return tolerate(action, target, [304], (abortSignal) => c.start({ abortSignal }));
         case 'restart':
-          return tolerate(action, target, [], () => c.restart({ t: o.stopTimeoutSeconds ?? 10 }));
+          return tolerate(
+            action,
+            target,
+            [],
+            (abortSignal) => c.restart({ t: o.stopTimeoutSeconds ?? 10, abortSignal }),
+            stopping,
+          );
         case 'pause':
-          return tolerate(action, target, [], () => c.pause());
+          return tolerate(action, target, [], (abortSignal) => c.pause({ abortSignal }));
         case 'unpause':
           // 409: not paused (any more) — the state the rollback wants.
-          return tolerate(action, target, [409], () => c.unpause());
+          return tolerate(action, target, [409], (abortSignal) => c.unpause({ abortSignal }));
         case 'disconnect':
-          return tolerate(action, target, [], () =>
-            docker.getNetwork(action.network).disconnect({ Container: target.id, Force: true }),
+          return tolerate(action, target, [], (abortSignal) =>
+            docker.getNetwork(action.network).disconnect({ Container: target.id, Force: true, abortSignal }),
           );
         case 'connect': {
           const d = (detail ?? {}) as { aliases?: string[]; ipv4?: string | null; ipv6?: string | null };
@@ -223,15 +252,18 @@ export function dockerEngine(docker: DockerClient, o: EngineOptions): ChaosEngin
             ...(d.ipv6 ? { IPv6Address: d.ipv6 } : {}),
           };
           // 403: already connected.
-          return tolerate(action, target, [403, 409], () =>
-            docker.getNetwork(action.network).connect({
+          return tolerate(action, target, [403, 409], (abortSignal) => {
+            // dockerode takes abortSignal here, though its types do not say so.
+            const options = {
+              abortSignal,
               Container: target.id,
               EndpointConfig: {
                 ...(d.aliases && d.aliases.length > 0 ? { Aliases: d.aliases } : {}),
                 ...(Object.keys(ipam).length > 0 ? { IPAMConfig: ipam } : {}),
               },
-            }),
-          );
+            };
+            return docker.getNetwork(action.network).connect(options);
+          });
         }
         case 'netem-add': {
           const spec =
@@ -246,7 +278,7 @@ export function dockerEngine(docker: DockerClient, o: EngineOptions): ChaosEngin
           return;
         }
         case 'netem-remove': {
-          const info = await call(() => c.inspect()).catch((e: unknown) => {
+          const info = await call((abortSignal) => c.inspect({ abortSignal }), read).catch((e: unknown) => {
             if (statusOf(e) === 404) return undefined;
             throw e;
           });
@@ -269,7 +301,7 @@ export function dockerEngine(docker: DockerClient, o: EngineOptions): ChaosEngin
     async health(target) {
       let info: ContainerInspectInfo;
       try {
-        info = await call(() => docker.getContainer(target.id).inspect());
+        info = await call((abortSignal) => docker.getContainer(target.id).inspect({ abortSignal }), read);
       } catch (e) {
         if (statusOf(e) === 404) return { ok: false, state: 'removed' };
         throw e;
@@ -299,7 +331,11 @@ export function dockerEngine(docker: DockerClient, o: EngineOptions): ChaosEngin
  */
 async function stoppedProcesses(docker: DockerClient, id: string): Promise<string[] | undefined> {
   try {
-    const top = (await engineCall(docker, () => docker.getContainer(id).top({ ps_args: 'o pid,stat' }))) as {
+    const top = (await engineCall(
+      docker,
+      (abortSignal) => docker.getContainer(id).top({ ps_args: 'o pid,stat', abortSignal }),
+      { idempotent: true },
+    )) as {
       Titles?: string[];
       Processes?: string[][];
     };
