@@ -1,6 +1,6 @@
 import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { namespaceFor, type Namespace } from '@vigil/events';
+import { isNotFound, namespaceFor, type Namespace } from '@vigil/events';
 import { natsAuthOptions, redactUrl } from '@vigil/service-kit';
 import type { CliEnv } from './config.js';
 
@@ -51,7 +51,7 @@ export async function requireStream(bus: Bus, stream: string): Promise<void> {
   try {
     await bus.jsm.streams.info(stream);
   } catch (e) {
-    if (/not found/i.test((e as Error).message)) {
+    if (isNotFound(e)) {
       throw new Error(
         `there is no stream ${stream} at ${bus.url}: start the stack with vigil up (it creates the streams), or check NATS_URL and VIGIL_NAMESPACE`,
       );

@@ -1,3 +1,4 @@
+import { isPermissionDenied } from '@vigil/events';
 import type { Bus } from '../bus.js';
 import { table, type Output } from '../output.js';
 
@@ -15,7 +16,7 @@ export async function streamsCommand(bus: Bus, o: { json: boolean }, out: Output
       await listConsumers(bus, s.config.name, consumers);
     } catch (e) {
       // A least-privilege user (tool) may see a stream but not who consumes it.
-      if (!/permissions? violation/i.test((e as Error).message)) throw e;
+      if (!isPermissionDenied(e)) throw e;
       hidden = true;
     }
     streams.push({

@@ -1,23 +1,83 @@
 /**
- * Errors of @vigil/events. Each has a stable `code`; the consume wrapper decides from the class
- * whether a message is acked, retried (nak) or dead-lettered. Guards use a brand property rather
- * than `instanceof` so that they survive two copies of this package in one process.
+ * vigil's errors. Each has a stable `code` from {@link errorCodes} and its class's name as `name`
+ * (so logs say `PlanError`, not `Error`). For @vigil/events' own errors the consume wrapper decides
+ * from the class whether a message is acked, retried (nak) or dead-lettered. Guards use a brand
+ * property rather than `instanceof` so that they survive two copies of this package in one process.
  */
 
 const brand = Symbol.for('vigil.events.error');
+const vigilBrand = Symbol.for('vigil.error');
 
-/** How the consume wrapper treats a failure. */
-export type Disposition = 'retry' | 'dead-letter';
+/**
+ * Every code a vigil error carries, and what it means. Logs, HTTP answers and dead letters show
+ * the code; this table is where a reader looks it up.
+ */
+export const errorCodes = {
+  // Events: decoding, publishing, topology, handlers (@vigil/events)
+  NOT_A_CLOUDEVENT: 'the message is not a CloudEvent (wrong content type, unreadable body)',
+  INVALID_ENVELOPE: 'a CloudEvents context attribute is missing or invalid',
+  UNKNOWN_EVENT_TYPE: "the event's type is not in the registry",
+  TYPE_SUBJECT_MISMATCH: "the event arrived on another type's subject",
+  EVENT_TIME_OUT_OF_RANGE: 'a time in the event lies too far in the future or the past',
+  INVALID_EVENT_DATA: "the event's data does not match its type's schema",
+  EVENT_TOO_LARGE: 'the event body is over the size limit',
+  TOPOLOGY_CONFLICT: 'a stream or consumer exists with a configuration vigil does not change',
+  PUBLISH_FAILED: 'JetStream did not acknowledge a publish',
+  PERMANENT: 'a handler failed in a way no retry fixes: dead-lettered',
+  TRANSIENT: 'a handler asked for a retry',
+  // Configuration and start (@vigil/service-kit, @vigil/outbox)
+  CONFIG_INVALID: 'the environment has bad or missing variables',
+  CONFIG_FILE_INVALID: 'a configuration file cannot be used',
+  MIGRATION_FAILED: "a schema's migrations failed",
+  BAD_REQUEST: 'an HTTP request cannot be served as sent (400)',
+  // Docker Engine API (@vigil/docker)
+  DOCKER_UNAVAILABLE: 'the Docker engine could not be reached, or did not answer in time',
+  // Validator
+  CHECK_ERROR: 'a check could not run (reported as ERROR)',
+  NOTHING_TO_SCORE: 'no check of the run applied where it ran',
+  UNKNOWN_SUITE: 'validation.requested names no configured suite',
+  UNKNOWN_COMPONENT: 'validation.requested names a component its suite does not have',
+  RATE_LIMITED: 'validation.requested came over the per-suite rate limit',
+  // Chaos
+  CHAOS_ACTION_FAILED: 'the engine refused or failed a fault or rollback step',
+  PLAN_INVALID: "a chaos request's parameters do not fit its kind",
+  CRON_INVALID: 'a cron expression of a chaos schedule cannot be parsed',
+  // SLO engine
+  HISTORY_REQUEST_INVALID: 'an SLO history request cannot be served as asked (400)',
+  SCRAPE_FAILED: 'a scraped SLI gave no reading; nothing was counted',
+  SELECTOR_INVALID: 'a PromQL selector of a scraped SLI cannot be parsed',
+  // Anomaly
+  MODEL_FORMAT: 'a saved isolation forest cannot be loaded',
+  CSV_INVALID: 'a backtest CSV file cannot be read',
+  // Outbox relay
+  PUBLISH_REJECTED: 'JetStream refused a message with an API error',
+  PUBLISH_UNANSWERED: 'no stream answered a publish, or no acknowledgement came in time',
+  PUBLISH_BATCH_TRANSIENT: 'rows of a batch were not acknowledged this round; retried',
+} as const;
 
-export abstract class VigilEventsError extends Error {
-  readonly [brand] = true;
-  abstract readonly code: string;
-  abstract readonly disposition: Disposition;
+export type ErrorCode = keyof typeof errorCodes;
+
+/** The base of every vigil error: a `code` from {@link errorCodes}, and `name` set to the class's. */
+export abstract class VigilError extends Error {
+  readonly [vigilBrand] = true;
+  abstract readonly code: ErrorCode;
 
   constructor(message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.name = new.target.name;
   }
+}
+
+export function isVigilError(e: unknown): e is VigilError {
+  return typeof e === 'object' && e !== null && (e as Record<symbol, unknown>)[vigilBrand] === true;
+}
+
+/** How the consume wrapper treats a failure. */
+export type Disposition = 'retry' | 'dead-letter';
+
+export abstract class VigilEventsError extends VigilError {
+  readonly [brand] = true;
+  abstract readonly disposition: Disposition;
 }
 
 export function isVigilEventsError(e: unknown): e is VigilEventsError {
@@ -132,13 +192,13 @@ export class TopologyConflictError extends VigilEventsError {
  * The message is dead-lettered at once with this error's message as the reason.
  */
 export class PermanentError extends VigilEventsError {
-  readonly code: string = 'PERMANENT';
+  readonly code: ErrorCode = 'PERMANENT';
   readonly disposition = 'dead-letter';
 }
 
 /** Thrown by a handler to ask for a retry explicitly; any unclassified error is treated the same. */
 export class TransientError extends VigilEventsError {
-  readonly code: string = 'TRANSIENT';
+  readonly code: ErrorCode = 'TRANSIENT';
   readonly disposition = 'retry';
 }
 

@@ -1,5 +1,5 @@
 import { headers as createHeaders } from '@nats-io/nats-core';
-import { jetstreamManager } from '@nats-io/jetstream';
+import { AckPolicy, DeliverPolicy, jetstreamManager } from '@nats-io/jetstream';
 import fc from 'fast-check';
 import { describe, expect, inject, it } from 'vitest';
 import { waitFor } from '@vigil/testkit';
@@ -489,9 +489,47 @@ describe('topology', () => {
     expect((await jsm.streams.info(f.ns.stream)).config.max_age).toBe(604_800_000_000_000);
     expect(await ensureConsumer(f.nc, { durable: 'c', types: ['slo.burn'] }, f.ns)).toBe('created');
     expect(await ensureConsumer(f.nc, { durable: 'c', types: ['slo.burn'] }, f.ns)).toBe('exists');
-    await expect(ensureConsumer(f.nc, { durable: 'c', types: ['chaos.requested'] }, f.ns)).rejects.toThrow(
-      /filter_subject: expected ".*chaos.requested"/,
-    );
+  });
+
+  it('a consumer whose spec changed is updated in place, keeping its position; one with a policy JetStream cannot change is made again from its ack floor', async () => {
+    await using f = await eventsFixture(natsUrl, { label: 'topoupd' });
+    const jsm = await jetstreamManager(f.nc);
+    const pub = createPublisher({ js: f.js, ns: f.ns, source: 'vigil/test' });
+    expect(await ensureConsumer(f.nc, { durable: 'c', types: ['slo.burn'] }, f.ns)).toBe('created');
+    for (let i = 0; i < 3; i++) await pub.publish('slo.burn', samples['slo.burn']);
+    const c = await f.js.consumers.get(f.ns.stream, 'c');
+    const first = await c.next({ expires: 5000 });
+    first?.ack();
+    await first?.ackAck();
+
+    // Other types and another ack wait: changed in place; what was acked stays acked.
+    const spec = { durable: 'c', types: ['chaos.requested' as const], ackWaitMs: 45_000, maxDeliver: 9 };
+    expect(await ensureConsumer(f.nc, spec, f.ns)).toBe('updated');
+    let info = await jsm.consumers.info(f.ns.stream, 'c');
+    expect(info.config.filter_subject).toBe(subjectOf(f.ns, 'chaos.requested'));
+    expect(info.config.ack_wait).toBe(45_000_000_000);
+    expect(info.config.max_deliver).toBe(10);
+    expect(info.ack_floor.stream_seq).toBe(first?.seq);
+    expect(await ensureConsumer(f.nc, spec, f.ns)).toBe('exists');
+
+    // Back to slo.burn, then made by hand with another ack policy: made again from the ack floor.
+    expect(await ensureConsumer(f.nc, { durable: 'c', types: ['slo.burn'] }, f.ns)).toBe('updated');
+    await jsm.consumers.delete(f.ns.stream, 'c');
+    await jsm.consumers.add(f.ns.stream, {
+      durable_name: 'c',
+      ack_policy: AckPolicy.All,
+      deliver_policy: DeliverPolicy.StartSequence,
+      opt_start_seq: 2,
+      filter_subject: subjectOf(f.ns, 'slo.burn'),
+    });
+    expect(await ensureConsumer(f.nc, { durable: 'c', types: ['slo.burn'] }, f.ns)).toBe('recreated');
+    info = await jsm.consumers.info(f.ns.stream, 'c');
+    expect(info.config.ack_policy).toBe(AckPolicy.Explicit);
+    expect(info.config.opt_start_seq).toBe(2);
+    const again = await (await f.js.consumers.get(f.ns.stream, 'c')).next({ expires: 5000 });
+    expect(again?.seq).toBe(2);
+    // Made again, it is as the spec says: the next start finds it so.
+    expect(await ensureConsumer(f.nc, { durable: 'c', types: ['slo.burn'] }, f.ns)).toBe('exists');
   });
 
   it('both streams have byte and message-size limits: a message over them is refused by the server; streams made without them get them', async () => {

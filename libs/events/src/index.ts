@@ -44,6 +44,10 @@ export {
   type WireMessage,
 } from './binding.js';
 export {
+  VigilError,
+  isVigilError,
+  errorCodes,
+  type ErrorCode,
   VigilEventsError,
   NotACloudEventError,
   InvalidEnvelopeError,
@@ -77,6 +81,10 @@ export {
   consumerConfig,
   supportsMultiFilter,
   DEFAULT_MAX_DELIVER,
+  jetStreamCodes,
+  jetStreamCodeOf,
+  isNotFound,
+  isPermissionDenied,
   type StreamOptions,
   type ConsumerSpec,
 } from './topology.js';
@@ -111,6 +119,7 @@ export {
 export { subscribe, privateDurableName, type Subscription, type SubscribeOptions } from './subscribe.js';
 export { silentLogger, type Logger } from './logger.js';
 export { valueAt, observedTime, itemsOf, itemFields, unknownFieldPath, type ItemKind } from './observed.js';
+export { consumers } from './consumers.js';
 export {
   permissionsFor,
   natsAuthorization,

@@ -1,4 +1,7 @@
+import { readerConsumers, resultTypes, serviceConsumers } from './consumers.js';
 import { defaultNamespace, eventTypes, subjectOf, type EventType, type Namespace } from './registry.js';
+
+export { readerConsumers, resultTypes, serviceConsumers };
 
 const eventTypeList: readonly EventType[] = eventTypes;
 
@@ -35,22 +38,6 @@ export const natsRoles: readonly NatsRole[] = [
   'admin',
 ];
 
-/** The durable consumers each service pulls from; no other user may pull from, ack for, or change them. */
-export const serviceConsumers = {
-  validator: ['validator'],
-  'slo-engine': ['slo-engine'],
-  anomaly: ['anomaly'],
-  chaos: ['chaos', 'chaos-aborts', 'chaos-validations'],
-} as const satisfies Partial<Record<NatsRole, readonly string[]>>;
-
-/**
- * Durables of services that read as any tool reads (ephemeral replay consumers besides); like the
- * ones above, no other user may pull from, ack for, or change them.
- */
-export const readerConsumers = {
-  status: ['status'],
-} as const satisfies Partial<Record<NatsRole, readonly string[]>>;
-
 /** Events users publish to ask for work; every other type is emitted by services through the relay. */
 export const requestTypes: readonly EventType[] = [
   'validation.requested',
@@ -61,16 +48,6 @@ export const requestTypes: readonly EventType[] = [
 
 /** Requests only `operator` may publish: faults in running systems, and stopping them. */
 export const operatorTypes: readonly EventType[] = ['chaos.requested', 'chaos.abort.requested'];
-
-/** What services report; tools may read these and nothing else. */
-export const resultTypes: readonly EventType[] = [
-  'validation.completed',
-  'slo.burn',
-  'chaos.started',
-  'chaos.completed',
-  'chaos.aborted',
-  'anomaly.detected',
-];
 
 export interface SubjectPermission {
   readonly allow: readonly string[];
@@ -98,6 +75,8 @@ function consumerAccess(stream: string, durable: string): string[] {
     `${api}.CREATE.${stream}.${durable}`,
     `${api}.CREATE.${stream}.${durable}.>`,
     `${api}.DURABLE.CREATE.${stream}.${durable}`,
+    // A consumer whose policy JetStream cannot change is made again (ensureConsumer).
+    `${api}.DELETE.${stream}.${durable}`,
     `${api}.MSG.NEXT.${stream}.${durable}`,
     `$JS.ACK.${stream}.${durable}.>`,
   ];

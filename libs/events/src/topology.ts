@@ -1,10 +1,11 @@
 import type { NatsConnection } from '@nats-io/nats-core';
-import { nanos } from '@nats-io/nats-core';
+import { nanos, PermissionViolationError } from '@nats-io/nats-core';
 import {
   AckPolicy,
   DeliverPolicy,
   DiscardPolicy,
   jetstreamManager,
+  JetStreamApiCodes,
   JetStreamApiError,
   RetentionPolicy,
   StorageType,
@@ -130,18 +131,43 @@ async function ensureStream(
     return 'created';
   } catch (e) {
     // Another service created it between our info and add: compare with what it made.
-    if (/already in use|already exists/i.test((e as Error).message)) return ensureStream(jsm, cfg);
+    if (jetStreamCodeOf(e) === jetStreamCodes.StreamNameInUse) return ensureStream(jsm, cfg);
     throw e;
   }
 }
 
-/** Stream (10059) or consumer (10014) not found. */
-export function isNotFound(e: unknown): boolean {
-  if (e instanceof JetStreamApiError) {
-    const code = e.apiError().err_code;
-    return code === 10059 || code === 10014;
+/**
+ * JetStream API error codes vigil acts on, by name: the ones nats.js names, and those it does
+ * not (the server's own names, from its errors.json).
+ */
+export const jetStreamCodes = {
+  ...JetStreamApiCodes,
+  /** JSStreamMessageExceedsMaximumErr: a message over the stream's max_msg_size. */
+  StreamMessageExceedsMaximum: 10054,
+  /** JSStreamNameExistErr: a stream of that name exists with another configuration. */
+  StreamNameInUse: 10058,
+} as const;
+
+/** The JetStream API error code of `e`, when it is a JetStream API error. */
+export function jetStreamCodeOf(e: unknown): number | undefined {
+  return e instanceof JetStreamApiError ? e.apiError().err_code : undefined;
+}
+
+/**
+ * The server refused a request for the user's permissions. nats.js reports it as a RequestError
+ * (or another error) caused by a PermissionViolationError, so the chain of causes is searched.
+ */
+export function isPermissionDenied(e: unknown): boolean {
+  for (let c: unknown = e, depth = 0; c instanceof Error && depth < 5; c = c.cause, depth++) {
+    if (c instanceof PermissionViolationError) return true;
   }
   return false;
+}
+
+/** Stream or consumer not found. */
+export function isNotFound(e: unknown): boolean {
+  const code = jetStreamCodeOf(e);
+  return code === jetStreamCodes.StreamNotFound || code === jetStreamCodes.ConsumerNotFound;
 }
 
 /**
@@ -212,41 +238,77 @@ export function consumerConfig(nc: NatsConnection, ns: Namespace, spec: Consumer
   };
 }
 
-const consumerFields = [
-  'ack_policy',
-  'deliver_policy',
-  'max_deliver',
-  'ack_wait',
-  'filter_subject',
-  'filter_subjects',
-  'max_ack_pending',
-];
+/** What JetStream changes on an existing consumer (nats-server 2.9+): updated in place. */
+const updatableConsumerFields = ['max_deliver', 'ack_wait', 'max_ack_pending'];
 
-/** Creates a durable pull consumer on EVENTS when missing; reports a conflicting one. */
+/** The subjects a consumer config filters on; several on 2.10+, one before. */
+function filtersOf(c: Record<string, unknown>): string[] {
+  const many = c['filter_subjects'];
+  if (Array.isArray(many) && many.length > 0) return many.map(String).sort();
+  const one = c['filter_subject'];
+  return typeof one === 'string' && one !== '' ? [one] : [];
+}
+
+/**
+ * What ensureConsumer did: made the consumer, found it as the spec says, changed it in place
+ * (filters, ack wait, deliveries, pending acks), or made it again from its first unacknowledged
+ * message (a policy JetStream cannot change, set by hand or by another version).
+ */
+export type ConsumerOutcome = 'created' | 'exists' | 'updated' | 'recreated';
+
+/**
+ * Makes the durable pull consumer on EVENTS match `spec`. A deployed service whose spec changed
+ * (new types, another ack wait) starts with its consumer updated in place, keeping its position.
+ * A consumer whose ack or deliver policy differs cannot be changed: it is deleted and made again,
+ * starting at its ack floor + 1, so nothing acknowledged is delivered again and nothing
+ * unacknowledged is lost (messages delivered and not yet acked come again, which idempotent
+ * handlers absorb).
+ */
 export async function ensureConsumer(
   nc: NatsConnection,
   spec: ConsumerSpec,
   ns: Namespace = defaultNamespace,
-): Promise<'created' | 'exists'> {
+): Promise<ConsumerOutcome> {
   const jsm = await jetstreamManager(nc);
   const cfg = consumerConfig(nc, ns, spec);
+  let info;
   try {
-    const info = await jsm.consumers.info(ns.stream, spec.durable);
-    const have = { ...info.config } as unknown as Record<string, unknown>;
-    if (
-      cfg.filter_subject !== undefined &&
-      have['filter_subject'] === undefined &&
-      Array.isArray(have['filter_subjects']) &&
-      have['filter_subjects'].length === 1
-    ) {
-      have['filter_subject'] = have['filter_subjects'][0];
-    }
-    const diff = differences(cfg, have, consumerFields);
-    if (diff.length > 0) throw new TopologyConflictError('consumer', `${ns.stream}/${spec.durable}`, diff);
-    return 'exists';
+    info = await jsm.consumers.info(ns.stream, spec.durable);
   } catch (e) {
     if (!isNotFound(e)) throw e;
+    await jsm.consumers.add(ns.stream, cfg);
+    return 'created';
   }
-  await jsm.consumers.add(ns.stream, cfg);
-  return 'created';
+  const have = info.config as unknown as Record<string, unknown>;
+  // A consumer made again by this function starts at a sequence: that is its "all".
+  const startsWell =
+    have['deliver_policy'] === DeliverPolicy.All || have['deliver_policy'] === DeliverPolicy.StartSequence;
+  if (have['ack_policy'] !== cfg.ack_policy || !startsWell) {
+    await jsm.consumers.delete(ns.stream, spec.durable);
+    await jsm.consumers.add(ns.stream, {
+      ...cfg,
+      deliver_policy: DeliverPolicy.StartSequence,
+      // Its first unacknowledged message: past the ack floor, and not before where it started.
+      opt_start_seq: Math.max(info.ack_floor.stream_seq + 1, Number(have['opt_start_seq'] ?? 0)),
+    });
+    return 'recreated';
+  }
+  const change: Partial<ConsumerConfig> = {};
+  for (const d of differences(cfg, have, updatableConsumerFields)) {
+    (change as Record<string, unknown>)[d.field] = d.expected;
+  }
+  const want = filtersOf(cfg);
+  const held = filtersOf(have);
+  if (want.join('\n') !== held.join('\n')) {
+    if (cfg.filter_subjects !== undefined) {
+      change.filter_subjects = cfg.filter_subjects;
+      if (typeof have['filter_subject'] === 'string' && have['filter_subject'] !== '') change.filter_subject = '';
+    } else {
+      change.filter_subject = cfg.filter_subject ?? '';
+      if (Array.isArray(have['filter_subjects']) && have['filter_subjects'].length > 0) change.filter_subjects = [];
+    }
+  }
+  if (Object.keys(change).length === 0) return 'exists';
+  await jsm.consumers.update(ns.stream, spec.durable, change);
+  return 'updated';
 }

@@ -1,5 +1,6 @@
 import {
   context as otelContext,
+  SpanStatusCode,
   trace,
   type Context,
   type Span,
@@ -101,5 +102,5 @@ export function messagingAttributes(args: {
 
 export function recordFailure(span: Span, e: unknown): void {
   span.recordException(e instanceof Error ? e : new Error(String(e)));
-  span.setStatus({ code: 2, message: e instanceof Error ? e.message : String(e) });
+  span.setStatus({ code: SpanStatusCode.ERROR, message: e instanceof Error ? e.message : String(e) });
 }

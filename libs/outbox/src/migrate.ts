@@ -1,8 +1,9 @@
 import { sql, type Kysely } from 'kysely';
 import { Migrator, type Migration, type MigrationProvider } from 'kysely/migration';
+import { VigilError } from '@vigil/events';
 
 /** Thrown when a schema's migrations fail; names the schema and the migration. */
-export class MigrationError extends Error {
+export class MigrationError extends VigilError {
   readonly code = 'MIGRATION_FAILED';
 }
 

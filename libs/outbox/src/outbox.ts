@@ -1,4 +1,4 @@
-import { context as otelContext, SpanKind, trace, type Tracer } from '@opentelemetry/api';
+import { context as otelContext, SpanKind, SpanStatusCode, trace, type Tracer } from '@opentelemetry/api';
 import type { Kysely, Transaction } from 'kysely';
 import {
   defaultNamespace,
@@ -54,7 +54,7 @@ export function createOutbox(o: OutboxOptions = {}): Outbox {
           .execute();
       } catch (e) {
         span.recordException(e as Error);
-        span.setStatus({ code: 2, message: (e as Error).message });
+        span.setStatus({ code: SpanStatusCode.ERROR, message: (e as Error).message });
         throw e;
       } finally {
         span.end();

@@ -2,7 +2,7 @@ import { readdir, readFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { parseDocument, type YAMLError } from 'yaml';
 import { z } from 'zod';
-import { describeIssues } from '@vigil/events';
+import { describeIssues, VigilError } from '@vigil/events';
 
 const units = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 } as const;
 
@@ -29,7 +29,7 @@ export function formatDuration(ms: number): string {
 }
 
 /** A config file that cannot be used; the message names the file and the path of each bad field. */
-export class ConfigFileError extends Error {
+export class ConfigFileError extends VigilError {
   readonly code = 'CONFIG_FILE_INVALID';
 }
 

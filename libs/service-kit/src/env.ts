@@ -1,4 +1,4 @@
-import { namespaceIdPattern } from '@vigil/events';
+import { namespaceIdPattern, VigilError } from '@vigil/events';
 import { z } from 'zod';
 
 /** Environment every service reads (in its main.ts only), with defaults and units. */
@@ -55,7 +55,7 @@ export const serviceEnv = z.object({
 });
 
 /** Thrown at start for a bad environment; names every bad variable. */
-export class ConfigError extends Error {
+export class ConfigError extends VigilError {
   readonly code = 'CONFIG_INVALID';
 }
 

@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Registry } from 'prom-client';
+import { VigilError } from '@vigil/events';
 
 export type ReadinessCheck = () => Promise<Record<string, boolean | string>>;
 
@@ -18,7 +19,9 @@ export interface HttpServerOptions {
 }
 
 /** A request that cannot be served as sent: answered 400 with this message. */
-class BadRequest extends Error {}
+class BadRequest extends VigilError {
+  readonly code = 'BAD_REQUEST';
+}
 
 /**
  * The `limit` query parameter of a listing route: a whole number from 1 to `max`, `byDefault`

@@ -19,5 +19,6 @@ export {
   interpolate,
 } from './config-files.js';
 export { startRuntime, type RuntimeOptions, type ServiceRuntime } from './runtime.js';
+export { runService, type ServiceDefinition, type StartedService } from './service.js';
 export { everyMinute } from './minutely.js';
 export { observeConsumers, type ObservedConsumer } from './consumer-metrics.js';

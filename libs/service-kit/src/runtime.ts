@@ -7,6 +7,7 @@ import type { z } from 'zod';
 import {
   ensureConsumer,
   ensureStreams,
+  isPermissionDenied,
   namespaceFor,
   type ConsumerSpec,
   type Namespace,
@@ -65,7 +66,7 @@ async function streamsReady(nc: NatsConnection, so: StreamOptions, logger: Logge
       await ensureStreams(nc, so);
       return;
     } catch (e) {
-      if (!/permissions violation/i.test((e as Error).message)) throw e;
+      if (!isPermissionDenied(e)) throw e;
       if (!waited) logger.warn('streams missing and this user may not create them: waiting for the outbox-relay');
       waited = true;
       await new Promise((r) => setTimeout(r, 1000));
@@ -100,7 +101,16 @@ export async function startRuntime<DB>(o: RuntimeOptions<DB>): Promise<ServiceRu
     },
     logger,
   );
-  for (const spec of o.consumers ?? []) await ensureConsumer(nc, spec, ns);
+  for (const spec of o.consumers ?? []) {
+    const outcome = await ensureConsumer(nc, spec, ns);
+    if (outcome === 'updated') logger.info({ durable: spec.durable }, 'consumer updated in place to its spec');
+    if (outcome === 'recreated') {
+      logger.warn(
+        { durable: spec.durable },
+        'consumer had a policy JetStream cannot change: made again from its first unacknowledged message',
+      );
+    }
+  }
   const probes = { nats: natsReadiness(nc), postgres: postgresReadiness(pool) };
   return {
     telemetry,

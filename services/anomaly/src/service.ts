@@ -1,6 +1,6 @@
 import type { JetStreamClient } from '@nats-io/jetstream';
 import { sql, type Kysely, type Transaction } from 'kysely';
-import { createEvent, type ConsumerSpec, type Logger, type Namespace, type RunningConsumer } from '@vigil/events';
+import { createEvent, consumers, type Logger, type Namespace, type RunningConsumer } from '@vigil/events';
 import { consumeIdempotent, createOutbox, perTransaction, type Outbox } from '@vigil/outbox';
 import { everyMinute } from '@vigil/service-kit';
 import { detectorOptions, type AnomalyConfig } from './config/anomaly.js';
@@ -21,7 +21,7 @@ import { hasRoomFor, lockSeries, saveSeries, unpackAux, type AnomalyDatabase, ty
  * The anomaly service's durable consumer: every type, because events per minute are counted for
  * every type; events no series uses only pass through the inbox.
  */
-export const ANOMALY_CONSUMER: ConsumerSpec = { durable: 'anomaly', ackWaitMs: 30_000 };
+export const ANOMALY_CONSUMER = consumers.anomaly;
 
 const SOURCE = 'vigil/anomaly';
 const MINUTE = 60_000;

@@ -20,8 +20,5 @@ export const chaosEnv = serviceEnv.extend({
   /** After this long without a lease renewal, a running experiment is taken over and rolled back. @default 15000 */
   CHAOS_LEASE_MS: z.coerce.number().int().min(500).max(600_000).default(15_000),
   /** Set to false to not request the schedules of chaos.yaml. @default true */
-  CHAOS_SCHEDULE: z
-    .enum(['true', 'false'])
-    .default('true')
-    .transform((v) => v === 'true'),
+  CHAOS_SCHEDULE: z.stringbool().default(true),
 });

@@ -1,10 +1,11 @@
+import { z } from 'zod';
 import { randomUUID } from 'node:crypto';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { JetStreamClient } from '@nats-io/jetstream';
 import { context as otelContext, SpanStatusCode, trace, type Context } from '@opentelemetry/api';
 import { sql, type Kysely, type Transaction } from 'kysely';
 import { DockerUnavailableError } from '@vigil/docker';
-import { createEvent, type ConsumerSpec, type Logger, type Namespace, type RunningConsumer } from '@vigil/events';
+import { createEvent, consumers, type Logger, type Namespace, type RunningConsumer } from '@vigil/events';
 import { consumeIdempotent, createOutbox } from '@vigil/outbox';
 import { everyMinute } from '@vigil/service-kit';
 import type { ChaosConfig } from './config/chaos.js';
@@ -26,21 +27,9 @@ import {
 } from './store.js';
 
 /** chaos.requested: gate, plan, start. */
-export const CHAOS_REQUESTS: ConsumerSpec & { types: ['chaos.requested'] } = {
-  durable: 'chaos',
-  types: ['chaos.requested'],
-  ackWaitMs: 60_000,
-};
-/** chaos.abort.requested, on its own consumer so an abort never waits behind a request. */
-export const CHAOS_ABORTS: ConsumerSpec & { types: ['chaos.abort.requested'] } = {
-  durable: 'chaos-aborts',
-  types: ['chaos.abort.requested'],
-};
-/** validation.completed: the scores the gate reads and recovery awaits. */
-export const CHAOS_VALIDATIONS: ConsumerSpec & { types: ['validation.completed'] } = {
-  durable: 'chaos-validations',
-  types: ['validation.completed'],
-};
+export const CHAOS_REQUESTS = consumers.chaosRequests;
+export const CHAOS_ABORTS = consumers.chaosAborts;
+export const CHAOS_VALIDATIONS = consumers.chaosValidations;
 
 const SOURCE = 'vigil/chaos';
 
@@ -198,7 +187,8 @@ export function startRequests(deps: ChaosDeps, runner: Runner): Promise<RunningC
           stop_reason: null,
           score_before: validation?.score ?? null,
           owner: dryRun ? null : runner.instanceId,
-          heartbeat_at: dryRun ? null : new Date(),
+          // The lease is kept in the database's time, which every instance shares (see the sweep).
+          heartbeat_at: dryRun ? null : sql<Date>`now()`,
           started_at: startedAt,
           injected_at: null,
           rolled_back_at: null,
@@ -502,9 +492,9 @@ async function runExperiment(
             });
             try {
               await engine.act(id, target, action, detail);
-              await settleStep(db, seq);
+              await settleStep(db, seq, now(deps));
             } catch (err) {
-              await settleStep(db, seq, messageOf(err));
+              await settleStep(db, seq, now(deps), messageOf(err));
               if (!(err instanceof ActionError) && !(err instanceof DockerUnavailableError)) throw err;
               outcome = 'failed';
               stopReason = `injection failed: ${messageOf(err)}`;
@@ -512,7 +502,7 @@ async function runExperiment(
             }
           }
         }
-        injectedAt = new Date();
+        injectedAt = now(deps);
         // 'holding' says the fault is in place: a failed or aborted injection goes straight to
         // the rollback, so nobody watching the phase takes a half-made fault for a held one.
         if (outcome !== 'failed' && !signal.aborted) {
@@ -528,7 +518,7 @@ async function runExperiment(
 
       await setPhase('rolling-back', injectedAt === undefined ? {} : { injected_at: injectedAt });
       const rollbackErrors = await rollback(deps, id, e.plan);
-      const rolledBackAt = new Date();
+      const rolledBackAt = now(deps);
       await setPhase('verifying', { rolled_back_at: rolledBackAt });
       logger.info({ errors: rollbackErrors }, `chaos ${e.kind}: rolled back${stopReason ? ` (${stopReason})` : ''}`);
 
@@ -619,7 +609,7 @@ async function rollback(deps: ChaosDeps, id: string, plan: Plan): Promise<string
         status: 'intended',
       });
       const err = await undo(deps, id, target, action, detail);
-      await settleStep(deps.db, seq, err);
+      await settleStep(deps.db, seq, now(deps), err);
       if (err !== undefined) errors.push(err);
     }
   }
@@ -634,13 +624,13 @@ async function undo(
   action: Action,
   detail: Record<string, unknown> | undefined,
 ): Promise<string | undefined> {
-  const deadline = Date.now() + deps.config.verification.timeout;
+  const deadline = performance.now() + deps.config.verification.timeout;
   for (;;) {
     try {
       await deps.engine.act(id, target, action, detail);
       return undefined;
     } catch (e) {
-      if (!(e instanceof DockerUnavailableError) || Date.now() > deadline) return messageOf(e);
+      if (!(e instanceof DockerUnavailableError) || performance.now() > deadline) return messageOf(e);
       deps.logger.warn(
         { err: e, experimentId: id },
         `${describeAction(action)} on ${target.name}: engine unreachable; retrying`,
@@ -662,7 +652,9 @@ async function verify(
 ): Promise<Recovery> {
   const { verification, policy } = deps.config;
   const pollMs = deps.pollMs ?? 250;
-  const start = Date.now();
+  // Time limits run on the monotonic clock: they measure waiting, which a wall clock set back (or
+  // a clock frozen by a test) would stretch without end. Timestamps come from deps.clock.
+  const start = performance.now();
   const details: string[] = [];
   let recovered = true;
   for (const t of targets) {
@@ -673,7 +665,7 @@ async function verify(
         .health(t)
         .catch((e: unknown) => ({ ok: false, state: `unreadable: ${messageOf(e)}` }));
       last = h.state;
-      if (h.ok || Date.now() > deadline) {
+      if (h.ok || performance.now() > deadline) {
         if (!h.ok) recovered = false;
         details.push(
           h.ok ? `${t.name}: ${h.state}` : `${t.name}: not recovered within ${verification.timeout / 1000}s (${last})`,
@@ -697,7 +689,7 @@ async function verify(
         { source: SOURCE, id: requestId, subject: id },
       ),
     );
-    const deadline = Date.now() + verification.validationTimeout;
+    const deadline = performance.now() + verification.validationTimeout;
     for (;;) {
       const v = await deps.db
         .selectFrom('chaos.validations')
@@ -711,7 +703,7 @@ async function verify(
         details.push(`validation ${suite}: ${v.status}, score ${v.score}${ok ? '' : ` (below ${policy.minScore})`}`);
         break;
       }
-      if (Date.now() > deadline) {
+      if (performance.now() > deadline) {
         recovered = false;
         details.push(`validation ${suite}: no result within ${verification.validationTimeout / 1000}s`);
         break;
@@ -719,7 +711,12 @@ async function verify(
       await delay(pollMs);
     }
   }
-  return { recovered, durationMs: Date.now() - start, details, ...(scoreAfter === undefined ? {} : { scoreAfter }) };
+  return {
+    recovered,
+    durationMs: Math.round(performance.now() - start),
+    details,
+    ...(scoreAfter === undefined ? {} : { scoreAfter }),
+  };
 }
 
 /**
@@ -752,6 +749,11 @@ export function scheduleExperiments(deps: ChaosDeps, o: { graceMs?: number } = {
   );
 }
 
+/** What the gate reads of the slo-engine's `GET /slos`. */
+const sloListAnswer = z.object({
+  slos: z.array(z.object({ name: z.string(), budget: z.object({ remainingPercent: z.number() }) })),
+});
+
 /** `GET <slo-engine>/slos` → each SLO's remaining budget, or why it could not be read. */
 export function sloBudgetsFrom(baseUrl: string, timeoutMs = 3000): () => Promise<SloBudgets> {
   const url = `${baseUrl.replace(/\/$/, '')}/slos`;
@@ -759,9 +761,15 @@ export function sloBudgetsFrom(baseUrl: string, timeoutMs = 3000): () => Promise
     try {
       const res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
       if (!res.ok) return { error: `GET ${url} answered ${res.status}` };
-      const body = (await res.json()) as { slos?: { name: string; budget: { remainingPercent: number } }[] };
-      if (!Array.isArray(body.slos)) return { error: `GET ${url}: no slos list in the answer` };
-      return body.slos.map((s) => ({ name: s.name, remainingPercent: s.budget.remainingPercent }));
+      // Checked, not cast: a budget the gate cannot read must refuse the experiment, never pass it.
+      const body = sloListAnswer.safeParse(await res.json());
+      if (!body.success) {
+        const issue = body.error.issues[0];
+        return {
+          error: `GET ${url}: not an SLO list (${issue?.path.join('.') || 'answer'}: ${issue?.message ?? 'invalid'})`,
+        };
+      }
+      return body.data.slos.map((s) => ({ name: s.name, remainingPercent: s.budget.remainingPercent }));
     } catch (e) {
       return { error: `GET ${url}: ${messageOf(e)}` };
     }

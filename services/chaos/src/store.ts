@@ -212,10 +212,11 @@ export async function journal(
   return Number(row.seq);
 }
 
-export async function settleStep(db: Db, seq: number, error?: string): Promise<void> {
+/** Marks a journal step done (or failed with `error`) at `at`. */
+export async function settleStep(db: Db, seq: number, at: Date, error?: string): Promise<void> {
   await db
     .updateTable('chaos.journal')
-    .set({ status: error === undefined ? 'done' : 'failed', error: error ?? null, at: new Date() })
+    .set({ status: error === undefined ? 'done' : 'failed', error: error ?? null, at })
     .where('seq', '=', seq)
     .execute();
 }

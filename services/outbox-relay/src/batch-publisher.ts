@@ -1,4 +1,5 @@
 import { createInbox, type MsgHdrs, type NatsConnection, type Subscription } from '@nats-io/nats-core';
+import { VigilError } from '@vigil/events';
 
 /** JetStream's answer to one publish. */
 export interface PubAck {
@@ -7,25 +8,25 @@ export interface PubAck {
   readonly duplicate: boolean;
 }
 
-/** JetStream refused the message (its API error); `errCode` 10054 means over the stream's max_msg_size. */
-export class PublishRejectedError extends Error {
-  override readonly name = 'JetStreamApiError';
+/**
+ * JetStream refused the message with an API error (`errCode`, as JetStream numbers them: see
+ * jetStreamCodes in @vigil/events). The relay reads the PubAck itself, so this stands where
+ * nats.js would throw its JetStreamApiError.
+ */
+export class PublishRejectedError extends VigilError {
+  readonly code = 'PUBLISH_REJECTED';
   constructor(
-    readonly code: number,
+    readonly status: number,
     readonly errCode: number,
     description: string,
   ) {
     super(description);
   }
-  /** Same shape as nats.js' JetStreamApiError, so one classifier serves both. */
-  apiError(): { code: number; err_code: number; description: string } {
-    return { code: this.code, err_code: this.errCode, description: this.message };
-  }
 }
 
 /** No stream listens on the subject (NATS 503), or no ack came in time: worth retrying. */
-export class PublishUnansweredError extends Error {
-  override readonly name = 'PublishUnansweredError';
+export class PublishUnansweredError extends VigilError {
+  readonly code = 'PUBLISH_UNANSWERED';
 }
 
 export interface BatchMessage {

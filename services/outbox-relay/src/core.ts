@@ -4,6 +4,9 @@
  */
 
 import { createHash } from 'node:crypto';
+import { InvalidArgumentError, InvalidSubjectError } from '@nats-io/nats-core';
+import { jetStreamCodeOf, jetStreamCodes } from '@vigil/events';
+import { PublishRejectedError } from './batch-publisher.js';
 
 export interface RetrySchedule {
   /** Publish attempts of a batch before the circuit breaker opens. @default 5 */
@@ -69,19 +72,18 @@ export function needsStreamCheck(
   return now.getTime() - row.firstAttemptAt.getTime() > windowMs - s.publishTimeoutMs - HORIZON_MARGIN_MS;
 }
 
+/** The JetStream API error code of a refused publish, from nats.js or from the relay's own publisher. */
+function apiErrorCode(e: unknown): number | undefined {
+  return e instanceof PublishRejectedError ? e.errCode : jetStreamCodeOf(e);
+}
+
 /** A publish failure that no retry can fix: the row is marked failed and the rows behind it go on. */
 export function isPermanentPublishError(e: unknown): boolean {
-  if (typeof e !== 'object' || e === null) return false;
-  const err = e as { name?: string; apiError?: () => { err_code?: number } };
   // Client-side: over the server's max_payload, or a malformed header.
-  if (err.name === 'InvalidArgumentError' || err.name === 'InvalidSubjectError') return true;
-  if (err.name === 'PublishUnansweredError') return false;
-  if (err.name === 'JetStreamApiError' && typeof err.apiError === 'function') {
-    // 10054: message over the stream's max_msg_size. Other API errors (a missing or different
-    // stream) are deployment problems that block every row alike: retried, never marked failed.
-    return err.apiError().err_code === 10054;
-  }
-  return false;
+  if (e instanceof InvalidArgumentError || e instanceof InvalidSubjectError) return true;
+  // Over the stream's max_msg_size. Other API errors (a missing or different stream) are
+  // deployment problems that block every row alike: retried, never marked failed.
+  return apiErrorCode(e) === jetStreamCodes.StreamMessageExceedsMaximum;
 }
 
 /**

@@ -13,6 +13,9 @@ import {
   retryDelayMs,
   retryHorizonMs,
 } from './core.js';
+import { PublishRejectedError, PublishUnansweredError } from './batch-publisher.js';
+import { JetStreamApiError } from '@nats-io/jetstream';
+import { InvalidArgumentError, InvalidSubjectError, TimeoutError } from '@nats-io/nats-core';
 
 describe('relay retry horizon', () => {
   it('given the default schedule, the delays double up to the cap and the horizon sums timeouts and delays', () => {
@@ -45,16 +48,20 @@ describe('relay retry horizon', () => {
 });
 
 describe('publish failures', () => {
-  const api = (err_code: number) => ({ name: 'JetStreamApiError', apiError: () => ({ err_code }) });
+  // As nats.js throws it, and as the relay's own publisher reads it from the PubAck.
+  const api = (err_code: number) => new JetStreamApiError({ code: 400, err_code, description: 'refused' });
+  const rejected = (err_code: number) => new PublishRejectedError(400, err_code, 'refused');
   it('over-size payloads are permanent; outages and stream problems are not', () => {
-    expect(
-      isPermanentPublishError({ name: 'InvalidArgumentError', message: "'payload' max_payload size exceeded" }),
-    ).toBe(true);
-    expect(isPermanentPublishError({ name: 'InvalidSubjectError' })).toBe(true);
-    expect(isPermanentPublishError({ name: 'PublishUnansweredError' })).toBe(false);
+    expect(isPermanentPublishError(new InvalidArgumentError("'payload' max_payload size exceeded"))).toBe(true);
+    expect(isPermanentPublishError(new InvalidSubjectError('bad.subject.'))).toBe(true);
+    expect(isPermanentPublishError(new PublishUnansweredError('no responders'))).toBe(false);
     expect(isPermanentPublishError(api(10054))).toBe(true);
     expect(isPermanentPublishError(api(10060))).toBe(false);
-    expect(isPermanentPublishError({ name: 'TimeoutError' })).toBe(false);
+    expect(isPermanentPublishError(rejected(10054))).toBe(true);
+    expect(isPermanentPublishError(rejected(10060))).toBe(false);
+    // The shape alone is not the error: a look-alike is retried like any unknown failure.
+    expect(isPermanentPublishError({ name: 'JetStreamApiError', apiError: () => ({ err_code: 10054 }) })).toBe(false);
+    expect(isPermanentPublishError(new TimeoutError())).toBe(false);
     expect(isPermanentPublishError(new Error('CONNECTION_CLOSED'))).toBe(false);
     expect(isPermanentPublishError(undefined)).toBe(false);
   });

@@ -24,21 +24,21 @@ export interface RelayMetrics {
 }
 
 /** One query serves every gauge of a scrape that needs it: its answer is reused for a second. */
-function perScrape<T>(read: () => Promise<T>): () => Promise<T> {
+function perScrape<T>(read: () => Promise<T>, clock: () => Date): () => Promise<T> {
   let last: { at: number; value: Promise<T> } | undefined;
   return () => {
-    const now = Date.now();
+    const now = clock().getTime();
     if (last === undefined || now - last.at > 1000) last = { at: now, value: read() };
     return last.value;
   };
 }
 
 /** The relay's Prometheus metrics; pending rows and their age are read from Postgres at scrape time. */
-export function createRelayMetrics(db: Kysely<OutboxDatabase>): RelayMetrics {
+export function createRelayMetrics(db: Kysely<OutboxDatabase>, clock: () => Date = () => new Date()): RelayMetrics {
   const registry = new Registry();
   const window: { at: number; n: number }[] = [];
   const rate = () => {
-    const now = Date.now();
+    const now = clock().getTime();
     while (window.length > 0 && (window[0]?.at ?? 0) < now - 10_000) window.shift();
     return window.reduce((s, w) => s + w.n, 0) / 10;
   };
@@ -85,15 +85,17 @@ export function createRelayMetrics(db: Kysely<OutboxDatabase>): RelayMetrics {
     registers: [registry],
   });
   // The slot as the server sees it: what it keeps of the WAL, and how far the confirmed position lags.
-  const slotState = perScrape(async () =>
-    slot === undefined
-      ? undefined
-      : (
-          await sql<{ retained: string | null; lag: string | null }>`
+  const slotState = perScrape(
+    async () =>
+      slot === undefined
+        ? undefined
+        : (
+            await sql<{ retained: string | null; lag: string | null }>`
             select pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)::text as retained,
                    pg_wal_lsn_diff(pg_current_wal_lsn(), confirmed_flush_lsn)::text as lag
             from pg_replication_slots where slot_name = ${slot}`.execute(db)
-        ).rows[0],
+          ).rows[0],
+    clock,
   );
   new Gauge({
     name: 'vigil_outbox_relay_slot_retained_wal_bytes',
@@ -140,7 +142,7 @@ export function createRelayMetrics(db: Kysely<OutboxDatabase>): RelayMetrics {
         where (e.txid, e.seq) > (c.txid, c.seq) and e.state = 'pending'`.execute(db)
     ).rows[0];
     return { pending: Number(r?.pending ?? 0), oldest: r?.oldest ?? null };
-  });
+  }, clock);
   new Gauge({
     name: 'vigil_outbox_pending_rows',
     help: 'Rows committed and not yet published (logical mode: received from the WAL and not yet confirmed)',
@@ -165,7 +167,7 @@ export function createRelayMetrics(db: Kysely<OutboxDatabase>): RelayMetrics {
     registers: [registry],
     async collect() {
       const { oldest } = await counts();
-      this.set(oldest ? Math.max(0, (Date.now() - oldest.getTime()) / 1000) : 0);
+      this.set(oldest ? Math.max(0, (clock().getTime() - oldest.getTime()) / 1000) : 0);
     },
   });
   return {

@@ -1,7 +1,7 @@
 import { context as otelContext, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import { headers as natsHeaders } from '@nats-io/nats-core';
 import {
-  BrokenCircuitError,
+  isBrokenCircuitError,
   circuitBreaker,
   ConsecutiveBreaker,
   ExponentialBackoff,
@@ -12,14 +12,14 @@ import {
   wrap,
 } from 'cockatiel';
 import { sql } from 'kysely';
-import { extractTraceContext, messagingAttributes, readMessages, traceContextOf } from '@vigil/events';
+import { extractTraceContext, messagingAttributes, readMessages, traceContextOf, VigilError } from '@vigil/events';
 import { BatchPublisher, type PubAck } from './batch-publisher.js';
 import type { RelayContext, Row } from './context.js';
 import { isPermanentPublishError, needsStreamCheck, retryDelayMs } from './core.js';
 
 /** Rows JetStream did not acknowledge in one round; retried by the policy. */
-export class TransientBatchError extends Error {
-  override readonly name = 'TransientBatchError';
+export class TransientBatchError extends VigilError {
+  readonly code = 'PUBLISH_BATCH_TRANSIENT';
   constructor(
     readonly rows: Row[],
     cause: unknown,
@@ -248,7 +248,7 @@ export function createPublisher(
     },
     async pauseAfter(e, signal) {
       if (signal.aborted) return;
-      if (e instanceof BrokenCircuitError) {
+      if (isBrokenCircuitError(e)) {
         await ctx.wake.wait(o.breakerProbeMs, signal);
       } else if (e instanceof TransientBatchError) {
         logger.warn({ rows: e.rows.length, err: e.cause }, `batch still failing after ${schedule.attempts} attempts`);

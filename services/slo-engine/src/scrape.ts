@@ -5,6 +5,7 @@ import type { SloConfig } from './config/slo.js';
 import { countsBetween, sumMatching, type CounterReading, type MetricFamily } from './core/scrape.js';
 import { MINUTE_MS } from './core/sli.js';
 import { addObservations, type SloDatabase } from './store.js';
+import { VigilError } from '@vigil/events';
 
 /** A page of metrics larger than this is refused rather than parsed. */
 const MAX_BODY_BYTES = 16 * 1024 * 1024;
@@ -26,8 +27,8 @@ export function scrapedSlos(slos: Iterable<SloConfig>): { slo: SloConfig; source
 }
 
 /** Why a scrape gave no reading: said in /slos and the log, and nothing is counted. */
-export class ScrapeError extends Error {
-  override readonly name = 'ScrapeError';
+export class ScrapeError extends VigilError {
+  readonly code = 'SCRAPE_FAILED';
 }
 
 /** The counters' readings at `source.url` now. */

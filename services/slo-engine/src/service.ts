@@ -5,12 +5,13 @@ import { SpanStatusCode, trace } from '@opentelemetry/api';
 import {
   createEvent,
   replay,
-  type ConsumerSpec,
+  consumers,
   type EventData,
   type Logger,
   type Namespace,
   type RunningConsumer,
   type VigilEvent,
+  VigilError,
 } from '@vigil/events';
 import { consumeIdempotent, createOutbox, perTransaction } from '@vigil/outbox';
 import { everyMinute, formatDuration } from '@vigil/service-kit';
@@ -38,7 +39,7 @@ import {
  * The slo-engine's durable consumer. It reads every type, so that an SLO file naming a new event
  * type needs no change to the consumer; events no SLO uses only pass through the inbox.
  */
-export const SLO_CONSUMER: ConsumerSpec = { durable: 'slo-engine', ackWaitMs: 30_000 };
+export const SLO_CONSUMER = consumers.sloEngine;
 
 const SOURCE = 'vigil/slo-engine';
 
@@ -302,8 +303,8 @@ export async function sloHistoryOf(
 }
 
 /** A history request that cannot be served as asked (answered 400). */
-export class HistoryRequestError extends Error {
-  override readonly name = 'HistoryRequestError';
+export class HistoryRequestError extends VigilError {
+  readonly code = 'HISTORY_REQUEST_INVALID';
 }
 
 /** The current state of every SLO (or of `names`), counting the current minute so far. */

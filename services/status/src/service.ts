@@ -6,7 +6,7 @@ import {
   consume,
   replay,
   TransientError,
-  type ConsumerSpec,
+  consumers,
   type Logger,
   type Namespace,
   type RunningConsumer,
@@ -26,7 +26,7 @@ import { overview, type Overview } from './core/overview.js';
 import { changeKey, loadArchive, pruneArchive, saveChanges, type StatusDatabase } from './store.js';
 
 /** The status service's durable: it follows the result streams after the replay at start. */
-export const STATUS_CONSUMER: ConsumerSpec = { durable: 'status', types: statusTypes, ackWaitMs: 30_000 };
+export const STATUS_CONSUMER = consumers.status;
 
 export interface StatusDeps {
   readonly nc: NatsConnection;

@@ -40,8 +40,5 @@ export const validatorEnv = serviceEnv.extend({
    */
   VALIDATOR_SCHEDULE_INTERVAL: duration.optional(),
   /** Set to false to not request suites on their intervals. @default true */
-  VALIDATOR_SCHEDULE: z
-    .enum(['true', 'false'])
-    .default('true')
-    .transform((v) => v === 'true'),
+  VALIDATOR_SCHEDULE: z.stringbool().default(true),
 });

@@ -5,7 +5,7 @@ import type { Kysely } from 'kysely';
 import {
   createEvent,
   PermanentError,
-  type ConsumerSpec,
+  consumers,
   type EventData,
   type Logger,
   type Namespace,
@@ -22,11 +22,7 @@ import type { CheckContext } from './checks/types.js';
 import type { ValidatorDatabase } from './store.js';
 
 /** The validator's durable consumer; renaming it would replay history. */
-export const VALIDATOR_CONSUMER: ConsumerSpec & { types: ['validation.requested'] } = {
-  durable: 'validator',
-  types: ['validation.requested'],
-  ackWaitMs: 60_000,
-};
+export const VALIDATOR_CONSUMER = consumers.validator;
 
 const SOURCE = 'vigil/validator';
 

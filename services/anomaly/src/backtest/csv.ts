@@ -1,3 +1,5 @@
+import { VigilError } from '@vigil/events';
+
 /** One input row of a backtest: its time as written, as epoch milliseconds, and its value. */
 export interface CsvRow {
   readonly timestamp: string;
@@ -5,7 +7,10 @@ export interface CsvRow {
   readonly value: number;
 }
 
-export class CsvError extends Error {}
+/** A backtest CSV file that cannot be read; the message names the line and column. */
+export class CsvError extends VigilError {
+  readonly code = 'CSV_INVALID';
+}
 
 const ISO = /^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?(Z|[+-]\d{2}:?\d{2})?$/;
 const NUMBER = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;

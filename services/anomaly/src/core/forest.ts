@@ -11,6 +11,8 @@
  * series this lifts ROC AUC from 0.959 to 0.974 (mean of 20 series; docs in the README).
  */
 
+import { VigilError } from '@vigil/events';
+
 /** sfc32 seeded through splitmix32: small, fast, and identical on every platform. */
 export function prng(seed: number): () => number {
   let s = seed >>> 0;
@@ -443,7 +445,7 @@ export function saveForest(f: Forest): SavedForest {
 }
 
 /** A saved forest that cannot be loaded; the message says what is wrong with it. */
-export class ModelFormatError extends Error {
+export class ModelFormatError extends VigilError {
   readonly code = 'MODEL_FORMAT';
 }
 

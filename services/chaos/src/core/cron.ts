@@ -1,5 +1,6 @@
 import { activeBlackout, type Blackout } from './gate.js';
 import { wallClock, type WallClock } from './wallclock.js';
+import { VigilError } from '@vigil/events';
 
 /**
  * A five-field cron expression (minute hour day-of-month month day-of-week), evaluated on the wall
@@ -18,7 +19,7 @@ export interface Cron {
 }
 
 /** A cron expression that cannot be parsed; the message names the field and what is wrong. */
-export class CronError extends Error {
+export class CronError extends VigilError {
   readonly code = 'CRON_INVALID';
 }
 

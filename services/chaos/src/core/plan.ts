@@ -1,4 +1,5 @@
 import type { EventData } from '@vigil/events';
+import { VigilError } from '@vigil/events';
 
 type Request = EventData<'chaos.requested'>;
 export type ChaosKind = Request['kind'];
@@ -22,7 +23,7 @@ export interface Plan {
 }
 
 /** A request whose parameters do not fit its kind; the message names the parameter. */
-export class PlanError extends Error {
+export class PlanError extends VigilError {
   readonly code = 'PLAN_INVALID';
 }
 

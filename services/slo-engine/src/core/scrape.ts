@@ -4,6 +4,7 @@
  */
 
 export type MatchOp = '=' | '!=' | '=~' | '!~';
+import { VigilError } from '@vigil/events';
 
 export interface LabelMatcher {
   readonly label: string;
@@ -19,8 +20,9 @@ export interface Selector {
   readonly text: string;
 }
 
-export class SelectorError extends Error {
-  override readonly name = 'SelectorError';
+/** A selector that cannot be parsed; the message names the character where it fails. */
+export class SelectorError extends VigilError {
+  readonly code = 'SELECTOR_INVALID';
 }
 
 const NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*/;

@@ -1,4 +1,4 @@
-import type { EventType, VigilEvent } from '@vigil/events';
+import { resultTypes, type VigilEvent } from '@vigil/events';
 
 /**
  * The status service's read model: what the result streams say about the system, folded event by
@@ -9,14 +9,8 @@ import type { EventType, VigilEvent } from '@vigil/events';
  */
 
 /** The types the status service reads: what services report. */
-export const statusTypes = [
-  'validation.completed',
-  'slo.burn',
-  'chaos.started',
-  'chaos.completed',
-  'chaos.aborted',
-  'anomaly.detected',
-] as const satisfies readonly EventType[];
+/** The result types the page folds: what every reader of results gets. */
+export const statusTypes = resultTypes;
 export type StatusType = (typeof statusTypes)[number];
 
 /** A component's health; SKIPPED components are not shown. */

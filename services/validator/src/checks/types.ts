@@ -2,6 +2,7 @@ import type { ConnectionOptions } from '@nats-io/transport-node';
 import type { DockerClient } from '@vigil/docker';
 import type { CheckKind, CheckConfig } from '../config/suite.js';
 import type { CheckStatus } from '../core/scoring.js';
+import { VigilError } from '@vigil/events';
 
 /**
  * What a check found. `observed` holds measurements (latency, counts), never secrets. SKIPPED: the
@@ -14,7 +15,7 @@ export interface CheckOutcome {
 }
 
 /** A check could not run (target unreachable, bad response): reported as ERROR, counted as failed. */
-export class CheckError extends Error {
+export class CheckError extends VigilError {
   readonly code = 'CHECK_ERROR';
 }
 

@@ -12,6 +12,7 @@
  */
 
 export type CheckStatus = 'PASS' | 'WARN' | 'FAIL' | 'ERROR' | 'SKIPPED';
+import { VigilError } from '@vigil/events';
 export type Status = 'PASS' | 'WARN' | 'FAIL';
 
 export const PASS_AT = 8;
@@ -25,8 +26,7 @@ export const credit: Readonly<Record<Exclude<CheckStatus, 'SKIPPED'>, number>> =
 };
 
 /** No check of the run applied where it ran: there is nothing to score. */
-export class NothingToScoreError extends RangeError {
-  override readonly name = 'NothingToScoreError';
+export class NothingToScoreError extends VigilError {
   readonly code = 'NOTHING_TO_SCORE';
 }
 
