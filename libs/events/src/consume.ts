@@ -1,5 +1,6 @@
 import { context as otelContext, SpanKind, trace, type Tracer } from '@opentelemetry/api';
 import type { JetStreamClient, JsMsg } from '@nats-io/jetstream';
+import { backoffDelay } from './backoff.js';
 import { decodeStreamMessage } from './binding.js';
 import { deadLetter } from './deadletter.js';
 import type { VigilEvent } from './envelope.js';
@@ -30,10 +31,8 @@ export type Handler<T extends EventType> = (event: VigilEvent<T>, ctx: HandlerCo
 export interface RetryDelayOptions {
   /** Delay before the second delivery. @default 1000 ms */
   readonly initialMs?: number;
-  /** Upper bound of the delay. @default 60 000 ms */
+  /** Upper bound of the delay; each delay doubles the one before. @default 60 000 ms */
   readonly maxMs?: number;
-  /** Growth per delivery. @default 2 */
-  readonly factor?: number;
 }
 
 export interface ConsumeOptions<T extends EventType> {
@@ -85,12 +84,9 @@ export interface RunningConsumer {
   readonly done: Promise<void>;
 }
 
-/** Exponential redelivery delay for the n-th delivery that failed. */
+/** The delay before delivery `deliveryCount + 1` (a nak's): `initialMs` doubling, capped at `maxMs`. */
 export function retryDelay(deliveryCount: number, o: RetryDelayOptions = {}): number {
-  const initial = o.initialMs ?? 1000;
-  const max = o.maxMs ?? 60_000;
-  const factor = o.factor ?? 2;
-  return Math.min(max, initial * factor ** Math.max(0, deliveryCount - 1));
+  return backoffDelay({ initialMs: o.initialMs ?? 1000, maxMs: o.maxMs ?? 60_000 }, deliveryCount);
 }
 
 /**

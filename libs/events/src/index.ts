@@ -120,6 +120,7 @@ export { subscribe, privateDurableName, type Subscription, type SubscribeOptions
 export { silentLogger, type Logger } from './logger.js';
 export { valueAt, observedTime, itemsOf, itemFields, unknownFieldPath, type ItemKind } from './observed.js';
 export { consumers } from './consumers.js';
+export { backoffDelay, delayOf, exponentialBackoff, type BackoffOptions } from './backoff.js';
 export {
   permissionsFor,
   natsAuthorization,

@@ -5,7 +5,8 @@
 
 import { createHash } from 'node:crypto';
 import { InvalidArgumentError, InvalidSubjectError } from '@nats-io/nats-core';
-import { jetStreamCodeOf, jetStreamCodes } from '@vigil/events';
+import type { ExponentialBackoff } from 'cockatiel';
+import { delayOf, exponentialBackoff, jetStreamCodeOf, jetStreamCodes } from '@vigil/events';
 import { PublishRejectedError } from './batch-publisher.js';
 
 export interface RetrySchedule {
@@ -26,9 +27,14 @@ export const defaultRetrySchedule: RetrySchedule = {
   publishTimeoutMs: 5000,
 };
 
+/** The publisher's retry backoff: the retry policy waits by it, and the horizon is summed from it. */
+export function retryBackoff(s: RetrySchedule): ExponentialBackoff<number> {
+  return exponentialBackoff({ initialMs: s.initialDelayMs, maxMs: s.maxDelayMs });
+}
+
 /** Delay before attempt `n` (2-based: the first retry is attempt 2). */
 export function retryDelayMs(s: RetrySchedule, attempt: number): number {
-  return Math.min(s.maxDelayMs, s.initialDelayMs * 2 ** Math.max(0, attempt - 2));
+  return delayOf(retryBackoff(s), attempt - 1);
 }
 
 /**

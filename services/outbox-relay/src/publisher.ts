@@ -4,10 +4,8 @@ import {
   isBrokenCircuitError,
   circuitBreaker,
   ConsecutiveBreaker,
-  ExponentialBackoff,
   handleAll,
   handleWhen,
-  noJitterGenerator,
   retry,
   wrap,
 } from 'cockatiel';
@@ -15,7 +13,7 @@ import { sql } from 'kysely';
 import { extractTraceContext, messagingAttributes, readMessages, traceContextOf, VigilError } from '@vigil/events';
 import { BatchPublisher, type PubAck } from './batch-publisher.js';
 import type { RelayContext, Row } from './context.js';
-import { isPermanentPublishError, needsStreamCheck, retryDelayMs } from './core.js';
+import { isPermanentPublishError, needsStreamCheck, retryBackoff, retryDelayMs } from './core.js';
 
 /** Rows JetStream did not acknowledge in one round; retried by the policy. */
 export class TransientBatchError extends VigilError {
@@ -70,12 +68,7 @@ export function createPublisher(
     handleWhen((e) => e instanceof TransientBatchError),
     {
       maxAttempts: schedule.attempts - 1,
-      backoff: new ExponentialBackoff({
-        initialDelay: schedule.initialDelayMs,
-        maxDelay: schedule.maxDelayMs,
-        exponent: 2,
-        generator: noJitterGenerator,
-      }),
+      backoff: retryBackoff(schedule),
     },
   );
   retryPolicy.onRetry(() => metrics.retries.inc());
