@@ -17,6 +17,42 @@ export default tseslint.config(
     },
   },
   {
+    // Package boundaries: a lib is used through its entries (`@vigil/x`, its `./testing` and
+    // `./internal` subpaths), never through another package's files; services export nothing.
+    files: [
+      'libs/*/src/**/*.ts',
+      'services/*/src/**/*.ts',
+      'services/*/bench/**/*.ts',
+      'cli/src/**/*.ts',
+      'test/**/*.ts',
+    ],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: ['@vigil/*/src/*', '@vigil/*/dist/*', '**/libs/*/src/**', '**/libs/*/dist/**'],
+              message: "Import the package's entry (@vigil/x, @vigil/x/testing or @vigil/x/internal), not its files.",
+            },
+            {
+              group: [
+                '**/services/*/src/**',
+                '@vigil/validator',
+                '@vigil/slo-engine',
+                '@vigil/anomaly',
+                '@vigil/chaos',
+                '@vigil/outbox-relay',
+                '@vigil/status',
+              ],
+              message: 'Services export nothing: run them as processes, or move what is shared into a lib.',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
     files: ['**/*.spec.ts'],
     rules: {
       '@typescript-eslint/no-non-null-assertion': 'off',

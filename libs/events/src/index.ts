@@ -35,9 +35,6 @@ export {
   encodeStructured,
   encodeBinary,
   decodeMessage,
-  modeOf,
-  percentEncode,
-  percentDecode,
   STRUCTURED_CONTENT_TYPE,
   MAX_CLOCK_SKEW_MS,
   MAX_EVENT_AGE_MS,
@@ -62,8 +59,6 @@ export {
   TransientError,
   PublishError,
   isVigilEventsError,
-  isDecodeError,
-  dispositionOf,
   type DataIssue,
   type DecodeError,
   type Disposition,
@@ -72,17 +67,12 @@ export { extractTraceContext, traceContextOf, messagingAttributes } from './trac
 export {
   ensureStreams,
   ensureConsumer,
-  eventsStreamConfig,
-  deadLetterStreamConfig,
   MAX_STREAM_MESSAGE_BYTES,
   DEFAULT_EVENTS_MAX_BYTES,
   DEFAULT_DEAD_LETTER_MAX_BYTES,
   MAX_DEAD_LETTER_MESSAGE_BYTES,
-  consumerConfig,
-  supportsMultiFilter,
   DEFAULT_MAX_DELIVER,
   jetStreamCodes,
-  jetStreamCodeOf,
   isNotFound,
   isPermissionDenied,
   type StreamOptions,
@@ -91,7 +81,6 @@ export {
 export { createPublisher, type Publisher, type PublisherOptions, type PublishResult } from './publish.js';
 export {
   consume,
-  retryDelay,
   type ConsumeOptions,
   type Handler,
   type HandlerContext,
@@ -120,7 +109,6 @@ export { subscribe, privateDurableName, type Subscription, type SubscribeOptions
 export { silentLogger, type Logger } from './logger.js';
 export { valueAt, observedTime, itemsOf, itemFields, unknownFieldPath, type ItemKind } from './observed.js';
 export { consumers } from './consumers.js';
-export { backoffDelay, delayOf, exponentialBackoff, type BackoffOptions } from './backoff.js';
 export {
   permissionsFor,
   natsAuthorization,

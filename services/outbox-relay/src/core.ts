@@ -6,7 +6,8 @@
 import { createHash } from 'node:crypto';
 import { InvalidArgumentError, InvalidSubjectError } from '@nats-io/nats-core';
 import type { ExponentialBackoff } from 'cockatiel';
-import { delayOf, exponentialBackoff, jetStreamCodeOf, jetStreamCodes } from '@vigil/events';
+import { jetStreamCodes } from '@vigil/events';
+import { delayOf, exponentialBackoff, jetStreamCodeOf } from '@vigil/events/internal';
 import { PublishRejectedError } from './batch-publisher.js';
 
 export interface RetrySchedule {
