@@ -3,7 +3,7 @@ import { connect } from '@nats-io/transport-node';
 import { jetstreamManager } from '@nats-io/jetstream';
 import pg from 'pg';
 import { defaultNamespace, ensureStreams, eventTypes, subjectOf, type Logger } from '@vigil/events';
-import { resolveNats, resolvePostgres, type ResolvedServer } from '@vigil/testkit';
+import { resolveNats, resolvePostgres, type ResolvedServer } from '@vigil/embedded';
 import type { CliEnv } from './config.js';
 import { demoTargetName, startDemoTarget, type DemoTarget } from './demo.js';
 import { portsFrom, services, startService, stopService, waitReady, type RunningService } from './services.js';

@@ -2,11 +2,10 @@ import { connect } from '@nats-io/transport-node';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import pg from 'pg';
 import { describe, expect, inject, it } from 'vitest';
-import { NatsCluster, NatsServerProcess } from './nats-server.js';
-import { createTestDatabase, PrivatePostgres } from './postgres.js';
+import { freePort, NatsCluster, NatsServerProcess, onFreshPorts, PrivatePostgres, waitFor } from '@vigil/embedded';
+import { createTestDatabase } from './databases.js';
 import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
-import { freePort, onFreshPorts, waitFor } from './wait.js';
 import { resolveNats, resolvePostgres } from './servers.js';
 
 describe('test harness', () => {

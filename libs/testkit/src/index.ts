@@ -1,11 +1,18 @@
-export { waitFor, freePort, freePortRange, isReachable } from './wait.js';
-export { NatsServerProcess, NatsCluster, natsServerBinary, type NatsServerOptions } from './nats-server.js';
-export { PrivatePostgres, createTestDatabase, dropReplicationSlots, postgresBinDir } from './postgres.js';
 export {
-  resolveNats,
-  resolvePostgres,
+  waitFor,
+  freePort,
+  freePortRange,
+  isReachable,
+  NatsServerProcess,
+  NatsCluster,
+  natsServerBinary,
+  PrivatePostgres,
+  postgresBinDir,
+  type NatsServerOptions,
   type ResolvedServer,
   type ResolveOptions,
   type ServerSource,
-} from './servers.js';
+} from '@vigil/embedded';
+export { createTestDatabase, dropReplicationSlots } from './databases.js';
+export { resolveNats, resolvePostgres } from './servers.js';
 export { ServiceProcess, type LogLine } from './service-process.js';

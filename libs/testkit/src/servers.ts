@@ -1,135 +1,50 @@
-import { NatsServerProcess, natsServerBinary } from './nats-server.js';
-import { PrivatePostgres, postgresBinDir } from './postgres.js';
-import pg from 'pg';
-import { isReachable } from './wait.js';
+import {
+  resolveNats as resolveEmbeddedNats,
+  resolvePostgres as resolveEmbeddedPostgres,
+  type ResolvedServer,
+  type ServerFallback,
+} from '@vigil/embedded';
 
-/** Where a server came from, in the order they are tried. */
-export type ServerSource = 'env' | 'local' | 'spawned' | 'container';
+type NatsOptions = Parameters<typeof resolveEmbeddedNats>[0];
+type PostgresOptions = Parameters<typeof resolveEmbeddedPostgres>[0];
 
-export interface ResolvedServer {
-  readonly url: string;
-  readonly source: ServerSource;
-  /** Why this source was taken over an earlier one, when it was. */
-  readonly note?: string;
-  /** Stops what was started for this resolution (nothing for env and local). */
-  stop(): Promise<void>;
-  [Symbol.asyncDispose](): Promise<void>;
+/** NATS for tests: as `vigil up` resolves it, with a testcontainer when no binary is installed. */
+export function resolveNats(o: NatsOptions = {}): Promise<ResolvedServer> {
+  return resolveEmbeddedNats({ fallback: container('nats:2.11-alpine', 4222, ['-js'], {}, 'nats'), ...o });
 }
 
-function resolved(url: string, source: ServerSource, stop: () => Promise<void>, note?: string): ResolvedServer {
-  return { url, source, stop, [Symbol.asyncDispose]: stop, ...(note === undefined ? {} : { note }) };
+/** PostgreSQL for tests: as `vigil up` resolves it, with a testcontainer when no binary is installed. */
+export function resolvePostgres(o: PostgresOptions = {}): Promise<ResolvedServer> {
+  return resolveEmbeddedPostgres({
+    fallback: container('postgres:15-alpine', 5432, [], { POSTGRES_HOST_AUTH_METHOD: 'trust' }, 'postgres'),
+    ...o,
+  });
 }
 
-const noop = async () => undefined;
-
-export interface ResolveOptions {
-  /** @default process.env */
-  readonly env?: NodeJS.ProcessEnv;
-  /** Skip the environment and the local default port: always start a server of our own. @default false */
-  readonly ownServer?: boolean;
-  /** Start our own server on the default port (4222 / 5432) when it is free. @default false (a free port) */
-  readonly preferDefaultPort?: boolean;
-}
-
-/**
- * NATS for tests and the embedded stack: `NATS_URL` when set; else a local server on 4222 when
- * reachable; else a spawned `nats-server -js` (temporary store, free port); else a testcontainer
- * when a Docker engine can pull images; else an error naming what to install.
- */
-export async function resolveNats(o: ResolveOptions & { storeDir?: string } = {}): Promise<ResolvedServer> {
-  const env = o.env ?? process.env;
-  if (!o.ownServer) {
-    if (env['NATS_URL']) return resolved(env['NATS_URL'], 'env', noop);
-    if (await isReachable('127.0.0.1', 4222)) return resolved('nats://127.0.0.1:4222', 'local', noop);
-  }
-  if (natsServerBinary()) {
-    const port = o.preferDefaultPort && !(await isReachable('127.0.0.1', 4222)) ? 4222 : undefined;
-    const s = await NatsServerProcess.start({
-      ...(o.storeDir === undefined ? {} : { storeDir: o.storeDir }),
-      ...(port ? { port } : {}),
-    });
-    return resolved(s.url, 'spawned', () => s.stop());
-  }
-  const c = await tryContainer('nats:2.11-alpine', 4222, ['-js']);
-  if (c) return resolved(`nats://${c.host}:${c.port}`, 'container', c.stop);
-  throw new Error(
-    'no NATS server: set NATS_URL, run nats-server -js on 127.0.0.1:4222, or install it (apt-get install nats-server)',
-  );
-}
-
-const LOCAL_POSTGRES = 'postgres://postgres@127.0.0.1:5432/postgres';
-
-/** `wal_level` of the server at `url`, or undefined when it cannot be asked. */
-async function walLevel(url: string): Promise<string | undefined> {
-  const c = new pg.Client({ connectionString: url, connectionTimeoutMillis: 3000 });
-  try {
-    await c.connect();
-    return (await c.query<{ wal_level: string }>('show wal_level')).rows[0]?.wal_level;
-  } catch {
-    return undefined;
-  } finally {
-    await c.end().catch(() => undefined);
-  }
-}
-
-/**
- * Postgres, in the same order as {@link resolveNats}: `DATABASE_URL`, local 5432, a private
- * cluster, a container. A local server without `wal_level = logical` is passed over for a private
- * cluster when the server binaries are installed: on it the outbox relay would fall back to its
- * xmin mode, where any open transaction of any database of that server holds vigil's events back.
- */
-export async function resolvePostgres(
-  o: ResolveOptions & {
-    dataDir?: string;
-    /** Take a local server only when it has `wal_level = logical` (see above). @default true */
-    logical?: boolean;
-  } = {},
-): Promise<ResolvedServer> {
-  const env = o.env ?? process.env;
-  let note: string | undefined;
-  if (!o.ownServer) {
-    if (env['DATABASE_URL']) return resolved(env['DATABASE_URL'], 'env', noop);
-    if (await isReachable('127.0.0.1', 5432)) {
-      const level = o.logical === false || !postgresBinDir() ? 'logical' : await walLevel(LOCAL_POSTGRES);
-      if (level === 'logical') return resolved(LOCAL_POSTGRES, 'local', noop);
-      note = `the server on 5432 has wal_level = ${level ?? 'unknown'}; a private one with wal_level = logical instead, so that no transaction of that server holds vigil's events back`;
-    }
-  }
-  if (postgresBinDir()) {
-    const port = o.preferDefaultPort && !(await isReachable('127.0.0.1', 5432)) ? 5432 : undefined;
-    const p = await PrivatePostgres.start({
-      ...(o.dataDir === undefined ? {} : { dataDir: o.dataDir }),
-      ...(port ? { port } : {}),
-    });
-    return resolved(p.url, 'spawned', () => p.stop(), note);
-  }
-  const c = await tryContainer('postgres:15-alpine', 5432, [], { POSTGRES_HOST_AUTH_METHOD: 'trust' });
-  if (c) return resolved(`postgres://postgres@${c.host}:${c.port}/postgres`, 'container', c.stop);
-  throw new Error(
-    'no PostgreSQL: set DATABASE_URL, run PostgreSQL on 127.0.0.1:5432, or install it (apt-get install postgresql)',
-  );
-}
-
-async function tryContainer(
+/** A testcontainer of `image`, or undefined when no engine answers or the image cannot be pulled. */
+function container(
   image: string,
   port: number,
   command: string[],
-  environment: Record<string, string> = {},
-): Promise<{ host: string; port: number; stop: () => Promise<void> } | undefined> {
-  try {
-    const { GenericContainer, Wait } = await import('testcontainers');
-    let g = new GenericContainer(image)
-      .withExposedPorts(port)
-      .withEnvironment(environment)
-      .withWaitStrategy(Wait.forListeningPorts());
-    if (command.length > 0) g = g.withCommand(command);
-    const started = await g.start();
-    return {
-      host: started.getHost(),
-      port: started.getMappedPort(port),
-      stop: async () => void (await started.stop()),
-    };
-  } catch {
-    return undefined; // no engine, or the image cannot be pulled
-  }
+  environment: Record<string, string>,
+  scheme: 'nats' | 'postgres',
+): ServerFallback {
+  return async () => {
+    try {
+      const { GenericContainer, Wait } = await import('testcontainers');
+      let g = new GenericContainer(image)
+        .withExposedPorts(port)
+        .withEnvironment(environment)
+        .withWaitStrategy(Wait.forListeningPorts());
+      if (command.length > 0) g = g.withCommand(command);
+      const started = await g.start();
+      const at = `${started.getHost()}:${started.getMappedPort(port)}`;
+      return {
+        url: scheme === 'nats' ? `nats://${at}` : `postgres://postgres@${at}/postgres`,
+        stop: async () => void (await started.stop()),
+      };
+    } catch {
+      return undefined;
+    }
+  };
 }

@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { waitFor } from './wait.js';
+import { waitFor } from '@vigil/embedded';
 
 const servicesDir = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'services');
 
