@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect } from '@nats-io/transport-node';
 import { jetstreamManager } from '@nats-io/jetstream';
-import { freePort, onFreshPorts, waitFor } from './wait.js';
+import { freePort, onFreshPorts, waitFor, signalAndWait } from './wait.js';
 
 /** Where the nats-server binary is: `NATS_SERVER_BIN`, Debian's path, or the PATH. */
 export function natsServerBinary(): string | undefined {
@@ -125,11 +125,7 @@ export class NatsServerProcess {
 
   /** Sends a signal (SIGKILL by default) and waits for the process to exit. */
   async kill(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
-    const child = this.child;
-    if (!child || child.exitCode !== null || child.signalCode !== null) return;
-    const gone = new Promise<void>((r) => child.once('exit', () => r()));
-    child.kill(signal);
-    await gone;
+    await signalAndWait(this.child, signal);
     this.child = undefined;
   }
 

@@ -4,7 +4,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir, userInfo } from 'node:os';
 import { dirname, join } from 'node:path';
 import pg from 'pg';
-import { freePort, onFreshPorts, waitFor } from './wait.js';
+import { freePort, onFreshPorts, waitFor, signalAndWait } from './wait.js';
 
 /** The directory with initdb and postgres: `PG_BIN`, else the newest /usr/lib/postgresql/N/bin. */
 export function postgresBinDir(): string | undefined {
@@ -136,11 +136,7 @@ export class PrivatePostgres {
   }
 
   async kill(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
-    const child = this.child;
-    if (!child || child.exitCode !== null || child.signalCode !== null) return;
-    const gone = new Promise<void>((r) => child.once('exit', () => r()));
-    child.kill(signal);
-    await gone;
+    await signalAndWait(this.child, signal);
     this.child = undefined;
   }
 

@@ -1,3 +1,5 @@
+import type { ChildProcess } from 'node:child_process';
+
 /** Waits until `condition` returns a truthy value, checking every `intervalMs`; fails after `timeoutMs` with `message`. */
 export async function waitFor<T>(
   condition: () => T | Promise<T>,
@@ -124,4 +126,12 @@ export async function isReachable(host: string, port: number, timeoutMs = 500): 
     s.once('connect', () => done(true));
     s.once('error', () => done(false));
   });
+}
+
+/** Sends `signal` to a child that still runs and waits for it to exit. */
+export async function signalAndWait(child: ChildProcess | undefined, signal: NodeJS.Signals): Promise<void> {
+  if (!child || child.exitCode !== null || child.signalCode !== null) return;
+  const gone = new Promise<void>((r) => child.once('exit', () => r()));
+  child.kill(signal);
+  await gone;
 }
