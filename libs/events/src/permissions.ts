@@ -138,6 +138,26 @@ function readAccess(
   };
 }
 
+/** Pulling from, acking for and dead-lettering from the given durables of one's own. */
+function durableAccess(ns: Namespace, durables: readonly string[]): string[] {
+  return durables.flatMap((d) => [...consumerAccess(ns.stream, d), `${ns.deadLetterPrefix}.${d}`]);
+}
+
+/** A service that reads `types` as readers do (replays of its own) besides its own durables. */
+function readerWithDurables(
+  ns: Namespace,
+  types: readonly EventType[],
+  own: readonly string[],
+  inbox: string,
+  extra: readonly string[] = [],
+): NatsPermissions {
+  const read = readAccess(ns, types, false, own);
+  return {
+    publish: { allow: [...read.publish.allow, ...durableAccess(ns, own), ...extra], deny: read.publish.deny ?? [] },
+    subscribe: { allow: [inbox] },
+  };
+}
+
 /** The subjects a user of `role` may publish and subscribe to in namespace `ns`. */
 export function permissionsFor(role: NatsRole, ns: Namespace = defaultNamespace): NatsPermissions {
   const inbox = `${inboxPrefixFor(role)}.>`;
@@ -177,45 +197,22 @@ export function permissionsFor(role: NatsRole, ns: Namespace = defaultNamespace)
       const read = readAccess(ns, resultTypes, false);
       return { publish: read.publish, subscribe: { allow: [...read.subscribe.allow, inbox] } };
     }
-    case 'status': {
+    case 'status':
       // Its durable, and the replay at start: an ephemeral consumer over the namespace (on
       // nats-server 2.9 several types cannot be filtered server-side), read through its inbox.
-      const own = readerConsumers.status;
-      const read = readAccess(ns, resultTypes, false, own);
-      return {
-        publish: {
-          allow: [
-            ...read.publish.allow,
-            ...own.flatMap((d) => [...consumerAccess(ns.stream, d), `${ns.deadLetterPrefix}.${d}`]),
-            `$JS.API.CONSUMER.CREATE.${ns.stream}.*.${ns.subjectPrefix}.>`,
-          ],
-          deny: read.publish.deny ?? [],
-        },
-        subscribe: { allow: [inbox] },
-      };
-    }
-    case 'slo-engine': {
+      return readerWithDurables(ns, resultTypes, readerConsumers.status, inbox, [
+        `$JS.API.CONSUMER.CREATE.${ns.stream}.*.${ns.subjectPrefix}.>`,
+      ]);
+    case 'slo-engine':
       // Its durable, and a replay of its own alerts at start (to resolve those it no longer holds).
-      const own = serviceConsumers[role];
-      const read = readAccess(ns, ['slo.burn'], false, own);
-      return {
-        publish: {
-          allow: [
-            ...read.publish.allow,
-            ...own.flatMap((d) => [...consumerAccess(ns.stream, d), `${ns.deadLetterPrefix}.${d}`]),
-          ],
-          deny: read.publish.deny ?? [],
-        },
-        subscribe: { allow: [inbox] },
-      };
-    }
+      return readerWithDurables(ns, ['slo.burn'], serviceConsumers[role], inbox);
     default: {
       const durables: readonly string[] = serviceConsumers[role];
       return {
         publish: {
           allow: [
             ...streamInfo,
-            ...durables.flatMap((d) => [...consumerAccess(ns.stream, d), `${ns.deadLetterPrefix}.${d}`]),
+            ...durableAccess(ns, durables),
             // The validator's NATS checks read any stream's and consumer's state and time a
             // round trip through its own inbox.
             ...(role === 'validator' ? ['$JS.API.STREAM.INFO.*', '$JS.API.CONSUMER.INFO.*.*', inbox] : []),
