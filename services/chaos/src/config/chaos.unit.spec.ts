@@ -77,7 +77,7 @@ schedules: [{ name: w, cron: "0 10 * * wed", request: { kind: container-pause, t
     [
       'a bad cron',
       'schedules: [{ name: w, cron: "0 25 * * *", request: { kind: container-pause, target: { names: [a] }, durationSeconds: 1 } }]',
-      /c\.yaml: schedules\[0\]\.cron: hour field: 25 is outside 0-23/,
+      /c\.yaml: schedules\[0\]\.cron: hour field: '25' is invalid \(.*\); it takes 0-23/,
     ],
     [
       'a request of an unknown kind',

@@ -1,21 +1,19 @@
-import { activeBlackout, type Blackout } from './gate.js';
-import { wallClock, type WallClock } from './wallclock.js';
+import { Cron as Croner } from 'croner';
 import { VigilError } from '@vigil/events';
+import { blackoutSpans, type Blackout } from './gate.js';
+import { instantOfWallTime, naiveWallTime } from './wallclock.js';
 
 /**
- * A five-field cron expression (minute hour day-of-month month day-of-week), evaluated on the wall
- * clock of a time zone (UTC unless given). As in Vixie cron, a wall time that daylight saving
- * skips does not fire, and one it repeats fires twice.
+ * A five-field cron expression (minute hour day-of-month month day-of-week) or an alias
+ * (`@hourly`, `@daily`, `@weekly`, `@monthly`, `@yearly`), read on the wall clock of a time zone
+ * (UTC unless given). Parsing and matching are croner's. As in Vixie cron, day-of-month and
+ * day-of-week both restricted mean either, a wall time that daylight saving skips does not fire,
+ * and one it repeats fires twice.
  */
 export interface Cron {
   readonly source: string;
-  readonly minutes: ReadonlySet<number>;
-  readonly hours: ReadonlySet<number>;
-  readonly days: ReadonlySet<number>;
-  readonly months: ReadonlySet<number>;
-  readonly weekdays: ReadonlySet<number>;
-  /** Day-of-month and day-of-week both restricted: either may match (as in Vixie cron). */
-  readonly dayOr: boolean;
+  /** croner's job for each time zone asked about, made on first use. */
+  readonly byZone: Map<string, Croner>;
 }
 
 /** A cron expression that cannot be parsed; the message names the field and what is wrong. */
@@ -23,103 +21,87 @@ export class CronError extends VigilError {
   readonly code = 'CRON_INVALID';
 }
 
-const aliases: Record<string, string> = {
-  '@hourly': '0 * * * *',
-  '@daily': '0 0 * * *',
-  '@midnight': '0 0 * * *',
-  '@weekly': '0 0 * * 0',
-  '@monthly': '0 0 1 * *',
-  '@yearly': '0 0 1 1 *',
-  '@annually': '0 0 1 1 *',
-};
-const monthNames = ['jan', 'feb', 'mar', 'apr', 'may', 'jun', 'jul', 'aug', 'sep', 'oct', 'nov', 'dec'];
-const dayNames = ['sun', 'mon', 'tue', 'wed', 'thu', 'fri', 'sat'];
+const fieldNames = ['minute', 'hour', 'day-of-month', 'month', 'day-of-week'] as const;
+const maxima = [59, 23, 31, 12, 7] as const;
+/** What each field takes, for the error: croner's own words count days from 0. */
+const takes = ['0-59', '0-23', '1-31', '1-12 or jan-dec', '0-7 or sun-sat (0 and 7 are Sunday)'] as const;
 
-interface Field {
-  readonly name: string;
-  readonly min: number;
-  readonly max: number;
-  readonly names?: readonly string[];
-  /** Name index → value (months count from 1). */
-  readonly base?: number;
-}
-const fields: readonly Field[] = [
-  { name: 'minute', min: 0, max: 59 },
-  { name: 'hour', min: 0, max: 23 },
-  { name: 'day-of-month', min: 1, max: 31 },
-  { name: 'month', min: 1, max: 12, names: monthNames, base: 1 },
-  // 7 is Sunday too.
-  { name: 'day-of-week', min: 0, max: 7, names: dayNames, base: 0 },
-];
-
-function value(f: Field, text: string): number {
-  const i = f.names?.indexOf(text.toLowerCase()) ?? -1;
-  if (i >= 0) return i + (f.base ?? 0);
-  if (!/^\d+$/.test(text))
-    throw new CronError(`${f.name} field: '${text}' is not a number${f.names ? ' or a name' : ''}`);
-  const n = Number(text);
-  if (n < f.min || n > f.max) throw new CronError(`${f.name} field: ${n} is outside ${f.min}-${f.max}`);
-  return n;
+function croner(pattern: string, timeZone: string): Croner {
+  // paused: a job that never runs; only its pattern is used.
+  return new Croner(pattern, { paused: true, mode: '5-part', timezone: timeZone, domAndDow: false });
 }
 
-function parseField(f: Field, text: string): Set<number> {
-  const out = new Set<number>();
-  for (const part of text.split(',')) {
-    const [range = '', stepText] = part.split('/');
-    const step = stepText === undefined ? 1 : Number(stepText);
-    if (!Number.isInteger(step) || step < 1)
-      throw new CronError(`${f.name} field: step '${stepText}' must be a positive integer`);
-    let from: number;
-    let to: number;
-    if (range === '*') {
-      from = f.min;
-      to = f.max;
-    } else if (range.includes('-')) {
-      const [a = '', b = ''] = range.split('-');
-      from = value(f, a);
-      to = value(f, b);
-      if (from > to) throw new CronError(`${f.name} field: range ${range} runs backwards`);
-    } else {
-      from = value(f, range);
-      to = stepText === undefined ? from : f.max;
+const reasonOf = (e: unknown) => (e instanceof Error ? e.message : String(e)).replace(/^CronPattern: /, '');
+
+/**
+ * croner reads `5/20` (a start with a step, which Quartz and this service always accepted) as an
+ * error; it is `5-59/20`.
+ */
+function widenSteps(fields: readonly string[]): string[] {
+  return fields.map((f, i) =>
+    f
+      .split(',')
+      .map((part) =>
+        part.replace(/^(\w+)\/(\d+)$/, (_, start: string, step: string) => `${start}-${maxima[i]}/${step}`),
+      )
+      .join(','),
+  );
+}
+
+/**
+ * Which field croner refuses, found by trying each alone with the others `*`, so the error names
+ * the field whatever croner's wording.
+ */
+function fieldError(fields: readonly string[], given: readonly string[], whole: unknown): CronError {
+  for (const i of fields.keys()) {
+    const probe = fields.map((f, j) => (j === i ? f : '*')).join(' ');
+    try {
+      croner(probe, 'UTC');
+    } catch (e) {
+      return new CronError(
+        `${fieldNames[i]} field: '${given[i]}' is invalid (${reasonOf(e)}); it takes ${takes[i]}, as lists, ranges and steps`,
+      );
     }
-    for (let v = from; v <= to; v += step) out.add(f.name === 'day-of-week' && v === 7 ? 0 : v);
   }
-  return out;
+  return new CronError(reasonOf(whole));
 }
 
 export function parseCron(expression: string): Cron {
   const source = expression.trim();
-  const parts = (aliases[source.toLowerCase()] ?? source).split(/\s+/);
-  if (parts.length !== 5) {
+  if (source.startsWith('@')) {
+    try {
+      return { source, byZone: new Map([['UTC', croner(source, 'UTC')]]) };
+    } catch {
+      throw new CronError(`'${expression}' is not one of @hourly/@daily/@midnight/@weekly/@monthly/@yearly/@annually`);
+    }
+  }
+  const given = source.split(/\s+/);
+  if (given.length !== 5) {
     throw new CronError(
-      `'${expression}' has ${parts.length} field(s); a cron expression has 5 (minute hour day-of-month month day-of-week) or is @hourly/@daily/@weekly/@monthly/@yearly`,
+      `'${expression}' has ${given.length} field(s); a cron expression has 5 (minute hour day-of-month month day-of-week) or is @hourly/@daily/@weekly/@monthly/@yearly`,
     );
   }
-  const [minutes, hours, days, months, weekdays] = fields.map((f, i) => parseField(f, parts[i] as string)) as [
-    Set<number>,
-    Set<number>,
-    Set<number>,
-    Set<number>,
-    Set<number>,
-  ];
-  return { source, minutes, hours, days, months, weekdays, dayOr: parts[2] !== '*' && parts[4] !== '*' };
+  const fields = widenSteps(given);
+  try {
+    return { source, byZone: new Map([['UTC', croner(fields.join(' '), 'UTC')]]) };
+  } catch (e) {
+    throw fieldError(fields, given, e);
+  }
 }
 
-function dayMatches(c: Cron, w: WallClock): boolean {
-  if (!c.months.has(w.month)) return false;
-  const dom = c.days.has(w.day);
-  const dow = c.weekdays.has(w.weekday);
-  return c.dayOr ? dom || dow : dom && dow;
-}
-
-function wallMatches(c: Cron, w: WallClock): boolean {
-  return c.minutes.has(w.minute) && c.hours.has(w.hour) && dayMatches(c, w);
+function inZone(c: Cron, timeZone: string): Croner {
+  let job = c.byZone.get(timeZone);
+  if (job === undefined) {
+    const utc = c.byZone.get('UTC');
+    job = croner(utc?.getPattern() ?? c.source, timeZone);
+    c.byZone.set(timeZone, job);
+  }
+  return job;
 }
 
 /** Whether the cron fires in the minute that starts at `at`, on the clock of `timeZone`. */
 export function cronMatches(c: Cron, at: Date, timeZone = 'UTC'): boolean {
-  return wallMatches(c, wallClock(at, timeZone));
+  return inZone(c, timeZone).match(at);
 }
 
 const MINUTE = 60_000;
@@ -129,34 +111,24 @@ const MINUTE = 60_000;
  * at most `horizonDays`.
  */
 export function nextFire(c: Cron, from: Date, horizonDays = 366 * 5, timeZone = 'UTC'): Date | undefined {
-  let t = Math.ceil(from.getTime() / MINUTE) * MINUTE;
-  const end = t + horizonDays * 86_400_000;
-  while (t < end) {
-    const w = wallClock(new Date(t), timeZone);
-    // Reading the wall clock is the cost (Intl), so whole days and hours that cannot match are
-    // skipped. A day is skipped to 23:00 of its wall clock at most, never past the next midnight,
-    // which a day shortened by daylight saving time would otherwise overshoot.
-    if (!dayMatches(c, w)) {
-      t += (w.hour < 23 ? (23 - w.hour) * 60 - w.minute : 60 - w.minute) * MINUTE;
-      continue;
-    }
-    // A zone half an hour off UTC turns its hours at :30 UTC: steps are in wall-clock minutes.
-    if (!c.hours.has(w.hour)) {
-      t += (60 - w.minute) * MINUTE;
-      continue;
-    }
-    if (c.minutes.has(w.minute)) return new Date(t);
-    let next = w.minute + 1;
-    while (next < 60 && !c.minutes.has(next)) next++;
-    t += (next - w.minute) * MINUTE;
+  const job = inZone(c, timeZone);
+  const end = from.getTime() + horizonDays * 86_400_000;
+  // croner's next run is strictly after its argument.
+  let at: Date | null = new Date(Math.ceil(from.getTime() / MINUTE) * MINUTE - 1);
+  for (;;) {
+    at = job.nextRun(at);
+    if (at === null || at.getTime() >= end) return undefined;
+    // croner moves a wall time that daylight saving skips to the next hour; cron skips it.
+    if (job.match(at)) return at;
   }
-  return undefined;
 }
 
 /**
  * The first time within four years from `from` that the cron fires inside a blackout, if any.
  * Blackouts repeat weekly and cron fields within the calendar, so four years include every clash,
- * leap days too.
+ * leap days too. Both are read on the wall clock, so the search runs on it (written as UTC), a
+ * day at a time over the blackouts' spans rather than fire by fire: a schedule firing every minute
+ * outside the blackouts costs as little as a weekly one.
  */
 export function firstFireInBlackout(
   c: Cron,
@@ -165,12 +137,33 @@ export function firstFireInBlackout(
   timeZone = 'UTC',
 ): { at: Date; blackout: Blackout } | undefined {
   if (blackouts.length === 0) return undefined;
-  const end = from.getTime() + 1461 * 86_400_000;
-  let at = nextFire(c, from, 1462, timeZone);
-  while (at !== undefined && at.getTime() < end) {
-    const blackout = activeBlackout(blackouts, at, timeZone);
-    if (blackout !== undefined) return { at, blackout };
-    at = nextFire(c, new Date(at.getTime() + MINUTE), 1462, timeZone);
+  const onWall = inZone(c, 'UTC');
+  const start = naiveWallTime(from, timeZone);
+  const firstDay = Math.floor(start / DAY) * DAY;
+  for (let day = firstDay; day < firstDay + 1462 * DAY; day += DAY) {
+    let first: { at: Date; blackout: Blackout } | undefined;
+    for (const blackout of blackouts) {
+      for (const [f, t] of blackoutSpans(blackout, new Date(day).getUTCDay())) {
+        const at = firstFireBetween(onWall, Math.max(day + f * MINUTE, start), day + t * MINUTE, timeZone);
+        if (at !== undefined && (first === undefined || at < first.at)) first = { at, blackout };
+      }
+    }
+    if (first !== undefined) return first;
   }
   return undefined;
 }
+
+/** The first instant the cron fires at a wall time in [from, to), skipping wall times that do not occur. */
+function firstFireBetween(onWall: Croner, from: number, to: number, timeZone: string): Date | undefined {
+  // croner's next run is strictly after its argument.
+  let t = from - 1;
+  for (;;) {
+    const next = onWall.nextRun(new Date(t));
+    if (next === null || next.getTime() >= to) return undefined;
+    const at = instantOfWallTime(next.getTime(), timeZone);
+    if (at !== undefined) return at;
+    t = next.getTime();
+  }
+}
+
+const DAY = 86_400_000;

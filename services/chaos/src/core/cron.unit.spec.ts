@@ -1,33 +1,61 @@
 import { describe, expect, it } from 'vitest';
 import type { Blackout } from './gate.js';
 import { CronError, cronMatches, firstFireInBlackout, nextFire, parseCron } from './cron.js';
+import { instantOfWallTime } from './wallclock.js';
 
 const at = (iso: string) => new Date(iso);
 
 describe('cron', () => {
+  /** The minutes of one UTC day (2026-11-23, a Monday, unless given) the cron fires in, as HH:MM. */
+  const firesOn = (expr: string, day = '2026-11-23') => {
+    const c = parseCron(expr);
+    const out: string[] = [];
+    for (let t = at(`${day}T00:00:00Z`).getTime(); t < at(`${day}T00:00:00Z`).getTime() + 86_400_000; t += 60_000) {
+      if (cronMatches(c, new Date(t))) out.push(new Date(t).toISOString().slice(11, 16));
+    }
+    return out;
+  };
+
   it('parses lists, ranges, steps, names and aliases', () => {
-    const c = parseCron('*/15 9-17 * * mon-fri');
-    expect([...c.minutes]).toEqual([0, 15, 30, 45]);
-    expect([...c.hours]).toEqual([9, 10, 11, 12, 13, 14, 15, 16, 17]);
-    expect([...c.weekdays]).toEqual([1, 2, 3, 4, 5]);
-    expect([...parseCron('0 0 * * 7').weekdays]).toEqual([0]);
-    expect([...parseCron('0 0 1 jan,jul *').months]).toEqual([1, 7]);
-    expect(parseCron('@weekly')).toMatchObject({ minutes: new Set([0]), hours: new Set([0]), weekdays: new Set([0]) });
-    expect([...parseCron('5/20 * * * *').minutes]).toEqual([5, 25, 45]);
+    const quarters = firesOn('*/15 9-17 * * mon-fri');
+    expect(quarters).toHaveLength(4 * 9);
+    expect(quarters.slice(0, 5)).toEqual(['09:00', '09:15', '09:30', '09:45', '10:00']);
+    expect(quarters.at(-1)).toBe('17:45');
+    expect(firesOn('*/15 9-17 * * mon-fri', '2026-11-22')).toEqual([]); // a Sunday
+    expect(firesOn('0 0 * * 7', '2026-11-22')).toEqual(['00:00']); // 7 is Sunday too
+    expect(firesOn('0 0 * * 7')).toEqual([]);
+    expect(firesOn('0 0 1 jan,jul *', '2027-07-01')).toEqual(['00:00']);
+    expect(firesOn('0 0 1 jan,jul *', '2027-06-01')).toEqual([]);
+    expect(firesOn('@weekly', '2026-11-22')).toEqual(['00:00']);
+    expect(firesOn('@weekly')).toEqual([]);
+    expect(firesOn('5/20 1 * * *')).toEqual(['01:05', '01:25', '01:45']);
+    expect(parseCron('  @daily ').source).toBe('@daily');
   });
 
   it.each([
     ['* * * *', /has 4 field\(s\); a cron expression has 5/],
-    ['60 * * * *', /minute field: 60 is outside 0-59/],
-    ['* 24 * * *', /hour field: 24 is outside 0-23/],
-    ['* * 0 * *', /day-of-month field: 0 is outside 1-31/],
-    ['* * * foo *', /month field: 'foo' is not a number or a name/],
-    ['* * * * 8', /day-of-week field: 8 is outside 0-7/],
-    ['*/0 * * * *', /minute field: step '0' must be a positive integer/],
-    ['* 5-2 * * *', /hour field: range 5-2 runs backwards/],
+    ['60 * * * *', /^minute field: '60' is invalid \(.*\); it takes 0-59/],
+    ['* 24 * * *', /^hour field: '24' is invalid \(.*\); it takes 0-23/],
+    ['* * 0 * *', /^day-of-month field: '0' is invalid \(.*\); it takes 1-31/],
+    ['* * * foo *', /^month field: 'foo' is invalid \(.*\); it takes 1-12 or jan-dec/],
+    ['* * * * 8', /^day-of-week field: '8' is invalid \(.*\); it takes 0-7 or sun-sat/],
+    ['*/0 * * * *', /^minute field: '\*\/0' is invalid \(.*stepping.*\)/],
+    ['* 5-2 * * *', /^hour field: '5-2' is invalid \(.*larger.*\)/],
+    ['5/0 * * * *', /^minute field: '5\/0' is invalid/],
+    ['@fortnightly', /'@fortnightly' is not one of @hourly/],
   ])('%s is refused, naming the field', (expr, message) => {
     expect(() => parseCron(expr)).toThrow(CronError);
     expect(() => parseCron(expr)).toThrow(message);
+  });
+
+  it('a wall time daylight saving skips does not fire; one it repeats fires twice (as Vixie cron)', () => {
+    const c = parseCron('30 2 * * *');
+    // Berlin skips 02:00-03:00 on 29 March 2026 and repeats it on 25 October.
+    expect(cronMatches(c, at('2026-03-29T00:30:00Z'), 'Europe/Berlin')).toBe(false);
+    expect(cronMatches(c, at('2026-03-29T01:30:00Z'), 'Europe/Berlin')).toBe(false);
+    expect(nextFire(c, at('2026-03-28T12:00:00Z'), 5, 'Europe/Berlin')?.toISOString()).toBe('2026-03-30T00:30:00.000Z');
+    expect(cronMatches(c, at('2026-10-25T00:30:00Z'), 'Europe/Berlin')).toBe(true);
+    expect(cronMatches(c, at('2026-10-25T01:30:00Z'), 'Europe/Berlin')).toBe(true);
   });
 
   it('matches in UTC; day-of-month and day-of-week restricted together mean either', () => {
@@ -89,6 +117,52 @@ describe('cron', () => {
     // 29 February 2028 is a Tuesday.
     expect(firstFireInBlackout(parseCron('0 0 29 feb *'), leap, from)?.at.toISOString()).toBe(
       '2028-02-29T00:00:00.000Z',
+    );
+  });
+
+  it('a schedule firing every minute outside the blackouts is no clash; one minute inside is', () => {
+    const office: Blackout[] = [{ days: ['mon', 'tue', 'wed', 'thu', 'fri'], from: '09:00', to: '17:00' }];
+    const from = at('2026-11-22T00:00:00Z');
+    expect(firstFireInBlackout(parseCron('* 0-8,17-23 * * *'), office, from, 'Europe/Berlin')).toBeUndefined();
+    // 17:00 is the blackout's end, not in it; 16:59 is in it.
+    expect(firstFireInBlackout(parseCron('59 16 * * mon'), office, from, 'Europe/Berlin')?.at.toISOString()).toBe(
+      '2026-11-23T15:59:00.000Z',
+    );
+    // The night window's morning part belongs to the day after the listed Saturday.
+    const night: Blackout[] = [{ days: ['sat'], from: '22:00', to: '04:00' }];
+    expect(firstFireInBlackout(parseCron('* 4-21 * * *'), night, from)).toBeUndefined();
+    expect(firstFireInBlackout(parseCron('59 3 * * *'), night, from)?.at.toISOString()).toBe(
+      '2026-11-22T03:59:00.000Z',
+    );
+  });
+
+  it('a fire at a wall time daylight saving skips is no clash', () => {
+    // 02:30 on the last Sunday of March does not occur in Berlin; the blackout covers only it.
+    const dstNight: Blackout[] = [{ days: ['sun'], from: '02:00', to: '03:00' }];
+    const clash = firstFireInBlackout(parseCron('30 2 29 3 *'), dstNight, at('2026-01-01T00:00:00Z'), 'Europe/Berlin');
+    // Within four years 29 March is a Sunday only in 2026, the very day 02:30 is skipped.
+    expect(clash).toBeUndefined();
+    expect(
+      firstFireInBlackout(
+        parseCron('30 2 * * sun'),
+        dstNight,
+        at('2026-03-28T00:00:00Z'),
+        'Europe/Berlin',
+      )?.at.toISOString(),
+    ).toBe('2026-04-05T00:30:00.000Z');
+  });
+
+  it('finds the instant of a wall time: the earlier of a repeated one, none for a skipped one', () => {
+    const wall = (iso: string) => at(iso).getTime();
+    expect(instantOfWallTime(wall('2026-11-25T18:00:00Z'), 'Europe/Berlin')?.toISOString()).toBe(
+      '2026-11-25T17:00:00.000Z',
+    );
+    expect(instantOfWallTime(wall('2026-03-29T02:30:00Z'), 'Europe/Berlin')).toBeUndefined();
+    expect(instantOfWallTime(wall('2026-10-25T02:30:00Z'), 'Europe/Berlin')?.toISOString()).toBe(
+      '2026-10-25T00:30:00.000Z',
+    );
+    expect(instantOfWallTime(wall('2026-11-22T09:15:00Z'), 'Asia/Kolkata')?.toISOString()).toBe(
+      '2026-11-22T03:45:00.000Z',
     );
   });
 });

@@ -160,22 +160,26 @@ const minutes = (hhmm: string) => {
 };
 
 /**
- * The blackout `now` falls in on the clock of `timeZone`, if any. A window past midnight belongs
- * to the day it starts.
+ * The minutes of a day (`weekday`, 0 Sunday) a blackout covers, as [from, to) pairs. A window past
+ * midnight belongs to the day it starts: its evening on a listed day, its morning on the day after.
  */
+export function blackoutSpans(b: Blackout, weekday: number): Array<readonly [number, number]> {
+  const from = minutes(b.from);
+  const to = minutes(b.to);
+  const listed = b.days.includes(weekdayOf(weekday));
+  // Stryker disable next-line EqualityOperator: equivalent, the config refuses a blackout whose from equals its to
+  if (from <= to) return listed ? [[from, to]] : [];
+  const spans: Array<readonly [number, number]> = [];
+  if (b.days.includes(weekdayOf(weekday + 6))) spans.push([0, to]);
+  if (listed) spans.push([from, 24 * 60]);
+  return spans;
+}
+
+/** The blackout `now` falls in on the clock of `timeZone`, if any. */
 export function activeBlackout(blackouts: readonly Blackout[], now: Date, timeZone = 'UTC'): Blackout | undefined {
   const wall = wallClock(now, timeZone);
-  const day = wall.weekday;
   const t = wall.hour * 60 + wall.minute;
-  return blackouts.find((b) => {
-    const from = minutes(b.from);
-    const to = minutes(b.to);
-    // Stryker disable next-line EqualityOperator: equivalent, the config refuses a blackout whose from equals its to
-    const sameDay = from <= to;
-    if (sameDay) return b.days.includes(weekdayOf(day)) && t >= from && t < to;
-    // Past midnight: the evening of a listed day, or the morning after one.
-    return (b.days.includes(weekdayOf(day)) && t >= from) || (b.days.includes(weekdayOf(day + 6)) && t < to);
-  });
+  return blackouts.find((b) => blackoutSpans(b, wall.weekday).some(([from, to]) => t >= from && t < to));
 }
 
 export function isProtected(c: Candidate, p: Policy): string | undefined {

@@ -1,5 +1,6 @@
 /** The date and time a clock on the wall of `timeZone` shows at one instant. */
 export interface WallClock {
+  readonly year: number;
   /** 1-12 */
   readonly month: number;
   /** 1-31 */
@@ -20,6 +21,7 @@ function formatFor(timeZone: string): Intl.DateTimeFormat {
     f = new Intl.DateTimeFormat('en-US', {
       timeZone,
       hourCycle: 'h23',
+      year: 'numeric',
       month: 'numeric',
       day: 'numeric',
       hour: 'numeric',
@@ -45,6 +47,7 @@ export function isTimeZone(timeZone: string): boolean {
 export function wallClock(at: Date, timeZone: string): WallClock {
   if (timeZone === 'UTC') {
     return {
+      year: at.getUTCFullYear(),
       month: at.getUTCMonth() + 1,
       day: at.getUTCDate(),
       hour: at.getUTCHours(),
@@ -55,6 +58,7 @@ export function wallClock(at: Date, timeZone: string): WallClock {
   const parts: Record<string, string> = {};
   for (const p of formatFor(timeZone).formatToParts(at)) parts[p.type] = p.value;
   return {
+    year: Number(parts['year']),
     month: Number(parts['month']),
     day: Number(parts['day']),
     hour: Number(parts['hour']),
@@ -62,3 +66,22 @@ export function wallClock(at: Date, timeZone: string): WallClock {
     weekday: weekdayIndex[parts['weekday'] ?? ''] ?? 0,
   };
 }
+
+/** The wall clock of `timeZone` at `at`, written as if it were UTC (a "naive" time). */
+export function naiveWallTime(at: Date, timeZone: string): number {
+  const w = wallClock(at, timeZone);
+  return Date.UTC(w.year, w.month - 1, w.day, w.hour, w.minute) + (((at.getTime() % 60_000) + 60_000) % 60_000);
+}
+
+/**
+ * The instant at which the wall clock of `timeZone` shows `naive` (a wall time written as UTC):
+ * the earlier one when daylight saving repeats it, none when it skips it.
+ */
+export function instantOfWallTime(naive: number, timeZone: string): Date | undefined {
+  // Offsets change at most once a day: those of a day before and a day after are the candidates.
+  const offsetAt = (t: number) => naiveWallTime(new Date(t), timeZone) - t;
+  const candidates = [naive - offsetAt(naive - DAY), naive - offsetAt(naive + DAY)].sort((a, b) => a - b);
+  return candidates.map((t) => new Date(t)).find((t) => naiveWallTime(t, timeZone) === naive);
+}
+
+const DAY = 86_400_000;
