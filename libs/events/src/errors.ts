@@ -52,6 +52,7 @@ export const errorCodes = {
   // Outbox relay
   PUBLISH_REJECTED: 'JetStream refused a message with an API error',
   PUBLISH_UNANSWERED: 'no stream answered a publish, or no acknowledgement came in time',
+  PUBLISH_ACK_INVALID: 'JetStream answered a publish with something that is not a PubAck; retried',
   PUBLISH_BATCH_TRANSIENT: 'rows of a batch were not acknowledged this round; retried',
 } as const;
 

@@ -1,4 +1,5 @@
 import { createInbox, type MsgHdrs, type NatsConnection, type Subscription } from '@nats-io/nats-core';
+import { z } from 'zod';
 import { VigilError } from '@vigil/events';
 
 /** JetStream's answer to one publish. */
@@ -28,6 +29,22 @@ export class PublishRejectedError extends VigilError {
 export class PublishUnansweredError extends VigilError {
   readonly code = 'PUBLISH_UNANSWERED';
 }
+
+/** JetStream answered with something that is not a PubAck: retried like no answer. */
+export class PublishAckInvalidError extends VigilError {
+  readonly code = 'PUBLISH_ACK_INVALID';
+}
+
+/** JetStream's answer to a publish: an API error… */
+const apiErrorAnswer = z.object({
+  error: z.object({ code: z.number(), err_code: z.number(), description: z.string() }),
+});
+/** …or where the message is stored. */
+const pubAckAnswer = z.object({
+  stream: z.string().min(1),
+  seq: z.int().positive(),
+  duplicate: z.boolean().optional(),
+});
 
 export interface BatchMessage {
   readonly subject: string;
@@ -75,18 +92,27 @@ export class BatchPublisher {
           settle(new PublishUnansweredError(`no stream answered on ${msg.subject}: is the stream there?`));
           return;
         }
+        let json: unknown;
         try {
-          const body = JSON.parse(decoder.decode(msg.data)) as {
-            stream?: string;
-            seq?: number;
-            duplicate?: boolean;
-            error?: { code: number; err_code: number; description: string };
-          };
-          if (body.error)
-            settle(new PublishRejectedError(body.error.code, body.error.err_code, body.error.description));
-          else settle({ stream: body.stream ?? '', seq: body.seq ?? 0, duplicate: body.duplicate === true });
+          json = JSON.parse(decoder.decode(msg.data));
         } catch (e) {
-          settle(e instanceof Error ? e : new Error(String(e)));
+          settle(new PublishAckInvalidError(`the answer on ${msg.subject} is not JSON: ${String(e)}`));
+          return;
+        }
+        // Checked, not cast: an answer without a sequence must not pass for a stored message.
+        // Which of the two it claims to be decides the schema: a failed parse costs an error
+        // object, which no healthy ack should pay for.
+        const claimsError = typeof json === 'object' && json !== null && 'error' in json;
+        const answer = claimsError ? apiErrorAnswer.safeParse(json) : pubAckAnswer.safeParse(json);
+        if (!answer.success) {
+          const issue = answer.error.issues[0];
+          const what = `${issue?.path.join('.') || 'answer'}: ${issue?.message ?? 'invalid'}`;
+          settle(new PublishAckInvalidError(`the answer on ${msg.subject} is not a PubAck (${what})`));
+        } else if ('error' in answer.data) {
+          const err = answer.data.error;
+          settle(new PublishRejectedError(err.code, err.err_code, err.description));
+        } else {
+          settle({ stream: answer.data.stream, seq: answer.data.seq, duplicate: answer.data.duplicate === true });
         }
       },
     });

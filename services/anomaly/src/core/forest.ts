@@ -11,6 +11,7 @@
  * series this lifts ROC AUC from 0.959 to 0.974 (mean of 20 series; docs in the README).
  */
 
+import { z } from 'zod';
 import { VigilError } from '@vigil/events';
 
 /** sfc32 seeded through splitmix32: small, fast, and identical on every platform. */
@@ -449,8 +450,23 @@ export class ModelFormatError extends VigilError {
   readonly code = 'MODEL_FORMAT';
 }
 
-function typed<T>(text: unknown, what: string, bytes: number, make: (b: ArrayBuffer) => T): T {
-  if (typeof text !== 'string') throw new ModelFormatError(`nodes.${what} is not a base64 string`);
+const wholeNumber = z.int({ error: 'is not a whole number' }).nonnegative({ error: 'is not a whole number' });
+const base64 = z.string({ error: 'is not a base64 string' });
+/** What a saved forest holds, past its format and version (checked first, for their own messages). */
+const savedForestSchema = z.object({
+  dims: wholeNumber,
+  sampleSize: wholeNumber,
+  heightLimit: wholeNumber,
+  seed: wholeNumber,
+  trees: wholeNumber,
+  nodes: z.object(
+    { offsets: base64, feature: base64, split: base64, right: base64, size: base64 },
+    { error: 'is not an object of node arrays' },
+  ),
+});
+const headerSchema = z.object({ format: z.literal('vigil-iforest'), version: z.unknown() });
+
+function typed<T>(text: string, what: string, bytes: number, make: (b: ArrayBuffer) => T): T {
   const buf = Buffer.from(text, 'base64');
   if (buf.length % bytes !== 0)
     throw new ModelFormatError(`nodes.${what} has ${buf.length} bytes, not a multiple of ${bytes}`);
@@ -461,41 +477,43 @@ function typed<T>(text: unknown, what: string, bytes: number, make: (b: ArrayBuf
 
 /** Loads a saved forest, checking its format, version and structure. */
 export function loadForest(saved: unknown): Forest {
-  const s = saved as Partial<SavedForest> | null;
-  if (s === null || typeof s !== 'object' || s.format !== 'vigil-iforest')
-    throw new ModelFormatError('not a vigil-iforest model');
-  if (s.version !== 1)
-    throw new ModelFormatError(`model version ${String(s.version)} is not supported (this build reads 1)`);
-  for (const k of ['dims', 'sampleSize', 'heightLimit', 'seed', 'trees'] as const) {
-    if (!Number.isInteger(s[k]) || (s[k] as number) < 0) throw new ModelFormatError(`${k} is not a whole number`);
+  const header = headerSchema.safeParse(saved);
+  if (!header.success) throw new ModelFormatError('not a vigil-iforest model');
+  if (header.data.version !== 1)
+    throw new ModelFormatError(`model version ${String(header.data.version)} is not supported (this build reads 1)`);
+  const parsed = savedForestSchema.safeParse(saved);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new ModelFormatError(`${issue?.path.join('.') ?? 'model'} ${issue?.message ?? 'is invalid'}`);
   }
-  const n = s.nodes ?? ({} as SavedForest['nodes']);
+  const s = parsed.data;
+  const n = s.nodes;
   const offsets = typed(n.offsets, 'offsets', 4, (b) => new Int32Array(b));
   const feature = typed(n.feature, 'feature', 2, (b) => new Int16Array(b));
   const split = typed(n.split, 'split', 8, (b) => new Float64Array(b));
   const right = typed(n.right, 'right', 4, (b) => new Int32Array(b));
   const size = typed(n.size, 'size', 4, (b) => new Int32Array(b));
   const nodes = feature.length;
-  if (offsets.length !== s.trees! + 1 || offsets[s.trees!] !== nodes)
+  if (offsets.length !== s.trees + 1 || offsets[s.trees] !== nodes)
     throw new ModelFormatError('offsets do not match the trees');
   if (split.length !== nodes || right.length !== nodes || size.length !== nodes) {
     throw new ModelFormatError('node arrays differ in length');
   }
   for (let i = 0; i < nodes; i++) {
-    if (feature[i]! >= s.dims!) throw new ModelFormatError(`node ${i} splits on feature ${feature[i]} of ${s.dims}`);
+    if (feature[i]! >= s.dims) throw new ModelFormatError(`node ${i} splits on feature ${feature[i]} of ${s.dims}`);
     if (feature[i]! >= 0 && (right[i]! <= i + 1 || right[i]! >= nodes))
       throw new ModelFormatError(`node ${i} has no valid right child`);
   }
   return {
-    dims: s.dims!,
-    sampleSize: s.sampleSize!,
-    heightLimit: s.heightLimit!,
-    seed: s.seed!,
-    trees: s.trees!,
+    dims: s.dims,
+    sampleSize: s.sampleSize,
+    heightLimit: s.heightLimit,
+    seed: s.seed,
+    trees: s.trees,
     offsets,
     feature,
     right,
     size,
-    ...derived(s.trees!, s.heightLimit!, offsets, feature, split, right, size),
+    ...derived(s.trees, s.heightLimit, offsets, feature, split, right, size),
   };
 }

@@ -142,6 +142,13 @@ describe('isolation forest', () => {
     expect(() => loadForest({ format: 'other' })).toThrow(ModelFormatError);
     expect(() => loadForest({ ...saved, version: 2 })).toThrow('model version 2 is not supported (this build reads 1)');
     expect(() => loadForest({ ...saved, trees: 3 })).toThrow('offsets do not match the trees');
+    expect(() => loadForest(null)).toThrow('not a vigil-iforest model');
+    expect(() => loadForest({ ...saved, dims: 1.5 })).toThrow('dims is not a whole number');
+    expect(() => loadForest({ ...saved, seed: -1 })).toThrow('seed is not a whole number');
+    expect(() => loadForest({ ...saved, nodes: { ...saved.nodes, right: 7 } })).toThrow(
+      'nodes.right is not a base64 string',
+    );
+    expect(() => loadForest({ ...saved, nodes: undefined })).toThrow('nodes is not an object of node arrays');
     expect(() => loadForest({ ...saved, nodes: { ...saved.nodes, split: 'AAAA' } })).toThrow(
       'nodes.split has 3 bytes, not a multiple of 8',
     );
