@@ -1,23 +1,21 @@
 import { readdir } from 'node:fs/promises';
 import { join, relative } from 'node:path';
+import picomatch from 'picomatch';
+import { glob } from 'tinyglobby';
 
-/** `**` any depth, `*` within a segment, `?` one character (Node 20 has no fs.glob). */
-export function globToRegExp(pattern: string): RegExp {
-  let re = '';
-  for (let i = 0; i < pattern.length; i++) {
-    const ch = pattern[i] as string;
-    if (ch === '*' && pattern[i + 1] === '*') {
-      const slash = pattern[i + 2] === '/';
-      re += slash ? '(?:.*/)?' : '.*';
-      i += slash ? 2 : 1;
-    } else if (ch === '*') re += '[^/]*';
-    else if (ch === '?') re += '[^/]';
-    else re += ch.replace(/[.+^${}()|[\]\\]/g, '\\$&');
-  }
-  return new RegExp(`^${re}$`);
+/**
+ * Globs as the suite writes them (picomatch): `**` any depth, `*` within a segment, `?` one
+ * character, braces and classes. Dot files match: `.env` is where secrets are.
+ */
+const options = { dot: true } as const;
+
+/** One test for many globs: whether a path (relative, with `/`) matches any of them. */
+export function globMatcher(patterns: readonly string[]): (path: string) => boolean {
+  if (patterns.length === 0) return () => false;
+  return picomatch([...patterns], options);
 }
 
-/** Files under `dir` (symlinks not followed), as paths relative to `base`. */
+/** Files under `dir` (symlinks not followed), as paths relative to `base`; streamed, not listed. */
 export async function* walk(dir: string, base: string): AsyncGenerator<string> {
   let entries;
   try {
@@ -32,21 +30,7 @@ export async function* walk(dir: string, base: string): AsyncGenerator<string> {
   }
 }
 
-/** Files matching `pattern`, relative to `cwd`; the walk starts at the pattern's fixed prefix. */
+/** Files matching `pattern`, relative to `cwd` (tinyglobby; symlinks not followed). */
 export async function globFiles(pattern: string, cwd: string): Promise<string[]> {
-  const segments = pattern.split('/');
-  const fixed: string[] = [];
-  for (const s of segments) {
-    if (/[*?]/.test(s)) break;
-    fixed.push(s);
-  }
-  const re = globToRegExp(pattern);
-  const out: string[] = [];
-  for await (const f of walk(
-    join(cwd, ...fixed.slice(0, Math.max(0, segments.length === fixed.length ? fixed.length - 1 : fixed.length))),
-    cwd,
-  )) {
-    if (re.test(f)) out.push(f);
-  }
-  return out;
+  return glob(pattern, { cwd, ...options, followSymbolicLinks: false, onlyFiles: true, expandDirectories: false });
 }

@@ -1,6 +1,6 @@
 import { readFile, stat } from 'node:fs/promises';
 import { isAbsolute, join, relative } from 'node:path';
-import { globToRegExp, walk } from './glob.js';
+import { globMatcher, walk } from './glob.js';
 import type { CheckRunner } from './types.js';
 
 /**
@@ -103,7 +103,8 @@ async function* one(path: string): AsyncGenerator<string> {
 }
 
 export const secrets: CheckRunner<'secrets'> = async (p, ctx) => {
-  const excludes = [...p.exclude, ...p.allow.paths, ...(p.includeTests ? [] : TEST_FILE_GLOBS)].map(globToRegExp);
+  const excluded = globMatcher([...p.exclude, ...p.allow.paths]);
+  const testFile = p.includeTests ? () => false : globMatcher(TEST_FILE_GLOBS);
   const allow: SecretAllowlist = {
     patterns: p.allow.patterns.map((re) => new RegExp(re)),
     fingerprints: new Set(p.allow.fingerprints),
@@ -116,7 +117,9 @@ export const secrets: CheckRunner<'secrets'> = async (p, ctx) => {
     for await (const rel of isFile ? one(relative(ctx.cwd, dir)) : walk(dir, ctx.cwd)) {
       if (ctx.signal.aborted) break;
       const path = relative(ctx.cwd, join(ctx.cwd, rel));
-      if (excludes.some((re) => re.test(path))) continue;
+      // Test globs hold anywhere, also under a root outside the workdir ('../x/a.spec.ts'), which
+      // picomatch's `**` does not cross.
+      if (excluded(path) || testFile(path.replace(/^(?:\.\.\/)+/, ''))) continue;
       const full = join(ctx.cwd, path);
       if ((await stat(full)).size > p.maxFileBytes) continue;
       const buf = await readFile(full);
