@@ -40,6 +40,7 @@ export const errorCodes = {
   RATE_LIMITED: 'validation.requested came over the per-suite rate limit',
   // Chaos
   CHAOS_ACTION_FAILED: 'the engine refused or failed a fault or rollback step',
+  CHAOS_TRANSITION: 'an experiment was given an input its phase has no transition for (a bug)',
   PLAN_INVALID: "a chaos request's parameters do not fit its kind",
   CRON_INVALID: 'a cron expression of a chaos schedule cannot be parsed',
   // SLO engine

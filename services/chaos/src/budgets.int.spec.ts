@@ -1,6 +1,6 @@
 import { createServer } from 'node:http';
 import { describe, expect, it } from 'vitest';
-import { sloBudgetsFrom } from './service.js';
+import { sloBudgetsFrom } from './budgets.js';
 
 /** A real HTTP server answering `body` with 200 on every path. */
 async function answering(body: string): Promise<{ url: string; close(): Promise<void> }> {

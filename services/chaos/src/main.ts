@@ -5,21 +5,19 @@ import { observeConsumers, readConfigFile, redactUrl, runService, sendJson } fro
 import { parseChaosConfig } from './config/chaos.js';
 import { chaosEnv } from './config.js';
 import { dockerEngine } from './engine.js';
+import { sloBudgetsFrom } from './budgets.js';
 import {
   CHAOS_ABORTS,
   CHAOS_REQUESTS,
   CHAOS_VALIDATIONS,
-  createRunner,
-  experimentWithJournal,
-  listExperiments,
-  scheduleExperiments,
-  sloBudgetsFrom,
   startAborts,
   startRequests,
   startValidations,
-  type ChaosDeps,
-} from './service.js';
-import { migrateChaos, type ChaosDatabase } from './store.js';
+} from './consumers.js';
+import type { ChaosDeps } from './deps.js';
+import { createRunner } from './runner.js';
+import { scheduleExperiments } from './schedules.js';
+import { experimentWithJournal, listExperiments, migrateChaos, type ChaosDatabase } from './store.js';
 
 runService({
   name: 'chaos',

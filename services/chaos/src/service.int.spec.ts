@@ -4,7 +4,8 @@ import { subjectOf, type EventDataInput } from '@vigil/events';
 import { waitFor } from '@vigil/testkit';
 import { parseChaosConfig } from './config/chaos.js';
 import { helperLabels } from './engine.js';
-import { scheduleExperiments, type ChaosDeps } from './service.js';
+import type { ChaosDeps } from './deps.js';
+import { scheduleExperiments } from './schedules.js';
 import { chaosHarness, testConfig, testSuite, type ChaosHarness } from './testing/harness.js';
 
 const natsUrl = inject('natsUrl');

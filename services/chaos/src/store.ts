@@ -3,6 +3,7 @@ import type { Migration } from 'kysely/migration';
 import type { EventData } from '@vigil/events';
 import { migrateSchema, type OutboxDatabase } from '@vigil/outbox';
 import type { GateCheck } from './core/gate.js';
+import type { Outcome, Phase } from './core/experiment.js';
 import type { Action, Plan } from './core/plan.js';
 
 export interface Target {
@@ -10,10 +11,7 @@ export interface Target {
   readonly name: string;
 }
 
-/** Where a running experiment is; `done` once its outcome event is in the outbox. */
-export type Phase = 'accepted' | 'injecting' | 'holding' | 'rolling-back' | 'verifying' | 'done';
-/** How an experiment ended. */
-export type Outcome = 'completed' | 'aborted' | 'failed' | 'interrupted' | 'dry-run';
+export type { Outcome, Phase } from './core/experiment.js';
 
 export interface ExperimentsTable {
   id: string;
@@ -223,4 +221,32 @@ export async function settleStep(db: Db, seq: number, at: Date, error?: string):
 
 export async function journalOf(db: Db, experimentId: string) {
   return db.selectFrom('chaos.journal').selectAll().where('experiment_id', '=', experimentId).orderBy('seq').execute();
+}
+
+/** Recent experiments for `GET /experiments`, newest first, and one with its journal. */
+export async function listExperiments(db: Db, limit = 50) {
+  const rows = await db
+    .selectFrom('chaos.experiments')
+    .select([
+      'id',
+      'request_id',
+      'kind',
+      'targets',
+      'dry_run',
+      'phase',
+      'outcome',
+      'stop_reason',
+      'started_at',
+      'completed_at',
+    ])
+    .orderBy('started_at', 'desc')
+    .limit(limit)
+    .execute();
+  return rows;
+}
+
+export async function experimentWithJournal(db: Db, id: string) {
+  const e = await db.selectFrom('chaos.experiments').selectAll().where('id', '=', id).executeTakeFirst();
+  if (e === undefined) return undefined;
+  return { ...e, journal: await journalOf(db, id) };
 }

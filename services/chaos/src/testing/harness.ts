@@ -19,18 +19,17 @@ import { createDb } from '@vigil/service-kit';
 import { createTestDatabase, ServiceProcess, waitFor } from '@vigil/testkit';
 import { parseChaosConfig } from '../config/chaos.js';
 import { dockerEngine } from '../engine.js';
+import { sloBudgetsFrom } from '../budgets.js';
 import {
   CHAOS_ABORTS,
   CHAOS_REQUESTS,
   CHAOS_VALIDATIONS,
-  createRunner,
-  sloBudgetsFrom,
   startAborts,
   startRequests,
   startValidations,
-  type ChaosDeps,
-  type Runner,
-} from '../service.js';
+} from '../consumers.js';
+import type { ChaosDeps } from '../deps.js';
+import { createRunner, type Runner } from '../runner.js';
 import { migrateChaos, type ChaosDatabase } from '../store.js';
 
 /** The suite whose scores the tests' gate reads. */
