@@ -2,10 +2,10 @@ import { randomUUID } from 'node:crypto';
 import { context as otelContext } from '@opentelemetry/api';
 import { sql, type Transaction } from 'kysely';
 import { DockerUnavailableError } from '@vigil/docker';
-import { createEvent, consumers, type RunningConsumer } from '@vigil/events';
+import { createEvent, consumers, type EventData, type RunningConsumer } from '@vigil/events';
 import { consumeIdempotent, createOutbox } from '@vigil/outbox';
 import { gate, type Candidate, type GateCheck } from './core/gate.js';
-import { describeAction, planFor, PlanError, type Plan } from './core/plan.js';
+import { describeAction, planFor, PlanError, type Action, type Plan } from './core/plan.js';
 import { now, SOURCE, type ChaosDeps, type SloBudgets } from './deps.js';
 import type { Runner } from './runner.js';
 import { busyTargets, latestValidation, type ChaosDatabase, type Target } from './store.js';
@@ -52,7 +52,6 @@ interface Prepared {
  * or the experiment row with `chaos.started` is written. The run itself starts after commit.
  */
 export function startRequests(deps: ChaosDeps, runner: Runner): Promise<RunningConsumer> {
-  const outbox = createOutbox({ ns: deps.ns });
   return consumeIdempotent<'chaos.requested', ChaosDatabase, Prepared>({
     js: deps.js,
     db: deps.db,
@@ -60,23 +59,7 @@ export function startRequests(deps: ChaosDeps, runner: Runner): Promise<RunningC
     spec: CHAOS_REQUESTS,
     logger: deps.logger,
     concurrency: 4,
-    prepare: async (event) => {
-      let plan: Prepared['plan'];
-      try {
-        plan = planFor(event.data);
-      } catch (e) {
-        if (!(e instanceof PlanError)) throw e;
-        plan = { error: e.message };
-      }
-      const [candidates, slos] = await Promise.all([
-        deps.engine.candidates().catch((e: unknown) => {
-          if (e instanceof DockerUnavailableError) return { error: e.message };
-          throw e;
-        }),
-        deps.budgets(),
-      ]);
-      return { candidates, slos, plan };
-    },
+    prepare: (event) => prepareRequest(deps, event.data),
     handler: async (tx, event, ctx, prepared) => {
       await sql`select pg_advisory_xact_lock(hashtext('vigil.chaos.gate'))`.execute(tx);
       const request = {
@@ -84,106 +67,22 @@ export function startRequests(deps: ChaosDeps, runner: Runner): Promise<RunningC
         requestedBy: await recordedRequester(deps, tx, event.id, event.data.requestedBy),
       };
       const validation = await latestValidation(tx, deps.config.verification.suite);
-      const result = gate({
-        request,
-        policy: deps.config.policy,
-        candidates: 'error' in prepared.candidates ? [] : prepared.candidates,
-        validation,
-        slos: prepared.slos,
-        busy: await busyTargets(tx),
-        now: now(deps),
-        seed: event.id,
-        ...('error' in prepared.plan ? {} : { plan: prepared.plan }),
-      });
-      const checks: GateCheck[] = [...result.checks];
-      if ('error' in prepared.candidates) {
-        checks.push({ check: 'docker', passed: false, value: null, message: prepared.candidates.error });
-      }
-      if ('error' in prepared.plan) {
-        checks.push({ check: 'plan', passed: false, value: null, message: prepared.plan.error });
-      }
+      const { checks, targets } = await gateRequest(deps, tx, event.id, request, prepared, validation);
       const reasons = checks.filter((c) => !c.passed).map((c) => `${c.check}: ${c.message}`);
       if (reasons.length > 0 || 'error' in prepared.plan) {
         ctx.logger.warn({ reasons }, `chaos request refused: ${reasons.join('; ')}`);
         deps.onOutcome?.('refused');
-        await outbox.add(
+        await createOutbox({ ns: deps.ns }).add(
           tx,
           createEvent('chaos.aborted', { requestId: event.id, reasons, gate: checks }, { source: SOURCE }),
         );
         return;
       }
-      const plan = prepared.plan;
-      const id = randomUUID();
-      const targets: Target[] = result.targets.map((t) => ({ id: t.id, name: t.name }));
-      const startedAt = now(deps);
-      const dryRun = request.dryRun;
-      await tx
-        .insertInto('chaos.experiments')
-        .values({
-          id,
-          request_id: event.id,
-          kind: request.kind,
-          request: JSON.stringify(request),
-          plan: JSON.stringify(plan),
-          targets: JSON.stringify(targets),
-          gate: JSON.stringify(checks),
-          dry_run: dryRun,
-          phase: dryRun ? 'done' : 'accepted',
-          outcome: dryRun ? 'dry-run' : null,
-          stop_reason: null,
-          score_before: validation?.score ?? null,
-          owner: dryRun ? null : runner.instanceId,
-          // The lease is kept in the database's time, which every instance shares (see the sweep).
-          heartbeat_at: dryRun ? null : sql<Date>`now()`,
-          started_at: startedAt,
-          injected_at: null,
-          rolled_back_at: null,
-          completed_at: dryRun ? startedAt : null,
-        })
-        .execute();
-      await outbox.add(
-        tx,
-        createEvent(
-          'chaos.started',
-          {
-            requestId: event.id,
-            experimentId: id,
-            kind: request.kind,
-            targets,
-            plan: {
-              actions: targets.flatMap((t) => plan.inject.map((a) => `${describeAction(a)} ${t.name}`)),
-              rollback: targets.flatMap((t) => plan.rollback.map((a) => `${describeAction(a)} ${t.name}`)),
-            },
-            gate: checks,
-            dryRun,
-          },
-          { source: SOURCE, subject: id },
-        ),
-      );
-      if (dryRun) {
-        deps.onOutcome?.('dry-run');
-        await outbox.add(
-          tx,
-          createEvent(
-            'chaos.completed',
-            {
-              requestId: event.id,
-              experimentId: id,
-              kind: request.kind,
-              targets,
-              dryRun: true,
-              startedAt: startedAt.toISOString(),
-              completedAt: startedAt.toISOString(),
-              recovery: { recovered: true, durationMs: 0, details: ['dry run: nothing was touched'] },
-              ...(validation === undefined ? {} : { scoreBefore: validation.score }),
-            },
-            { source: SOURCE, subject: id },
-          ),
-        );
-      }
+      const accepted = { requestId: event.id, request, plan: prepared.plan, targets, checks, validation };
+      const id = await accept(deps, tx, runner, accepted);
       ctx.logger.info(
-        { experimentId: id, kind: request.kind, targets: targets.map((t) => t.name), dryRun },
-        dryRun ? 'chaos dry run planned' : 'chaos experiment accepted',
+        { experimentId: id, kind: request.kind, targets: targets.map((t) => t.name), dryRun: request.dryRun },
+        request.dryRun ? 'chaos dry run planned' : 'chaos experiment accepted',
       );
     },
     afterCommit: async (event) => {
@@ -196,6 +95,129 @@ export function startRequests(deps: ChaosDeps, runner: Runner): Promise<RunningC
       if (row !== undefined) runner.start(row.id, otelContext.active());
     },
   });
+}
+
+/** The slow reads, before the transaction: the plan, the engine's containers, the SLO budgets. */
+async function prepareRequest(deps: ChaosDeps, request: EventData<'chaos.requested'>): Promise<Prepared> {
+  let plan: Prepared['plan'];
+  try {
+    plan = planFor(request);
+  } catch (e) {
+    if (!(e instanceof PlanError)) throw e;
+    plan = { error: e.message };
+  }
+  const [candidates, slos] = await Promise.all([
+    deps.engine.candidates().catch((e: unknown) => {
+      if (e instanceof DockerUnavailableError) return { error: e.message };
+      throw e;
+    }),
+    deps.budgets(),
+  ]);
+  return { candidates, slos, plan };
+}
+
+type Validation = Awaited<ReturnType<typeof latestValidation>>;
+
+/** The gate's checks (with an unreadable engine or an unplannable request as failed ones) and its targets. */
+async function gateRequest(
+  deps: ChaosDeps,
+  tx: Transaction<ChaosDatabase>,
+  requestId: string,
+  request: EventData<'chaos.requested'>,
+  prepared: Prepared,
+  validation: Validation,
+): Promise<{ checks: GateCheck[]; targets: Target[] }> {
+  const result = gate({
+    request,
+    policy: deps.config.policy,
+    candidates: 'error' in prepared.candidates ? [] : prepared.candidates,
+    validation,
+    slos: prepared.slos,
+    busy: await busyTargets(tx),
+    now: now(deps),
+    seed: requestId,
+    ...('error' in prepared.plan ? {} : { plan: prepared.plan }),
+  });
+  const checks: GateCheck[] = [...result.checks];
+  if ('error' in prepared.candidates) {
+    checks.push({ check: 'docker', passed: false, value: null, message: prepared.candidates.error });
+  }
+  if ('error' in prepared.plan) {
+    checks.push({ check: 'plan', passed: false, value: null, message: prepared.plan.error });
+  }
+  return { checks, targets: result.targets.map((t) => ({ id: t.id, name: t.name })) };
+}
+
+interface Accepted {
+  readonly requestId: string;
+  readonly request: EventData<'chaos.requested'>;
+  readonly plan: Plan;
+  readonly targets: Target[];
+  readonly checks: GateCheck[];
+  readonly validation: Validation;
+}
+
+/**
+ * The experiment row and `chaos.started`, owned by this instance with a fresh lease; a dry run is
+ * `done` at once with its `chaos.completed`. Returns the experiment's id.
+ */
+async function accept(deps: ChaosDeps, tx: Transaction<ChaosDatabase>, runner: Runner, a: Accepted): Promise<string> {
+  const outbox = createOutbox({ ns: deps.ns });
+  const { request, plan, targets, validation } = a;
+  const id = randomUUID();
+  const startedAt = now(deps);
+  const dryRun = request.dryRun;
+  await tx
+    .insertInto('chaos.experiments')
+    .values({
+      id,
+      request_id: a.requestId,
+      kind: request.kind,
+      request: JSON.stringify(request),
+      plan: JSON.stringify(plan),
+      targets: JSON.stringify(targets),
+      gate: JSON.stringify(a.checks),
+      dry_run: dryRun,
+      phase: dryRun ? 'done' : 'accepted',
+      outcome: dryRun ? 'dry-run' : null,
+      stop_reason: null,
+      score_before: validation?.score ?? null,
+      owner: dryRun ? null : runner.instanceId,
+      // The lease is kept in the database's time, which every instance shares (see the sweep).
+      heartbeat_at: dryRun ? null : sql<Date>`now()`,
+      started_at: startedAt,
+      injected_at: null,
+      rolled_back_at: null,
+      completed_at: dryRun ? startedAt : null,
+    })
+    .execute();
+  const describe = (actions: readonly Action[]) =>
+    targets.flatMap((t) => actions.map((action) => `${describeAction(action)} ${t.name}`));
+  const started = {
+    requestId: a.requestId,
+    experimentId: id,
+    kind: request.kind,
+    targets,
+    plan: { actions: describe(plan.inject), rollback: describe(plan.rollback) },
+    gate: a.checks,
+    dryRun,
+  };
+  await outbox.add(tx, createEvent('chaos.started', started, { source: SOURCE, subject: id }));
+  if (!dryRun) return id;
+  deps.onOutcome?.('dry-run');
+  const completed = {
+    requestId: a.requestId,
+    experimentId: id,
+    kind: request.kind,
+    targets,
+    dryRun: true,
+    startedAt: startedAt.toISOString(),
+    completedAt: startedAt.toISOString(),
+    recovery: { recovered: true, durationMs: 0, details: ['dry run: nothing was touched'] },
+    ...(validation === undefined ? {} : { scoreBefore: validation.score }),
+  };
+  await outbox.add(tx, createEvent('chaos.completed', completed, { source: SOURCE, subject: id }));
+  return id;
 }
 
 /**
