@@ -80,6 +80,36 @@ export class ServiceProcess {
     );
   }
 
+  /**
+   * Waits until the service answers 200 on /readyz (its NATS and PostgreSQL connections up, its
+   * own checks passing) and returns its HTTP port. The port is read from the `<name> started`
+   * line, the one place a service started on PORT=0 tells it; readiness itself is asked, not
+   * inferred from a log line. A standby relay is not ready by design: wait for its log instead.
+   */
+  async waitReady(timeoutMs = 30_000): Promise<{ port: number }> {
+    const started = performance.now();
+    const line = await this.waitForLog(`${this.name} started`, timeoutMs);
+    const port = Number(line['port']);
+    if (!Number.isInteger(port) || port <= 0)
+      throw new Error(`${this.name} started without a port: ${JSON.stringify(line)}`);
+    // A refusal or a 503 is thrown, so a timeout names the last answer.
+    await waitFor(
+      async () => {
+        if (this.child.exitCode !== null)
+          throw new Error(`${this.name} exited (${this.child.exitCode}): ${this.stderr}`);
+        const res = await fetch(`http://127.0.0.1:${port}/readyz`, { signal: AbortSignal.timeout(2000) });
+        if (res.status !== 200) throw new Error(`/readyz answered ${res.status}: ${await res.text()}`);
+        return true;
+      },
+      {
+        timeoutMs: Math.max(1000, timeoutMs - (performance.now() - started)),
+        intervalMs: 100,
+        message: `${this.name} ready on port ${port}`,
+      },
+    );
+    return { port };
+  }
+
   async kill(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
     if (this.child.exitCode !== null || this.child.signalCode !== null) return;
     this.child.kill(signal);

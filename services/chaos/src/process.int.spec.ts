@@ -54,10 +54,7 @@ components:
     ...(process.env['DOCKER_HOST'] ? { DOCKER_HOST: process.env['DOCKER_HOST'] } : {}),
   };
   await start('outbox-relay').waitForLog('outbox-relay started', 30_000);
-  await start('validator', { VALIDATOR_SUITES_DIR: join(dir, 'suites'), VALIDATOR_SCHEDULE: 'false' }).waitForLog(
-    'validator started',
-    30_000,
-  );
+  await start('validator', { VALIDATOR_SUITES_DIR: join(dir, 'suites'), VALIDATOR_SCHEDULE: 'false' }).waitReady();
   // The gate needs a fresh score of the suite: ask the validator for one.
   await h.publish('validation.requested', { suite: testSuite, requestedBy: 'test' });
 }, 120_000);
@@ -81,7 +78,7 @@ function chaosProcess() {
 describe('the chaos service as a process', () => {
   it('pause → hold → unpause → healthy → a validation run requested and awaited → chaos.completed with the scores', async () => {
     const chaos = chaosProcess();
-    await chaos.waitForLog('chaos started', 30_000);
+    await chaos.waitReady();
     // The score the gate reads comes from the validator's run, through the relay and the stream.
     await waitFor(async () => (await h.db.selectFrom('chaos.validations').select('score').execute()).length > 0, {
       timeoutMs: 30_000,
@@ -116,7 +113,7 @@ describe('the chaos service as a process', () => {
 
   it('SIGKILLed mid-pause, the restarted service unpauses the container and reports the interruption', async () => {
     let chaos = chaosProcess();
-    await chaos.waitForLog('chaos started', 30_000);
+    await chaos.waitReady();
     const requestId = await h.publish('chaos.requested', {
       kind: 'container-pause',
       target: { names: [h.bed.nameOf('app')] },
@@ -133,7 +130,7 @@ describe('the chaos service as a process', () => {
     expect((await h.bed.docker.getContainer(h.bed.nameOf('app')).inspect()).State.Paused).toBe(true);
 
     chaos = chaosProcess();
-    await chaos.waitForLog('chaos started', 30_000);
+    await chaos.waitReady();
     await waitFor(async () => !(await h.bed.docker.getContainer(h.bed.nameOf('app')).inspect()).State.Paused, {
       timeoutMs: 20_000,
       message: 'the restarted chaos service to unpause the target',
@@ -158,7 +155,7 @@ describe('the chaos service as a process', () => {
 
   it('`vigil chaos abort` stops a running experiment; the container is rolled back at once', async () => {
     const chaos = chaosProcess();
-    await chaos.waitForLog('chaos started', 30_000);
+    await chaos.waitReady();
     const requestId = await h.publish('chaos.requested', {
       kind: 'container-pause',
       target: { names: [h.bed.nameOf('app')] },

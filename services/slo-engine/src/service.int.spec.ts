@@ -336,7 +336,7 @@ describe('slo-engine', () => {
     };
     try {
       const first = ServiceProcess.start('slo-engine', env);
-      await first.waitForLog('slo-engine started');
+      await first.waitReady();
       const n = 6_000;
       const now = Date.now();
       const published: Promise<unknown>[] = [];

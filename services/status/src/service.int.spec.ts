@@ -127,7 +127,7 @@ async function startProcess(f: Awaited<ReturnType<typeof statusFixture>>, nats =
     STATUS_ANOMALY_URL: `http://127.0.0.1:${await freePort()}`,
     LOG_LEVEL: 'info',
   });
-  await p.waitForLog('status started', 30_000).catch(async (e: unknown) => {
+  await p.waitReady(30_000).catch(async (e: unknown) => {
     await p.kill('SIGKILL');
     throw e;
   });

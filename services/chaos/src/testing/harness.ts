@@ -98,8 +98,7 @@ objective: 99.9
     VIGIL_NAMESPACE: f.namespaceId,
     SLO_DIR: join(dir, 'slos'),
   });
-  const started = await slo.waitForLog('slo-engine started', 30_000);
-  const sloUrl = `http://127.0.0.1:${String(started['port'])}`;
+  const sloUrl = `http://127.0.0.1:${(await slo.waitReady()).port}`;
   const stops: (() => Promise<void>)[] = [];
 
   const publish: ChaosHarness['publish'] = async (type, data) => {
