@@ -23,7 +23,9 @@ describe('BatchPublisher against a real NATS server', () => {
     // Two impostors answer on subjects of their own: one with a JSON object that is no PubAck,
     // one with text that is not JSON.
     const fake = nc.subscribe(`${prefix}.fake.*`, {
-      callback: (_, m) => m.respond(encoder.encode(m.subject.endsWith('json') ? '{"stream":"X"}' : 'not json')),
+      callback: (_, m) => {
+        m.respond(encoder.encode(m.subject.endsWith('json') ? '{"stream":"X"}' : 'not json'));
+      },
     });
     try {
       const publisher = new BatchPublisher(nc);
