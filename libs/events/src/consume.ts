@@ -4,7 +4,7 @@ import { backoffDelay } from './backoff.js';
 import { decodeStreamMessage } from './binding.js';
 import { deadLetter } from './deadletter.js';
 import type { VigilEvent } from './envelope.js';
-import { dispositionOf, isDecodeError, isVigilEventsError } from './errors.js';
+import { ConsumeTimeoutError, dispositionOf, isDecodeError, isVigilEventsError } from './errors.js';
 import { silentLogger, type Logger } from './logger.js';
 import { defaultNamespace, type EventType, type Namespace } from './registry.js';
 import { DEFAULT_MAX_DELIVER, type ConsumerSpec } from './topology.js';
@@ -82,6 +82,19 @@ export interface RunningConsumer {
   stop(graceMs?: number): Promise<void>;
   /** Settles when the consumer has stopped (by `stop()` or because the consumer was deleted). */
   readonly done: Promise<void>;
+  /**
+   * Resolves once the server's ack floor of this consumer has reached stream sequence `seq`: that
+   * message and every one before it that the consumer takes has its outcome (handled, skipped or
+   * dead-lettered), acknowledged to JetStream. Rejects with a TimeoutError after `timeoutMs`
+   * (default 30 s), naming the floor it saw.
+   */
+  whenProcessed(seq: number, timeoutMs?: number): Promise<void>;
+  /**
+   * Resolves once nothing is in flight here and JetStream has nothing pending for the consumer,
+   * neither undelivered nor awaiting an ack. Rejects with a TimeoutError after `timeoutMs`
+   * (default 30 s), naming what was still pending.
+   */
+  whenIdle(timeoutMs?: number): Promise<void>;
 }
 
 /** The delay before delivery `deliveryCount + 1` (a nak's): `initialMs` doubling, capped at `maxMs`. */
@@ -292,9 +305,34 @@ export async function consume<T extends EventType>(o: ConsumeOptions<T>): Promis
     flushAcks();
   })();
 
+  /** Asks the server until `check` says done (a reason otherwise), at most `timeoutMs`. */
+  async function until(what: string, timeoutMs: number, check: () => Promise<string | true>): Promise<void> {
+    const deadline = performance.now() + timeoutMs;
+    for (;;) {
+      const answer = await check();
+      if (answer === true) return;
+      if (performance.now() > deadline)
+        throw new ConsumeTimeoutError(`${spec.durable}: not ${what} within ${timeoutMs} ms (${answer})`);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  }
+
   return {
     stats,
     done,
+    whenProcessed: (seq, timeoutMs = 30_000) =>
+      until(`past stream sequence ${seq}`, timeoutMs, async () => {
+        const floor = (await consumer.info()).ack_floor.stream_seq;
+        return floor >= seq || `ack floor at ${floor}`;
+      }),
+    whenIdle: (timeoutMs = 30_000) =>
+      until('idle', timeoutMs, async () => {
+        if (inflight.size > 0) return `${inflight.size} in flight here`;
+        const i = await consumer.info();
+        if (i.num_pending > 0 || i.num_ack_pending > 0)
+          return `${i.num_pending} undelivered, ${i.num_ack_pending} awaiting an ack`;
+        return true;
+      }),
     async stop(graceMs = 10_000) {
       if (stopping) return;
       stopping = true;

@@ -52,6 +52,7 @@ export const errorCodes = {
   CSV_INVALID: 'a backtest CSV file cannot be read',
   // Outbox relay
   PUBLISH_REJECTED: 'JetStream refused a message with an API error',
+  CONSUME_TIMEOUT: 'a consumer did not process up to a sequence, or become idle, in time',
   PUBLISH_UNANSWERED: 'no stream answered a publish, or no acknowledgement came in time',
   PUBLISH_ACK_INVALID: 'JetStream answered a publish with something that is not a PubAck; retried',
   PUBLISH_BATCH_TRANSIENT: 'rows of a batch were not acknowledged this round; retried',
@@ -72,6 +73,11 @@ export abstract class VigilError extends Error {
 
 export function isVigilError(e: unknown): e is VigilError {
   return typeof e === 'object' && e !== null && (e as Record<symbol, unknown>)[vigilBrand] === true;
+}
+
+/** A consumer did not reach the state `whenProcessed` or `whenIdle` waited for in time. */
+export class ConsumeTimeoutError extends VigilError {
+  readonly code = 'CONSUME_TIMEOUT';
 }
 
 /** How the consume wrapper treats a failure. */

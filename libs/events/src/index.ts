@@ -58,6 +58,7 @@ export {
   PermanentError,
   TransientError,
   PublishError,
+  ConsumeTimeoutError,
   isVigilEventsError,
   type DataIssue,
   type DecodeError,
