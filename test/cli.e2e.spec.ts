@@ -1,13 +1,13 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect } from '@nats-io/transport-node';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPublisher, ensureStreams, namespaceFor, type VigilEvent } from '@vigil/events';
-import { freePortRange, waitFor } from '@vigil/testkit';
-import { cliPath as cli, runCli, startUp } from './support/cli.js';
+import { waitFor } from '@vigil/testkit';
+import { cliPath as cli, runCli, smokeSuite, startTestStack } from './support/cli.js';
 import { OtlpReceiver, type ReceivedSpan } from './support/otlp-receiver.js';
 
 /**
@@ -43,40 +43,12 @@ const jsonLines = <T>(text: string) =>
 
 beforeAll(async () => {
   receiver = await OtlpReceiver.start();
-  const dataDir = await mkdtemp(join(tmpdir(), 'vigil-cli-e2e-'));
-  const suites = await mkdtemp(join(tmpdir(), 'vigil-cli-suites-'));
-  cleanup.push(
-    () => rm(dataDir, { recursive: true, force: true }),
-    () => rm(suites, { recursive: true, force: true }),
-  );
-  await writeFile(
-    join(suites, 'smoke.yaml'),
-    `name: smoke
-components:
-  - name: database
-    weight: 3
-    checks: [{ name: postgres answers, kind: postgres, params: { query: "select 1", expect: 1 } }]
-  - name: bus
-    weight: 1
-    checks:
-      - { name: round trip, kind: nats, params: { roundTrip: true } }
-      - { name: nowhere, kind: tcp, timeout: 500ms, params: { host: 127.0.0.1, port: 1 } }
-`,
-  );
-  const upEnv: NodeJS.ProcessEnv = {
-    ...process.env,
-    VIGIL_DATA_DIR: dataDir,
-    LOG_LEVEL: 'warn',
-    VALIDATOR_SUITES_DIR: suites,
-    CHAOS_SCHEDULE: 'false',
-    OTEL_EXPORTER_OTLP_ENDPOINT: receiver.endpoint,
-    // Never the default ports 9470-9475: a stack of `npm run up` may hold them.
-    VIGIL_PORT_BASE: String(await freePortRange(6)),
-  };
-  const up = startUp(upEnv);
-  cleanup.push(() => up.stop());
-  ({ natsUrl } = await up.ready());
-  env = { ...upEnv, NATS_URL: natsUrl, VIGIL_JAEGER_URL: 'http://jaeger.test:16686' };
+  const stack = await startTestStack(cleanup, 'cli-e2e', {
+    suites: { 'smoke.yaml': smokeSuite },
+    env: { CHAOS_SCHEDULE: 'false', OTEL_EXPORTER_OTLP_ENDPOINT: receiver.endpoint },
+  });
+  natsUrl = stack.natsUrl;
+  env = { ...stack.env, NATS_URL: natsUrl, VIGIL_JAEGER_URL: 'http://jaeger.test:16686' };
 }, 120_000);
 
 afterAll(async () => {
@@ -124,7 +96,7 @@ describe('vigil publish', () => {
         new RegExp(`^vigil: ${secretFile} is not JSON$`),
       ],
       [['tail', 'no.such.type'], /unknown event type 'no.such.type'/],
-      [['streams', '--bogus'], /^vigil: Unknown option '--bogus'/],
+      [['streams', '--bogus'], /^vigil: unknown option '--bogus'$/],
       [['frobnicate'], /^vigil: unknown command 'frobnicate'; see vigil --help$/],
     ];
     for (const [args, message] of cases) {

@@ -1,12 +1,9 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { connect } from '@nats-io/transport-node';
 import { jetstream } from '@nats-io/jetstream';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createPublisher, replay, subscribe, type VigilEvent } from '@vigil/events';
-import { freePortRange, waitFor } from '@vigil/testkit';
-import { startUp } from './support/cli.js';
+import { waitFor } from '@vigil/testkit';
+import { smokeSuite, startTestStack } from './support/cli.js';
 
 const cleanup: (() => Promise<void>)[] = [];
 afterAll(async () => {
@@ -15,39 +12,11 @@ afterAll(async () => {
 
 describe('user flow 1: publish validation.requested, receive validation.completed', () => {
   it('through the embedded stack: the validator runs the suite once and the relay delivers the result once', async () => {
-    const dataDir = await mkdtemp(join(tmpdir(), 'vigil-e2e-'));
-    const portBase = await freePortRange(6);
+    const { up, portBase, natsUrl } = await startTestStack(cleanup, 'e2e', {
+      suites: { 'smoke.yaml': smokeSuite },
+      readyTimeoutMs: 60_000,
+    });
     const validatorUrl = `http://127.0.0.1:${portBase}`;
-    const suites = await mkdtemp(join(tmpdir(), 'vigil-suites-'));
-    cleanup.push(
-      () => rm(dataDir, { recursive: true, force: true }),
-      () => rm(suites, { recursive: true, force: true }),
-    );
-    await writeFile(
-      join(suites, 'smoke.yaml'),
-      `name: smoke
-components:
-  - name: database
-    weight: 3
-    checks: [{ name: postgres answers, kind: postgres, params: { query: "select 1", expect: 1 } }]
-  - name: bus
-    weight: 1
-    checks:
-      - { name: round trip, kind: nats, params: { roundTrip: true } }
-      - { name: nowhere, kind: tcp, timeout: 500ms, params: { host: 127.0.0.1, port: 1 } }
-`,
-    );
-    const env: NodeJS.ProcessEnv = {
-      ...process.env,
-      VIGIL_DATA_DIR: dataDir,
-      LOG_LEVEL: 'warn',
-      VALIDATOR_SUITES_DIR: suites,
-      // Never the default ports 9470-9475: a stack of `npm run up` may hold them.
-      VIGIL_PORT_BASE: String(portBase),
-    };
-    const up = startUp(env);
-    cleanup.push(() => up.stop());
-    const { natsUrl } = await up.ready(60_000);
     expect(up.output()).toContain(`validator     ${validatorUrl}/readyz`);
 
     const nc = await connect({ servers: natsUrl });

@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { freePortRange, waitFor } from '@vigil/testkit';
 
@@ -75,23 +75,61 @@ export function startUp(env: NodeJS.ProcessEnv, args: readonly string[] = ['--ow
 }
 
 /**
- * A whole stack for one test: `vigil up` on a data folder and six HTTP ports of its own, the
- * validator's schedule off, ready. Its stop and the folder's removal go on `cleanup`.
+ * The suite the e2e tests publish: a database component that passes and a bus component with one
+ * check that cannot (8.75 of 10, PASS).
+ */
+export const smokeSuite = `name: smoke
+components:
+  - name: database
+    weight: 3
+    checks: [{ name: postgres answers, kind: postgres, params: { query: "select 1", expect: 1 } }]
+  - name: bus
+    weight: 1
+    checks:
+      - { name: round trip, kind: nats, params: { roundTrip: true } }
+      - { name: nowhere, kind: tcp, timeout: 500ms, params: { host: 127.0.0.1, port: 1 } }
+`;
+
+export interface TestStackOptions {
+  /** Suite files (file name → YAML) in a folder of the stack's own, as VALIDATOR_SUITES_DIR. @default the shipped suites */
+  readonly suites?: Readonly<Record<string, string>>;
+  /** More environment for `vigil up` (OTEL_EXPORTER_OTLP_ENDPOINT, CHAOS_SCHEDULE…); it wins over the defaults. */
+  readonly env?: NodeJS.ProcessEnv;
+  /** @default 90 s */
+  readonly readyTimeoutMs?: number;
+}
+
+/**
+ * A whole stack for one test: `vigil up` on a data folder and six HTTP ports of its own (never
+ * the default 9470-9475, which a stack of `npm run up` may hold), the validator's schedule off,
+ * ready. Its stop and the folders' removal go on `cleanup`. `env` is the stack's environment,
+ * to run `vigil` commands against it.
  */
 export async function startTestStack(
   cleanup: (() => Promise<unknown>)[],
   label: string,
-): Promise<{ up: UpProcess; portBase: number; natsUrl: string; databaseUrl: string }> {
+  o: TestStackOptions = {},
+): Promise<{ up: UpProcess; portBase: number; natsUrl: string; databaseUrl: string; env: NodeJS.ProcessEnv }> {
   const dataDir = await mkdtemp(join(tmpdir(), `vigil-${label}-`));
   cleanup.push(() => rm(dataDir, { recursive: true, force: true }));
+  let suitesDir: string | undefined;
+  if (o.suites !== undefined) {
+    const dir = await mkdtemp(join(tmpdir(), `vigil-${label}-suites-`));
+    cleanup.push(() => rm(dir, { recursive: true, force: true }));
+    for (const [file, text] of Object.entries(o.suites)) await writeFile(join(dir, file), text);
+    suitesDir = dir;
+  }
   const portBase = await freePortRange(6);
-  const up = startUp({
+  const env: NodeJS.ProcessEnv = {
     ...process.env,
     VIGIL_DATA_DIR: dataDir,
     VIGIL_PORT_BASE: String(portBase),
     VALIDATOR_SCHEDULE: 'false',
     LOG_LEVEL: 'warn',
-  });
+    ...(suitesDir === undefined ? {} : { VALIDATOR_SUITES_DIR: suitesDir }),
+    ...o.env,
+  };
+  const up = startUp(env);
   cleanup.push(() => up.stop());
-  return { up, portBase, ...(await up.ready()) };
+  return { up, portBase, env, ...(await up.ready(o.readyTimeoutMs)) };
 }
