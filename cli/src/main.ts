@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { parseArgs } from 'node:util';
+import { CommanderError, type Command } from 'commander';
 import { pino } from 'pino';
 import { readFileSync } from 'node:fs';
 import { namespaceFor, natsAuthorization } from '@vigil/events';
@@ -7,74 +7,29 @@ import { startTelemetry } from '@vigil/service-kit';
 import { jaegerUrl, openBus, requireStream, type Bus } from './bus.js';
 import { abortExperiment } from './chaos.js';
 import { dlqCommand, findEvent, replayCommand, tailCommand } from './commands/history.js';
-import { parsePublishArgs, publishCommand } from './commands/publish.js';
+import { publishCommand, publishData } from './commands/publish.js';
 import { sloExportCommand, slosCommand } from './commands/slos.js';
 import { statusCommand } from './commands/status.js';
 import { streamsCommand } from './commands/streams.js';
 import { readEnv, type CliEnv } from './config.js';
-import { escapeControls, exitQuietlyOnClosedPipe, exitWhenFlushed, parseSince, terminalOutput } from './output.js';
+import { commandFor, newProgram, refuseDashValues, usageError } from './program.js';
+import {
+  escapeControls,
+  exitQuietlyOnClosedPipe,
+  exitWhenFlushed,
+  parseSince,
+  terminalOutput,
+  type Output,
+} from './output.js';
 import { portsFrom, runAnomalyBacktest } from './services.js';
 import { up } from './up.js';
 
-const usage = `vigil — event-driven checks for a running system
-
-Usage:
-  vigil up [--own-servers] [--demo] bring the local stack up (NATS, PostgreSQL, streams, the five
-                                    services); --demo also starts a container opted in to chaos
-                                    experiments (Docker engine needed); Ctrl-C stops it
-  vigil publish TYPE [--data @file.json | --data '{…}' | --data -] [--FIELD VALUE …]
-                [--wait] [--timeout 2m] [--json]
-                                    validate and publish an event of the registry; prints its id,
-                                    stream sequence and trace link. --wait waits for the answer
-                                    (validation.completed; chaos.completed/aborted) and prints it;
-                                    exit 3 when it failed
-  vigil tail [TYPES…] [--durable NAME] [--json]
-                                    live events, one line each (or JSON lines); a durable tail
-                                    resumes where it stopped; under NATS_USER it is that user's
-                                    own (NAME-<hmac>), which no other user can find
-  vigil replay (--since 2h | --from-seq N | --last N) [--until TIME|SEQ] [--type TYPE …]
-                                    history as JSON lines, in order; ends at the last message
-  vigil dlq [list | show SEQ… | redrive SEQ… | redrive --all] [--json]
-                                    dead letters with their reasons; re-drive sends them back to
-                                    their original subject
-  vigil streams [--json]            streams and consumers: messages, bytes, times, lag
-  vigil slos [NAME] [--history [--window 30d] [--step 1h]] [--json]
-                                    SLOs with budget left and firing alerts; NAME: its tiers and
-                                    burn rates; --history: budget and burn rates over time
-  vigil slo export --prometheus [NAME…]
-                                    Prometheus recording and alerting rules equivalent to the
-                                    engine's tiers, for every SLO or the ones named
-  vigil status [--watch] [--json]   the overview of the status service: components, SLO budgets,
-                                    firing alerts, running experiments; --watch prints it again on
-                                    every change (VIGIL_STATUS_URL, VIGIL_SLO_ENGINE_URL)
-  vigil trace EVENT_ID [--since 7d] [--json]
-                                    the trace id of an event and its Jaeger URL
-  vigil chaos abort ID [--request] [--reason TEXT] [--by NAME]
-                                    stop a running chaos experiment and roll it back now (ID: the
-                                    experiment id, or with --request the chaos.requested event id)
-  vigil anomaly backtest FILE.csv [--config anomaly.yaml] [--series NAME]
-                                    the anomaly detector run online over timestamp,value rows
-                                    (ISO 8601 or epoch seconds) as the service runs it; prints
-                                    timestamp,value,score,alert per row
-  vigil nats-auth                   nats-server's authorization block for the namespace: a
-                                    least-privilege user per service, client, tool and admin, with
-                                    passwords read from VIGIL_NATS_<USER>_PASSWORD
-  vigil --help                      this text; every command takes --help
-
-Environment: NATS_URL (default nats://127.0.0.1:4222; several separated by commas), NATS_USER,
-NATS_PASSWORD or NATS_PASSWORD_FILE, NATS_TLS_CA_FILE, VIGIL_NAMESPACE (default: none),
-VIGIL_JAEGER_URL (default http://127.0.0.1:16686), OTEL_EXPORTER_OTLP_ENDPOINT (export the CLI's
-spans), DATABASE_URL, VIGIL_DATA_DIR (default .vigil), VIGIL_REPLICAS (default 1), LOG_LEVEL.
-Errors: one line on stderr and exit 1.`;
-
-/** The usage lines of one command (its block in the text above). */
-function helpFor(command: string): string {
-  const lines = usage.split('\n');
-  const at = lines.findIndex((l) => l.startsWith(`  vigil ${command}`));
-  if (at < 0) return usage;
-  let end = at + 1;
-  while (end < lines.length && /^ {3,}/.test(lines[end]!)) end++;
-  return ['Usage:', ...lines.slice(at, end)].join('\n');
+/** Stops a long-running command on Ctrl-C or SIGTERM. */
+function untilInterrupted(): AbortSignal {
+  const stop = new AbortController();
+  process.once('SIGINT', () => stop.abort());
+  process.once('SIGTERM', () => stop.abort());
+  return stop.signal;
 }
 
 async function withBus<T>(
@@ -91,219 +46,330 @@ async function withBus<T>(
   }
 }
 
-async function main(argv: string[]): Promise<number> {
-  const [command, ...args] = argv;
-  if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
-    process.stdout.write(`${usage}\n`);
-    return command === undefined ? 2 : 0;
-  }
-  if (args.includes('--help') || args.includes('-h')) {
-    process.stdout.write(`${helpFor(command)}\n`);
-    return 0;
-  }
-  const env = readEnv(process.env);
-  const out = terminalOutput();
-  const opts = <O extends Record<string, { type: 'string' | 'boolean'; multiple?: boolean; short?: string }>>(
-    options: O,
-  ) => {
-    try {
-      return parseArgs({ args, allowPositionals: true, strict: true, options });
-    } catch (e) {
-      // node's own text for `--since -5h` is three lines about ambiguity; say it in one.
-      const ambiguous = /^Option '(-[^']*)' argument is ambiguous/.exec((e as Error).message);
-      if (ambiguous === null) throw e;
-      const flag = ambiguous[1] as string;
-      const value = args[args.indexOf(flag) + 1] ?? '';
-      throw new Error(`${flag} ${value}: a value cannot start with '-' (durations and sequence numbers are positive)`);
-    }
+type Run = (...args: never[]) => Promise<number>;
+
+/**
+ * The commands, each with its synopsis (`usage`), description and options where it is defined;
+ * the help is made from them (program.ts). An action resolves to the exit code.
+ */
+function commands(ctx: { env: () => CliEnv; out: Output; setCode: (code: number) => void }): Command {
+  const { env, out } = ctx;
+  const program = newProgram('event-driven checks for a running system');
+  const act =
+    <F extends Run>(f: F) =>
+    async (...args: Parameters<F>) =>
+      ctx.setCode(await f(...args));
+  const urls = () => {
+    const e = env();
+    const ports = portsFrom(e.VIGIL_PORT_BASE);
+    return {
+      status: e.VIGIL_STATUS_URL ?? `http://127.0.0.1:${ports.status}`,
+      sloEngine: e.VIGIL_SLO_ENGINE_URL ?? `http://127.0.0.1:${ports['slo-engine']}`,
+    };
   };
-  switch (command) {
-    case 'up': {
-      const { values } = opts({ 'own-servers': { type: 'boolean' }, demo: { type: 'boolean' } });
-      const logger = pino({ level: env.LOG_LEVEL }, pino.destination(2));
-      const stack = await up({
-        env,
-        ownServers: values['own-servers'] === true,
-        demo: values.demo === true,
-        logger,
-        print: (l) => process.stdout.write(`${l}\n`),
-      });
-      await new Promise<void>((resolve) => {
-        process.once('SIGINT', resolve);
-        process.once('SIGTERM', resolve);
-      });
-      process.stdout.write('vigil: stopping…\n');
-      await stack.stop();
-      process.stdout.write('vigil: stopped\n');
-      return 0;
-    }
-    case 'publish': {
-      const a = parsePublishArgs(args, () => readFileSync(0, 'utf8'));
-      // Spans are always made, so the event carries a trace id; exported when OTEL_EXPORTER_OTLP_ENDPOINT is set.
-      const telemetry = startTelemetry({ serviceName: 'vigil-cli', endpoint: env.OTEL_EXPORTER_OTLP_ENDPOINT });
-      try {
-        return await withBus(env, (bus) => publishCommand(bus, env, a, out));
-      } finally {
-        await telemetry.shutdown();
-      }
-    }
-    case 'tail': {
-      const { values, positionals } = opts({ durable: { type: 'string' }, json: { type: 'boolean' } });
-      const stop = new AbortController();
-      process.once('SIGINT', () => stop.abort());
-      process.once('SIGTERM', () => stop.abort());
-      return withBus(env, (bus) =>
-        tailCommand(
-          bus,
-          { types: positionals, durable: values.durable, json: values.json === true, signal: stop.signal },
-          out,
-        ),
-      );
-    }
-    case 'replay': {
-      const { values, positionals } = opts({
-        since: { type: 'string' },
-        'from-seq': { type: 'string' },
-        last: { type: 'string' },
-        until: { type: 'string' },
-        type: { type: 'string', multiple: true },
-      });
-      if (positionals.length > 0) throw new Error(`unexpected argument '${positionals[0]}'; types go with --type`);
-      return withBus(env, (bus) =>
-        replayCommand(
-          bus,
-          {
-            since: values.since,
-            fromSeq: values['from-seq'],
-            last: values.last,
-            until: values.until,
-            types: values.type ?? [],
-          },
-          out,
-        ),
-      );
-    }
-    case 'dlq': {
-      const { values, positionals } = opts({ all: { type: 'boolean' }, json: { type: 'boolean' } });
-      const [sub, ...seqs] = positionals;
-      return withBus(
-        env,
-        (bus) => dlqCommand(bus, { sub, seqs, all: values.all === true, json: values.json === true }, out),
-        'dlq',
-      );
-    }
-    case 'streams': {
-      const { values } = opts({ json: { type: 'boolean' } });
-      return withBus(env, (bus) => streamsCommand(bus, { json: values.json === true }, out), 'none');
-    }
-    case 'trace': {
-      const { values, positionals } = opts({ since: { type: 'string' }, json: { type: 'boolean' } });
-      const [id, ...extra] = positionals;
-      if (id === undefined || extra.length > 0) throw new Error('vigil trace takes one event id');
-      const sinceMs = parseSince('--since', values.since ?? '7d');
-      return withBus(env, async (bus) => {
-        const stop = out.progress(`looking for event ${id} in ${bus.ns.stream}`);
-        const found = await findEvent(bus, id, sinceMs).finally(stop);
-        if (found === undefined)
-          throw new Error(`no event ${id} in ${bus.ns.stream} within the last ${values.since ?? '7d'}`);
-        const traceId = /^[\da-f]{2}-([\da-f]{32})-/.exec(String(found.event.extensions['traceparent'] ?? ''))?.[1];
-        if (traceId === undefined)
-          throw new Error(`event ${id} (#${found.seq}, ${found.event.type}) carries no traceparent`);
-        const url = jaegerUrl(env, traceId);
-        if (values.json === true) out.json({ id, seq: found.seq, type: found.event.type, traceId, jaegerUrl: url });
-        else out.line(`${found.event.type} ${id} (#${found.seq})\ntrace ${traceId}  ${url}`);
-        return 0;
-      });
-    }
-    case 'chaos': {
-      const { values, positionals } = opts({
-        request: { type: 'boolean' },
-        reason: { type: 'string' },
-        by: { type: 'string' },
-      });
-      const [sub, id, ...extra] = positionals;
-      if (sub !== 'abort') throw new Error(`unknown chaos command '${sub ?? ''}'; vigil chaos abort ID`);
-      if (id === undefined || extra.length > 0) throw new Error('vigil chaos abort takes one experiment id');
-      return withBus(env, async (bus) => {
-        const r = await abortExperiment(bus, {
-          id,
-          byRequest: values.request === true,
-          requestedBy: values.by ?? env.USER ?? 'vigil-cli',
-          reason: values.reason ?? 'aborted from the command line',
+
+  program
+    .command('up')
+    .usage('[--own-servers] [--demo]')
+    .description(
+      'bring the local stack up (NATS, PostgreSQL, streams, the five services); --demo also starts a container opted in to chaos experiments (Docker engine needed); Ctrl-C stops it',
+    )
+    .option('--own-servers', 'start NATS and PostgreSQL of its own, even when servers answer on the default ports')
+    .option('--demo', 'also start a container opted in to chaos experiments')
+    .action(
+      act(async (o: { ownServers?: boolean; demo?: boolean }) => {
+        const e = env();
+        const logger = pino({ level: e.LOG_LEVEL }, pino.destination(2));
+        const print = (l: string) => process.stdout.write(`${l}\n`);
+        const stack = await up({ env: e, ownServers: o.ownServers === true, demo: o.demo === true, logger, print });
+        await new Promise<void>((resolve) => {
+          process.once('SIGINT', resolve);
+          process.once('SIGTERM', resolve);
         });
-        out.line(`abort requested: event ${r.eventId} (stream sequence ${r.seq})`);
+        print('vigil: stopping…');
+        await stack.stop();
+        print('vigil: stopped');
         return 0;
-      });
-    }
-    case 'anomaly': {
-      const [sub, ...rest] = args;
-      if (sub !== 'backtest')
-        throw new Error(`unknown anomaly command '${sub ?? ''}'; vigil anomaly backtest FILE.csv`);
-      return runAnomalyBacktest(rest);
-    }
-    case 'status': {
-      const { values, positionals } = opts({ json: { type: 'boolean' }, watch: { type: 'boolean' } });
-      if (positionals.length > 0) throw new Error(`vigil status takes no arguments, got '${positionals[0]}'`);
-      const stop = new AbortController();
-      process.once('SIGINT', () => stop.abort());
-      process.once('SIGTERM', () => stop.abort());
-      const ports = portsFrom(env.VIGIL_PORT_BASE);
-      return statusCommand(
-        {
-          statusUrl: env.VIGIL_STATUS_URL ?? `http://127.0.0.1:${ports.status}`,
-          sloEngineUrl: env.VIGIL_SLO_ENGINE_URL ?? `http://127.0.0.1:${ports['slo-engine']}`,
+      }),
+    );
+
+  program
+    .command('publish')
+    .usage("TYPE [--data @file.json | --data '{…}' | --data -] [--FIELD VALUE …] [--wait] [--timeout 2m] [--json]")
+    .description(
+      'validate and publish an event of the registry; prints its id, stream sequence and trace link. --wait waits for the answer (validation.completed; chaos.completed/aborted) and prints it; exit 3 when it failed',
+    )
+    .argument('[TYPE]', 'an event type of the registry (validation.requested, chaos.requested…)')
+    .option('--data <json>', "the event's data: @file.json, JSON text, or - for standard input")
+    .option('--wait', 'wait for the answer and print it')
+    .option('--timeout <duration>', 'how long --wait waits', '2m')
+    .option('--json', 'print JSON')
+    // --FIELD VALUE pairs set data fields: they are not options of this command.
+    .allowUnknownOption()
+    .allowExcessArguments()
+    .action(
+      act(
+        async (
+          type: string | undefined,
+          o: { data?: string; wait?: boolean; timeout: string; json?: boolean },
+          cmd: Command,
+        ) => {
+          if (type === undefined || type.startsWith('--'))
+            throw new Error('vigil publish needs an event type, e.g. validation.requested');
+          const a = {
+            type,
+            data: publishData(o.data, cmd.args.slice(1), () => readFileSync(0, 'utf8')),
+            wait: o.wait === true,
+            timeoutMs: parseSince('--timeout', o.timeout),
+            json: o.json === true,
+          };
+          const e = env();
+          // Spans are always made, so the event carries a trace id; exported when OTEL_EXPORTER_OTLP_ENDPOINT is set.
+          const telemetry = startTelemetry({ serviceName: 'vigil-cli', endpoint: e.OTEL_EXPORTER_OTLP_ENDPOINT });
+          try {
+            return await withBus(e, (bus) => publishCommand(bus, e, a, out));
+          } finally {
+            await telemetry.shutdown();
+          }
         },
-        {
-          json: values.json === true,
-          watch: values.watch === true,
-          signal: stop.signal,
+      ),
+    );
+
+  program
+    .command('tail')
+    .usage('[TYPES…] [--durable NAME] [--json]')
+    .description(
+      "live events, one line each (or JSON lines); a durable tail resumes where it stopped; under NATS_USER it is that user's own (NAME-<hmac>), which no other user can find",
+    )
+    .argument('[TYPES...]', 'only these event types')
+    .option('--durable <name>', 'resume where the tail of this name stopped')
+    .option('--json', 'JSON lines')
+    .action(
+      act(async (types: string[], o: { durable?: string; json?: boolean }) =>
+        withBus(env(), (bus) =>
+          tailCommand(bus, { types, durable: o.durable, json: o.json === true, signal: untilInterrupted() }, out),
+        ),
+      ),
+    );
+
+  program
+    .command('replay')
+    .usage('(--since 2h | --from-seq N | --last N) [--until TIME|SEQ] [--type TYPE …]')
+    .description('history as JSON lines, in order; ends at the last message')
+    .option('--since <duration>', 'from this long ago (90s, 30m, 2h, 7d)')
+    .option('--from-seq <n>', 'from this stream sequence')
+    .option('--last <n>', 'the last N messages')
+    .option('--until <time|seq>', 'up to this time or stream sequence')
+    .option('--type <type>', 'only this type (repeatable)', (v: string, prev: string[] = []) => [...prev, v])
+    .action(
+      act(async (o: { since?: string; fromSeq?: string; last?: string; until?: string; type?: string[] }) =>
+        withBus(env(), (bus) =>
+          replayCommand(
+            bus,
+            { since: o.since, fromSeq: o.fromSeq, last: o.last, until: o.until, types: o.type ?? [] },
+            out,
+          ),
+        ),
+      ),
+    );
+
+  program
+    .command('dlq')
+    .usage('[list | show SEQ… | redrive SEQ… | redrive --all] [--json]')
+    .description('dead letters with their reasons; re-drive sends them back to their original subject')
+    .argument('[action]', 'list (the default), show or redrive')
+    .argument('[SEQ...]', 'dead-letter stream sequences')
+    .option('--all', 'with redrive: every dead letter')
+    .option('--json', 'print JSON')
+    .action(
+      act(async (sub: string | undefined, seqs: string[], o: { all?: boolean; json?: boolean }) =>
+        withBus(env(), (bus) => dlqCommand(bus, { sub, seqs, all: o.all === true, json: o.json === true }, out), 'dlq'),
+      ),
+    );
+
+  program
+    .command('streams')
+    .usage('[--json]')
+    .description('streams and consumers: messages, bytes, times, lag')
+    .option('--json', 'print JSON')
+    .action(
+      act(async (o: { json?: boolean }) =>
+        withBus(env(), (bus) => streamsCommand(bus, { json: o.json === true }, out), 'none'),
+      ),
+    );
+
+  program
+    .command('slos')
+    .usage('[NAME] [--history [--window 30d] [--step 1h]] [--json]')
+    .description(
+      'SLOs with budget left and firing alerts; NAME: its tiers and burn rates; --history: budget and burn rates over time',
+    )
+    .argument('[NAME]', 'one SLO')
+    .option('--history', 'budget and burn rates over time')
+    .option('--window <duration>', 'with --history: how far back (default 30d)')
+    .option('--step <duration>', 'with --history: the step (default 1h)')
+    .option('--json', 'print JSON')
+    .action(
+      act(
+        async (name: string | undefined, o: { history?: boolean; window?: string; step?: string; json?: boolean }) => {
+          if (o.history !== true && (o.window !== undefined || o.step !== undefined))
+            throw new Error('--window and --step go with --history');
+          const options = { name, history: o.history === true, window: o.window, step: o.step, json: o.json === true };
+          return slosCommand(urls().sloEngine, options, out);
+        },
+      ),
+    );
+
+  program
+    .command('slo')
+    .command('export')
+    .usage('--prometheus [NAME…]')
+    .description(
+      "Prometheus recording and alerting rules equivalent to the engine's tiers, for every SLO or the ones named",
+    )
+    .argument('[NAME...]', 'only these SLOs')
+    .option('--prometheus', 'the format: Prometheus rule files')
+    .action(
+      act(async (names: string[], o: { prometheus?: boolean }) => {
+        if (o.prometheus !== true) throw new Error('vigil slo export needs a format: --prometheus');
+        return sloExportCommand(urls().sloEngine, names, out);
+      }),
+    );
+
+  program
+    .command('status')
+    .usage('[--watch] [--json]')
+    .description(
+      'the overview of the status service: components, SLO budgets, firing alerts, running experiments; --watch prints it again on every change (VIGIL_STATUS_URL, VIGIL_SLO_ENGINE_URL)',
+    )
+    .option('--watch', 'print it again on every change')
+    .option('--json', 'print JSON')
+    .action(
+      act(async (o: { watch?: boolean; json?: boolean }) => {
+        const { status, sloEngine } = urls();
+        const options = {
+          json: o.json === true,
+          watch: o.watch === true,
+          signal: untilInterrupted(),
           ...(process.stdout.isTTY ? { clear: () => process.stdout.write('\x1b[H\x1b[2J') } : {}),
-        },
-        out,
-      );
-    }
-    case 'slos': {
-      const { values, positionals } = opts({
-        history: { type: 'boolean' },
-        window: { type: 'string' },
-        step: { type: 'string' },
-        json: { type: 'boolean' },
-      });
-      const [name, ...extra] = positionals;
-      if (extra.length > 0) throw new Error(`vigil slos takes one SLO name at most, got '${extra[0]}' too`);
-      if (values.history !== true && (values.window !== undefined || values.step !== undefined))
-        throw new Error('--window and --step go with --history');
-      const ports = portsFrom(env.VIGIL_PORT_BASE);
-      return slosCommand(
-        env.VIGIL_SLO_ENGINE_URL ?? `http://127.0.0.1:${ports['slo-engine']}`,
-        {
-          name,
-          history: values.history === true,
-          window: values.window,
-          step: values.step,
-          json: values.json === true,
-        },
-        out,
-      );
-    }
-    case 'slo': {
-      const { values, positionals } = opts({ prometheus: { type: 'boolean' } });
-      const [sub, ...names] = positionals;
-      if (sub !== 'export')
-        throw new Error(`vigil slo takes export, got ${sub === undefined ? 'nothing' : `'${sub}'`}`);
-      if (values.prometheus !== true) throw new Error('vigil slo export needs a format: --prometheus');
-      const ports = portsFrom(env.VIGIL_PORT_BASE);
-      return sloExportCommand(env.VIGIL_SLO_ENGINE_URL ?? `http://127.0.0.1:${ports['slo-engine']}`, names, out);
-    }
-    case 'nats-auth': {
-      const { positionals } = opts({});
-      if (positionals.length > 0) throw new Error('vigil nats-auth takes no arguments');
-      out.line(natsAuthorization(namespaceFor(env.VIGIL_NAMESPACE)).trimEnd());
-      return 0;
-    }
-    default:
-      throw new Error(`unknown command '${command}'; see vigil --help`);
+        };
+        return statusCommand({ statusUrl: status, sloEngineUrl: sloEngine }, options, out);
+      }),
+    );
+
+  program
+    .command('trace')
+    .usage('EVENT_ID [--since 7d] [--json]')
+    .description('the trace id of an event and its Jaeger URL')
+    .argument('<EVENT_ID>', 'the CloudEvents id')
+    .option('--since <duration>', 'how far back to look', '7d')
+    .option('--json', 'print JSON')
+    .action(act(async (id: string, o: { since: string; json?: boolean }) => traceCommand(env(), id, o, out)));
+
+  program
+    .command('chaos')
+    .command('abort')
+    .usage('ID [--request] [--reason TEXT] [--by NAME]')
+    .description(
+      'stop a running chaos experiment and roll it back now (ID: the experiment id, or with --request the chaos.requested event id)',
+    )
+    .argument('<ID>', 'the experiment id (or the request id with --request)')
+    .option('--request', 'ID is the chaos.requested event id')
+    .option('--reason <text>', 'why', 'aborted from the command line')
+    .option('--by <name>', 'who asks (default $USER)')
+    .action(
+      act(async (id: string, o: { request?: boolean; reason: string; by?: string }) => {
+        const e = env();
+        return withBus(e, async (bus) => {
+          const request = {
+            id,
+            byRequest: o.request === true,
+            requestedBy: o.by ?? e.USER ?? 'vigil-cli',
+            reason: o.reason,
+          };
+          const r = await abortExperiment(bus, request);
+          out.line(`abort requested: event ${r.eventId} (stream sequence ${r.seq})`);
+          return 0;
+        });
+      }),
+    );
+
+  program
+    .command('anomaly')
+    .command('backtest')
+    .usage('FILE.csv [--config anomaly.yaml] [--series NAME]')
+    .description(
+      'the anomaly detector run online over timestamp,value rows (ISO 8601 or epoch seconds) as the service runs it; prints timestamp,value,score,alert per row',
+    )
+    .argument('<FILE>', 'the CSV file')
+    .option('--config <file>', "the anomaly service's configuration (default: the shipped one)")
+    .option('--series <name>', 'the series whose detector settings apply')
+    // The anomaly service's backtest entry parses them again: handed on as flags.
+    .action(
+      act(async (file: string, o: { config?: string; series?: string }) =>
+        runAnomalyBacktest([
+          file,
+          ...(o.config === undefined ? [] : ['--config', o.config]),
+          ...(o.series === undefined ? [] : ['--series', o.series]),
+        ]),
+      ),
+    );
+
+  program
+    .command('nats-auth')
+    .usage('')
+    .description(
+      "nats-server's authorization block for the namespace: a least-privilege user per service, client, tool and admin, with passwords read from VIGIL_NATS_<USER>_PASSWORD",
+    )
+    .action(
+      act(async () => {
+        out.line(natsAuthorization(namespaceFor(env().VIGIL_NAMESPACE)).trimEnd());
+        return 0;
+      }),
+    );
+  return program;
+}
+
+/** `vigil trace`: find the event, print its trace id and Jaeger link. */
+async function traceCommand(env: CliEnv, id: string, o: { since: string; json?: boolean }, out: Output) {
+  const sinceMs = parseSince('--since', o.since);
+  return withBus(env, async (bus) => {
+    const stop = out.progress(`looking for event ${id} in ${bus.ns.stream}`);
+    const found = await findEvent(bus, id, sinceMs).finally(stop);
+    if (found === undefined) throw new Error(`no event ${id} in ${bus.ns.stream} within the last ${o.since}`);
+    const traceId = /^[\da-f]{2}-([\da-f]{32})-/.exec(String(found.event.extensions['traceparent'] ?? ''))?.[1];
+    if (traceId === undefined)
+      throw new Error(`event ${id} (#${found.seq}, ${found.event.type}) carries no traceparent`);
+    const url = jaegerUrl(env, traceId);
+    if (o.json === true) out.json({ id, seq: found.seq, type: found.event.type, traceId, jaegerUrl: url });
+    else out.line(`${found.event.type} ${id} (#${found.seq})\ntrace ${traceId}  ${url}`);
+    return 0;
+  });
+}
+
+async function main(argv: string[]): Promise<number> {
+  let code = 0;
+  let env: CliEnv | undefined;
+  const program = commands({
+    env: () => (env ??= readEnv(process.env)),
+    out: terminalOutput(),
+    setCode: (c) => (code = c),
+  });
+  if (argv.length === 0 || argv[0] === 'help') {
+    program.outputHelp();
+    return argv.length === 0 ? 2 : 0;
   }
+  const { cmd, rest } = commandFor(program, argv);
+  // publish's --FIELD values are data, and may be anything.
+  if (cmd.name() !== 'publish') refuseDashValues(cmd, rest);
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+  } catch (e) {
+    if (!(e instanceof CommanderError)) throw e;
+    if (e.code === 'commander.helpDisplayed') return 0;
+    throw usageError(e, program, argv);
+  }
+  return code;
 }
 
 exitQuietlyOnClosedPipe();

@@ -11,7 +11,7 @@ import {
 } from '@vigil/events';
 import { jaegerUrl, type Bus } from '../bus.js';
 import type { CliEnv } from '../config.js';
-import { parseSince, table, type Output } from '../output.js';
+import { table, type Output } from '../output.js';
 
 /** What `--wait` waits for after each request type, matched on `data.requestId`. */
 const answers: Partial<Record<EventType, readonly EventType[]>> = {
@@ -34,42 +34,30 @@ export interface PublishArgs {
 }
 
 /**
- * `vigil publish TYPE [--data @file.json | --data '{…}' | --data -] [--FIELD VALUE …] [--wait]
- * [--timeout 2m] [--json]`. A `--FIELD VALUE` sets `data.FIELD` (a JSON value when it parses as
- * one, else the text; repeated, an array) over what `--data` gave.
+ * The data of `vigil publish`: what `--data` gave (a file with `@file.json`, JSON text, or `-` for
+ * standard input), with each `--FIELD VALUE` of `fieldArgs` over it: `data.FIELD`, a JSON value
+ * when it parses as one, else the text; repeated, an array.
  */
-export function parsePublishArgs(args: readonly string[], stdin: () => string): PublishArgs {
-  const [type, ...rest] = args;
-  if (type === undefined || type.startsWith('--'))
-    throw new Error('vigil publish needs an event type, e.g. validation.requested');
-  let data: Record<string, unknown> = {};
+export function publishData(
+  dataFlag: string | undefined,
+  fieldArgs: readonly string[],
+  stdin: () => string,
+): Record<string, unknown> {
+  const data = dataFlag === undefined ? {} : readData(dataFlag, stdin);
   const fields: Record<string, unknown> = {};
-  let wait = false;
-  let json = false;
-  let timeoutMs = 120_000;
-  for (let i = 0; i < rest.length; i++) {
-    const arg = rest[i]!;
+  for (let i = 0; i < fieldArgs.length; i++) {
+    const arg = fieldArgs[i]!;
     if (!arg.startsWith('--') || arg === '--')
       throw new Error(`unexpected argument ${JSON.stringify(arg)}; flags are --NAME VALUE`);
     const eq = arg.indexOf('=');
     const name = arg.slice(2, eq < 0 ? undefined : eq);
-    const inline = eq < 0 ? undefined : arg.slice(eq + 1);
-    if (name === 'wait' || name === 'json') {
-      if (name === 'wait') wait = true;
-      else json = true;
-      continue;
-    }
-    const value = inline ?? rest[++i];
+    const value = eq < 0 ? fieldArgs[++i] : arg.slice(eq + 1);
     if (value === undefined) throw new Error(`--${name} needs a value`);
-    if (name === 'timeout') timeoutMs = parseSince('--timeout', value);
-    else if (name === 'data') data = readData(value, stdin);
-    else {
-      const v = jsonOrText(value);
-      const prev = fields[name];
-      fields[name] = prev === undefined ? v : Array.isArray(prev) ? [...(prev as unknown[]), v] : [prev, v];
-    }
+    const v = jsonOrText(value);
+    const prev = fields[name];
+    fields[name] = prev === undefined ? v : Array.isArray(prev) ? [...(prev as unknown[]), v] : [prev, v];
   }
-  return { type, data: { ...data, ...fields }, wait, timeoutMs, json };
+  return { ...data, ...fields };
 }
 
 function jsonOrText(v: string): unknown {
