@@ -191,7 +191,7 @@ const cases = (): Case[] => {
       'chaos',
       'a cron hour of 25',
       edit(chaos, "cron: '0 18 * * wed'", "cron: '0 25 * * wed'"),
-      /chaos\.yaml: schedules\[0\]\.cron: hour field: 25 is outside 0-23/,
+      /chaos\.yaml: schedules\[0\]\.cron: hour field: '25' is invalid \(.*\); it takes 0-23/,
     ),
     file(
       'chaos',
