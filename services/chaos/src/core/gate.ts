@@ -199,54 +199,74 @@ function matches(c: Candidate, target: EventData<'chaos.requested'>['target']): 
   return byName && byLabels;
 }
 
+const check = (check: string, passed: boolean, value: GateCheck['value'], message: string): GateCheck => ({
+  check,
+  passed,
+  value,
+  message,
+});
+
 /**
  * The safety gate, a function of values and `now`: every check runs and is reported with its
  * value, so a refusal lists every reason at once.
  */
 export function gate(input: GateInput): GateResult {
-  const { policy: p, request, now } = input;
-  const checks: GateCheck[] = [];
-  const add = (check: string, passed: boolean, value: GateCheck['value'], message: string) =>
-    checks.push({ check, passed, value, message });
+  const { checks: targeting, targets, selected } = targetChecks(input);
+  const checks = [
+    ...healthChecks(input),
+    budgetCheck(input),
+    ...(input.plan === undefined ? [] : [limitsCheck(input.plan, input.policy)]),
+    blackoutCheck(input),
+    ...targeting,
+    ...exposureChecks(input, targets, selected),
+  ];
+  const reasons = checks.filter((c) => !c.passed).map((c) => `${c.check}: ${c.message}`);
+  return { allowed: reasons.length === 0, checks, targets, reasons };
+}
 
-  // Health: the latest validation score, and how old it is.
-  const v = input.validation;
-  if (v === undefined) {
-    add('validation-score', false, null, 'no validation run yet');
-  } else {
-    add('validation-score', v.score >= p.minScore, v.score, `latest score ${v.score} (minimum ${p.minScore})`);
-    const ageMin = Math.round((now.getTime() - v.completedAt.getTime()) / 6_000) / 10;
-    add(
+/** Health: the latest validation score, and how old it is. */
+function healthChecks({ validation: v, policy: p, now }: GateInput): GateCheck[] {
+  if (v === undefined) return [check('validation-score', false, null, 'no validation run yet')];
+  const ageMin = Math.round((now.getTime() - v.completedAt.getTime()) / 6_000) / 10;
+  return [
+    check('validation-score', v.score >= p.minScore, v.score, `latest score ${v.score} (minimum ${p.minScore})`),
+    check(
       'validation-age',
       now.getTime() - v.completedAt.getTime() <= p.maxScoreAgeMs,
       ageMin,
       `latest validation ${ageMin} min old (maximum ${p.maxScoreAgeMs / 60_000} min)`,
-    );
-  }
+    ),
+  ];
+}
 
-  // Error budgets: every SLO keeps at least minBudgetPercent.
-  if ('error' in input.slos) {
-    add('error-budget', false, null, `SLO budgets unknown: ${input.slos.error}`);
-  } else {
-    const low = input.slos.filter((s) => s.remainingPercent < p.minBudgetPercent);
-    const least = input.slos.reduce((m, s) => Math.min(m, s.remainingPercent), 100);
-    add(
-      'error-budget',
-      low.length === 0,
-      Math.round(least * 100) / 100,
-      low.length === 0
-        ? `every SLO has at least ${p.minBudgetPercent} % of its budget (lowest ${Math.round(least * 100) / 100} %)`
-        : `below ${p.minBudgetPercent} % of budget: ${low.map((s) => `${s.name} ${Math.round(s.remainingPercent * 100) / 100} %`).join(', ')}`,
-    );
-  }
+/** Error budgets: every SLO keeps at least minBudgetPercent. */
+function budgetCheck({ slos, policy: p }: GateInput): GateCheck {
+  if ('error' in slos) return check('error-budget', false, null, `SLO budgets unknown: ${slos.error}`);
+  const low = slos.filter((s) => s.remainingPercent < p.minBudgetPercent);
+  const least = slos.reduce((m, s) => Math.min(m, s.remainingPercent), 100);
+  return check(
+    'error-budget',
+    low.length === 0,
+    Math.round(least * 100) / 100,
+    low.length === 0
+      ? `every SLO has at least ${p.minBudgetPercent} % of its budget (lowest ${Math.round(least * 100) / 100} %)`
+      : `below ${p.minBudgetPercent} % of budget: ${low.map((s) => `${s.name} ${Math.round(s.remainingPercent * 100) / 100} %`).join(', ')}`,
+  );
+}
 
-  if (input.plan !== undefined) {
-    const over = overLimits(input.plan, p.limits);
-    add('limits', over.length === 0, over.length, over.length === 0 ? 'within the policy limits' : over.join('; '));
-  }
+function limitsCheck(plan: Plan, p: Policy): GateCheck {
+  const over = overLimits(plan, p.limits);
+  return check(
+    'limits',
+    over.length === 0,
+    over.length,
+    over.length === 0 ? 'within the policy limits' : over.join('; '),
+  );
+}
 
+function blackoutCheck({ policy: p, now }: GateInput): GateCheck {
   const blackout = activeBlackout(p.blackouts, now, p.timeZone);
-  add(
+  return check(
     'blackout',
     blackout === undefined,
     blackout === undefined ? null : `${blackout.days.join(',')} ${blackout.from}-${blackout.to}`,
@@ -254,74 +274,91 @@ export function gate(input: GateInput): GateResult {
       ? 'outside every blackout window'
       : `inside the blackout ${blackout.days.join(',')} ${blackout.from}-${blackout.to} ${p.timeZone}`,
   );
+}
 
-  // Targets: what the request selects, then what may be touched. A request for `count` of the
-  // matches picks only among those chaos may touch; naming a protected one outright is refused.
-  const isEligible = (c: Candidate) =>
-    isProtected(c, p) === undefined && (!p.requireOptIn || c.labels[p.optInLabel] === 'true');
+/** Whether chaos may touch a container at all under the policy. */
+const isEligible = (c: Candidate, p: Policy) =>
+  isProtected(c, p) === undefined && (!p.requireOptIn || c.labels[p.optInLabel] === 'true');
+
+/**
+ * Targets: what the request selects, then what may be touched. A request for `count` of the
+ * matches picks only among those chaos may touch; naming a protected one outright is refused.
+ */
+function targetChecks(input: GateInput): { checks: GateCheck[]; targets: Candidate[]; selected: Candidate[] } {
+  const { policy: p, request } = input;
   const count = request.target.count;
   const matching = input.candidates.filter((c) => matches(c, request.target));
-  const selected = count === undefined ? matching : matching.filter(isEligible);
+  const selected = count === undefined ? matching : matching.filter((c) => isEligible(c, p));
   const protectedOnes = selected.flatMap((c) => {
     const why = isProtected(c, p);
     return why === undefined ? [] : [`${c.name} (${why})`];
   });
-  add(
-    'protected',
-    protectedOnes.length === 0,
-    protectedOnes.length,
-    protectedOnes.length === 0
-      ? 'no protected container selected'
-      : `protected containers selected: ${protectedOnes.join(', ')}`,
-  );
   const notOptedIn = p.requireOptIn ? selected.filter((c) => c.labels[p.optInLabel] !== 'true').map((c) => c.name) : [];
-  add(
-    'opt-in',
-    notOptedIn.length === 0,
-    notOptedIn.length,
-    !p.requireOptIn
-      ? 'opt-in not required by the policy'
-      : notOptedIn.length === 0
-        ? `every target is labelled ${p.optInLabel}=true`
-        : `not opted in (${p.optInLabel}=true): ${notOptedIn.join(', ')}`,
-  );
   const running = selected.filter((c) => c.running);
   const targets = count === undefined ? running : pick(running, count, input.seed ?? '');
-  add(
-    'targets',
-    targets.length > 0,
-    targets.length,
-    targets.length === 0
-      ? 'no running container matches the target'
-      : count === undefined
-        ? `${targets.length} running target(s)`
-        : `${targets.length} of ${running.length} running eligible match(es), picked at random (count ${count}; ${matching.length - selected.length} protected or not opted in left out)`,
-  );
+  const checks = [
+    check(
+      'protected',
+      protectedOnes.length === 0,
+      protectedOnes.length,
+      protectedOnes.length === 0
+        ? 'no protected container selected'
+        : `protected containers selected: ${protectedOnes.join(', ')}`,
+    ),
+    check(
+      'opt-in',
+      notOptedIn.length === 0,
+      notOptedIn.length,
+      !p.requireOptIn
+        ? 'opt-in not required by the policy'
+        : notOptedIn.length === 0
+          ? `every target is labelled ${p.optInLabel}=true`
+          : `not opted in (${p.optInLabel}=true): ${notOptedIn.join(', ')}`,
+    ),
+    check(
+      'targets',
+      targets.length > 0,
+      targets.length,
+      targets.length === 0
+        ? 'no running container matches the target'
+        : count === undefined
+          ? `${targets.length} running target(s)`
+          : `${targets.length} of ${running.length} running eligible match(es), picked at random (count ${count}; ${matching.length - selected.length} protected or not opted in left out)`,
+    ),
+  ];
+  return { checks, targets, selected };
+}
 
-  // Blast radius, over the containers chaos could touch at all, across every running experiment:
-  // a container paused or stopped by one still counts as eligible, and as affected, so that
-  // single-target requests one after another cannot fault more than the limit together.
-  const eligible = input.candidates.filter((c) => isEligible(c) && (c.running || input.busy.has(c.id)));
+/**
+ * Blast radius, over the containers chaos could touch at all, across every running experiment: a
+ * container paused or stopped by one still counts as eligible, and as affected, so that
+ * single-target requests one after another cannot fault more than the limit together. And no
+ * target under another experiment.
+ */
+function exposureChecks(input: GateInput, targets: readonly Candidate[], selected: readonly Candidate[]): GateCheck[] {
+  const p = input.policy;
+  const eligible = input.candidates.filter((c) => isEligible(c, p) && (c.running || input.busy.has(c.id)));
   const limit = Math.max(1, Math.floor((eligible.length * p.maxBlastRadiusPercent) / 100));
   const chosen = new Set(targets.map((c) => c.id));
   const underOthers = eligible.filter((c) => input.busy.has(c.id) && !chosen.has(c.id)).length;
-  add(
-    'blast-radius',
-    targets.length + underOthers <= limit,
-    targets.length + underOthers,
-    `${targets.length} of ${eligible.length} eligible container(s)${underOthers > 0 ? `, ${underOthers} more under experiments now` : ''}; at most ${limit} (${p.maxBlastRadiusPercent} %, at least 1)`,
-  );
   // Over every match, not only running ones: a container paused or stopped by an experiment is busy.
-  const busy = (count === undefined ? selected : targets).filter((c) => input.busy.has(c.id)).map((c) => c.name);
-  add(
-    'one-at-a-time',
-    busy.length === 0,
-    busy.length,
-    busy.length === 0 ? 'no target is under another experiment' : `already under an experiment: ${busy.join(', ')}`,
-  );
-
-  const reasons = checks.filter((c) => !c.passed).map((c) => `${c.check}: ${c.message}`);
-  return { allowed: reasons.length === 0, checks, targets, reasons };
+  const busy = (input.request.target.count === undefined ? selected : targets)
+    .filter((c) => input.busy.has(c.id))
+    .map((c) => c.name);
+  return [
+    check(
+      'blast-radius',
+      targets.length + underOthers <= limit,
+      targets.length + underOthers,
+      `${targets.length} of ${eligible.length} eligible container(s)${underOthers > 0 ? `, ${underOthers} more under experiments now` : ''}; at most ${limit} (${p.maxBlastRadiusPercent} %, at least 1)`,
+    ),
+    check(
+      'one-at-a-time',
+      busy.length === 0,
+      busy.length,
+      busy.length === 0 ? 'no target is under another experiment' : `already under an experiment: ${busy.join(', ')}`,
+    ),
+  ];
 }
 
 /** `count` of `xs`, chosen by a hash of the seed and each id: random, yet the same on a redelivery. */
