@@ -191,36 +191,36 @@ export async function dlqCommand(
         out.json({ ...summary(l), body: jsonOrText(text) });
       }
       return 0;
-    case 'redrive': {
-      for (const l of pick()) {
-        const to = l.why?.originalSubject;
-        if (to === undefined)
-          throw new Error(
-            `dead letter #${l.seq} has no ${DeadLetterHeaders.OriginalSubject} header; it cannot be re-driven`,
-          );
-        if (l.why?.truncatedFrom !== undefined)
-          throw new Error(
-            `dead letter #${l.seq} keeps only the first ${l.data.length} of ${l.why.truncatedFrom} bytes (it was over the event size limit); it cannot be re-driven`,
-          );
-        const m = await bus.jsm.streams.getMessage(bus.ns.deadLetterStream, { seq: l.seq });
-        if (m === null) throw new Error(`dead letter #${l.seq} is gone (removed meanwhile?)`);
-        const h = m.header;
-        for (const k of Object.values(DeadLetterHeaders)) h.delete(k);
-        // A new message id: the original's would be dropped as a duplicate inside the window.
-        // Consumers with an inbox still apply the event once.
-        const ack = await bus.js.publish(to, m.data, {
-          headers: h,
-          msgID: `redrive:${bus.ns.deadLetterStream}:${l.seq}`,
-          expect: { streamName: bus.ns.stream },
-        });
-        await bus.jsm.streams.deleteMessage(bus.ns.deadLetterStream, l.seq);
-        out.line(`re-drove #${l.seq} to ${to} (stream ${bus.ns.stream}, sequence ${ack.seq})`);
-      }
+    case 'redrive':
+      for (const l of pick()) await redrive(bus, l, out);
       return 0;
-    }
     default:
       throw new Error(`unknown dlq command '${o.sub}'; vigil dlq list | show SEQ… | redrive SEQ… | redrive --all`);
   }
+}
+
+/** Sends one dead letter back to its original subject under a new message id, then deletes it. */
+async function redrive(bus: Bus, l: Letter, out: Output): Promise<void> {
+  const to = l.why?.originalSubject;
+  if (to === undefined)
+    throw new Error(`dead letter #${l.seq} has no ${DeadLetterHeaders.OriginalSubject} header; it cannot be re-driven`);
+  if (l.why?.truncatedFrom !== undefined)
+    throw new Error(
+      `dead letter #${l.seq} keeps only the first ${l.data.length} of ${l.why.truncatedFrom} bytes (it was over the event size limit); it cannot be re-driven`,
+    );
+  const m = await bus.jsm.streams.getMessage(bus.ns.deadLetterStream, { seq: l.seq });
+  if (m === null) throw new Error(`dead letter #${l.seq} is gone (removed meanwhile?)`);
+  const h = m.header;
+  for (const k of Object.values(DeadLetterHeaders)) h.delete(k);
+  // A new message id: the original's would be dropped as a duplicate inside the window.
+  // Consumers with an inbox still apply the event once.
+  const ack = await bus.js.publish(to, m.data, {
+    headers: h,
+    msgID: `redrive:${bus.ns.deadLetterStream}:${l.seq}`,
+    expect: { streamName: bus.ns.stream },
+  });
+  await bus.jsm.streams.deleteMessage(bus.ns.deadLetterStream, l.seq);
+  out.line(`re-drove #${l.seq} to ${to} (stream ${bus.ns.stream}, sequence ${ack.seq})`);
 }
 
 function summary(l: Letter) {

@@ -106,26 +106,7 @@ export async function publishCommand(bus: Bus, env: CliEnv, a: PublishArgs, out:
   if (a.wait && awaited === undefined) {
     throw new Error(`--wait works for ${Object.keys(answers).join(' and ')}, not ${type}`);
   }
-  // The answer is read from a little before the publish (matched by its requestId), not from
-  // "new": a listener made just before publishing may be in place only after a fast answer, which
-  // would then slip past. The margin also covers a server clock a little behind this one.
-  const stopListening = new AbortController();
-  const listening =
-    a.wait && awaited
-      ? replay(bus.nc, {
-          ns: bus.ns,
-          start: { since: new Date(Date.now() - ANSWER_MARGIN_MS) },
-          follow: true,
-          types: awaited,
-          signal: stopListening.signal,
-        })
-      : undefined;
-  const iterator = listening?.[Symbol.asyncIterator]();
-  const first = iterator?.next();
-  // A request can also be refused (an unknown suite): that answer is its dead letter.
-  let publishedId = (_: string) => undefined as void;
-  const published = new Promise<string>((resolve) => (publishedId = resolve));
-  const refusal = a.wait ? refusalOf(bus, published, stopListening.signal) : undefined;
+  const listener = a.wait && awaited ? listenForAnswer(bus, awaited) : undefined;
   try {
     const r = await createPublisher({ js: bus.js, ns: bus.ns, source: 'vigil/cli' }).publish(type, data);
     const url = r.traceId === undefined ? undefined : jaegerUrl(env, r.traceId);
@@ -133,7 +114,7 @@ export async function publishCommand(bus: Bus, env: CliEnv, a: PublishArgs, out:
       out.line(`published ${type} ${r.id} (stream ${r.stream}, sequence ${r.seq}${r.duplicate ? ', duplicate' : ''})`);
       if (url !== undefined) out.line(`trace ${r.traceId}  ${url}`);
     }
-    if (iterator === undefined || first === undefined) {
+    if (listener === undefined) {
       if (a.json)
         out.json({
           id: r.id,
@@ -146,46 +127,92 @@ export async function publishCommand(bus: Bus, env: CliEnv, a: PublishArgs, out:
         });
       return 0;
     }
-    publishedId(r.id);
+    listener.published(r.id);
     const done = out.progress(`waiting for ${awaited!.join(' or ')} of ${r.id}`);
-    const timer = setTimeout(() => stopListening.abort(), a.timeoutMs);
-    let answer: VigilEvent | undefined;
-    let refused: DeadLetter | undefined;
-    try {
-      const answered = (async () => {
-        for (let next = await first; !next.done; next = await iterator.next()) {
-          const e = next.value.event;
-          if ((e.data as { requestId?: string }).requestId === r.id) return e;
-        }
-        return undefined;
-      })();
-      const outcome = await Promise.race([
-        answered.then((e) => ({ answer: e })),
-        (refusal ?? new Promise<never>(() => undefined)).then((d) => ({ refused: d })),
-      ]);
-      if ('answer' in outcome) answer = outcome.answer;
-      else if (outcome.refused !== undefined) refused = outcome.refused;
-      else answer = await answered;
-    } finally {
+    const timer = setTimeout(() => listener.abort(), a.timeoutMs);
+    const outcome = await firstOutcome(listener, r.id).finally(() => {
       clearTimeout(timer);
       done();
-    }
-    if (refused !== undefined) {
-      if (a.json) out.json({ id: r.id, type, stream: r.stream, seq: r.seq, traceId: r.traceId, refused });
+    });
+    const head = { id: r.id, type, stream: r.stream, seq: r.seq, traceId: r.traceId };
+    if ('refused' in outcome) {
+      const refused = outcome.refused;
+      if (a.json) out.json({ ...head, refused });
       else out.line(`refused by ${refused.consumer}: ${refused.code}: ${refused.reason}`);
       return 3;
     }
+    const answer = outcome.answer;
     if (answer === undefined) throw new Error(`no ${awaited!.join(' or ')} for ${r.id} within ${a.timeoutMs / 1000}s`);
-    if (a.json) {
-      out.json({ id: r.id, type, stream: r.stream, seq: r.seq, traceId: r.traceId, jaegerUrl: url, answer });
-    } else {
-      for (const l of describeAnswer(answer)) out.line(l);
-    }
+    if (a.json) out.json({ ...head, jaegerUrl: url, answer });
+    else for (const l of describeAnswer(answer)) out.line(l);
     return failed(answer) ? 3 : 0;
   } finally {
-    stopListening.abort();
-    await iterator?.return?.(undefined);
+    await listener?.stop();
   }
+}
+
+interface Listener {
+  readonly iterator: AsyncIterator<{ event: VigilEvent }>;
+  readonly first: Promise<IteratorResult<{ event: VigilEvent }>>;
+  /** The request's dead letter, once `published` names it. */
+  readonly refusal: Promise<DeadLetter | undefined>;
+  published(id: string): void;
+  /** Ends the reading: the answers end, the refusal settles as none. */
+  abort(): void;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts reading the answers before the publish. They are read from a little before it (matched
+ * by requestId), not from "new": a listener made just before publishing may be in place only
+ * after a fast answer, which would then slip past. The margin also covers a server clock a little
+ * behind this one. A request can also be refused (an unknown suite): that answer is its dead letter.
+ */
+function listenForAnswer(bus: Bus, awaited: readonly EventType[]): Listener {
+  const stopping = new AbortController();
+  const answers = replay(bus.nc, {
+    ns: bus.ns,
+    start: { since: new Date(Date.now() - ANSWER_MARGIN_MS) },
+    follow: true,
+    types: awaited,
+    signal: stopping.signal,
+  });
+  const iterator = answers[Symbol.asyncIterator]();
+  let published = (_: string) => undefined as void;
+  const id = new Promise<string>((resolve) => (published = resolve));
+  return {
+    iterator,
+    first: iterator.next(),
+    refusal: refusalOf(bus, id, stopping.signal),
+    published,
+    abort: () => stopping.abort(),
+    async stop() {
+      stopping.abort();
+      await iterator.return?.(undefined);
+    },
+  };
+}
+
+/**
+ * The answer to request `id` from the followed stream, or its dead letter, whichever comes first;
+ * no answer when the stream ends (the wait's timeout aborts it).
+ */
+async function firstOutcome(
+  { iterator, first, refusal }: Listener,
+  id: string,
+): Promise<{ answer: VigilEvent | undefined } | { refused: DeadLetter }> {
+  const answered = (async () => {
+    for (let next = await first; next.done !== true; next = await iterator.next()) {
+      const e = next.value.event;
+      if ((e.data as { requestId?: string }).requestId === id) return e;
+    }
+    return undefined;
+  })();
+  const outcome = await Promise.race([answered.then((e) => ({ answer: e })), refusal.then((d) => ({ refused: d }))]);
+  if ('answer' in outcome) return outcome;
+  // No dead letter came (or this user may not read them): the answer, or the end of the wait.
+  if (outcome.refused === undefined) return { answer: await answered };
+  return { refused: outcome.refused };
 }
 
 /**

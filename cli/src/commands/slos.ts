@@ -37,72 +37,24 @@ const history = z.object({
 const pct = (fraction: number) => `${(fraction * 100).toFixed(1)}%`;
 const minute = (iso: string) => iso.slice(0, 16).replace('T', ' ');
 
+interface SlosOptions {
+  name?: string | undefined;
+  history: boolean;
+  window?: string | undefined;
+  step?: string | undefined;
+  json: boolean;
+}
+
 /**
  * `vigil slos [NAME] [--history [--window 30d] [--step 1h]] [--json]`: the slo-engine's SLOs
  * (budget left, burn rates, firing alerts), one SLO's tiers, or its budget and burn rates over time.
  */
-export async function slosCommand(
-  sloEngineUrl: string,
-  o: {
-    name?: string | undefined;
-    history: boolean;
-    window?: string | undefined;
-    step?: string | undefined;
-    json: boolean;
-  },
-  out: Output,
-): Promise<number> {
+export async function slosCommand(sloEngineUrl: string, o: SlosOptions, out: Output): Promise<number> {
   if (o.history) {
     if (o.name === undefined) throw new Error('vigil slos --history needs an SLO name');
-    const q = new URLSearchParams();
-    if (o.window !== undefined) q.set('window', o.window);
-    if (o.step !== undefined) q.set('step', o.step);
-    const url = `${sloEngineUrl}/slos/${encodeURIComponent(o.name)}/history${q.size > 0 ? `?${q}` : ''}`;
-    const h = await getJson(url, history, 'the slo-engine');
-    if (o.json) {
-      out.json(h);
-      return 0;
-    }
-    const windows = Object.keys(h.burnRates);
-    out.line(`${h.slo}: ${h.objective}% over ${h.window}, a point every ${h.step} (UTC)`);
-    for (const l of table(
-      ['TIME', 'BUDGET LEFT', ...windows.map((w) => `BURN ${w}`), 'FIRING'],
-      h.times.map((t, i) => [
-        minute(new Date(t).toISOString()),
-        pct(h.budgetRemaining[i] ?? 0),
-        ...windows.map((w) => (h.burnRates[w]?.[i] ?? 0).toFixed(2)),
-        (h.firing[i] ?? []).join(', ') || '-',
-      ]),
-    ))
-      out.line(l);
-    await out.drained();
-    return 0;
+    return historyView(sloEngineUrl, o.name, o, out);
   }
-  if (o.name !== undefined) {
-    const s = await getJson(`${sloEngineUrl}/slos/${encodeURIComponent(o.name)}`, slo, 'the slo-engine');
-    if (o.json) {
-      out.json(s);
-      return 0;
-    }
-    out.line(`${s.name} (${s.service}): ${s.objective}% over ${s.window}, as of ${minute(s.evaluatedAt)} UTC`);
-    out.line(
-      `budget: ${s.budget.remainingPercent.toFixed(1)}% left (${s.budget.consumed} bad of ${s.budget.allowed.toFixed(1)} allowed)`,
-    );
-    for (const l of table(
-      ['SEVERITY', 'WINDOWS', 'THRESHOLD', 'BURN LONG', 'BURN SHORT', 'HOLDS'],
-      s.tiers.map((t) => [
-        t.severity,
-        `${t.long}/${t.short}`,
-        `${t.threshold}×`,
-        t.burnRateLong.toFixed(2),
-        t.burnRateShort.toFixed(2),
-        t.holds ? 'yes' : 'no',
-      ]),
-    ))
-      out.line(l);
-    for (const a of s.alerts) out.line(`firing: ${a.severity} since ${minute(a.since)} UTC`);
-    return 0;
-  }
+  if (o.name !== undefined) return oneSloView(sloEngineUrl, o.name, o.json, out);
   const all = await getJson(`${sloEngineUrl}/slos`, z.object({ slos: z.array(slo) }), 'the slo-engine');
   if (o.json) {
     for (const s of all.slos) out.json(s);
@@ -120,6 +72,60 @@ export async function slosCommand(
     ]),
   ))
     out.line(l);
+  return 0;
+}
+
+/** One SLO's budget and burn rates over time, a row per step. */
+async function historyView(sloEngineUrl: string, name: string, o: SlosOptions, out: Output): Promise<number> {
+  const q = new URLSearchParams();
+  if (o.window !== undefined) q.set('window', o.window);
+  if (o.step !== undefined) q.set('step', o.step);
+  const url = `${sloEngineUrl}/slos/${encodeURIComponent(name)}/history${q.size > 0 ? `?${q}` : ''}`;
+  const h = await getJson(url, history, 'the slo-engine');
+  if (o.json) {
+    out.json(h);
+    return 0;
+  }
+  const windows = Object.keys(h.burnRates);
+  out.line(`${h.slo}: ${h.objective}% over ${h.window}, a point every ${h.step} (UTC)`);
+  for (const l of table(
+    ['TIME', 'BUDGET LEFT', ...windows.map((w) => `BURN ${w}`), 'FIRING'],
+    h.times.map((t, i) => [
+      minute(new Date(t).toISOString()),
+      pct(h.budgetRemaining[i] ?? 0),
+      ...windows.map((w) => (h.burnRates[w]?.[i] ?? 0).toFixed(2)),
+      (h.firing[i] ?? []).join(', ') || '-',
+    ]),
+  ))
+    out.line(l);
+  await out.drained();
+  return 0;
+}
+
+/** One SLO: its budget, each tier's burn rates and whether it holds, and its firing alerts. */
+async function oneSloView(sloEngineUrl: string, name: string, json: boolean, out: Output): Promise<number> {
+  const s = await getJson(`${sloEngineUrl}/slos/${encodeURIComponent(name)}`, slo, 'the slo-engine');
+  if (json) {
+    out.json(s);
+    return 0;
+  }
+  out.line(`${s.name} (${s.service}): ${s.objective}% over ${s.window}, as of ${minute(s.evaluatedAt)} UTC`);
+  out.line(
+    `budget: ${s.budget.remainingPercent.toFixed(1)}% left (${s.budget.consumed} bad of ${s.budget.allowed.toFixed(1)} allowed)`,
+  );
+  for (const l of table(
+    ['SEVERITY', 'WINDOWS', 'THRESHOLD', 'BURN LONG', 'BURN SHORT', 'HOLDS'],
+    s.tiers.map((t) => [
+      t.severity,
+      `${t.long}/${t.short}`,
+      `${t.threshold}×`,
+      t.burnRateLong.toFixed(2),
+      t.burnRateShort.toFixed(2),
+      t.holds ? 'yes' : 'no',
+    ]),
+  ))
+    out.line(l);
+  for (const a of s.alerts) out.line(`firing: ${a.severity} since ${minute(a.since)} UTC`);
   return 0;
 }
 

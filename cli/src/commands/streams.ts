@@ -8,32 +8,7 @@ const time = (t: string | undefined) => (t === undefined || t.startsWith('0001')
 
 /** `vigil streams [--json]`: every stream (messages, bytes, first and last time) and its consumers' lag. */
 export async function streamsCommand(bus: Bus, o: { json: boolean }, out: Output): Promise<number> {
-  const streams = [];
-  for await (const s of bus.jsm.streams.list()) {
-    const consumers: Consumer[] = [];
-    let hidden = false;
-    try {
-      await listConsumers(bus, s.config.name, consumers);
-    } catch (e) {
-      // A least-privilege user (tool) may see a stream but not who consumes it.
-      if (!isPermissionDenied(e)) throw e;
-      hidden = true;
-    }
-    streams.push({
-      name: s.config.name,
-      subjects: s.config.subjects ?? [],
-      replicas: s.config.num_replicas,
-      messages: s.state.messages,
-      bytes: s.state.bytes,
-      firstSeq: s.state.first_seq,
-      lastSeq: s.state.last_seq,
-      firstTime: s.state.first_ts,
-      lastTime: s.state.last_ts,
-      // null: this user may not list them.
-      consumers: hidden ? null : consumers.sort((a, b) => a.name.localeCompare(b.name)),
-    });
-  }
-  streams.sort((a, b) => a.name.localeCompare(b.name));
+  const streams = await readStreams(bus);
   if (o.json) {
     for (const s of streams) out.json(s);
     return 0;
@@ -68,6 +43,36 @@ export async function streamsCommand(bus: Bus, o: { json: boolean }, out: Output
   const hidden = streams.filter((s) => s.consumers === null).map((s) => s.name);
   if (hidden.length > 0) out.line(`consumers of ${hidden.join(', ')}: not visible to this NATS user`);
   return 0;
+}
+
+/** Every stream this user can see, by name, with its consumers (null when it may not list them). */
+async function readStreams(bus: Bus) {
+  const streams = [];
+  for await (const s of bus.jsm.streams.list()) {
+    const consumers: Consumer[] = [];
+    let hidden = false;
+    try {
+      await listConsumers(bus, s.config.name, consumers);
+    } catch (e) {
+      // A least-privilege user (tool) may see a stream but not who consumes it.
+      if (!isPermissionDenied(e)) throw e;
+      hidden = true;
+    }
+    streams.push({
+      name: s.config.name,
+      subjects: s.config.subjects ?? [],
+      replicas: s.config.num_replicas,
+      messages: s.state.messages,
+      bytes: s.state.bytes,
+      firstSeq: s.state.first_seq,
+      lastSeq: s.state.last_seq,
+      firstTime: s.state.first_ts,
+      lastTime: s.state.last_ts,
+      // null: this user may not list them.
+      consumers: hidden ? null : consumers.sort((a, b) => a.name.localeCompare(b.name)),
+    });
+  }
+  return streams.sort((a, b) => a.name.localeCompare(b.name));
 }
 
 interface Consumer {
