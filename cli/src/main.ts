@@ -52,6 +52,7 @@ type Run = (...args: never[]) => Promise<number>;
  * The commands, each with its synopsis (`usage`), description and options where it is defined;
  * the help is made from them (program.ts). An action resolves to the exit code.
  */
+// Over 60 lines: declarations, one block per command (synopsis, description, options, action); the actions call out to commands/.
 function commands(ctx: { env: () => CliEnv; out: Output; setCode: (code: number) => void }): Command {
   const { env, out } = ctx;
   const program = newProgram('event-driven checks for a running system');

@@ -48,6 +48,7 @@ async function ensureDatabase(serverUrl: string, database: string): Promise<stri
  * The embedded local stack: NATS and Postgres (from the environment, the local default ports, or
  * spawned under the data folder), the streams, and a ready summary. Stops what it started.
  */
+// Over 60 lines: the stack brought up in its order (servers, streams, migrations, services, the summary), one step after the other.
 export async function up(o: UpOptions): Promise<RunningStack> {
   const dataDir = resolve(o.env.VIGIL_DATA_DIR);
   const env = {

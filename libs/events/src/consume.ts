@@ -107,6 +107,7 @@ export function retryDelay(deliveryCount: number, o: RetryDelayOptions = {}): nu
  * that is not a valid event, or a permanent error → dead-letter with the reason, then term; any
  * other error → nak with exponential delay, and dead-letter once the deliveries run out.
  */
+// Over 60 lines: one closure over the consumer's state (unsettled messages, batched acks, in-flight work); the steps are the inner functions.
 export async function consume<T extends EventType>(o: ConsumeOptions<T>): Promise<RunningConsumer> {
   const ns = o.ns ?? defaultNamespace;
   const { spec } = o;
@@ -190,6 +191,7 @@ export async function consume<T extends EventType>(o: ConsumeOptions<T>): Promis
     }
   }
 
+  // Over 60 lines: the one path of a message, decode → span → handler → ack, nak or dead letter, read top to bottom; its branches share the span and the logger.
   async function handle(m: JsMsg): Promise<void> {
     stats.received++;
     const deliveryCount = m.info.deliveryCount;

@@ -49,6 +49,7 @@ export function privateDurableName(name: string, user: string, secret: string): 
   return `${name}-${mac.slice(0, 22)}`;
 }
 
+// Over 60 lines: one closure over the tail's consumer and its iterator; its steps are the inner functions.
 export function subscribe<T extends EventType>(
   nc: NatsConnection,
   types: readonly T[],

@@ -79,6 +79,7 @@ export interface GroupCommitOptions {
  * emits nothing again: exactly-once effects on at-least-once delivery. While PostgreSQL is
  * unreachable the message is held and retried in place (see `isOutage`), not spent.
  */
+// Over 60 lines: one closure over the linger batch and the per-event transaction; its steps are the inner functions.
 export async function consumeIdempotent<T extends EventType, DB, P = undefined>(
   o: ConsumeIdempotentOptions<T, DB, P>,
 ): Promise<RunningConsumer> {

@@ -17,6 +17,7 @@ import { migrateAnomaly, type AnomalyDatabase } from './store.js';
 runService({
   name: 'anomaly',
   env: anomalyEnv,
+  // Over 60 lines: wiring: the runtime, the config, the processor, the consumers, the training and the routes, in order.
   async start(env, runtime) {
     // A bad config file stops the start: the service never runs half-configured.
     const config = parseAnomalyConfig(await readConfigFile(env.ANOMALY_CONFIG, 'ANOMALY_CONFIG'), env.ANOMALY_CONFIG);

@@ -105,6 +105,7 @@ interface Working {
 /** Series states a process keeps of what it wrote: about 100 KB each. */
 const WRITTEN_MAX = 500;
 
+// Over 60 lines: one closure over the model cache and the written-series memory that every unit of work shares.
 export function pointProcessor(deps: AnomalyDeps): PointProcessor {
   const cache = new ModelCache();
   // What this process last wrote of each series (the most recently written WRITTEN_MAX): read back
@@ -133,6 +134,7 @@ export function pointProcessor(deps: AnomalyDeps): PointProcessor {
       }
       return models;
     },
+    // Over 60 lines: one closure per transaction over the series it touched and its counts; `process` and `save` share them.
     begin(tx) {
       const series = new Map<string, Working>();
       const counts = new Map<string, { type: string; minute: number; n: number }>();
@@ -147,6 +149,7 @@ export function pointProcessor(deps: AnomalyDeps): PointProcessor {
         return w;
       };
       return {
+        // Over 60 lines: the one path of a point, unknown series → gap → detector step → alert, read top to bottom.
         async process(point, o = {}) {
           if (!known.has(point.series) && !series.has(point.series)) {
             const source = point.series.split('/')[0] ?? point.series;

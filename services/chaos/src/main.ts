@@ -22,6 +22,7 @@ import { experimentWithJournal, listExperiments, migrateChaos, type ChaosDatabas
 runService({
   name: 'chaos',
   env: chaosEnv,
+  // Over 60 lines: wiring: the runtime, the engine, the consumers, the runner, the schedules, the metrics and the routes, in order.
   async start(env, runtime) {
     // A bad config file stops the start: the service never runs half-configured.
     const config = parseChaosConfig(await readConfigFile(env.CHAOS_CONFIG, 'CHAOS_CONFIG'), env.CHAOS_CONFIG);

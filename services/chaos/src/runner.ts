@@ -30,6 +30,7 @@ export interface Runner {
   stopAll(reason: string): Promise<void>;
 }
 
+// Over 60 lines: one closure over the experiments running here; each method is short.
 export function createRunner(deps: ChaosDeps): Runner {
   const instanceId = deps.instanceId ?? `chaos-${randomUUID().slice(0, 8)}`;
   const leaseMs = deps.leaseMs ?? 15_000;

@@ -226,6 +226,7 @@ function rowOf(t: Record<string, unknown>): Row {
   };
 }
 
+// Over 60 lines: the replication loop: one closure over the slot's connection, the batch and the confirmed position.
 async function stream(
   ctx: RelayContext,
   parts: { publisher: Publisher; marks: Marks },

@@ -46,6 +46,7 @@ const tracer = () => trace.getTracer('@vigil/outbox-relay', '0.1.0');
  * sent, then every ack awaited), a retry policy inside a circuit breaker, rows JetStream refuses
  * for good marked failed, and duplicates told apart from events another publisher preempted.
  */
+// Over 60 lines: one closure over the publisher's connection, breaker and duplicate window; its steps are the inner functions.
 export function createPublisher(
   ctx: RelayContext,
   o: { inboxPrefix?: string | undefined; breakerProbeMs: number },
@@ -134,6 +135,7 @@ export function createPublisher(
   }
 
   /** One pipelined round: every row is sent, then every ack awaited; published rows go to `done`. */
+  // Over 60 lines: one publishing round, read top to bottom: publish, sort the acks into published, duplicate, permanent and retried, mark them in one transaction.
   async function attempt(rows: Row[], done: Row[]): Promise<void> {
     const startedAt = clock();
     const t = tracer();

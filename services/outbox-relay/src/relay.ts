@@ -106,6 +106,7 @@ export interface Relay {
   ready(): Promise<Record<string, boolean | string>>;
 }
 
+// Over 60 lines: one closure over the relay's leader lock, mode and reader; its steps are the inner functions.
 export function createRelay(deps: RelayDeps, options: RelayOptions = {}): Relay {
   const { db, jsm, ns, metrics, logger } = deps;
   const ctx: RelayContext = {

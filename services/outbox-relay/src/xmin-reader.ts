@@ -18,6 +18,7 @@ export interface XminReaderOptions {
  * transaction left open anywhere on the server (transaction ids are server-wide) holds every
  * newer row back until it ends. Runs while the caller holds the leader lock.
  */
+// Over 60 lines: the polling loop: one closure over the watermark, the notification listener and the backoff.
 export async function runXminReader(
   ctx: RelayContext,
   parts: { publisher: Publisher; marks: Marks },

@@ -18,6 +18,7 @@ import { migrateSlo, sloConnectionSettings, type SloDatabase } from './store.js'
 runService({
   name: 'slo-engine',
   env: sloEngineEnv,
+  // Over 60 lines: wiring: the runtime, the SLOs, the consumers, the evaluator, the scrapes and the routes, in order.
   async start(env, runtime) {
     // A bad SLO file stops the start: the service never runs half-configured.
     const slos = await loadSlos(env.SLO_DIR);

@@ -9,6 +9,7 @@ import { migrateStatus, type StatusDatabase } from './store.js';
 runService({
   name: 'status',
   env: statusEnv,
+  // Over 60 lines: wiring: the runtime, the read model, the page, the API and their shutdown, in order.
   async start(env, runtime) {
     const rt = await runtime<StatusDatabase>({
       migrations: [migrateStatus],

@@ -62,6 +62,7 @@ export interface StatusService {
  * stream with the durable consumer. An event is acked once its changes are in the archive; the
  * page is served from memory, so a PostgreSQL outage delays the archive, never the page.
  */
+// Over 60 lines: one closure over the read model, the archive writer and the listeners.
 export async function startStatus(deps: StatusDeps, o: { limits?: Partial<ModelLimits> } = {}): Promise<StatusService> {
   const { db, ns, logger, clock } = deps;
   const model = createModel(o.limits);

@@ -138,6 +138,7 @@ function listSome(names: readonly string[], max = 5): string {
  * Consumes `validation.requested`: runs the suite, then in one transaction records the request
  * in the inbox, stores the run and puts `validation.completed` in the outbox.
  */
+// Over 60 lines: one closure over the suites, the rate limiter and the running runs.
 export async function startValidator(
   deps: ValidatorDeps,
   o: {
@@ -208,6 +209,7 @@ export async function startValidator(
  * ({@link phaseOf}). A row per suite and run time makes several validator instances, or a
  * restart, request each run once; the request's id is random, so no one can take it first.
  */
+// Over 60 lines: one closure over each suite's timer and its last request.
 export function scheduleSuites(
   deps: ValidatorDeps,
   o: {

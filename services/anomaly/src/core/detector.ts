@@ -397,6 +397,7 @@ export interface StepResult {
  * series' recent raw scores; then the point joins the series' memory, and every `retrainEvery`
  * points past warm-up a new model is trained.
  */
+// Over 60 lines: scoring, memory and retraining read the same state and make one new state; apart, they would hand a dozen values to one another.
 export function step(
   state: SeriesState,
   at: number,

@@ -176,6 +176,7 @@ function leafPaths(offsets: Int32Array, feature: Int16Array, right: Int32Array, 
 }
 
 /** Fits a forest to `rows` (n × dims, row-major). */
+// Over 60 lines: one closure over the forest's typed arrays, which `partition` and `build` fill in place without allocating; the hot loop of training.
 export function fit(rows: Float64Array, dims: number, o: ForestOptions = {}): Forest {
   const n = Math.floor(rows.length / dims);
   if (n < 2 || rows.length !== n * dims) throw new RangeError(`fit needs at least 2 rows of ${dims} values`);
