@@ -143,15 +143,54 @@ function isJsonContentType(ct: string): boolean {
  * `cloudevents` package), the registry type, the content type, then `data` against its schema.
  */
 export function validateEnvelope(input: Record<string, unknown>): VigilEvent {
-  // The JSON format: an attribute whose value is null is unset (data aside, which stays as sent).
-  let raw = input;
+  const raw = withoutNulls(input);
+  checkContextAttributes(raw);
+  const extensions: Record<string, ExtensionValue> = {};
+  for (const [k, v] of Object.entries(raw)) {
+    if (contextAttributes.has(k)) continue;
+    checkExtension(k, v);
+    extensions[k] = v;
+  }
+  try {
+    // The cloudevents package checks the rest of the spec (URI-reference source, RFC 3339 time, ...).
+    new CloudEvent(raw, true);
+  } catch (e) {
+    throw envelopeErrorFrom(e);
+  }
+  const type = raw['type'] as string;
+  if (!isEventType(type)) throw new UnknownEventTypeError(type);
+  checkDataAttributes(raw, type);
+  if (!('data' in raw) || raw['data'] === undefined)
+    throw new InvalidEventDataError(type, [{ path: '', message: 'data is required' }]);
+  const data = parseData(type, raw['data']);
+  const event: Record<string, unknown> = {
+    specversion: '1.0',
+    id: raw['id'],
+    source: raw['source'],
+    type,
+    data,
+    extensions,
+  };
+  for (const attr of ['time', 'subject', 'dataschema', 'datacontenttype'] as const) {
+    if (raw[attr] !== undefined) event[attr] = raw[attr];
+  }
+  return event as unknown as VigilEvent;
+}
+
+/** The JSON format: an attribute whose value is null is unset (data aside, which stays as sent). */
+function withoutNulls(input: Record<string, unknown>): Record<string, unknown> {
   for (const k in input) {
     if (input[k] === null && k !== 'data') {
-      raw = {};
+      const raw: Record<string, unknown> = {};
       for (const [key, v] of Object.entries(input)) if (v !== null || key === 'data') raw[key] = v;
-      break;
+      return raw;
     }
   }
+  return input;
+}
+
+/** specversion, the required string attributes, the optional ones' types, the time's form. */
+function checkContextAttributes(raw: Record<string, unknown>): void {
   if (raw['specversion'] === undefined) throw new InvalidEnvelopeError('specversion', 'is required');
   if (raw['specversion'] !== '1.0') {
     throw new InvalidEnvelopeError('specversion', `must be "1.0", got ${JSON.stringify(raw['specversion'])}`);
@@ -176,20 +215,10 @@ export function validateEnvelope(input: Record<string, unknown>): VigilEvent {
   if (raw['data_base64'] !== undefined) {
     throw new InvalidEnvelopeError('data_base64', 'binary data is not used by any vigil event; send JSON data');
   }
-  const extensions: Record<string, ExtensionValue> = {};
-  for (const [k, v] of Object.entries(raw)) {
-    if (contextAttributes.has(k)) continue;
-    checkExtension(k, v);
-    extensions[k] = v;
-  }
-  try {
-    // The cloudevents package checks the rest of the spec (URI-reference source, RFC 3339 time, ...).
-    new CloudEvent(raw, true);
-  } catch (e) {
-    throw envelopeErrorFrom(e);
-  }
-  const type = raw['type'] as string;
-  if (!isEventType(type)) throw new UnknownEventTypeError(type);
+}
+
+/** The content type must be JSON, and a vigil dataschema the one of `type`. */
+function checkDataAttributes(raw: Record<string, unknown>, type: EventType): void {
   const ct = raw['datacontenttype'] as string | undefined;
   if (ct !== undefined && !isJsonContentType(ct)) {
     throw new InvalidEnvelopeError('datacontenttype', `must be application/json for '${type}', got '${ct}'`);
@@ -201,21 +230,6 @@ export function validateEnvelope(input: Record<string, unknown>): VigilEvent {
       `'${dataschema}' is not the schema this service knows for '${type}' (${dataschemaOf(type)})`,
     );
   }
-  if (!('data' in raw) || raw['data'] === undefined)
-    throw new InvalidEventDataError(type, [{ path: '', message: 'data is required' }]);
-  const data = parseData(type, raw['data']);
-  const event: Record<string, unknown> = {
-    specversion: '1.0',
-    id: raw['id'],
-    source: raw['source'],
-    type,
-    data,
-    extensions,
-  };
-  for (const attr of ['time', 'subject', 'dataschema', 'datacontenttype'] as const) {
-    if (raw[attr] !== undefined) event[attr] = raw[attr];
-  }
-  return event as unknown as VigilEvent;
 }
 
 function envelopeErrorFrom(e: unknown): InvalidEnvelopeError {

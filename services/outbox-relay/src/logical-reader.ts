@@ -134,35 +134,7 @@ async function ensureSlot(
         // The snapshot is ours now; the replication connection may go.
         snapshotHeld = true;
         await replication.end();
-        let after = { txid: '0', seq: '0' };
-        let total = 0;
-        for (;;) {
-          if (signal.aborted) return undefined;
-          const rows = (
-            await sql<Row>`
-              select e.seq, e.event_id, e.txid::text as txid, e.subject, e.headers, e.payload, e.first_attempt_at, e.last_attempt_at
-              from outbox.events e
-              where (e.txid, e.seq) > (${after.txid}::xid8, ${after.seq}::bigint) and e.state = 'pending'
-              order by e.txid, e.seq limit ${ctx.batchSize}`.execute(c)
-          ).rows;
-          const last = rows[rows.length - 1];
-          if (last === undefined) break;
-          for (;;) {
-            const done: Row[] = [];
-            try {
-              await parts.publisher.publishRows(rows, done, signal);
-              void parts.marks.later(done);
-              break;
-            } catch (e) {
-              void parts.marks.later(done);
-              if (signal.aborted) return undefined;
-              await parts.publisher.pauseAfter(e, signal);
-            }
-          }
-          total += rows.length;
-          after = { txid: last.txid, seq: last.seq };
-        }
-        return total;
+        return await catchUp(ctx, parts, c, signal);
       } finally {
         await sql`commit`.execute(c).catch(() => undefined);
       }
@@ -177,6 +149,46 @@ async function ensureSlot(
     return consistentPoint;
   } finally {
     if (!snapshotHeld) await replication.end().catch(() => undefined);
+  }
+}
+
+/**
+ * Publishes every pending row the connection's snapshot shows, in commit order, a batch at a time;
+ * the number published, or undefined when stopped.
+ */
+async function catchUp(
+  ctx: RelayContext,
+  parts: { publisher: Publisher; marks: Marks },
+  c: RelayContext['db'],
+  signal: AbortSignal,
+): Promise<number | undefined> {
+  let after = { txid: '0', seq: '0' };
+  let total = 0;
+  for (;;) {
+    if (signal.aborted) return undefined;
+    const rows = (
+      await sql<Row>`
+        select e.seq, e.event_id, e.txid::text as txid, e.subject, e.headers, e.payload, e.first_attempt_at, e.last_attempt_at
+        from outbox.events e
+        where (e.txid, e.seq) > (${after.txid}::xid8, ${after.seq}::bigint) and e.state = 'pending'
+        order by e.txid, e.seq limit ${ctx.batchSize}`.execute(c)
+    ).rows;
+    const last = rows[rows.length - 1];
+    if (last === undefined) return total;
+    for (;;) {
+      const done: Row[] = [];
+      try {
+        await parts.publisher.publishRows(rows, done, signal);
+        void parts.marks.later(done);
+        break;
+      } catch (e) {
+        void parts.marks.later(done);
+        if (signal.aborted) return undefined;
+        await parts.publisher.pauseAfter(e, signal);
+      }
+    }
+    total += rows.length;
+    after = { txid: last.txid, seq: last.seq };
   }
 }
 

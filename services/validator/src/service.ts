@@ -100,13 +100,23 @@ export async function validate(
     }
   });
   if (r instanceof NothingToScoreError) return cannotRun(`suite '${suite.name}': ${r.message}`);
+  return completedOf(base, r, selected !== suite, clock());
+}
+
+/** `validation.completed` of a run: the scores, and every check's outcome. */
+function completedOf(
+  base: Pick<Completed, 'requestId' | 'runId' | 'suite' | 'startedAt'>,
+  r: Awaited<ReturnType<typeof runSuite>>,
+  partial: boolean,
+  completedAt: Date,
+): Completed {
   return {
     ...base,
-    completedAt: clock().toISOString(),
+    completedAt: completedAt.toISOString(),
     durationMs: r.durationMs,
     score: r.score,
     status: r.status,
-    ...(selected === suite ? {} : { partial: true }),
+    ...(partial ? { partial: true } : {}),
     components: r.components.map((c) => ({
       name: c.name,
       weight: c.weight,

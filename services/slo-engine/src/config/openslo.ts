@@ -168,73 +168,78 @@ function prometheusSource(d: Where, path: string, ms: z.output<typeof metricSour
   return { url, query };
 }
 
+type Objective = { op?: string | undefined; value?: number | undefined };
+
 /** The vigil SLI an OpenSLO indicator (with the objective's op and value) stands for. */
-function sliOf(
+function sliOf(d: Where, path: string, spec: SliSpec, objective: Objective): unknown {
+  if (spec.ratioMetric !== undefined) return ratioSli(d, `${path}.ratioMetric`, spec.ratioMetric);
+  if (spec.thresholdMetric !== undefined)
+    return thresholdSli(d, `${path}.thresholdMetric.metricSource`, spec.thresholdMetric.metricSource, objective);
+  return fail(d, path, 'needs ratioMetric or thresholdMetric');
+}
+
+/** good (or bad) over total, both counters of one source: a metrics endpoint, or vigil's events. */
+function ratioSli(d: Where, at: string, r: NonNullable<SliSpec['ratioMetric']>): unknown {
+  if (r.raw !== undefined || r.rawType !== undefined)
+    fail(d, `${at}.raw`, 'raw ratios are not supported: give good or bad, and total');
+  if (r.counter === false) fail(d, `${at}.counter`, 'must be true: vigil counts events, it does not read ratios');
+  if ((r.good === undefined) === (r.bad === undefined)) fail(d, at, 'needs exactly one of good or bad, and total');
+  const part = (r.good ?? r.bad)!;
+  const partName = r.good !== undefined ? 'good' : 'bad';
+  const kind = r.total.metricSource.type.toLowerCase();
+  if (part.metricSource.type.toLowerCase() !== kind) {
+    fail(d, `${at}.${partName}.metricSource.type`, `must be the same as total's (${r.total.metricSource.type})`);
+  }
+  if (kind === 'prometheus') {
+    const total = prometheusSource(d, `${at}.total.metricSource`, r.total.metricSource);
+    const p = prometheusSource(d, `${at}.${partName}.metricSource`, part.metricSource);
+    if (p.url !== total.url)
+      fail(d, `${at}.${partName}.metricSource.spec.url`, `must be total's endpoint (${total.url})`);
+    return { prometheus: { url: total.url, total: total.query, [partName === 'good' ? 'good' : 'errors']: p.query } };
+  }
+  if (kind === 'vigil') {
+    if (partName !== 'good') fail(d, `${at}.bad`, 'a vigil source names the good events: use good');
+    const totalSpec = r.total.metricSource.spec;
+    const good = part.metricSource.spec['good'];
+    if (good === undefined) fail(d, `${at}.good.metricSource.spec.good`, 'needs the conditions of a good event');
+    return { events: { ...totalSpec, good } };
+  }
+  return fail(
+    d,
+    `${at}.total.metricSource.type`,
+    `'${r.total.metricSource.type}' cannot be mapped: vigil reads Prometheus (a metrics endpoint) or vigil (events)`,
+  );
+}
+
+/** An event field compared with the objective's op and value: good when it holds. */
+function thresholdSli(
   d: Where,
-  path: string,
-  spec: SliSpec,
-  objective: { op?: string | undefined; value?: number | undefined },
+  at: string,
+  ms: NonNullable<SliSpec['thresholdMetric']>['metricSource'],
+  objective: Objective,
 ): unknown {
-  if (spec.ratioMetric !== undefined) {
-    const r = spec.ratioMetric;
-    const at = `${path}.ratioMetric`;
-    if (r.raw !== undefined || r.rawType !== undefined)
-      fail(d, `${at}.raw`, 'raw ratios are not supported: give good or bad, and total');
-    if (r.counter === false) fail(d, `${at}.counter`, 'must be true: vigil counts events, it does not read ratios');
-    if ((r.good === undefined) === (r.bad === undefined)) fail(d, at, 'needs exactly one of good or bad, and total');
-    const part = (r.good ?? r.bad)!;
-    const partName = r.good !== undefined ? 'good' : 'bad';
-    const kind = r.total.metricSource.type.toLowerCase();
-    if (part.metricSource.type.toLowerCase() !== kind) {
-      fail(d, `${at}.${partName}.metricSource.type`, `must be the same as total's (${r.total.metricSource.type})`);
-    }
-    if (kind === 'prometheus') {
-      const total = prometheusSource(d, `${at}.total.metricSource`, r.total.metricSource);
-      const p = prometheusSource(d, `${at}.${partName}.metricSource`, part.metricSource);
-      if (p.url !== total.url)
-        fail(d, `${at}.${partName}.metricSource.spec.url`, `must be total's endpoint (${total.url})`);
-      return { prometheus: { url: total.url, total: total.query, [partName === 'good' ? 'good' : 'errors']: p.query } };
-    }
-    if (kind === 'vigil') {
-      if (partName !== 'good') fail(d, `${at}.bad`, 'a vigil source names the good events: use good');
-      const totalSpec = r.total.metricSource.spec;
-      const good = part.metricSource.spec['good'];
-      if (good === undefined) fail(d, `${at}.good.metricSource.spec.good`, 'needs the conditions of a good event');
-      return { events: { ...totalSpec, good } };
-    }
-    return fail(
+  if (ms.type.toLowerCase() !== 'vigil') {
+    fail(
       d,
-      `${at}.total.metricSource.type`,
-      `'${r.total.metricSource.type}' cannot be mapped: vigil reads Prometheus (a metrics endpoint) or vigil (events)`,
+      `${at}.type`,
+      `'${ms.type}' cannot be mapped: a threshold metric needs a vigil events source (a Prometheus gauge cannot be counted)`,
     );
   }
-  if (spec.thresholdMetric !== undefined) {
-    const ms = spec.thresholdMetric.metricSource;
-    const at = `${path}.thresholdMetric.metricSource`;
-    if (ms.type.toLowerCase() !== 'vigil') {
-      fail(
-        d,
-        `${at}.type`,
-        `'${ms.type}' cannot be mapped: a threshold metric needs a vigil events source (a Prometheus gauge cannot be counted)`,
-      );
-    }
-    const field = ms.spec['field'];
-    if (typeof field !== 'string')
-      fail(d, `${at}.spec.field`, 'needs the event field the objective compares, e.g. durationMs');
-    const ops: Record<string, string> = { lte: 'lte', lt: 'lt', gte: 'gte', gt: 'gt' };
-    const op = objective.op === undefined ? undefined : ops[objective.op];
-    if (op === undefined)
-      fail(
-        d,
-        'spec.objectives[0].op',
-        `must be one of lt, lte, gt, gte for a threshold metric, got '${objective.op ?? ''}'`,
-      );
-    if (objective.value === undefined)
-      fail(d, 'spec.objectives[0].value', 'needs the threshold a good event stays within');
-    const { field: _field, ...events } = ms.spec;
-    return { events: { ...events, good: { [field]: { [op]: objective.value } } } };
-  }
-  return fail(d, path, 'needs ratioMetric or thresholdMetric');
+  const field = ms.spec['field'];
+  if (typeof field !== 'string')
+    fail(d, `${at}.spec.field`, 'needs the event field the objective compares, e.g. durationMs');
+  const ops: Record<string, string> = { lte: 'lte', lt: 'lt', gte: 'gte', gt: 'gt' };
+  const op = objective.op === undefined ? undefined : ops[objective.op];
+  if (op === undefined)
+    fail(
+      d,
+      'spec.objectives[0].op',
+      `must be one of lt, lte, gt, gte for a threshold metric, got '${objective.op ?? ''}'`,
+    );
+  if (objective.value === undefined)
+    fail(d, 'spec.objectives[0].value', 'needs the threshold a good event stays within');
+  const { field: _field, ...events } = ms.spec;
+  return { events: { ...events, good: { [field]: { [op]: objective.value } } } };
 }
 
 /** A burn-rate condition as a vigil tier: the lookback window long, a twelfth of it short. */
@@ -259,12 +264,10 @@ function tierOf(d: Where, path: string, c: AlertConditionSpec): unknown {
   return { severity, long: formatDuration(long), short: formatDuration(short), burnRate: c.condition.threshold };
 }
 
-/**
- * vigil SLO objects (to be checked by `sloSchema`) from a set of OpenSLO documents: SLOs with
- * their SLIs and alert policies inline or referenced by name anywhere in the set. Each result
- * carries its document for the messages of that check.
- */
-export function fromOpenSlo(docs: readonly OpenSloDocument[]): { value: unknown; file: string; label: string }[] {
+type Ref = (d: Where, path: string, kind: string, name: string) => OpenSloDocument;
+
+/** The documents by kind and name (each name once per kind), and the SLOs among them. */
+function indexDocuments(docs: readonly OpenSloDocument[]): { slos: OpenSloDocument[]; ref: Ref } {
   const byKind = new Map<string, Map<string, OpenSloDocument>>();
   const slos: OpenSloDocument[] = [];
   for (const doc of docs) {
@@ -288,9 +291,18 @@ export function fromOpenSlo(docs: readonly OpenSloDocument[]): { value: unknown;
     of.set(name, doc);
     byKind.set(kind, of);
   }
-  const ref = (d: Where, path: string, kind: string, name: string): OpenSloDocument =>
+  const ref: Ref = (d, path, kind, name) =>
     byKind.get(kind)?.get(name) ?? fail(d, path, `no ${kind} named '${name}' among the OpenSLO documents`);
+  return { slos, ref };
+}
 
+/**
+ * vigil SLO objects (to be checked by `sloSchema`) from a set of OpenSLO documents: SLOs with
+ * their SLIs and alert policies inline or referenced by name anywhere in the set. Each result
+ * carries its document for the messages of that check.
+ */
+export function fromOpenSlo(docs: readonly OpenSloDocument[]): { value: unknown; file: string; label: string }[] {
+  const { slos, ref } = indexDocuments(docs);
   return slos.map((doc) => {
     const slo = parsed(sloDoc, doc);
     const d: Where = { file: doc.file, index: doc.index, name: slo.metadata.name };
@@ -316,27 +328,7 @@ export function fromOpenSlo(docs: readonly OpenSloDocument[]): { value: unknown;
       indicator = parsed(sliDoc, sli).spec;
       indicatorPath = `SLI ${s.indicatorRef}: spec`;
     } else return fail(d, 'spec', 'needs indicator or indicatorRef');
-    const tiers: unknown[] = [];
-    for (const [i, p] of (s.alertPolicies ?? []).entries()) {
-      const policy =
-        'alertPolicyRef' in p
-          ? parsed(alertPolicyDoc, ref(d, `spec.alertPolicies[${i}].alertPolicyRef`, 'AlertPolicy', p.alertPolicyRef))
-              .spec
-          : p.spec;
-      const at = `spec.alertPolicies[${i}]`;
-      if (policy.alertWhenNoData === true)
-        fail(d, `${at}.alertWhenNoData`, 'is not supported: no events burn no budget');
-      if (policy.alertWhenBreaching === false)
-        fail(d, `${at}.alertWhenBreaching`, 'must be true: vigil alerts on burn rates');
-      for (const [j, c] of policy.conditions.entries()) {
-        const spec =
-          'conditionRef' in c
-            ? parsed(alertConditionDoc, ref(d, `${at}.conditions[${j}].conditionRef`, 'AlertCondition', c.conditionRef))
-                .spec
-            : c.spec;
-        tiers.push(tierOf(d, `${at}.conditions[${j}]`, spec));
-      }
-    }
+    const tiers = tiersOf(d, s.alertPolicies ?? [], ref);
     return {
       file: where(d),
       label: slo.metadata.name,
@@ -352,4 +344,31 @@ export function fromOpenSlo(docs: readonly OpenSloDocument[]): { value: unknown;
       },
     };
   });
+}
+
+type SloSpec = ReturnType<typeof parsed<typeof sloDoc>>['spec'];
+
+/** Every burn-rate condition of the SLO's alert policies (inline or referenced) as a vigil tier. */
+function tiersOf(d: Where, policies: NonNullable<SloSpec['alertPolicies']>, ref: Ref): unknown[] {
+  const tiers: unknown[] = [];
+  for (const [i, p] of policies.entries()) {
+    const policy =
+      'alertPolicyRef' in p
+        ? parsed(alertPolicyDoc, ref(d, `spec.alertPolicies[${i}].alertPolicyRef`, 'AlertPolicy', p.alertPolicyRef))
+            .spec
+        : p.spec;
+    const at = `spec.alertPolicies[${i}]`;
+    if (policy.alertWhenNoData === true) fail(d, `${at}.alertWhenNoData`, 'is not supported: no events burn no budget');
+    if (policy.alertWhenBreaching === false)
+      fail(d, `${at}.alertWhenBreaching`, 'must be true: vigil alerts on burn rates');
+    for (const [j, c] of policy.conditions.entries()) {
+      const spec =
+        'conditionRef' in c
+          ? parsed(alertConditionDoc, ref(d, `${at}.conditions[${j}].conditionRef`, 'AlertCondition', c.conditionRef))
+              .spec
+          : c.spec;
+      tiers.push(tierOf(d, `${at}.conditions[${j}]`, spec));
+    }
+  }
+  return tiers;
 }

@@ -102,6 +102,8 @@ export function checkHistoryRequest(slo: SloConfig, r: HistoryRequest): string |
  * window is the tail of the bin ending at the point, so a point costs the same whatever its
  * windows' lengths.
  */
+// Over 60 lines: the prefix sums are built and read in one place, so their two index conventions
+// (prefix index i + 1, tail index i) can be checked side by side; mutation-tested (stryker.equivalent.md).
 export function sloHistory(slo: SloConfig, bins: readonly Bin[], r: HistoryRequest): SloHistory {
   const { binMs: res, tails } = resolutionOf(slo, r.stepMs);
   const longest = Math.max(...windowsOf(slo));

@@ -37,14 +37,8 @@ export interface Overview {
 const byName = <T extends { readonly name: string }>(a: T, b: T) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
 const plural = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
 
-/** The read model as people see it at `now`: pure, so the page, the JSON and the CLI agree. */
-export function overview(
-  m: ReadModel,
-  now: Date,
-  o: { recentIncidents?: number; recentExperiments?: number } = {},
-): Overview {
-  const days: string[] = [];
-  for (let i = m.limits.days - 1; i >= 0; i--) days.push(dayOf(new Date(now.getTime() - i * 86_400_000)));
+/** Each suite with its components, by name, each with a cell per day of `days`. */
+function suitesOf(m: ReadModel, days: readonly string[]): SuiteView[] {
   const suites = new Map<string, ComponentView[]>();
   for (const [key, c] of m.components) {
     const cells = m.days.get(key);
@@ -59,7 +53,7 @@ export function overview(
     if (list === undefined) suites.set(c.suite, [view]);
     else list.push(view);
   }
-  const suiteViews: SuiteView[] = [...suites].map(([name, components]) => {
+  const views: SuiteView[] = [...suites].map(([name, components]) => {
     const s = m.suites.get(name);
     return {
       name,
@@ -67,45 +61,56 @@ export function overview(
       components: components.sort(byName),
     };
   });
-  suiteViews.sort(byName);
+  return views.sort(byName);
+}
 
+/** The overall state and its one-line headline: failing components or pages first, then warnings or tickets. */
+function verdict(
+  all: readonly ComponentView[],
+  open: readonly { readonly severity: string }[],
+): { state: OverallState; headline: string } {
+  const failing = all.filter((c) => c.status === 'FAIL').length;
+  const warning = all.filter((c) => c.status === 'WARN').length;
+  const pages = open.filter((i) => i.severity === 'page').length;
+  const tickets = open.length - pages;
+  const list = (parts: string[]) => parts.filter(Boolean).join(', ');
+  if (all.length === 0 && open.length === 0) return { state: 'unknown', headline: 'No validation results yet.' };
+  if (failing > 0 || pages > 0) {
+    const what = list([
+      failing > 0 ? `${plural(failing, 'component')} failing` : '',
+      pages > 0 ? `${plural(pages, 'page')} firing` : '',
+    ]);
+    return { state: 'failing', headline: `Failing: ${what}.` };
+  }
+  if (warning > 0 || tickets > 0) {
+    const what = list([
+      warning > 0 ? `${plural(warning, 'component')} warning` : '',
+      tickets > 0 ? `${plural(tickets, 'ticket')} open` : '',
+    ]);
+    return { state: 'degraded', headline: `Degraded: ${what}.` };
+  }
+  return { state: 'operational', headline: `All ${plural(all.length, 'component')} operational.` };
+}
+
+/** The read model as people see it at `now`: pure, so the page, the JSON and the CLI agree. */
+export function overview(
+  m: ReadModel,
+  now: Date,
+  o: { recentIncidents?: number; recentExperiments?: number } = {},
+): Overview {
+  const days: string[] = [];
+  for (let i = m.limits.days - 1; i >= 0; i--) days.push(dayOf(new Date(now.getTime() - i * 86_400_000)));
+  const suiteViews = suitesOf(m, days);
   const incidents = [...m.incidents.values()].sort((a, b) => b.seq - a.seq);
   const open = incidents.filter((i) => i.state === 'firing');
   const recent = incidents.filter((i) => i.state === 'resolved').slice(0, o.recentIncidents ?? 10);
   const experiments = [...m.experiments.values()].sort((a, b) => b.seq - a.seq);
   const running = experiments.filter((x) => x.state === 'running');
   const recentExperiments = experiments.filter((x) => x.state !== 'running').slice(0, o.recentExperiments ?? 10);
-
-  const all = suiteViews.flatMap((s) => s.components);
-  const failing = all.filter((c) => c.status === 'FAIL').length;
-  const warning = all.filter((c) => c.status === 'WARN').length;
-  const pages = open.filter((i) => i.severity === 'page').length;
-  const tickets = open.length - pages;
-  let state: OverallState;
-  let headline: string;
-  if (all.length === 0 && open.length === 0) {
-    state = 'unknown';
-    headline = 'No validation results yet.';
-  } else if (failing > 0 || pages > 0) {
-    state = 'failing';
-    headline = `Failing: ${[
-      failing > 0 ? `${plural(failing, 'component')} failing` : '',
-      pages > 0 ? `${plural(pages, 'page')} firing` : '',
-    ]
-      .filter(Boolean)
-      .join(', ')}.`;
-  } else if (warning > 0 || tickets > 0) {
-    state = 'degraded';
-    headline = `Degraded: ${[
-      warning > 0 ? `${plural(warning, 'component')} warning` : '',
-      tickets > 0 ? `${plural(tickets, 'ticket')} open` : '',
-    ]
-      .filter(Boolean)
-      .join(', ')}.`;
-  } else {
-    state = 'operational';
-    headline = `All ${plural(all.length, 'component')} operational.`;
-  }
+  const { state, headline } = verdict(
+    suiteViews.flatMap((s) => s.components),
+    open,
+  );
   return {
     state,
     headline,

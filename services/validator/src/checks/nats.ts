@@ -1,7 +1,7 @@
 import { connect, type ConnectionOptions, type NatsConnection } from '@nats-io/transport-node';
 import { inboxPrefixFor } from '@vigil/events';
 import { redactUrl } from '@vigil/service-kit';
-import { jetstreamManager } from '@nats-io/jetstream';
+import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import { createInbox } from '@nats-io/nats-core';
 import { CheckError, type CheckContext, type CheckOutcome, type CheckRunner } from './types.js';
 
@@ -45,7 +45,7 @@ async function withConnection<T>(
 export const nats: CheckRunner<'nats'> = (p, ctx) =>
   withConnection(p, ctx, async (nc, inboxPrefix) => {
     const problems: string[] = [];
-    const observed: Record<string, number | string | boolean> = { server: nc.info?.version ?? '?' };
+    const observed: Observed = { server: nc.info?.version ?? '?' };
     const rtt = await nc.rtt();
     observed['rttMs'] = Math.round(rtt * 100) / 100;
     if (p.jetstream || p.stream || p.consumer) {
@@ -59,43 +59,8 @@ export const nats: CheckRunner<'nats'> = (p, ctx) =>
           observed,
         } satisfies CheckOutcome;
       }
-      if (p.stream) {
-        const info = await jsm.streams.info(p.stream.name).catch(() => undefined);
-        if (!info) problems.push(`stream ${p.stream.name} does not exist`);
-        else {
-          observed['streamMessages'] = info.state.messages;
-          if (p.stream.retention && info.config.retention !== p.stream.retention) {
-            problems.push(
-              `stream ${p.stream.name} retention is ${info.config.retention}, expected ${p.stream.retention}`,
-            );
-          }
-          if (p.stream.replicas && info.config.num_replicas !== p.stream.replicas) {
-            problems.push(
-              `stream ${p.stream.name} has ${info.config.num_replicas} replicas, expected ${p.stream.replicas}`,
-            );
-          }
-          const windowMs = info.config.duplicate_window / 1e6;
-          observed['duplicateWindowMs'] = windowMs;
-          if (p.stream.minDuplicateWindow && windowMs < p.stream.minDuplicateWindow) {
-            problems.push(
-              `stream ${p.stream.name} duplicate window is ${windowMs} ms, below ${p.stream.minDuplicateWindow} ms`,
-            );
-          }
-        }
-      }
-      if (p.consumer) {
-        const info = await jsm.consumers.info(p.consumer.stream, p.consumer.name).catch(() => undefined);
-        if (!info) problems.push(`consumer ${p.consumer.stream}/${p.consumer.name} does not exist`);
-        else {
-          observed['pending'] = info.num_pending;
-          observed['ackPending'] = info.num_ack_pending;
-          if (info.num_pending > p.consumer.maxPending) {
-            problems.push(
-              `consumer ${p.consumer.name} has ${info.num_pending} pending, above ${p.consumer.maxPending}`,
-            );
-          }
-        }
-      }
+      if (p.stream) problems.push(...(await streamProblems(jsm, p.stream, observed)));
+      if (p.consumer) problems.push(...(await consumerProblems(jsm, p.consumer, observed)));
     }
     if (p.roundTrip) {
       const subject = createInbox(inboxPrefix);
@@ -111,6 +76,48 @@ export const nats: CheckRunner<'nats'> = (p, ctx) =>
       ? { status: 'FAIL', message: problems.join('; '), observed }
       : { status: 'PASS', message: `NATS ${observed['server']} answers (rtt ${observed['rttMs']} ms)`, observed };
   });
+
+type NatsParams = Parameters<CheckRunner<'nats'>>[0];
+type Observed = Record<string, number | string | boolean>;
+
+/** What is wrong with the stream against the suite's expectations; its figures go to `observed`. */
+async function streamProblems(
+  jsm: JetStreamManager,
+  want: NonNullable<NatsParams['stream']>,
+  observed: Observed,
+): Promise<string[]> {
+  const info = await jsm.streams.info(want.name).catch(() => undefined);
+  if (!info) return [`stream ${want.name} does not exist`];
+  const problems: string[] = [];
+  observed['streamMessages'] = info.state.messages;
+  if (want.retention && info.config.retention !== want.retention) {
+    problems.push(`stream ${want.name} retention is ${info.config.retention}, expected ${want.retention}`);
+  }
+  if (want.replicas && info.config.num_replicas !== want.replicas) {
+    problems.push(`stream ${want.name} has ${info.config.num_replicas} replicas, expected ${want.replicas}`);
+  }
+  const windowMs = info.config.duplicate_window / 1e6;
+  observed['duplicateWindowMs'] = windowMs;
+  if (want.minDuplicateWindow && windowMs < want.minDuplicateWindow) {
+    problems.push(`stream ${want.name} duplicate window is ${windowMs} ms, below ${want.minDuplicateWindow} ms`);
+  }
+  return problems;
+}
+
+/** Whether the consumer exists and keeps up; its figures go to `observed`. */
+async function consumerProblems(
+  jsm: JetStreamManager,
+  want: NonNullable<NatsParams['consumer']>,
+  observed: Observed,
+): Promise<string[]> {
+  const info = await jsm.consumers.info(want.stream, want.name).catch(() => undefined);
+  if (!info) return [`consumer ${want.stream}/${want.name} does not exist`];
+  observed['pending'] = info.num_pending;
+  observed['ackPending'] = info.num_ack_pending;
+  return info.num_pending > want.maxPending
+    ? [`consumer ${want.name} has ${info.num_pending} pending, above ${want.maxPending}`]
+    : [];
+}
 
 /**
  * Jepsen's NATS 2.12.1 analysis (2025) found acknowledged writes lost after power failures with
