@@ -56,7 +56,7 @@ describe('an SLI scraped from a /metrics endpoint', () => {
     const port = await freePort();
     const slo = ServiceProcess.start('slo-engine', { ...common, PORT: String(port), SLO_DIR: dir, LOG_LEVEL: 'info' });
     cleanup.push(() => slo.kill('SIGTERM'));
-    await slo.waitForLog('slo-engine started', 60_000);
+    await slo.waitReady(60_000);
 
     // The engine evaluates at each minute boundary: the page is there within about a minute.
     const page = await waitFor(

@@ -121,14 +121,12 @@ components:
         : { NATS_USER: s, NATS_PASSWORD: passwords[s] };
     // The chaos gate reads the error budgets from the slo-engine's HTTP port.
     const extra: Record<string, string> =
-      s === 'chaos'
-        ? { CHAOS_SLO_URL: `http://127.0.0.1:${String((await slo.waitForLog('slo-engine started', 60_000))['port'])}` }
-        : {};
+      s === 'chaos' ? { CHAOS_SLO_URL: `http://127.0.0.1:${(await slo.waitReady(60_000)).port}` } : {};
     const p = ServiceProcess.start(s, { ...common, ...auth, ...extra });
     procs.set(s, p);
-    await p.waitForLog(`${s} started`, 60_000);
+    await p.waitReady(60_000);
   }
-  await slo.waitForLog('slo-engine started', 60_000);
+  await slo.waitReady(60_000);
 }, 240_000);
 
 afterAll(async () => {
@@ -216,7 +214,7 @@ describe('the whole stack with NATS authorization on', () => {
     });
     expect(completed.data).toMatchObject({ dryRun: true });
     // The recorded requester is the NATS user; the free-text claim stands beside it.
-    const chaosPort = String((await procs.get('chaos')!.waitForLog('chaos started', 1000))['port']);
+    const chaosPort = String((await procs.get('chaos')!.waitReady(1000)).port);
     const experiment = (await (
       await fetch(`http://127.0.0.1:${chaosPort}/experiments/${completed.data.experimentId}`)
     ).json()) as { request: { requestedBy: string } };

@@ -81,8 +81,8 @@ components:
   const start = async (name: Service) => {
     const p = ServiceProcess.start(name, name === 'chaos' ? { ...env, CHAOS_SLO_URL: sloUrl } : env, o.nodeArgs);
     procs.set(name, [...(procs.get(name) ?? []), p]);
-    const started = await p.waitForLog(`${name} started`, 60_000);
-    if (name === 'slo-engine') sloUrl = `http://127.0.0.1:${String(started['port'])}`;
+    const { port } = await p.waitReady(60_000);
+    if (name === 'slo-engine') sloUrl = `http://127.0.0.1:${port}`;
     return p;
   };
   for (const s of o.services) for (let i = 0; i < (o.instances ?? 1); i++) await start(s);

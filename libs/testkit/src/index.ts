@@ -15,4 +15,4 @@ export {
 } from '@vigil/embedded';
 export { createTestDatabase, dropReplicationSlots } from './databases.js';
 export { resolveNats, resolvePostgres } from './servers.js';
-export { ServiceProcess, type LogLine } from './service-process.js';
+export { ServiceProcess, serviceFixture, type LogLine } from './service-process.js';

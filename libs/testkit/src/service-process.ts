@@ -84,7 +84,8 @@ export class ServiceProcess {
    * Waits until the service answers 200 on /readyz (its NATS and PostgreSQL connections up, its
    * own checks passing) and returns its HTTP port. The port is read from the `<name> started`
    * line, the one place a service started on PORT=0 tells it; readiness itself is asked, not
-   * inferred from a log line. A standby relay is not ready by design: wait for its log instead.
+   * inferred from a log line. Readiness says the process can work (NATS, PostgreSQL, its streams);
+   * which relay instance leads is another fact (its `vigil_outbox_relay_leader` gauge).
    */
   async waitReady(timeoutMs = 30_000): Promise<{ port: number }> {
     const started = performance.now();
@@ -110,9 +111,34 @@ export class ServiceProcess {
     return { port };
   }
 
+  /** Stopped as a deployment stops it: SIGTERM, and its exit awaited. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.kill('SIGTERM');
+  }
+
   async kill(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
     if (this.child.exitCode !== null || this.child.signalCode !== null) return;
     this.child.kill(signal);
     await this.exited;
+  }
+}
+
+/**
+ * A service process for one test: started, ready on /readyz, stopped with SIGTERM when disposed
+ * (`await using`). One that does not get ready in time is killed before the error is thrown, so a
+ * failed start leaves no process behind.
+ */
+export async function serviceFixture(
+  name: string,
+  env: Record<string, string>,
+  o: { timeoutMs?: number; nodeArgs?: readonly string[] } = {},
+): Promise<ServiceProcess & { readonly port: number }> {
+  const p = ServiceProcess.start(name, env, o.nodeArgs);
+  try {
+    const { port } = await p.waitReady(o.timeoutMs);
+    return Object.assign(p, { port });
+  } catch (e) {
+    await p.kill('SIGKILL');
+    throw e;
   }
 }

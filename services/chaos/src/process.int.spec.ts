@@ -53,7 +53,7 @@ components:
     VIGIL_NAMESPACE: h.f.namespaceId,
     ...(process.env['DOCKER_HOST'] ? { DOCKER_HOST: process.env['DOCKER_HOST'] } : {}),
   };
-  await start('outbox-relay').waitForLog('outbox-relay started', 30_000);
+  await start('outbox-relay').waitReady();
   await start('validator', { VALIDATOR_SUITES_DIR: join(dir, 'suites'), VALIDATOR_SCHEDULE: 'false' }).waitReady();
   // The gate needs a fresh score of the suite: ask the validator for one.
   await h.publish('validation.requested', { suite: testSuite, requestedBy: 'test' });

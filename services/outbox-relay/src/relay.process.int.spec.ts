@@ -76,8 +76,8 @@ describe.each(['logical', 'xmin'] as const)('outbox-relay processes (%s mode)', 
     const a = ServiceProcess.start('outbox-relay', envFor(f, mode));
     const b = ServiceProcess.start('outbox-relay', envFor(f, mode));
     try {
-      await a.waitForLog('outbox-relay started');
-      await b.waitForLog('outbox-relay started');
+      await a.waitReady();
+      await b.waitReady();
       await waitFor(() => a.has('leader: publishing') || b.has('leader: publishing'), { message: 'a leader' });
       const [leader, standby] = a.has('leader: publishing') ? [a, b] : [b, a];
       const first = await f.commitBulk(3_000, 500);

@@ -14,7 +14,7 @@ import {
 } from '@vigil/events';
 import { eventsFixture, samples } from '@vigil/events/testing';
 import { createDb } from '@vigil/service-kit';
-import { createTestDatabase, freePort, NatsServerProcess, ServiceProcess, waitFor } from '@vigil/testkit';
+import { createTestDatabase, freePort, NatsServerProcess, serviceFixture, waitFor } from '@vigil/testkit';
 import type { JetStreamClient } from '@nats-io/jetstream';
 import type { Overview } from './core/overview.js';
 import { startStatus, STATUS_CONSUMER, type StatusDeps } from './service.js';
@@ -115,23 +115,17 @@ async function statusFixture(label: string, nats = natsUrl) {
   };
 }
 
-/** The service as `node main.ts` on a free port, started (its log says so). */
+/** The service as `node main.ts` on a free port, ready. */
 async function startProcess(f: Awaited<ReturnType<typeof statusFixture>>, nats = natsUrl) {
-  const port = await freePort();
-  const p = ServiceProcess.start('status', {
+  const p = await serviceFixture('status', {
     NATS_URL: nats,
     DATABASE_URL: f.database.url,
     VIGIL_NAMESPACE: f.events.namespaceId,
-    PORT: String(port),
     // Nothing listens there (not the default port, where `npm run up` may run an anomaly service).
     STATUS_ANOMALY_URL: `http://127.0.0.1:${await freePort()}`,
     LOG_LEVEL: 'info',
   });
-  await p.waitReady(30_000).catch(async (e: unknown) => {
-    await p.kill('SIGKILL');
-    throw e;
-  });
-  return { p, base: `http://127.0.0.1:${port}` };
+  return { p, base: `http://127.0.0.1:${p.port}` };
 }
 
 describe('status service', () => {
