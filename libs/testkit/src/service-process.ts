@@ -111,6 +111,37 @@ export class ServiceProcess {
     return { port };
   }
 
+  /** The HTTP port from the `<name> started` line; undefined before it. */
+  get port(): number | undefined {
+    const line = this.logs.find((l) => l.msg === `${this.name} started`);
+    const port = Number(line?.['port']);
+    return Number.isInteger(port) && port > 0 ? port : undefined;
+  }
+
+  /** The value of the first series named `name` on the service's /metrics; undefined without one. */
+  async metric(name: string): Promise<number | undefined> {
+    if (this.port === undefined) return undefined;
+    const res = await fetch(`http://127.0.0.1:${this.port}/metrics`, { signal: AbortSignal.timeout(2000) });
+    for (const line of (await res.text()).split('\n')) {
+      if (line.startsWith('#')) continue;
+      const [series, value] = line.split(' ');
+      if (series === name || series?.startsWith(`${name}{`)) return Number(value);
+    }
+    return undefined;
+  }
+
+  /** Waits until the metric `name` shows `value` (a gauge's state: `vigil_outbox_relay_leader` 1). */
+  async waitForMetric(name: string, value: number, timeoutMs = 20_000): Promise<void> {
+    await waitFor(
+      async () => {
+        if (this.child.exitCode !== null)
+          throw new Error(`${this.name} exited (${this.child.exitCode}): ${this.stderr}`);
+        return (await this.metric(name)) === value;
+      },
+      { timeoutMs, intervalMs: 50, message: `${this.name} metric ${name} at ${value}` },
+    );
+  }
+
   /** Stopped as a deployment stops it: SIGTERM, and its exit awaited. */
   async [Symbol.asyncDispose](): Promise<void> {
     await this.kill('SIGTERM');
@@ -132,11 +163,11 @@ export async function serviceFixture(
   name: string,
   env: Record<string, string>,
   o: { timeoutMs?: number; nodeArgs?: readonly string[] } = {},
-): Promise<ServiceProcess & { readonly port: number }> {
+): Promise<ServiceProcess> {
   const p = ServiceProcess.start(name, env, o.nodeArgs);
   try {
-    const { port } = await p.waitReady(o.timeoutMs);
-    return Object.assign(p, { port });
+    await p.waitReady(o.timeoutMs);
+    return p;
   } catch (e) {
     await p.kill('SIGKILL');
     throw e;

@@ -40,7 +40,12 @@ describe.each(['logical', 'xmin'] as const)('outbox-relay processes (%s mode)', 
       // The slot first, so that the rows come from the WAL (resumed from the confirmed position
       // after each kill), not from the catch-up of a new slot.
       const first = ServiceProcess.start('outbox-relay', envFor(f, mode));
-      await first.waitForLog('catch-up done');
+      await waitFor(
+        async () =>
+          (await sql<{ done: boolean }>`select caught_up_at is not null as done from outbox.relay_slot`.execute(f.db))
+            .rows[0]?.done === true,
+        { timeoutMs: 20_000, message: 'the catch-up of the new slot recorded' },
+      );
       await first.kill('SIGTERM');
     }
     const ids = await f.commitBulk(20_000);
@@ -48,7 +53,7 @@ describe.each(['logical', 'xmin'] as const)('outbox-relay processes (%s mode)', 
     for (const threshold of [2_000, 6_000, 11_000, 15_000]) {
       const relay = ServiceProcess.start('outbox-relay', envFor(f, mode));
       try {
-        await relay.waitForLog('leader: publishing');
+        await relay.waitForMetric('vigil_outbox_relay_leader', 1);
         await waitFor(async () => (await publishedCount(f)) >= threshold, {
           timeoutMs: 60_000,
           message: `${threshold} rows published`,
@@ -78,19 +83,25 @@ describe.each(['logical', 'xmin'] as const)('outbox-relay processes (%s mode)', 
     try {
       await a.waitReady();
       await b.waitReady();
-      await waitFor(() => a.has('leader: publishing') || b.has('leader: publishing'), { message: 'a leader' });
-      const [leader, standby] = a.has('leader: publishing') ? [a, b] : [b, a];
+      const leads = async (p: ServiceProcess) => (await p.metric('vigil_outbox_relay_leader')) === 1;
+      const [leader, standby] = await waitFor(
+        async () => ((await leads(a)) ? [a, b] : (await leads(b)) ? [b, a] : undefined),
+        { message: 'a leader' },
+      );
       const first = await f.commitBulk(3_000, 500);
       await waitFor(async () => (await f.pendingCount()) === 0, {
         timeoutMs: 30_000,
         message: 'first batch published',
       });
-      expect(standby.has('leader: publishing')).toBe(false);
+      expect(await leads(standby)).toBe(false);
 
       const more = f.commitBulk(3_000, 100);
       const killedAt = Date.now();
       await leader.kill('SIGKILL');
-      await standby.waitForLog(mode === 'logical' ? 'streaming from the slot' : 'leader: publishing', 5_000);
+      // Logical mode has taken over once the slot streams again, a step after the leader lock: its
+      // log line is the one sign of that moment.
+      if (mode === 'logical') await standby.waitForLog('streaming from the slot', 5_000);
+      else await standby.waitForMetric('vigil_outbox_relay_leader', 1, 5_000);
       const takeoverMs = Date.now() - killedAt;
       const second = await more;
       await waitFor(async () => (await f.pendingCount()) === 0, {

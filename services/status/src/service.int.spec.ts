@@ -125,7 +125,7 @@ async function startProcess(f: Awaited<ReturnType<typeof statusFixture>>, nats =
     STATUS_ANOMALY_URL: `http://127.0.0.1:${await freePort()}`,
     LOG_LEVEL: 'info',
   });
-  return { p, base: `http://127.0.0.1:${p.port}` };
+  return { p, base: `http://127.0.0.1:${p.port!}` };
 }
 
 describe('status service', () => {
