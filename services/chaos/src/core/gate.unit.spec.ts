@@ -124,6 +124,7 @@ describe('safety gate', () => {
     expect(activeBlackout(night, new Date('2026-11-25T05:59:00Z'))).toBeDefined(); // Wednesday morning
     expect(activeBlackout(night, new Date('2026-11-25T06:00:00Z'))).toBeUndefined();
     expect(activeBlackout(night, new Date('2026-11-24T05:00:00Z'))).toBeUndefined(); // Tuesday morning: Monday had none
+    expect(activeBlackout(night, new Date('2026-11-25T23:00:00Z'))).toBeUndefined(); // Wednesday evening: not listed
   });
 
   it('reads blackouts on the clock of the policy time zone, daylight saving time included', () => {
