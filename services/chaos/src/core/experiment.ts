@@ -51,23 +51,26 @@ export class TransitionError extends VigilError {
   readonly code = 'CHAOS_TRANSITION';
 }
 
-type Step = (s: ExperimentState, input: Input) => Decision;
+type Step<T extends Input['type'] = Input['type']> = (
+  s: ExperimentState,
+  input: Extract<Input, { type: T }>,
+) => Decision;
+type Steps = { readonly [T in Input['type']]?: Step<T> };
 
 const to =
-  (phase: Phase, command: Command, change: Partial<ExperimentState> = {}): Step =>
-  (s) => ({
+  (phase: Phase, command: Command, change: Partial<ExperimentState> = {}) =>
+  (s: ExperimentState): Decision => ({
     state: { ...s, ...change, phase },
     commands: [command],
   });
-const reasonOf = (input: Input) => ('reason' in input ? input.reason : undefined);
 /** A takeover rolls back from wherever the experiment was; a recorded abort stays the reason. */
-const recover: Step = (s, input) => ({
-  state: { phase: 'rolling-back', outcome: 'interrupted', stopReason: s.stopReason ?? reasonOf(input) ?? 'taken over' },
+const recover: Step<'recover'> = (s, input) => ({
+  state: { phase: 'rolling-back', outcome: 'interrupted', stopReason: s.stopReason ?? input.reason },
   commands: [{ type: 'roll-back' }],
 });
 /** Stopped while injecting or holding: the stop's reason is the one reported. */
-const stopped: Step = (_, input) => ({
-  state: { phase: 'rolling-back', outcome: 'aborted', stopReason: reasonOf(input) ?? 'aborted' },
+const stopped: Step<'stopped'> = (_, input) => ({
+  state: { phase: 'rolling-back', outcome: 'aborted', stopReason: input.reason },
   commands: [{ type: 'roll-back' }],
 });
 
@@ -77,16 +80,16 @@ const stopped: Step = (_, input) => ({
  * and `holding` leads to `rolling-back`, and a takeover in any phase but `done` rolls back again
  * (rollbacks are idempotent).
  */
-export const transitions: Readonly<Record<Phase, Partial<Record<Input['type'], Step>>>> = {
+export const transitions: Readonly<Record<Phase, Steps>> = {
   accepted: {
     run: to('injecting', { type: 'inject' }),
     recover,
   },
   injecting: {
     injected: to('holding', { type: 'hold' }),
-    'injection-failed': (s, input) => ({
+    'injection-failed': (_, input) => ({
       // A failed step is the reason, even when an abort came in the meantime.
-      state: { phase: 'rolling-back', outcome: 'failed', stopReason: reasonOf(input) ?? 'injection failed' },
+      state: { phase: 'rolling-back', outcome: 'failed', stopReason: input.reason },
       commands: [{ type: 'roll-back' }],
     }),
     stopped,
@@ -115,7 +118,8 @@ export const transitions: Readonly<Record<Phase, Partial<Record<Input['type'], S
 
 /** The next state and what to do, from the current state and what happened. */
 export function decide(state: ExperimentState, input: Input): Decision {
-  const step = transitions[state.phase][input.type];
+  // The table pairs each input type with a step for that type, which the lookup cannot show.
+  const step = transitions[state.phase][input.type] as ((s: ExperimentState, i: Input) => Decision) | undefined;
   if (step === undefined)
     throw new TransitionError(`an experiment in phase ${state.phase} cannot take '${input.type}'`);
   return step(state, input);

@@ -27,7 +27,8 @@ describe('the experiment decider', () => {
     d = decide(d.state, { type: 'rolled-back', errors: [] });
     expect(d).toEqual({ state: at('verifying'), commands: [{ type: 'verify' }] });
     d = decide(d.state, { type: 'verified' });
-    expect(d).toEqual({ state: at('done'), commands: [{ type: 'report', outcome: 'completed' }] });
+    // Strict: no stopReason key at all on a run nothing stopped.
+    expect(d).toStrictEqual({ state: at('done'), commands: [{ type: 'report', outcome: 'completed' }] });
   });
 
   it('a failed injection rolls back and ends failed, with its reason, even over an abort already recorded', () => {
@@ -117,6 +118,7 @@ describe('the experiment decider', () => {
     ];
     for (const [phase, input] of cases) {
       expect(() => decide(at(phase), input)).toThrow(TransitionError);
+      expect(() => decide(at(phase), input)).toThrow(expect.objectContaining({ code: 'CHAOS_TRANSITION' }));
       expect(() => decide(at(phase), input)).toThrow(`an experiment in phase ${phase} cannot take '${input.type}'`);
     }
   });
