@@ -165,4 +165,37 @@ describe('cron', () => {
       '2026-11-22T03:45:00.000Z',
     );
   });
+
+  it('steps from a start and over a range; a refusal carries its code', () => {
+    expect(firesOn('15/20 1 * * *')).toEqual(['01:15', '01:35', '01:55']);
+    expect(firesOn('10-20/5 1 * * *')).toEqual(['01:10', '01:15', '01:20']);
+    expect(firesOn('0 1,3 * * *')).toEqual(['01:00', '03:00']);
+    expect(() => parseCron('61 * * * *')).toThrow(expect.objectContaining({ code: 'CRON_INVALID' }));
+  });
+
+  it('the next fire is at or after `from`, within the horizon', () => {
+    const wed = parseCron('0 10 * * wed');
+    expect(nextFire(wed, at('2026-11-25T10:00:00Z'))?.toISOString()).toBe('2026-11-25T10:00:00.000Z');
+    expect(nextFire(wed, at('2026-11-25T10:00:01Z'))?.toISOString()).toBe('2026-12-02T10:00:00.000Z');
+    // The horizon ends before its last instant: a fire exactly seven days on is outside seven days.
+    const once = parseCron('0 10 2 12 *');
+    expect(nextFire(once, at('2026-11-25T10:00:00Z'), 7)).toBeUndefined();
+    expect(nextFire(once, at('2026-11-25T10:00:00Z'), 8)?.toISOString()).toBe('2026-12-02T10:00:00.000Z');
+    expect(nextFire(parseCron('0 0 29 feb *'), at('2026-11-22T00:00:00Z'), 30)).toBeUndefined();
+  });
+
+  it('of two blackouts, the clash reported is the earlier one that day', () => {
+    const from = at('2026-11-22T00:00:00Z');
+    const late: Blackout = { days: ['mon'], from: '12:00', to: '13:00' };
+    const early: Blackout = { days: ['mon'], from: '08:00', to: '09:00' };
+    for (const order of [
+      [late, early],
+      [early, late],
+    ]) {
+      expect(firstFireInBlackout(parseCron('30 * * * mon'), order, from)).toEqual({
+        at: at('2026-11-23T08:30:00Z'),
+        blackout: early,
+      });
+    }
+  });
 });
