@@ -198,4 +198,24 @@ describe('cron', () => {
       });
     }
   });
+
+  it('says what croner found, without its prefix; fields may be apart by several spaces', () => {
+    expect(() => parseCron('* 24 * * *')).toThrow(
+      "hour field: '24' is invalid (Invalid value for hour: 24); it takes 0-23, as lists, ranges and steps",
+    );
+    expect(firesOn('0  1   * * *')).toEqual(['01:00']);
+  });
+
+  it('past a skipped wall time, a later fire in the same blackout is the clash', () => {
+    // 29 March 2026 in Berlin: 02:30 does not occur, 03:30 does (01:30 UTC).
+    const night: Blackout[] = [{ days: ['sun'], from: '02:00', to: '04:00' }];
+    expect(
+      firstFireInBlackout(
+        parseCron('30 2,3 * * sun'),
+        night,
+        at('2026-03-28T00:00:00Z'),
+        'Europe/Berlin',
+      )?.at.toISOString(),
+    ).toBe('2026-03-29T01:30:00.000Z');
+  });
 });
