@@ -156,7 +156,7 @@ async function runExperiment(
       );
       for (;;) {
         await enterPhase(run, decision.state.phase);
-        const [command] = decision.commands;
+        const command = decision.command;
         if (command === undefined) break;
         const input = await perform(run, command, decision.state.stopReason, state.shuttingDown);
         if (input === undefined) {
@@ -242,7 +242,7 @@ async function perform(
         { errors: run.rollbackErrors },
         `chaos ${e.kind}: rolled back${stopReason ? ` (${stopReason})` : ''}`,
       );
-      return { type: 'rolled-back', errors: run.rollbackErrors };
+      return { type: 'rolled-back' };
     }
     case 'verify': {
       const recovery = await verify(run.deps, e.targets, e.id, shuttingDown);

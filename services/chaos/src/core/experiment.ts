@@ -27,8 +27,8 @@ export type Input =
   | { readonly type: 'stopped'; readonly reason: string }
   /** The hold time is over. */
   | { readonly type: 'held' }
-  /** Every rollback step ran; `errors` are those that failed. */
-  | { readonly type: 'rolled-back'; readonly errors: readonly string[] }
+  /** Every rollback step ran (those that failed are the verification's to report). */
+  | { readonly type: 'rolled-back' }
   /** Recovery was verified (or found wanting): time to report. */
   | { readonly type: 'verified' };
 
@@ -41,9 +41,10 @@ export type Command =
   /** Writes the outcome event and phase `done` in one transaction. */
   | { readonly type: 'report'; readonly outcome: Outcome; readonly stopReason?: string };
 
+/** The next state, and the one command that gets there (none once `done`). */
 export interface Decision {
   readonly state: ExperimentState;
-  readonly commands: readonly Command[];
+  readonly command?: Command;
 }
 
 /** An input the phase has no transition for: a bug in the runner, never a user's error. */
@@ -61,17 +62,17 @@ const to =
   (phase: Phase, command: Command, change: Partial<ExperimentState> = {}) =>
   (s: ExperimentState): Decision => ({
     state: { ...s, ...change, phase },
-    commands: [command],
+    command,
   });
 /** A takeover rolls back from wherever the experiment was; a recorded abort stays the reason. */
 const recover: Step<'recover'> = (s, input) => ({
   state: { phase: 'rolling-back', outcome: 'interrupted', stopReason: s.stopReason ?? input.reason },
-  commands: [{ type: 'roll-back' }],
+  command: { type: 'roll-back' },
 });
 /** Stopped while injecting or holding: the stop's reason is the one reported. */
 const stopped: Step<'stopped'> = (_, input) => ({
   state: { phase: 'rolling-back', outcome: 'aborted', stopReason: input.reason },
-  commands: [{ type: 'roll-back' }],
+  command: { type: 'roll-back' },
 });
 
 /**
@@ -90,7 +91,7 @@ export const transitions: Readonly<Record<Phase, Steps>> = {
     'injection-failed': (_, input) => ({
       // A failed step is the reason, even when an abort came in the meantime.
       state: { phase: 'rolling-back', outcome: 'failed', stopReason: input.reason },
-      commands: [{ type: 'roll-back' }],
+      command: { type: 'roll-back' },
     }),
     stopped,
     recover,
@@ -107,9 +108,11 @@ export const transitions: Readonly<Record<Phase, Steps>> = {
   verifying: {
     verified: (s) => ({
       state: { ...s, phase: 'done' },
-      commands: [
-        { type: 'report', outcome: s.outcome, ...(s.stopReason === undefined ? {} : { stopReason: s.stopReason }) },
-      ],
+      command: {
+        type: 'report',
+        outcome: s.outcome,
+        ...(s.stopReason === undefined ? {} : { stopReason: s.stopReason }),
+      },
     }),
     recover,
   },

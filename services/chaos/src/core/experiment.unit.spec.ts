@@ -19,16 +19,16 @@ const recover: Input = { type: 'recover', reason: 'the owner stopped' };
 describe('the experiment decider', () => {
   it('runs the happy path: inject, hold, roll back, verify, report completed', () => {
     let d = decide(initialState('accepted', null), { type: 'run' });
-    expect(d).toEqual({ state: at('injecting'), commands: [{ type: 'inject' }] });
+    expect(d).toEqual({ state: at('injecting'), command: { type: 'inject' } });
     d = decide(d.state, { type: 'injected' });
-    expect(d).toEqual({ state: at('holding'), commands: [{ type: 'hold' }] });
+    expect(d).toEqual({ state: at('holding'), command: { type: 'hold' } });
     d = decide(d.state, { type: 'held' });
-    expect(d).toEqual({ state: at('rolling-back'), commands: [{ type: 'roll-back' }] });
-    d = decide(d.state, { type: 'rolled-back', errors: [] });
-    expect(d).toEqual({ state: at('verifying'), commands: [{ type: 'verify' }] });
+    expect(d).toEqual({ state: at('rolling-back'), command: { type: 'roll-back' } });
+    d = decide(d.state, { type: 'rolled-back' });
+    expect(d).toEqual({ state: at('verifying'), command: { type: 'verify' } });
     d = decide(d.state, { type: 'verified' });
     // Strict: no stopReason key at all on a run nothing stopped.
-    expect(d).toStrictEqual({ state: at('done'), commands: [{ type: 'report', outcome: 'completed' }] });
+    expect(d).toStrictEqual({ state: at('done'), command: { type: 'report', outcome: 'completed' } });
   });
 
   it('a failed injection rolls back and ends failed, with its reason, even over an abort already recorded', () => {
@@ -38,12 +38,14 @@ describe('the experiment decider', () => {
     });
     expect(d).toEqual({
       state: at('rolling-back', { outcome: 'failed', stopReason: 'injection failed: no such container' }),
-      commands: [{ type: 'roll-back' }],
+      command: { type: 'roll-back' },
     });
-    const end = decide(decide(d.state, { type: 'rolled-back', errors: ['x'] }).state, { type: 'verified' });
-    expect(end.commands).toEqual([
-      { type: 'report', outcome: 'failed', stopReason: 'injection failed: no such container' },
-    ]);
+    const end = decide(decide(d.state, { type: 'rolled-back' }).state, { type: 'verified' });
+    expect(end.command).toEqual({
+      type: 'report',
+      outcome: 'failed',
+      stopReason: 'injection failed: no such container',
+    });
   });
 
   it.each(['injecting', 'holding'] as const)(
@@ -55,7 +57,7 @@ describe('the experiment decider', () => {
       });
       expect(d).toEqual({
         state: at('rolling-back', { outcome: 'aborted', stopReason: 'aborted by operator: now' }),
-        commands: [{ type: 'roll-back' }],
+        command: { type: 'roll-back' },
       });
     },
   );
@@ -65,7 +67,7 @@ describe('the experiment decider', () => {
     (phase) => {
       expect(decide(at(phase), recover)).toEqual({
         state: at('rolling-back', { outcome: 'interrupted', stopReason: 'the owner stopped' }),
-        commands: [{ type: 'roll-back' }],
+        command: { type: 'roll-back' },
       });
       // An abort recorded before the owner stopped stays the reason.
       expect(decide(at(phase, { stopReason: 'aborted by operator: x' }), recover).state.stopReason).toBe(
@@ -79,17 +81,17 @@ describe('the experiment decider', () => {
     for (const input of [
       { type: 'injected' },
       { type: 'held' },
-      { type: 'rolled-back', errors: [] },
+      { type: 'rolled-back' },
       { type: 'verified' },
     ] as Input[])
       d = decide(d.state, input);
-    expect(d.commands).toEqual([{ type: 'report', outcome: 'completed', stopReason: 'aborted by operator: late' }]);
+    expect(d.command).toEqual({ type: 'report', outcome: 'completed', stopReason: 'aborted by operator: late' });
   });
 
   it('every way out of injecting and holding leads to the rollback: a fault never stays', () => {
     for (const phase of ['injecting', 'holding'] as const) {
       for (const type of Object.keys(transitions[phase]) as Input['type'][]) {
-        const input = { type, reason: 'r', errors: [] } as unknown as Input;
+        const input = { type, reason: 'r' } as unknown as Input;
         expect(decide(at(phase), input).state.phase, `${phase} + ${type}`).toMatch(/^(holding|rolling-back)$/);
       }
     }
@@ -97,11 +99,7 @@ describe('the experiment decider', () => {
     const into = Object.entries(transitions).flatMap(([from, steps]) =>
       Object.entries(steps)
         .filter(([type]) => type !== 'recover')
-        .map(([type, step]) => [
-          from,
-          type,
-          step(at(from as Phase), { type, reason: 'r', errors: [] } as never).state.phase,
-        ])
+        .map(([type, step]) => [from, type, step(at(from as Phase), { type, reason: 'r' } as never).state.phase])
         .filter(([, , to]) => to === 'holding'),
     );
     expect(into).toEqual([['injecting', 'injected', 'holding']]);
