@@ -12,6 +12,8 @@ import { instantOfWallTime, naiveWallTime } from './wallclock.js';
  */
 export interface Cron {
   readonly source: string;
+  /** What croner reads: the source with `N/S` steps widened. */
+  readonly pattern: string;
   /** croner's job for each time zone asked about, made on first use. */
   readonly byZone: Map<string, Croner>;
 }
@@ -25,6 +27,11 @@ const fieldNames = ['minute', 'hour', 'day-of-month', 'month', 'day-of-week'] as
 const maxima = [59, 23, 31, 12, 7] as const;
 /** What each field takes, for the error: croner's own words count days from 0. */
 const takes = ['0-59', '0-23', '1-31', '1-12 or jan-dec', '0-7 or sun-sat (0 and 7 are Sunday)'] as const;
+
+/** A parsed cron; its UTC job, made to check the pattern, is the first in the cache. */
+function cronOf(source: string, pattern: string): Cron {
+  return { source, pattern, byZone: new Map([['UTC', croner(pattern, 'UTC')]]) };
+}
 
 function croner(pattern: string, timeZone: string): Croner {
   // paused: a job that never runs; only its pattern is used.
@@ -70,7 +77,7 @@ export function parseCron(expression: string): Cron {
   const source = expression.trim();
   if (source.startsWith('@')) {
     try {
-      return { source, byZone: new Map([['UTC', croner(source, 'UTC')]]) };
+      return cronOf(source, source);
     } catch {
       throw new CronError(`'${expression}' is not one of @hourly/@daily/@midnight/@weekly/@monthly/@yearly/@annually`);
     }
@@ -83,7 +90,7 @@ export function parseCron(expression: string): Cron {
   }
   const fields = widenSteps(given);
   try {
-    return { source, byZone: new Map([['UTC', croner(fields.join(' '), 'UTC')]]) };
+    return cronOf(source, fields.join(' '));
   } catch (e) {
     throw fieldError(fields, given, e);
   }
@@ -92,8 +99,7 @@ export function parseCron(expression: string): Cron {
 function inZone(c: Cron, timeZone: string): Croner {
   let job = c.byZone.get(timeZone);
   if (job === undefined) {
-    const utc = c.byZone.get('UTC');
-    job = croner(utc?.getPattern() ?? c.source, timeZone);
+    job = croner(c.pattern, timeZone);
     c.byZone.set(timeZone, job);
   }
   return job;
