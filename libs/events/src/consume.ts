@@ -85,13 +85,13 @@ export interface RunningConsumer {
   /**
    * Resolves once the server's ack floor of this consumer has reached stream sequence `seq`: that
    * message and every one before it that the consumer takes has its outcome (handled, skipped or
-   * dead-lettered), acknowledged to JetStream. Rejects with a TimeoutError after `timeoutMs`
+   * dead-lettered), acknowledged to JetStream. Rejects with a ConsumeTimeoutError after `timeoutMs`
    * (default 30 s), naming the floor it saw.
    */
   whenProcessed(seq: number, timeoutMs?: number): Promise<void>;
   /**
    * Resolves once nothing is in flight here and JetStream has nothing pending for the consumer,
-   * neither undelivered nor awaiting an ack. Rejects with a TimeoutError after `timeoutMs`
+   * neither undelivered nor awaiting an ack. Rejects with a ConsumeTimeoutError after `timeoutMs`
    * (default 30 s), naming what was still pending.
    */
   whenIdle(timeoutMs?: number): Promise<void>;

@@ -69,11 +69,15 @@ export class ServiceProcess {
     return this.logs.some((l) => l.msg === msg);
   }
 
+  /** Throws when the process has exited: a wait on it would only run into its deadline. */
+  private assertRunning(): void {
+    if (this.child.exitCode !== null) throw new Error(`${this.name} exited (${this.child.exitCode}): ${this.stderr}`);
+  }
+
   async waitForLog(msg: string, timeoutMs = 20_000): Promise<LogLine> {
     return waitFor(
       () => {
-        if (this.child.exitCode !== null)
-          throw new Error(`${this.name} exited (${this.child.exitCode}): ${this.stderr}`);
+        this.assertRunning();
         return this.logs.find((l) => l.msg === msg);
       },
       { timeoutMs, message: `${this.name} log '${msg}'` },
@@ -90,14 +94,12 @@ export class ServiceProcess {
   async waitReady(timeoutMs = 30_000): Promise<{ port: number }> {
     const started = performance.now();
     const line = await this.waitForLog(`${this.name} started`, timeoutMs);
-    const port = Number(line['port']);
-    if (!Number.isInteger(port) || port <= 0)
-      throw new Error(`${this.name} started without a port: ${JSON.stringify(line)}`);
+    const port = this.port;
+    if (port === undefined) throw new Error(`${this.name} started without a port: ${JSON.stringify(line)}`);
     // A refusal or a 503 is thrown, so a timeout names the last answer.
     await waitFor(
       async () => {
-        if (this.child.exitCode !== null)
-          throw new Error(`${this.name} exited (${this.child.exitCode}): ${this.stderr}`);
+        this.assertRunning();
         const res = await fetch(`http://127.0.0.1:${port}/readyz`, { signal: AbortSignal.timeout(2000) });
         if (res.status !== 200) throw new Error(`/readyz answered ${res.status}: ${await res.text()}`);
         return true;
@@ -134,8 +136,7 @@ export class ServiceProcess {
   async waitForMetric(name: string, value: number, timeoutMs = 20_000): Promise<void> {
     await waitFor(
       async () => {
-        if (this.child.exitCode !== null)
-          throw new Error(`${this.name} exited (${this.child.exitCode}): ${this.stderr}`);
+        this.assertRunning();
         return (await this.metric(name)) === value;
       },
       { timeoutMs, intervalMs: 50, message: `${this.name} metric ${name} at ${value}` },
