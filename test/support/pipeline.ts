@@ -241,15 +241,22 @@ export async function outcome(p: Pipeline, fault: string, sent: readonly string[
     const expected = { anomaly: new Set(inStream).size, 'slo-engine': new Set(completions).size };
     const jsm = await jetstreamManager(nc);
     for (const consumer of (['slo-engine', 'anomaly'] as const).filter((c) => p.procs.has(c))) {
-      await waitFor(
-        async () => {
-          const info = await jsm.consumers.info(p.ns.stream, consumer);
-          const [r] = await p.query<{ n: string }>('select count(*) as n from outbox.inbox where consumer = $1', [
-            consumer,
-          ]);
-          return info.num_pending === 0 && info.num_ack_pending === 0 && Number(r!.n) >= expected[consumer];
-        },
-        { timeoutMs: 60_000, intervalMs: 250, message: `${fault}: ${consumer} to process every event` },
+      await withLogsOnFailure(p.procs.get(consumer) ?? [], () =>
+        waitFor(
+          async () => {
+            const info = await jsm.consumers.info(p.ns.stream, consumer);
+            const [r] = await p.query<{ n: string }>('select count(*) as n from outbox.inbox where consumer = $1', [
+              consumer,
+            ]);
+            if (info.num_pending === 0 && info.num_ack_pending === 0 && Number(r!.n) >= expected[consumer]) return true;
+            // Thrown, not returned: a timeout then says what was still missing.
+            throw new Error(
+              `${info.num_pending} pending, ${info.num_ack_pending} awaiting an ack, ${info.num_redelivered} redelivered, ` +
+                `${r!.n} of ${expected[consumer]} in its inbox`,
+            );
+          },
+          { timeoutMs: 60_000, intervalMs: 250, message: `${fault}: ${consumer} to process every event` },
+        ),
       );
     }
     // Right after a node of a cluster died, the dead-letter stream may still be electing its
@@ -276,5 +283,21 @@ export async function outcome(p: Pipeline, fault: string, sent: readonly string[
     return o;
   } finally {
     await nc.close();
+  }
+}
+
+/** Runs `wait`; when it fails, the warnings and errors the instances logged are added to its error. */
+async function withLogsOnFailure<T>(instances: readonly ServiceProcess[], wait: () => Promise<T>): Promise<T> {
+  try {
+    return await wait();
+  } catch (e) {
+    const lines = instances.flatMap((i) =>
+      i.logs
+        .filter((l) => l.level >= 40)
+        .slice(-15)
+        .map((l) => `${i.name}: ${JSON.stringify(l)}`),
+    );
+    if (e instanceof Error && lines.length > 0) e.message += `\nwarnings and errors logged:\n${lines.join('\n')}`;
+    throw e;
   }
 }
