@@ -64,7 +64,13 @@ export {
   type DecodeError,
   type Disposition,
 } from './errors.js';
-export { extractTraceContext, traceContextOf, messagingAttributes } from './tracing.js';
+export {
+  contextOfTraceHeaders,
+  extractTraceContext,
+  messagingAttributes,
+  spanTraceContext,
+  traceContextOf,
+} from './tracing.js';
 export {
   ensureStreams,
   ensureConsumer,

@@ -1,4 +1,4 @@
-import { context as otelContext, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
+import { SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import { headers as natsHeaders } from '@nats-io/nats-core';
 import {
   isBrokenCircuitError,
@@ -10,7 +10,7 @@ import {
   wrap,
 } from 'cockatiel';
 import { sql } from 'kysely';
-import { extractTraceContext, messagingAttributes, readMessages, traceContextOf, VigilError } from '@vigil/events';
+import { contextOfTraceHeaders, messagingAttributes, readMessages, spanTraceContext, VigilError } from '@vigil/events';
 import { BatchPublisher, type PubAck } from './batch-publisher.js';
 import type { RelayContext, Row } from './context.js';
 import { isPermanentPublishError, needsStreamCheck, retryBackoff, retryDelayMs } from './core.js';
@@ -140,23 +140,21 @@ export function createPublisher(
     const startedAt = clock();
     const t = tracer();
     const spans = rows.map((row) => {
-      const h = natsHeaders();
-      for (const [k, v] of Object.entries(row.headers)) h.set(k, v);
+      // The attributes go on after the start: given to startSpan, the SDK checks each one twice
+      // (once for the sampler, once on the span), and this runs for every event.
       const span = t.startSpan(
         `publish ${row.subject}`,
-        {
-          kind: SpanKind.PRODUCER,
-          attributes: {
-            ...attributesOf(row.subject),
-            'messaging.message.body.size': row.payload.length,
-            'messaging.message.id': row.event_id,
-            'vigil.outbox.seq': row.seq,
-          },
-        },
-        extractTraceContext(h, undefined),
+        { kind: SpanKind.PRODUCER },
+        contextOfTraceHeaders(row.headers),
       );
+      span.setAttributes(attributesOf(row.subject));
+      span.setAttribute('messaging.message.body.size', row.payload.length);
+      span.setAttribute('messaging.message.id', row.event_id);
+      span.setAttribute('vigil.outbox.seq', row.seq);
+      const h = natsHeaders();
+      for (const [k, v] of Object.entries(row.headers)) h.set(k, v);
       // Consumers become children of this publish span, which continues the trace of the insert.
-      for (const [k, v] of Object.entries(traceContextOf(trace.setSpan(otelContext.active(), span)))) h.set(k, v);
+      for (const [k, v] of Object.entries(spanTraceContext(span))) h.set(k, v);
       h.set('Nats-Msg-Id', row.event_id);
       h.set('Nats-Expected-Stream', ns.stream);
       return { span, message: { subject: row.subject, data: row.payload, headers: h } };
