@@ -29,6 +29,7 @@ export class PlanError extends VigilError {
 
 function num(p: Request['parameters'], key: string, def: number, min: number, max: number): number {
   const v = p[key] ?? def;
+  // Stryker disable next-line ConditionalExpression: equivalent, Number.isFinite is false for every non-number too; the typeof is there for the type
   if (typeof v !== 'number' || !Number.isFinite(v) || v < min || v > max) {
     throw new PlanError(`parameters.${key} must be a number from ${min} to ${max}, got ${JSON.stringify(v)}`);
   }

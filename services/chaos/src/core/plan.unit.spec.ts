@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { EventData } from '@vigil/events';
-import { describeAction, planFor, PlanError } from './plan.js';
+import { ALLOWED_SIGNALS, describeAction, planFor, PlanError } from './plan.js';
 
 const req = (
   kind: EventData<'chaos.requested'>['kind'],
@@ -57,5 +57,87 @@ describe('chaos plans', () => {
       );
     }
     expect(planFor(req('container-kill', { signal: 'sigterm' })).inject).toEqual([{ op: 'kill', signal: 'SIGTERM' }]);
+  });
+
+  it('each numeric parameter takes its bounds and refuses just past them, and anything not a finite number', () => {
+    const bounds = [
+      ['network-latency', 'delayMs', 1, 60_000],
+      ['network-latency', 'jitterMs', 0, 60_000],
+      ['network-loss', 'lossPercent', 0.01, 100],
+      ['cpu-stress', 'workers', 1, 64],
+      ['memory-stress', 'memoryMb', 1, 65_536],
+    ] as const;
+    const field = {
+      delayMs: 'delayMs',
+      jitterMs: 'jitterMs',
+      lossPercent: 'lossPercent',
+      workers: 'cpuWorkers',
+      memoryMb: 'memoryMb',
+    };
+    for (const [kind, key, min, max] of bounds) {
+      for (const ok of [min, max]) {
+        expect(planFor(req(kind, { [key]: ok })).inject[0], `${key} ${ok}`).toMatchObject({ [field[key]]: ok });
+      }
+      const refused = `parameters.${key} must be a number from ${min} to ${max}`;
+      for (const bad of [min - 0.001, max + 0.001, Number.NaN, Number.POSITIVE_INFINITY, '5', true]) {
+        expect(() => planFor(req(kind, { [key]: bad })), `${key} ${String(bad)}`).toThrow(refused);
+      }
+    }
+  });
+
+  it('a latency request keeps both its delay and its jitter', () => {
+    expect(planFor(req('network-latency', { delayMs: 50, jitterMs: 0 })).inject).toEqual([
+      { op: 'netem-add', delayMs: 50, jitterMs: 0 },
+    ]);
+  });
+
+  it('every allowed signal is accepted as given, in any case', () => {
+    expect(ALLOWED_SIGNALS).toEqual(['SIGKILL', 'SIGTERM', 'SIGINT', 'SIGQUIT', 'SIGHUP', 'SIGUSR1', 'SIGUSR2']);
+    for (const signal of ALLOWED_SIGNALS) {
+      expect(planFor(req('container-kill', { signal: signal.toLowerCase() })).inject).toEqual([{ op: 'kill', signal }]);
+    }
+    expect(() => planFor(req('container-kill', { signal: '' }))).toThrow(
+      'parameters.signal must be a non-empty string',
+    );
+    expect(() => planFor(req('network-disconnect', { network: '' }))).toThrow(
+      'parameters.network must be a non-empty string',
+    );
+  });
+
+  it('a kind without parameters refuses any, with the error class the consumer dead-letters', () => {
+    for (const kind of ['container-stop', 'container-restart', 'container-pause'] as const) {
+      let thrown: unknown;
+      try {
+        planFor(req(kind, { 'Stryker was here': 1 }));
+      } catch (e) {
+        thrown = e;
+      }
+      expect(thrown, kind).toBeInstanceOf(PlanError);
+      expect((thrown as PlanError).code).toBe('PLAN_INVALID');
+      expect((thrown as PlanError).message).toBe(
+        `parameters.Stryker was here is not a parameter of ${kind} (it takes: none)`,
+      );
+    }
+  });
+
+  it('an unknown parameter is named with what the kind takes', () => {
+    expect(() => planFor(req('network-latency', { delayMs: 10, lossPercent: 5 }))).toThrow(
+      'parameters.lossPercent is not a parameter of network-latency (it takes: delayMs, jitterMs)',
+    );
+    expect(() => planFor(req('memory-stress', { workers: 2 }))).toThrow(
+      'parameters.workers is not a parameter of memory-stress (it takes: memoryMb)',
+    );
+  });
+
+  it('the hold is the duration in whole milliseconds', () => {
+    expect(planFor({ ...req('container-pause'), durationSeconds: 1.5 }).holdMs).toBe(1500);
+    expect(planFor({ ...req('container-pause'), durationSeconds: 0.0016 }).holdMs).toBe(2);
+    expect(planFor({ ...req('container-pause'), durationSeconds: 0.0014 }).holdMs).toBe(1);
+  });
+
+  it('every plan carries its kind', () => {
+    for (const kind of ['container-stop', 'container-restart', 'container-pause', 'cpu-stress'] as const) {
+      expect(planFor(req(kind)).kind).toBe(kind);
+    }
   });
 });
