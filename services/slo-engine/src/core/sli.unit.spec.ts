@@ -54,7 +54,51 @@ describe('conditions', () => {
   });
 });
 
+describe('each operator at its boundary (mutation testing found these unpinned)', () => {
+  it('a literal: the same value only, null included', () => {
+    expect(matches(null, null)).toBe(true);
+    expect(matches(undefined, null)).toBe(false);
+    expect(matches('PASS', 'PASS')).toBe(true);
+    expect(matches('WARN', 'PASS')).toBe(false);
+  });
+
+  it('eq, ne, in, notIn', () => {
+    expect(matches('a', { eq: 'a' })).toBe(true);
+    expect(matches('b', { eq: 'a' })).toBe(false);
+    expect(matches('a', { ne: 'a' })).toBe(false);
+    expect(matches('a', { in: ['a', 'b'] })).toBe(true);
+    expect(matches('c', { in: ['a', 'b'] })).toBe(false);
+    expect(matches('a', { notIn: ['a', 'b'] })).toBe(false);
+    expect(matches('c', { notIn: ['a', 'b'] })).toBe(true);
+  });
+
+  it('lt, lte, gt, gte: below, at and above the bound; never a missing field or a string', () => {
+    const cases = [
+      ['lt', [true, false, false]],
+      ['lte', [true, true, false]],
+      ['gt', [false, false, true]],
+      ['gte', [false, true, true]],
+    ] as const;
+    for (const [op, [below, at, above]] of cases) {
+      expect([matches(99, { [op]: 100 }), matches(100, { [op]: 100 }), matches(101, { [op]: 100 })], op).toEqual([
+        below,
+        at,
+        above,
+      ]);
+      expect(matches(undefined, { [op]: 100 }), `${op} missing`).toBe(false);
+      expect(matches('100', { [op]: 100 }), `${op} string`).toBe(false);
+    }
+  });
+});
+
 describe('counts from events', () => {
+  it('an SLO of scraped counters counts no event', () => {
+    const scraped = slo(
+      '{ prometheus: { url: "http://127.0.0.1:9/metrics", total: http_requests_total, errors: \'http_requests_total{code="500"}\' } }',
+    );
+    expect(countsFor(scraped, completed())).toBeUndefined();
+  });
+
   it('each check: every check counts once, filtered by where, good by its conditions', () => {
     const availability = slo('{ events: { type: validation.completed, each: check, good: { status: [PASS, WARN] } } }');
     expect(countsFor(availability, completed())).toEqual({ good: 2, total: 4 });
@@ -113,6 +157,16 @@ describe('counts from events', () => {
       { slo: 's', minute: Date.parse('2026-11-22T10:05:00.000Z'), good: 1, total: 1 },
     ]);
     expect(observe([s], completed('PASS', '2026-11-21T10:00:00.000Z'), now)).toEqual([]);
+    // The window's first minute still counts.
+    const atMinute = Date.parse('2026-11-22T10:05:00.000Z');
+    expect(observe([s], completed('PASS', '2026-11-21T10:05:00.000Z'), atMinute)).toEqual([
+      { slo: 's', minute: Date.parse('2026-11-21T10:05:00.000Z'), good: 1, total: 1 },
+    ]);
+    // Only the SLOs the event feeds get an observation.
+    const other = slo('{ events: { type: validation.completed, where: { suite: other }, good: { status: PASS } } }');
+    expect(observe([other, s], completed('PASS', '2026-11-22T10:00:30.000Z'), now)).toEqual([
+      { slo: 's', minute: Date.parse('2026-11-22T10:00:00.000Z'), good: 1, total: 1 },
+    ]);
     const observedAt = createEvent(
       'sli.observed',
       { sli: 'checkout', service: 'shop', good: 1, total: 2, observedAt: '2026-11-22T09:59:59.000Z' },
