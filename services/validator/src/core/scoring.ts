@@ -107,7 +107,7 @@ export function scoreRun<C extends ScoredCheck>(
   if (total <= 0) {
     throw new NothingToScoreError('every check was skipped: none applies where this validator runs');
   }
-  const score = round2(overallScore(scored.map((c) => ({ weight: c.weight / total, score: c.score }))));
+  const score = round2(overallScore(scored));
   return {
     score,
     status: statusOf(score),

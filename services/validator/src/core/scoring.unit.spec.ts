@@ -140,3 +140,47 @@ describe('scoring', () => {
     );
   });
 });
+
+describe('what cannot be scored, and why (mutation testing found these unpinned)', () => {
+  const noWeight = 'a component needs at least one check with a positive weight';
+  const noComponents = 'component weights must add up to more than 0';
+
+  it('a component without checks, or whose checks that ran weigh nothing, says so', () => {
+    expect(() => componentScore([])).toThrow(new RangeError(noWeight));
+    expect(() => componentScore([{ status: 'PASS', weight: 0 }])).toThrow(new RangeError(noWeight));
+    // Skipped and weightless together: not "all skipped", so not left out either.
+    expect(() => componentScore([{ status: 'SKIPPED' }, { status: 'PASS', weight: 0 }])).toThrow(
+      new RangeError(noWeight),
+    );
+    expect(componentScore([{ status: 'SKIPPED' }, { status: 'SKIPPED', weight: 3 }])).toBeUndefined();
+  });
+
+  it('the overall score normalises the weights it is given', () => {
+    expect(
+      overallScore([
+        { weight: 3, score: 10 },
+        { weight: 1, score: 0 },
+      ]),
+    ).toBe(7.5);
+    expect(() => overallScore([])).toThrow(new RangeError(noComponents));
+    expect(() => overallScore([{ weight: 0, score: 10 }])).toThrow(new RangeError(noComponents));
+  });
+
+  it('a run whose component weights add up to nothing is a configuration error, not a skipped run', () => {
+    expect(() => scoreRun([{ name: 'a', weight: 0, checks: [{ status: 'PASS' }] }])).toThrow(
+      new RangeError(noComponents),
+    );
+  });
+
+  it('a run where every check was skipped is NothingToScoreError, code NOTHING_TO_SCORE', () => {
+    let thrown: unknown;
+    try {
+      scoreRun([{ name: 'a', weight: 1, checks: [{ status: 'SKIPPED' }] }]);
+    } catch (e) {
+      thrown = e;
+    }
+    expect(thrown).toBeInstanceOf(NothingToScoreError);
+    expect((thrown as NothingToScoreError).code).toBe('NOTHING_TO_SCORE');
+    expect((thrown as Error).message).toBe('every check was skipped: none applies where this validator runs');
+  });
+});
