@@ -123,3 +123,56 @@ describe('slot name', () => {
     expect(a).not.toBe(b);
   });
 });
+
+describe('boundaries (mutation testing found these unpinned)', () => {
+  it('the duplicate window must reach the horizon plus the margin; the refusal says how long each is', () => {
+    const s = { attempts: 2, initialDelayMs: 100, maxDelayMs: 3000, publishTimeoutMs: 1000 };
+    // 2 × 1000 ms + 100 ms of backoff + 10 s of margin.
+    expect(checkDuplicateWindow(12_100, s, 'EVENTS')).toBeNull();
+    expect(checkDuplicateWindow(12_099, s, 'EVENTS')).toBe(
+      "stream EVENTS has a duplicate window of 12.1 s, shorter than the relay's retry horizon of 12.1 s " +
+        '(2 attempts × 1000 ms ack timeout + backoff + 10 s margin): a retried publish could be stored twice. ' +
+        "Raise the stream's duplicate_window or shorten the retry schedule.",
+    );
+  });
+
+  it('a row is checked in the stream once its first attempt is past what the window still covers, not at it', () => {
+    const now = new Date('2026-11-22T10:00:00Z');
+    const window = 15 * 60_000;
+    const covered = window - defaultRetrySchedule.publishTimeoutMs - 10_000;
+    const tried = (agoMs: number) => ({ firstAttemptAt: new Date(now.getTime() - agoMs) });
+    expect(needsStreamCheck(tried(covered), now, window, defaultRetrySchedule)).toBe(false);
+    expect(needsStreamCheck(tried(covered + 1), now, window, defaultRetrySchedule)).toBe(true);
+  });
+
+  it('every mode decision in full', () => {
+    const logical = { walLevel: 'logical', canReplicate: true };
+    const replica = { walLevel: 'replica', canReplicate: true };
+    expect(chooseMode('logical', logical)).toEqual({ mode: 'logical' });
+    expect(chooseMode('auto', logical)).toEqual({ mode: 'logical' });
+    expect(chooseMode('xmin', logical)).toEqual({ mode: 'xmin' });
+    expect(chooseMode('xmin', replica)).toEqual({ mode: 'xmin' });
+    expect(chooseMode('logical', replica)).toEqual({
+      mode: 'logical',
+      error:
+        'RELAY_MODE=logical, but wal_level is replica: ALTER SYSTEM SET wal_level = logical and restart PostgreSQL ' +
+        '(the role needs REPLICATION or superuser)',
+    });
+  });
+
+  it('a WAL position is the whole text, in upper-case hex; a negative one is refused', () => {
+    expect(() => lsnToBigInt('x16/B374D848')).toThrow('not a WAL position: "x16/B374D848"');
+    expect(() => lsnToBigInt('16/B374D848x')).toThrow('not a WAL position: "16/B374D848x"');
+    expect(lsnFromBigInt((0xabn << 32n) | 0xcdn)).toBe('AB/CD');
+    expect(() => lsnFromBigInt(-1n)).toThrow('a WAL position is not negative');
+  });
+
+  it('of two equal positions the first is kept', () => {
+    expect(laterLsn('0/a', '0/A')).toBe('0/a');
+  });
+
+  it('a slot name of exactly 63 characters is kept as it is', () => {
+    const db = 'd'.repeat(63 - 'vigil_relay_'.length);
+    expect(slotNameFor(db)).toBe(`vigil_relay_${db}`);
+  });
+});
