@@ -100,3 +100,72 @@ describe('SLO files', () => {
     }
   });
 });
+
+describe('each rule at its boundary, with its message (mutation testing found these unpinned)', () => {
+  const withSli = (sli: string, rest = '') => `name: a\nservice: s\nobjective: 99.9\nsli: ${sli}\n${rest}`;
+  const scraped = (extra: string) =>
+    withSli(`{ prometheus: { url: "http://127.0.0.1:9/metrics", total: t_total, errors: e_total${extra} } }`);
+  const refusal = (text: string) => {
+    try {
+      parseSlo(text, 'a.yaml');
+    } catch (e) {
+      return (e as Error).message;
+    }
+    return 'accepted';
+  };
+
+  it('a scrape interval from 1s to 5m and a timeout from 100ms to 60s', () => {
+    for (const ok of ['1s', '5m']) expect(refusal(scraped(`, interval: ${ok}`)), ok).toBe('accepted');
+    for (const bad of ['999ms', '301s']) {
+      expect(refusal(scraped(`, interval: ${bad}`)), bad).toMatch('sli.prometheus.interval: must be from 1s to 5m');
+    }
+    for (const ok of ['100ms', '5s', '60s']) expect(refusal(scraped(`, timeout: ${ok}`)), ok).toBe('accepted');
+    for (const bad of ['99ms', '61s']) {
+      expect(refusal(scraped(`, timeout: ${bad}`)), bad).toMatch('sli.prometheus.timeout: must be from 100ms to 60s');
+    }
+  });
+
+  it('an http(s) URL only, the scheme whole', () => {
+    for (const url of ['httpx://a/metrics', 'xhttp://a/metrics', 'ftp://a/metrics']) {
+      expect(refusal(withSli(`{ prometheus: { url: "${url}", total: t_total, errors: e_total } }`)), url).toMatch(
+        'sli.prometheus.url: must be an http(s) URL',
+      );
+    }
+  });
+
+  it('lists of one or more; an empty condition or operator object says what it needs', () => {
+    const good = (g: string) => withSli(`{ events: { type: validation.completed, good: ${g} } }`);
+    expect(refusal(good('{ status: { in: [PASS, WARN] } }'))).toBe('accepted');
+    expect(refusal(good('{ status: { notIn: [FAIL, ERROR] } }'))).toBe('accepted');
+    expect(refusal(good('{ status: { in: [] } }'))).toMatch('sli.events.good.status');
+    expect(refusal(good('{ status: {} }'))).toMatch('needs at least one of eq, ne, in, notIn, lt, lte, gt, gte');
+    expect(refusal(good('{}'))).toMatch('sli.events.good: needs at least one condition');
+  });
+
+  it('each: event is said or left out alike; any type may be counted per event', () => {
+    expect(refusal(withSli('{ events: { type: validation.completed, each: event, good: { status: PASS } } }'))).toBe(
+      'accepted',
+    );
+    expect(refusal(withSli('{ events: { type: sli.observed, good: { sli: x } } }'))).toBe('accepted');
+  });
+
+  it('a tier as long as the window fits', () => {
+    expect(
+      refusal(`${base}window: 1h\nalerting: { tiers: [{ severity: page, long: 1h, short: 5m, burnRate: 2 }] }\n`),
+    ).toBe('accepted');
+  });
+
+  it('a name is lower-case letters, digits, ., - and _ from its first character to its last', () => {
+    for (const name of ['-a', 'a!', 'A']) {
+      expect(refusal(base.replace('name: a', `name: "${name}"`)), name).toMatch(
+        'name: lower-case letters, digits, ., - and _',
+      );
+    }
+  });
+
+  it('a folder that cannot be read is named, with the reason', async () => {
+    await expect(loadSlos('/nonexistent/slos')).rejects.toThrow(
+      '/nonexistent/slos: cannot read the SLO folder (ENOENT)',
+    );
+  });
+});
