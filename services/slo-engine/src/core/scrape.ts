@@ -83,6 +83,7 @@ export interface MetricFamily {
 const compiled = new WeakMap<LabelMatcher, RegExp>();
 function regexOf(m: LabelMatcher): RegExp {
   let r = compiled.get(m);
+  // Stryker disable next-line ConditionalExpression: equivalent, compiling again gives the same expression (the cache saves time, not behaviour)
   if (r === undefined) {
     r = new RegExp(`^(?:${m.value})$`);
     compiled.set(m, r);

@@ -66,6 +66,53 @@ describe('selectors', () => {
   });
 });
 
+describe('selectors at their edges (mutation testing found these unpinned)', () => {
+  it('spaces anywhere between the tokens; \\n is a newline, any other escaped character itself', () => {
+    expect(parseSelector(' x { a = "1" , b != "2\\n\\\\" } ')).toEqual({
+      metric: 'x',
+      matchers: [
+        { label: 'a', op: '=', value: '1' },
+        { label: 'b', op: '!=', value: '2\n\\' },
+      ],
+      text: 'x { a = "1" , b != "2\\n\\\\" }',
+    });
+  });
+
+  it('what follows the braces is named without the spaces before it', () => {
+    expect(() => parseSelector('x{} [5m]')).toThrow(
+      new SelectorError("unexpected '[5m]' at character 5 of 'x{} [5m]'"),
+    );
+  });
+
+  it('a value starts right after its operator', () => {
+    expect(() => parseSelector('x{a=b"1"}')).toThrow(
+      new SelectorError('expected a double-quoted value at character 5 of \'x{a=b"1"}\''),
+    );
+  });
+
+  it('only regex matchers are compiled: = and != take any text; an invalid !~ is refused', () => {
+    expect(parseSelector('x{a="(", b!="["}').matchers.map((m) => m.value)).toEqual(['(', '[']);
+    expect(() => parseSelector('x{a!~"("}')).toThrow(/invalid regular expression for a in 'x\{a!~"\("\}'/);
+  });
+
+  it('!= keeps the samples whose label differs, an absent one included', () => {
+    expect(sumMatching(families, parseSelector('http_requests_total{code!="200"}'))).toEqual({ sum: 100, samples: 2 });
+    expect(sumMatching(families, parseSelector('http_requests_total{path!="/a"}'))).toEqual({ sum: 20, samples: 1 });
+  });
+
+  it('a sample without a value is named as empty; the error carries its code', () => {
+    let thrown: unknown;
+    try {
+      sumMatching([{ name: 'x', metrics: [{}] }], parseSelector('x'));
+    } catch (e) {
+      thrown = e;
+    }
+    expect(thrown).toBeInstanceOf(SelectorError);
+    expect((thrown as SelectorError).message).toBe("x: a sample's value is ''");
+    expect((thrown as SelectorError).code).toBe('SELECTOR_INVALID');
+  });
+});
+
 describe('counts between two scrapes', () => {
   it('the counters growth: bad events or good ones, whole events, a reset read as a restart', () => {
     expect(countsBetween('bad', { part: 10, total: 1000 }, { part: 30, total: 2000 })).toEqual({
