@@ -115,11 +115,11 @@ components:
   };
 }
 
-/** The port of a service instance's /metrics (from its start log line). */
+/** The port of a service instance's /metrics (ServiceProcess.port), which a started instance has. */
 export function portOf(p: ServiceProcess): number {
-  const line = p.logs.find((l) => l.msg === `${p.name} started`);
-  if (typeof line?.['port'] !== 'number') throw new Error(`${p.name} has not logged its port`);
-  return line['port'];
+  const port = p.port;
+  if (port === undefined) throw new Error(`${p.name} has not logged its port`);
+  return port;
 }
 
 /** One instance's /metrics as `name{labels}` → value. */

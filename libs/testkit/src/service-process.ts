@@ -122,8 +122,9 @@ export class ServiceProcess {
 
   /** The value of the first series named `name` on the service's /metrics; undefined without one. */
   async metric(name: string): Promise<number | undefined> {
-    if (this.port === undefined) return undefined;
-    const res = await fetch(`http://127.0.0.1:${this.port}/metrics`, { signal: AbortSignal.timeout(2000) });
+    const port = this.port;
+    if (port === undefined) return undefined;
+    const res = await fetch(`http://127.0.0.1:${port}/metrics`, { signal: AbortSignal.timeout(2000) });
     for (const line of (await res.text()).split('\n')) {
       if (line.startsWith('#')) continue;
       const [series, value] = line.split(' ');
