@@ -6,6 +6,9 @@ import { sourceResolution } from './vitest.config.js';
 export default defineConfig({
   ...sourceResolution,
   test: {
+    // Stryker's per-test coverage instrumentation slows the seeded detector and forest tests past
+    // vitest's 5 s default; a mutant that hangs is still cut off by Stryker's own timeout.
+    testTimeout: 60_000,
     include: ['{libs,services,cli}/*/src/**/*.unit.spec.ts', 'cli/src/**/*.unit.spec.ts'],
   },
 });

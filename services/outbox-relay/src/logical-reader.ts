@@ -112,6 +112,20 @@ async function ensureSlot(
     await dropSlot(ctx, slot);
   }
   await sql`delete from outbox.relay_slot where name = ${slot}`.execute(db);
+  return createSlot(ctx, parts, slot, signal);
+}
+
+/**
+ * Creates the slot, publishes the rows committed before its first position from its exported
+ * snapshot, and records the finished catch-up; the slot's first position.
+ */
+async function createSlot(
+  ctx: RelayContext,
+  parts: { publisher: Publisher; marks: Marks },
+  slot: string,
+  signal: AbortSignal,
+): Promise<string> {
+  const { db, logger } = ctx;
   const replication = new pg.Client({
     connectionString: ctx.databaseUrl,
     replication: 'database',

@@ -56,7 +56,8 @@ export interface DockerTestbed extends AsyncDisposable {
 
 /**
  * Connects to the engine at DOCKER_HOST (or the default socket), checks it answers, and makes sure
- * the busybox test image exists. Fails with what to install when there is no engine.
+ * the busybox test image exists. Fails with what to install when there is no engine. Long because
+ * the testbed's methods are closures over its connection and the containers it made.
  */
 export async function dockerTestbed(label: string): Promise<DockerTestbed> {
   const host = process.env['DOCKER_HOST'] ?? defaultDockerHost;

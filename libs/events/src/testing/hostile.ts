@@ -80,7 +80,8 @@ const required = ['specversion', 'id', 'source', 'type'] as const;
 /**
  * Messages every vigil consumer must refuse before its handler: each breaks the CloudEvents
  * envelope, the registry or the size limit in at least one way, and carries hostile strings in
- * the fields it keeps. A consumer dead-letters each with a reason and goes on.
+ * the fields it keeps. A consumer dead-letters each with a reason and goes on. Long because it is
+ * one list of the ways to break a message, read best in one place.
  */
 export function hostileMessages(ns: Namespace): fc.Arbitrary<RawMessage> {
   const subject = subjectsOf(ns);

@@ -105,7 +105,8 @@ function signal(base: Base, rnd: () => number): Signal {
 
 /**
  * One series of `kind` on `base`. Anomalies come after the first 20 % of the points (beyond the
- * scoring's probation) and at least 600 points apart.
+ * scoring's probation) and at least 600 points apart. Long, and kept whole: its draws from one
+ * random stream, in this order, are the corpus, and every backtest figure on record was measured on it.
  */
 export function corpusSeries(kind: AnomalyKind, base: Base, seed: number, n = 4032): CorpusSeries {
   const rnd = prng(seed);

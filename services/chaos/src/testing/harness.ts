@@ -67,6 +67,10 @@ policy: { maxScoreAge: 10m }
 verification: { timeout: 20s, suite: null }
 ${extra}`;
 
+/**
+ * A chaos service on its own database, namespace and containers, with the helpers its tests use.
+ * Long because those helpers are closures over the harness's connections.
+ */
 export async function chaosHarness(
   label: string,
   urls: { natsUrl: string; databaseUrl: string },

@@ -37,7 +37,10 @@ export interface RelayFixture {
   [Symbol.asyncDispose](): Promise<void>;
 }
 
-/** A database with the outbox schema and a namespace with its streams, both removed on dispose. */
+/**
+ * A database with the outbox schema and a namespace with its streams, both removed on dispose.
+ * Long because the fixture's methods are closures over its connections.
+ */
 export async function relayFixture(
   natsUrl: string,
   databaseUrl: string,
