@@ -14,11 +14,6 @@ export interface LogicalReaderOptions {
   readonly maxBufferedRows: number;
   /** A status update with the confirmed position at least this often, also while paused. */
   readonly statusIntervalMs: number;
-  /**
-   * Publish rounds in flight at once: the next batch is sent while JetStream stores the one
-   * before. Positions are still confirmed in commit order. @default 2
-   */
-  readonly roundsInFlight?: number;
 }
 
 /** What the logical reader holds right now, for `/metrics` (undefined while it does not run). */
@@ -36,21 +31,6 @@ interface Transaction {
   /** End of the commit record: confirmed once every row of this and earlier transactions is acknowledged. */
   readonly end: string;
   readonly committedAt: Date;
-}
-
-/** A publish round: whole transactions of the queue, in queue order after the rounds before it. */
-interface Round {
-  /** Transactions of the queue it covers, from the end of the round before. */
-  readonly count: number;
-  readonly rows: Row[];
-  /** End of its last transaction's commit record. */
-  readonly end: string;
-  /** Rows JetStream acknowledged, also when the round failed. */
-  readonly done: Row[];
-  /** Settles (never rejects) when the round ends. */
-  readonly ended: Promise<void>;
-  /** How it ended; undefined while in flight. */
-  outcome?: { ok: true } | { ok: false; error: unknown };
 }
 
 /** Errors after which the slot is recreated with a catch-up from the table (it is gone or unusable). */
@@ -290,11 +270,9 @@ async function stream(
   );
   const plugin = new BinaryPgoutputPlugin({ protoVersion: 1, publicationNames: [OUTBOX_PUBLICATION] });
   const queue: Transaction[] = [];
-  // Publish rounds in flight, covering the first `taken` transactions of the queue.
-  const rounds: Round[] = [];
-  let taken = 0;
   let open: Row[] | undefined;
   let buffered = 0;
+  let publishing = false;
   let marking = 0;
   let confirmed = startAt;
   let failure: Error | undefined;
@@ -338,8 +316,7 @@ async function stream(
   service.on('heartbeat', (lsn: string, _at: number, shouldRespond: boolean) => {
     // With nothing received and unconfirmed, everything up to the server's sent position is
     // delivered: confirming it lets the server recycle WAL that other databases' writes filled.
-    if (open === undefined && queue.length === 0 && rounds.length === 0 && marking === 0)
-      confirmed = laterLsn(confirmed, lsn);
+    if (open === undefined && queue.length === 0 && !publishing && marking === 0) confirmed = laterLsn(confirmed, lsn);
     if (shouldRespond) confirm();
   });
   service.on('start', () => logger.info({ slot: o.slot, from: startAt }, 'streaming from the slot'));
@@ -359,85 +336,53 @@ async function stream(
       failure ??= e instanceof Error ? e : new Error(String(e));
     })
     .finally(() => wake.wake());
-  const inFlight = o.roundsInFlight ?? 2;
-  /** A round at the head that JetStream took whole: out of the queue, marked, then confirmed. */
-  const finish = (r: Round) => {
-    queue.splice(0, r.count);
-    taken -= r.count;
-    buffered -= r.rows.length;
-    // Confirmed once marked too: a row confirmed but left pending in the table would be
-    // published again by the catch-up of a future slot, after the duplicate window. Marks run
-    // in order, so positions are confirmed in commit order.
-    marking++;
-    void marks.later(r.done).then((marked) => {
-      marking--;
-      if (!marked) return;
-      confirmed = laterLsn(confirmed, r.end);
-      confirm();
-    });
-    if (buffered < o.maxBufferedRows / 2 && socket()?.isPaused() === true) socket()?.resume();
-  };
-  /** Sends the transactions after the last round's, up to batchSize rows (at least one transaction). */
-  const send = () => {
-    const rows: Row[] = [];
-    let k = taken;
-    for (; k < queue.length; k++) {
-      const t = queue[k] as Transaction;
-      if (k > taken && rows.length + t.rows.length > batchSize) break;
-      rows.push(...t.rows);
-    }
-    const done: Row[] = [];
-    const round: Round = {
-      count: k - taken,
-      rows,
-      end: (queue[k - 1] as Transaction).end,
-      done,
-      ended: publisher
-        .publishRows(rows, done, signal)
-        .then(
-          () => void (round.outcome = { ok: true }),
-          (error: unknown) => void (round.outcome = { ok: false, error }),
-        )
-        .finally(() => wake.wake()),
-    };
-    taken = k;
-    rounds.push(round);
-  };
-  /** Ends the rounds in flight: those at the head that succeeded are finished, the rest dropped. */
-  const drain = async () => {
-    await Promise.all(rounds.map((r) => r.ended));
-    while (rounds[0]?.outcome?.ok === true) finish(rounds.shift() as Round);
-    // A failed round's transactions and every later round's stay in the queue and go out again
-    // whole; JetStream drops the rows it already holds as duplicates.
-    for (const r of rounds) void marks.later(r.done);
-    rounds.length = 0;
-    taken = 0;
-  };
-
   try {
     while (!signal.aborted) {
       report(progress());
       if (failure !== undefined) throw failure;
-      // Rounds end in any order; they are finished in queue order.
-      while (rounds[0]?.outcome?.ok === true) finish(rounds.shift() as Round);
-      const head = rounds[0]?.outcome;
-      if (head?.ok === false) {
-        await drain();
-        await publisher.pauseAfter(head.error, signal);
+      const first = queue[0];
+      if (first === undefined) {
+        await wake.wait(1000, signal);
         continue;
       }
-      if (rounds.length < inFlight && taken < queue.length) {
-        send();
-        continue;
+      // Whole transactions, up to batchSize rows (at least one transaction, however large).
+      const rows = [...first.rows];
+      let k = 1;
+      for (; k < queue.length; k++) {
+        const t = queue[k] as Transaction;
+        if (rows.length + t.rows.length > batchSize) break;
+        rows.push(...t.rows);
       }
-      await wake.wait(1000, signal);
+      const done: Row[] = [];
+      publishing = true;
+      try {
+        await publisher.publishRows(rows, done, signal);
+        const end = (queue[k - 1] as Transaction).end;
+        queue.splice(0, k);
+        buffered -= rows.length;
+        // Confirmed once marked too: a row confirmed but left pending in the table would be
+        // published again by the catch-up of a future slot, after the duplicate window.
+        marking++;
+        void marks.later(done).then((marked) => {
+          marking--;
+          if (!marked) return;
+          confirmed = laterLsn(confirmed, end);
+          confirm();
+        });
+        if (buffered < o.maxBufferedRows / 2 && socket()?.isPaused() === true) socket()?.resume();
+      } catch (e) {
+        // The transactions stay at the queue's head and go out again whole; JetStream drops the
+        // rows it already holds as duplicates.
+        void marks.later(done);
+        await publisher.pauseAfter(e, signal);
+      } finally {
+        publishing = false;
+      }
     }
   } finally {
     clearInterval(status);
     signal.removeEventListener('abort', stop);
-    // The rounds in flight, the last marks, then their position, then the stream: a clean stop
-    // replays nothing.
-    await drain();
+    // The last marks, then their position, then the stream: a clean stop replays nothing.
     await marks.settle();
     if (failure === undefined) await service.acknowledge(acknowledgeArgument(confirmed)).catch(() => undefined);
     await service.destroy().catch(() => undefined);
