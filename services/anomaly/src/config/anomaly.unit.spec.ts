@@ -101,3 +101,42 @@ describe('anomaly config', () => {
     expect(() => parseAnomalyConfig(text, 'x.yaml')).toThrow(message);
   });
 });
+
+describe('points of an event', () => {
+  const now = Date.parse('2026-11-22T12:00:00Z');
+  const parsed = parseAnomalyConfig(
+    'series:\n  - name: sli\n    events: { type: sli.observed, value: value, key: [service, sli, unit] }\n',
+    'p.yaml',
+  );
+  const own = parsed.series[0]!;
+  if (!('events' in own)) throw new Error('an event series');
+  // Built past the file's checks: the series of another type reads a field this event has, and
+  // keys name fields of every kind, so that only pointsOf's own rules decide.
+  const config = {
+    ...parsed,
+    series: [
+      { ...own, events: { ...own.events, key: ['service', 'sli', 'unit', 'flag', 'missing'] } },
+      { ...own, name: 'burn', events: { ...own.events, type: 'slo.burn' } },
+    ],
+  } as typeof parsed;
+  const sli = (data: Record<string, unknown>) =>
+    ({
+      ...createEvent('sli.observed', samples['sli.observed'], { source: 't', time: '2026-11-22T11:00:00Z' }),
+      data: { ...samples['sli.observed'], ...data },
+    }) as VigilEvent;
+
+  it('only the series of the event’s own type, keyed by each field as text, "-" where there is none', () => {
+    expect(pointsOf(config, sli({ unit: 7, flag: true }), now)).toEqual([
+      { series: 'sli/api/latency/7/true/-', at: Date.parse('2026-11-22T11:00:00Z'), value: 87 },
+    ]);
+    expect(pointsOf(config, sli({ unit: 'ms', flag: false, missing: { a: 1 } }), now)).toEqual([
+      { series: 'sli/api/latency/ms/false/-', at: Date.parse('2026-11-22T11:00:00Z'), value: 87 },
+    ]);
+  });
+
+  it('a value that is not a finite number adds no point', () => {
+    for (const value of ['87', true, null, Number.NaN, Number.POSITIVE_INFINITY]) {
+      expect(pointsOf(config, sli({ value }), now)).toEqual([]);
+    }
+  });
+});

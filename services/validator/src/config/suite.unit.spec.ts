@@ -134,3 +134,74 @@ describe('suite files', () => {
     }
   });
 });
+
+describe('suite fields at their edges', () => {
+  const tcp = (extra = '') => `      - { name: x, kind: tcp, params: { host: h, port: 1 }${extra} }`;
+  const refusal = (text: string) => {
+    try {
+      parseSuite(text, 'f.yaml');
+    } catch (e) {
+      expect(e).toBeInstanceOf(ConfigFileError);
+      return (e as Error).message;
+    }
+    throw new Error('accepted');
+  };
+
+  it('a suite name is lower-case letters, digits, - and _, starting with a letter or digit, nothing after', () => {
+    expect(parseSuite(minimal(tcp()).replace('name: t', 'name: a-b_9'), 'f.yaml').name).toBe('a-b_9');
+    for (const bad of ['-a', 'A', 'a.b', 'a b', "'a!'"]) {
+      expect(refusal(minimal(tcp()).replace('name: t', `name: ${bad}`))).toMatch(
+        /f\.yaml: name: lower-case letters, digits, - and _/,
+      );
+    }
+  });
+
+  it('a component name may not be empty', () => {
+    expect(refusal(minimal(tcp()).replace('- name: c', "- name: ''"))).toMatch(
+      /components\[0\]\.name: must not be empty/,
+    );
+  });
+
+  it('a suite needs a component', () => {
+    expect(refusal('name: t\ncomponents: []\n')).toMatch(/f\.yaml: components: a suite needs at least one component/);
+  });
+
+  it('a check kind is named when it is not known', () => {
+    expect(refusal(minimal('      - { name: x, kind: nope, params: {} }'))).toMatch(/checks\[0\]\.kind/);
+  });
+
+  it('deployments: at least one when given, each a deployment name; any number above', () => {
+    const s = parseSuite(minimal(tcp(', deployments: [local, compose, ci-2]')), 'f.yaml');
+    expect(s.components[0]!.checks[0]!.deployments).toEqual(['local', 'compose', 'ci-2']);
+    expect(refusal(minimal(tcp(', deployments: []')))).toMatch(/checks\[0\]\.deployments/);
+    expect(refusal(minimal(tcp(', deployments: [Local]')))).toMatch(
+      /checks\[0\]\.deployments\[0\]: lower-case letters, digits, - and _/,
+    );
+    expect(refusal(minimal(tcp(", deployments: ['a b']")))).toMatch(/deployments\[0\]: lower-case/);
+    expect(refusal(minimal(tcp(", deployments: ['-a']")))).toMatch(/deployments\[0\]: lower-case/);
+  });
+
+  it('concurrency: 8 by default, 1 to 64', () => {
+    expect(parseSuite(minimal(tcp()), 'f.yaml').concurrency).toBe(8);
+    expect(parseSuite(`concurrency: 1\n${minimal(tcp())}`, 'f.yaml').concurrency).toBe(1);
+    expect(parseSuite(`concurrency: 64\n${minimal(tcp())}`, 'f.yaml').concurrency).toBe(64);
+    expect(refusal(`concurrency: 0\n${minimal(tcp())}`)).toMatch(/concurrency/);
+    expect(refusal(`concurrency: 65\n${minimal(tcp())}`)).toMatch(/concurrency/);
+  });
+
+  it('a port in quotes must be digits only', () => {
+    for (const port of ["'42a'", "'a42'", "' 42'"]) {
+      expect(refusal(minimal(`      - { name: x, kind: tcp, params: { host: h, port: ${port} } }`))).toMatch(
+        /params\.port: must be a port number/,
+      );
+    }
+  });
+
+  it('a container target may be given by labels alone', () => {
+    const s = parseSuite(
+      minimal('      - { name: x, kind: docker.container, params: { container: { labels: { app: web } } } }'),
+      'f.yaml',
+    );
+    expect(s.components[0]!.checks[0]!.params).toMatchObject({ container: { labels: { app: 'web' } } });
+  });
+});

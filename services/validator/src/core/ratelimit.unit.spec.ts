@@ -18,3 +18,27 @@ describe('requests per requester', () => {
     expect([0, 0, 0, 0].map(() => take(b, limit, 'flood', at(3600)))).toEqual([true, true, true, false]);
   });
 });
+
+describe('how many requesters are remembered', () => {
+  const limit = { perMinute: 6, burst: 1 };
+  const fill = (b: ReturnType<typeof createBuckets>, n: number) => {
+    for (let i = 1; i < n; i++) expect(take(b, limit, `r${i}`, 0)).toBe(true);
+  };
+
+  it('10,000: the first requester is still held to its empty bucket', () => {
+    const b = createBuckets();
+    expect(take(b, limit, 'r0', 0)).toBe(true);
+    fill(b, 10_000);
+    expect(b.tokens.size).toBe(10_000);
+    expect(take(b, limit, 'r0', 0)).toBe(false);
+  });
+
+  it('one more, and the one idle longest is forgotten: full again', () => {
+    const b = createBuckets();
+    expect(take(b, limit, 'r0', 0)).toBe(true);
+    fill(b, 10_001);
+    expect(b.tokens.size).toBe(10_000);
+    expect(b.tokens.has('r0')).toBe(false);
+    expect(take(b, limit, 'r0', 0)).toBe(true);
+  });
+});

@@ -32,3 +32,13 @@ describe('schedule', () => {
     );
   });
 });
+
+describe('the phase is FNV-1a of the name', () => {
+  it('over every character of the name, and nothing past it', () => {
+    // FNV-1a 32-bit reference values: '' is the offset basis.
+    expect(phaseOf('', 2 ** 32)).toBe(0x811c9dc5);
+    expect(phaseOf('a', 2 ** 32)).toBe(0xe40c292c);
+    expect(phaseOf('foobar', 2 ** 32)).toBe(0xbf9cf968);
+    expect(phaseOf('foobar', 1000)).toBe(0xbf9cf968 % 1000);
+  });
+});
