@@ -167,6 +167,11 @@ describe('binary mode on the wire', () => {
     expect(b.headers.get('ce-id')).toBe(event.id);
   });
 
+  it('an event without a data content type is sent as application/json', () => {
+    const { datacontenttype: _, ...bare } = createEvent('sli.observed', samples['sli.observed'], { source: 'test' });
+    expect(encodeBinary(bare as VigilEvent).headers.get('content-type')).toBe('application/json');
+  });
+
   it('an empty tracestate is not sent, in either mode', () => {
     const e = createEvent('sli.observed', samples['sli.observed'], {
       source: 'test',
@@ -213,7 +218,7 @@ describe('binary mode on the wire', () => {
   it('no body means no data; a body that is not JSON is named as binary-mode data', () => {
     const b = encodeBinary(event);
     const empty = { data: new Uint8Array(0), headers: b.headers };
-    expect(() => decodeMessage(empty)).toThrow(/data/);
+    expect(() => decodeMessage(empty)).toThrow("invalid data for 'sli.observed': (data): data is required");
     expect(() => decodeMessage({ data: new TextEncoder().encode('{'), headers: b.headers })).toThrow(
       /^binary-mode data is not valid JSON: /,
     );
@@ -252,6 +257,8 @@ describe('structured mode on the wire', () => {
     );
     s.headers.set('content-type', 'Application/CloudEvents+JSON; charset=utf-8');
     expect(decodeMessage(s)).toEqual(event);
+    s.headers.set('content-type', 'application/cloudevents-batch+json; x=application/cloudevents+json');
+    expect(() => decodeMessage(s)).toThrow(/structured content type 'application\/cloudevents-batch\+json; x=/);
     s.headers.set('content-type', 'application/cloudevents-batch+json');
     expect(() => decodeMessage(s)).toThrow(/structured content type 'application\/cloudevents-batch\+json'/);
   });
@@ -283,6 +290,7 @@ describe('percent-encoding at its edges', () => {
 
   it('a value without % is returned as it is, also with characters it would refuse in an escape run', () => {
     expect(percentDecode('plain', 'subject')).toBe('plain');
+    expect(percentDecode('é', 'subject')).toBe('é');
   });
 
   it('an escape needs exactly two hex digits', () => {

@@ -77,6 +77,8 @@ describe('extensions', () => {
     );
     expect(v(undefined)).toMatch(/got undefined$/);
     expect(v(null)).toMatch(/got null$/);
+    // A string is a string, whatever number it spells.
+    expect(withExtensions(event(), { big: '3000000000' }).extensions['big']).toBe('3000000000');
   });
 
   it('a copy with the extensions added or replaced; the event itself is left as it was', () => {
@@ -167,6 +169,8 @@ describe('the envelope', () => {
     for (const bad of [
       'x2026-11-22T10:00:00Z',
       '2026-11-22T10:00:00Zx',
+      ' 2026-11-22T10:00:00Z',
+      '2026-11-22T10:00:00Z ',
       '2026-11-22T10:00:00',
       '2026-13-45T10:00:00Z',
     ]) {
@@ -198,6 +202,8 @@ describe('the envelope', () => {
       "invalid data for 'sli.observed': (data): data is required",
     );
     const e = refused(() => validateEnvelope({ ...minimal(), data: null }));
+    const alsoNull = refused(() => validateEnvelope({ ...minimal(), subject: null, data: null }));
+    expect(alsoNull.message).not.toContain('data is required');
     expect(e).toBeInstanceOf(InvalidEventDataError);
     expect(e.message).not.toContain('data is required');
   });
