@@ -17,6 +17,7 @@ export function pointsOf(config: AnomalyConfig, event: VigilEvent, now: number):
     if (!('events' in s) || s.events.type !== event.type) continue;
     for (const item of itemsOf(event, s.events.each)) {
       const value = valueAt(item, s.events.value);
+      // Stryker disable next-line ConditionalExpression: equivalent, Number.isFinite is false for every non-number too; the typeof is there for the type
       if (typeof value !== 'number' || !Number.isFinite(value)) continue;
       const key = s.events.key.map((k) => {
         const v = valueAt(item, k);

@@ -200,7 +200,7 @@ describe('incidents', () => {
 
   it('one per episode, with its trace; resolvedAt only once resolved', () => {
     const m = createModel();
-    expect(applyEvent(m, burn(1, {}, false))).toEqual([
+    expect(applyEvent(m, burn(1, {}, false))).toStrictEqual([
       {
         kind: 'incident',
         value: {
@@ -269,7 +269,7 @@ describe('experiments', () => {
 
   it('started: the targets by name, the gate without its messages, no value where none was given', () => {
     const m = createModel();
-    expect(applyEvent(m, started(1, 'exp-1', false))).toEqual([
+    expect(applyEvent(m, started(1, 'exp-1', false))).toStrictEqual([
       {
         kind: 'experiment',
         value: {
@@ -334,6 +334,13 @@ describe('experiments', () => {
     expect(d?.value).toMatchObject({ startedAt: '2026-11-22T10:00:00.000Z' });
   });
 
+  it('a start seen again with a later sequence replaces the earlier one', () => {
+    const m = createModel();
+    applyEvent(m, started(1));
+    expect(applyEvent(m, started(2)).map((c) => c.kind)).toEqual(['experiment']);
+    expect(m.experiments.get('exp-1')?.seq).toBe(2);
+  });
+
   it('an end outranks a start seen after it, whatever their sequences', () => {
     const m = createModel();
     applyEvent(m, aborted(3, { experimentId: 'exp-1', reasons: ['stopped'] }));
@@ -373,6 +380,7 @@ describe('experiments', () => {
       traceId,
     });
     const [b] = applyEvent(m, aborted(4, { experimentId: 'exp-1', targets: [{ id: 'x', name: 'db-1' }] }));
+    expect(b?.kind).toBe('experiment');
     expect(b?.value).toMatchObject({ targets: ['db-1'] });
     expect(Object.keys(b?.value ?? {})).not.toContain('recovered');
     expect(Object.keys(b?.value ?? {})).not.toContain('rolledBackAt');

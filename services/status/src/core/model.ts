@@ -17,6 +17,7 @@ export type StatusType = (typeof statusTypes)[number];
 export type Health = 'PASS' | 'WARN' | 'FAIL';
 const rank: Record<Health, number> = { PASS: 0, WARN: 1, FAIL: 2 };
 export const healthOfRank = (r: number): Health => (r >= 2 ? 'FAIL' : r === 1 ? 'WARN' : 'PASS');
+// Stryker disable next-line EqualityOperator: equivalent, of two equal ranks either is the same health
 export const worse = (a: Health, b: Health): Health => (rank[a] >= rank[b] ? a : b);
 export const rankOf = (h: Health): number => rank[h];
 
@@ -180,6 +181,7 @@ export interface StoredEvent {
 /** Merges a day cell: worst and lowest over the day, last by stream order. */
 export function mergeDay(a: DayCell | undefined, b: DayCell): DayCell {
   if (a === undefined) return b;
+  // Stryker disable next-line EqualityOperator: equivalent, one sequence is one run, with one score
   const later = b.lastSeq > a.lastSeq ? b : a;
   return {
     day: a.day,
@@ -260,12 +262,14 @@ function gateOf(gate: VigilEvent<'chaos.started'>['data']['gate']): Experiment['
 /** The trace id in an event's `traceparent`, if it carries one. */
 export function traceIdOf(e: VigilEvent): string | undefined {
   const tp = e.extensions['traceparent'];
+  // Stryker disable next-line ConditionalExpression: equivalent, no number or boolean spells a traceparent
   return typeof tp === 'string' ? /^[\da-f]{2}-([\da-f]{32})-/.exec(tp)?.[1] : undefined;
 }
 
 /** Drops the entry of lowest sequence among those `may` allows (one at a time: called per insert). */
 function evict<V extends { readonly seq: number }>(map: Map<string, V>, may: (v: V) => boolean): void {
   let oldest: [string, number] | undefined;
+  // Stryker disable next-line EqualityOperator: equivalent, one event is one entry, so no two entries share a sequence
   for (const [k, v] of map) if (may(v) && (oldest === undefined || v.seq < oldest[1])) oldest = [k, v.seq];
   if (oldest !== undefined) map.delete(oldest[0]);
 }
@@ -312,6 +316,7 @@ export function applyEvent(m: ReadModel, s: StoredEvent): Change[] {
         else if (!m.components.has(key)) continue; // refused: no room for another component
         const cell: DayCell = { day, worst: c.status, minScore: c.score, lastScore: c.score, lastSeq: s.seq };
         if (putDay(m, d.suite, c.name, cell, key)) {
+          // Stryker disable next-line OptionalChaining: equivalent, putDay made the component's days
           const value = m.days.get(key)?.get(day) ?? cell;
           changes.push({ kind: 'day', suite: d.suite, component: c.name, value });
         }
@@ -411,6 +416,7 @@ export function applyEvent(m: ReadModel, s: StoredEvent): Change[] {
       if (putAnomaly(m, a)) changes.push({ kind: 'anomaly', value: a });
       break;
     }
+    // Stryker disable next-line ConditionalExpression: equivalent, every other type falls through to nothing
     default:
       break;
   }

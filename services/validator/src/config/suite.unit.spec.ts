@@ -167,7 +167,9 @@ describe('suite fields at their edges', () => {
   });
 
   it('a check kind is named when it is not known', () => {
-    expect(refusal(minimal('      - { name: x, kind: nope, params: {} }'))).toMatch(/checks\[0\]\.kind/);
+    expect(refusal(minimal('      - { name: x, kind: nope, params: {} }'))).toMatch(
+      /checks\[0\]\.kind: Invalid discriminator value\. Expected 'docker\.container' \| 'docker\.hardening' \| 'nats'/,
+    );
   });
 
   it('deployments: at least one when given, each a deployment name; any number above', () => {
@@ -195,6 +197,14 @@ describe('suite fields at their edges', () => {
         /params\.port: must be a port number/,
       );
     }
+  });
+
+  it('a container target may be given by its name alone', () => {
+    const s = parseSuite(
+      minimal('      - { name: x, kind: docker.container, params: { container: { name: web } } }'),
+      'f.yaml',
+    );
+    expect(s.components[0]!.checks[0]!.params).toMatchObject({ container: { name: 'web' } });
   });
 
   it('a container target may be given by labels alone', () => {
