@@ -170,6 +170,7 @@ describe('the envelope', () => {
       'x2026-11-22T10:00:00Z',
       '2026-11-22T10:00:00Zx',
       ' 2026-11-22T10:00:00Z',
+      '+002026-11-22T10:00:00Z',
       '2026-11-22T10:00:00Z ',
       '2026-11-22T10:00:00',
       '2026-13-45T10:00:00Z',
@@ -254,6 +255,23 @@ describe('data issues as people read them', () => {
     ]);
     const w = z.union([z.union([z.number(), z.boolean()]), z.strictObject({ a: z.number() })]);
     expect(describeIssues(issues(w, { a: 'x' }))).toEqual([
+      { path: 'a', message: expect.stringContaining('expected number') },
+    ]);
+  });
+
+  it('issue count outweighs root mismatches; unknown fields are no mismatch; a literal at the root is', () => {
+    // One root mismatch against two missing fields: the single issue is the closer branch.
+    expect(describeIssues(issues(z.union([z.number(), z.strictObject({ a: z.number(), b: z.number() })]), {}))).toEqual(
+      [{ path: '', message: expect.stringContaining('expected number') }],
+    );
+    // An unknown field at the root is not a mismatch: the first branch stays the closer one.
+    const known = z.strictObject({ a: z.number() });
+    const wider = z.strictObject({ a: z.number(), z: z.string() });
+    expect(describeIssues(issues(z.union([known, wider]), { a: 1, z: 1 }))).toEqual([
+      { path: 'z', message: 'unknown field' },
+    ]);
+    // A literal that does not match at the root is.
+    expect(describeIssues(issues(z.union([z.literal(5), z.strictObject({ a: z.number() })]), { a: 'x' }))).toEqual([
       { path: 'a', message: expect.stringContaining('expected number') },
     ]);
   });
