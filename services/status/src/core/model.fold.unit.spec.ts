@@ -294,6 +294,7 @@ describe('experiments', () => {
     const m = createModel();
     applyEvent(m, started(1));
     const [c] = applyEvent(m, done(2));
+    expect(c?.kind).toBe('experiment');
     expect(c?.value).toEqual({
       experimentId: 'exp-1',
       kind: 'container-pause',
