@@ -15,6 +15,7 @@ import {
   type ReadModel,
   type StoredEvent,
 } from './model.js';
+import { completedRun } from '../testing/runs.js';
 
 const traceId = '0af7651916cd43dd8448eb211c80319c';
 const traceparent = `00-${traceId}-b7ad6b7169203331-01`;
@@ -36,28 +37,9 @@ function stored<T extends EventType>(
 
 const completed = (
   seq: number,
-  components: { name: string; status: 'PASS' | 'WARN' | 'FAIL' | 'SKIPPED'; score?: number }[],
+  components: Parameters<typeof completedRun>[2],
   o: { status?: 'PASS' | 'WARN' | 'FAIL' | 'ERROR'; partial?: boolean; when?: Date } = {},
-) =>
-  stored(
-    'validation.completed',
-    {
-      ...samples['validation.completed'],
-      runId: `run-${seq}`,
-      status: o.status ?? 'PASS',
-      score: 9,
-      ...(o.partial === undefined ? {} : { partial: o.partial }),
-      components: components.map((c) => ({
-        name: c.name,
-        weight: c.status === 'SKIPPED' ? 0 : 1,
-        status: c.status,
-        ...(c.score === undefined ? {} : { score: c.score }),
-        checks: [],
-      })),
-    },
-    seq,
-    o.when === undefined ? {} : { when: o.when },
-  );
+) => completedRun(seq, o.when ?? at(seq), components, o);
 
 describe('health ranks', () => {
   it('ranks and their healths, the worse of two', () => {

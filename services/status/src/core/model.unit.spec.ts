@@ -6,37 +6,10 @@ import { applyEvent, componentKey, createModel, pruneDays, type ReadModel, type 
 import { overview } from './overview.js';
 import { renderDashboardMain } from './dashboard.js';
 import { escapeHtml, renderStatusPage } from './page.js';
+import { completedRun as run } from '../testing/runs.js';
 
 const t0 = new Date('2026-12-01T10:00:00.000Z');
 const hours = (h: number) => new Date(t0.getTime() + h * 3_600_000);
-
-function run(
-  seq: number,
-  at: Date,
-  components: { name: string; status: 'PASS' | 'WARN' | 'FAIL' | 'SKIPPED'; score?: number }[],
-  o: { suite?: string; partial?: boolean; status?: 'PASS' | 'WARN' | 'FAIL' | 'ERROR'; score?: number } = {},
-): StoredEvent {
-  const data: EventDataInput<'validation.completed'> = {
-    ...samples['validation.completed'],
-    runId: `run-${seq}`,
-    suite: o.suite ?? 'vigil-self',
-    status: o.status ?? 'PASS',
-    score: o.score ?? 9,
-    ...(o.partial === undefined ? {} : { partial: o.partial }),
-    components: components.map((c) => ({
-      name: c.name,
-      weight: c.status === 'SKIPPED' ? 0 : 1,
-      status: c.status,
-      ...(c.score === undefined ? {} : { score: c.score }),
-      checks: [],
-    })),
-  };
-  return {
-    event: createEvent('validation.completed', data, { source: 'vigil/test' }),
-    seq,
-    storedAt: at,
-  };
-}
 
 function burn(seq: number, state: 'firing' | 'resolved', severity: 'page' | 'ticket' = 'page'): StoredEvent {
   const data: EventDataInput<'slo.burn'> = {
