@@ -203,10 +203,7 @@ function forEachTime(event: VigilEvent, f: (field: string, value: string) => voi
       const x = (v as Record<string, unknown>)[k];
       if (typeof x === 'string') {
         if (k.endsWith('At') || k === 'since' || k === 'timestamp') f(path === '' ? k : `${path}.${k}`, x);
-        continue;
-      }
-      // Stryker disable next-line ConditionalExpression,LogicalOperator: equivalent, walk skips what is not an object itself
-      if (typeof x === 'object' && x !== null) walk(x, path === '' ? k : `${path}.${k}`);
+      } else if (typeof x === 'object' && x !== null) walk(x, path === '' ? k : `${path}.${k}`);
     }
   };
   walk(event.data, '');
