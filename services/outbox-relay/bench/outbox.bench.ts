@@ -5,11 +5,15 @@
  * consumer receipt latency at a steady 1,000 events/s for 20 s: p50, p99, max; (d) the same for
  * 30 s while a write transaction stays open in another database of the server and one in the
  * vigil database touches no outbox row. Same machine, same ~512-byte payload.
- * BENCH_MODES=logical (or xmin) runs one mode only.
+ * BENCH_MODES=logical (or xmin) runs one mode only. On Linux, (a) and (b) also print the CPU time
+ * each process spent per 1,000 events: on a machine of few cores the sum, not one process,
+ * decides the rate.
  */
 import { AckPolicy, DeliverPolicy, jetstreamManager } from '@nats-io/jetstream';
 import { headers as natsHeaders } from '@nats-io/nats-core';
 import { sql } from 'kysely';
+import { execFileSync } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
 import pg from 'pg';
 import { createEvent, encodeStructured, subjectOf, type VigilEvent } from '@vigil/events';
 import { eventsFixture } from '@vigil/events/testing';
@@ -43,8 +47,63 @@ interface Latency {
 interface Figures {
   readonly commitRate: number;
   readonly relayRate: number;
+  /** CPU per 1,000 events during (b), by process. */
+  readonly relayCpu: string;
   readonly steady: Latency;
   readonly held: Latency;
+}
+
+/** CPU time so far, ms, of NATS, PostgreSQL, the relay and this process (from /proc; empty elsewhere). */
+function cpuByProcess(relayPid?: number): Map<string, number> {
+  const out = new Map<string, number>();
+  let pids: string[];
+  try {
+    pids = readdirSync('/proc').filter((d) => /^\d+$/.test(d));
+  } catch {
+    return out;
+  }
+  for (const pid of pids) {
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    } catch {
+      continue; // ended meanwhile
+    }
+    const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+    const who =
+      Number(pid) === relayPid
+        ? 'relay'
+        : Number(pid) === process.pid
+          ? 'bench'
+          : comm === 'nats-server'
+            ? 'nats-server'
+            : comm === 'postgres'
+              ? 'postgres'
+              : undefined;
+    if (who === undefined) continue;
+    // Fields after the command: state is the 3rd field, utime and stime the 14th and 15th.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const ticks = Number(fields[11]) + Number(fields[12]);
+    out.set(who, (out.get(who) ?? 0) + (ticks * 1000) / clockTicks());
+  }
+  return out;
+}
+
+let ticksPerSecond: number | undefined;
+function clockTicks(): number {
+  ticksPerSecond ??= Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+  return ticksPerSecond;
+}
+
+/** CPU ms per 1,000 events of each process between two readings, e.g. "relay 31 · nats-server 12". */
+function cpuPer1000(before: Map<string, number>, after: Map<string, number>, events: number): string {
+  const parts = [...after]
+    .map(([who, ms]) => [who, ((ms - (before.get(who) ?? 0)) * 1000) / events] as const)
+    .filter(([, ms]) => ms >= 0.5)
+    .sort((x, y) => y[1] - x[1]);
+  if (parts.length === 0) return 'n/a';
+  const sum = parts.reduce((t, [, ms]) => t + ms, 0);
+  return `${sum.toFixed(0)} ms (${parts.map(([who, ms]) => `${who} ${ms.toFixed(0)}`).join(' · ')})`;
 }
 
 async function session(url: string): Promise<pg.Client & AsyncDisposable> {
@@ -82,7 +141,9 @@ async function main(): Promise<void> {
     const payloads = Array.from({ length: N }, (_, i) => encodeStructured(event(i)).data);
     const traceparent = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
     let rawRate = 0;
+    let rawCpu = 'n/a';
     for (let run = 0; run < 3; run++) {
+      const cpuBefore = cpuByProcess();
       for (let i = 0; i < N; i += 1000) {
         await Promise.all(
           payloads.slice(i, i + 1000).map((data, j) => {
@@ -97,7 +158,9 @@ async function main(): Promise<void> {
           }),
         );
       }
-      rawRate = Math.max(rawRate, await storedRate());
+      const rate = await storedRate();
+      if (rate > rawRate) rawCpu = cpuPer1000(cpuBefore, cpuByProcess(), N);
+      rawRate = Math.max(rawRate, rate);
       await jsm.streams.purge(ns.stream);
     }
 
@@ -195,14 +258,24 @@ async function main(): Promise<void> {
         relayEnv(mode),
         process.env['RELAY_CPU_PROF_DIR'] ? ['--cpu-prof', `--cpu-prof-dir=${process.env['RELAY_CPU_PROF_DIR']}`] : [],
       );
+      // Counted from the first stored row: the relay's start (loading, connecting) is not per row.
+      let cpuBefore: { at: Map<string, number>; stored: number } | undefined;
+      let relayCpu: string;
       try {
         for (;;) {
           const info = await jsm.streams.info(ns.stream);
           if (info.state.messages >= N) break;
+          if (cpuBefore === undefined && info.state.messages > 0)
+            cpuBefore = { at: cpuByProcess(relay.child.pid), stored: info.state.messages };
           if (relay.child.exitCode !== null) throw new Error(`relay exited: ${relay.stderrText}`);
           await new Promise((r) => setTimeout(r, 20));
         }
         const relayRate = await storedRate();
+        relayCpu = cpuPer1000(
+          cpuBefore?.at ?? new Map<string, number>(),
+          cpuByProcess(relay.child.pid),
+          N - (cpuBefore?.stored ?? 0),
+        );
         // (c) steady 1,000 events/s, one event per transaction.
         const steady = await steadyLatency(SECONDS, seq);
         seq += RATE * SECONDS;
@@ -218,7 +291,7 @@ async function main(): Promise<void> {
           await elsewhere.query('rollback');
         });
         seq += RATE * HOLD_SECONDS;
-        results.set(mode, { commitRate, relayRate, steady, held });
+        results.set(mode, { commitRate, relayRate, relayCpu, steady, held });
       } finally {
         await relay.kill('SIGTERM');
       }
@@ -231,11 +304,13 @@ async function main(): Promise<void> {
         '(a) raw JetStream publish, pipelined (bursts of 1000), best of 3',
         ...MODES.map(() => `${rawRate.toFixed(0)} msg/s`),
       ],
+      ['    CPU per 1,000 messages', ...MODES.map(() => rawCpu)],
     ];
     const each = (label: string, cell: (r: Figures) => string) =>
       rows.push([label, ...MODES.map((m) => cell(results.get(m) as Figures))]);
     each('    outbox commits, 100 rows per transaction', (r) => `${r.commitRate.toFixed(0)} rows/s`);
     each(`(b) outbox relay (own process), ${N} committed rows → JetStream`, (r) => `${r.relayRate.toFixed(0)} rows/s`);
+    each('    CPU per 1,000 rows', (r) => r.relayCpu);
     each('    ratio b/a (target ≥ 0.9)', (r) => (r.relayRate / rawRate).toFixed(2));
     for (const [label, pick] of [
       [`(c) commit → receipt, 1,000 events/s for ${SECONDS} s`, (r: Figures) => r.steady],

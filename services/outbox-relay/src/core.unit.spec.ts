@@ -10,12 +10,20 @@ import {
   defaultRetrySchedule,
   isPermanentPublishError,
   needsStreamCheck,
+  publishHeaders,
   retryDelayMs,
   retryHorizonMs,
 } from './core.js';
 import { PublishRejectedError, PublishUnansweredError } from './batch-publisher.js';
 import { JetStreamApiError } from '@nats-io/jetstream';
-import { InvalidArgumentError, InvalidSubjectError, TimeoutError } from '@nats-io/nats-core';
+import {
+  headers as natsHeaders,
+  InvalidArgumentError,
+  InvalidSubjectError,
+  MsgHdrsImpl,
+  TimeoutError,
+  type MsgHdrs,
+} from '@nats-io/nats-core';
 
 describe('relay retry horizon', () => {
   it('given the default schedule, the delays double up to the cap and the horizon sums timeouts and delays', () => {
@@ -64,6 +72,57 @@ describe('publish failures', () => {
     expect(isPermanentPublishError(new TimeoutError())).toBe(false);
     expect(isPermanentPublishError(new Error('CONNECTION_CLOSED'))).toBe(false);
     expect(isPermanentPublishError(undefined)).toBe(false);
+  });
+});
+
+describe('publish headers', () => {
+  const traceparent = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
+  const decoder = new TextDecoder();
+  // What a publish sends: nats.js calls encode() on the headers it is given.
+  const wire = (h: MsgHdrs) => {
+    expect(h).toBeInstanceOf(MsgHdrsImpl);
+    return decoder.decode((h as MsgHdrsImpl).encode());
+  };
+
+  it('the bytes nats.js headers().set makes of the same headers: stored first, the span’s and the relay’s after, a stored name replaced', () => {
+    const stored = { 'content-type': 'application/cloudevents+json', traceparent: 'stale', 'x-padded': '  v  ' };
+    const extra = { traceparent, 'Nats-Msg-Id': 'e-1', 'Nats-Expected-Stream': 'VIGIL' };
+    const h = natsHeaders();
+    for (const [k, v] of Object.entries({ ...stored, ...extra })) h.set(k, v);
+    const made = publishHeaders(stored, extra);
+    expect(made.get('traceparent')).toBe(traceparent);
+    expect(made.get('x-padded')).toBe('v');
+    expect(made.values('traceparent')).toEqual([traceparent]);
+    expect(wire(made)).toBe(wire(h));
+    expect(wire(publishHeaders({}, { 'Nats-Msg-Id': 'e-2' }))).toBe('NATS/1.0\r\nNats-Msg-Id: e-2\r\n\r\n');
+  });
+
+  it('names kept as written: another case is another header, as with set', () => {
+    const made = publishHeaders({ Traceparent: 'stored' }, { traceparent });
+    expect(made.keys()).toEqual(['Traceparent', 'traceparent']);
+  });
+
+  it('refuses, naming the header, what nats.js would refuse: a permanent error of that row', () => {
+    const refused = (stored: Record<string, unknown>) => {
+      try {
+        publishHeaders(stored, {});
+      } catch (e) {
+        expect(isPermanentPublishError(e)).toBe(true);
+        return (e as Error).message;
+      }
+      return 'accepted';
+    };
+    expect(refused({ 'x-a': 'one\r\nInjected: two' })).toBe("'header' stored header x-a holds a line break");
+    expect(refused({ 'x-b': 'one\ntwo' })).toBe("'header' stored header x-b holds a line break");
+    expect(refused({ 'x-c': 'one\rtwo' })).toBe("'header' stored header x-c holds a line break");
+    expect(refused({ 'x:d': 'v' })).toBe("'header' stored header name \"x:d\" is not printable ASCII without ':'");
+    expect(refused({ 'x e': 'v' })).toBe("'header' stored header name \"x e\" is not printable ASCII without ':'");
+    expect(refused({ 'x-é': 'v' })).toBe("'header' stored header name \"x-é\" is not printable ASCII without ':'");
+    expect(refused({ '': 'v' })).toBe("'header' stored header name \"\" is not printable ASCII without ':'");
+    expect(refused({ 'x-n': 7 })).toBe("'header' stored header x-n is not text");
+    // The edges of the printable range: '!' (33), '9' (57), ';' (59) and '~' (126).
+    expect(refused({ '!9;~': 'v' })).toBe('accepted');
+    expect(refused({ 'x\u007f': 'v' })).toMatch(/is not printable/);
   });
 });
 

@@ -1,5 +1,4 @@
 import { SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
-import { headers as natsHeaders } from '@nats-io/nats-core';
 import {
   isBrokenCircuitError,
   circuitBreaker,
@@ -11,9 +10,9 @@ import {
 } from 'cockatiel';
 import { sql } from 'kysely';
 import { contextOfTraceHeaders, messagingAttributes, readMessages, spanTraceContext, VigilError } from '@vigil/events';
-import { BatchPublisher, type PubAck } from './batch-publisher.js';
+import { BatchPublisher, type BatchMessage, type PubAck } from './batch-publisher.js';
 import type { RelayContext, Row } from './context.js';
-import { isPermanentPublishError, needsStreamCheck, retryBackoff, retryDelayMs } from './core.js';
+import { isPermanentPublishError, needsStreamCheck, publishHeaders, retryBackoff, retryDelayMs } from './core.js';
 
 /** Rows JetStream did not acknowledge in one round; retried by the policy. */
 export class TransientBatchError extends VigilError {
@@ -151,18 +150,26 @@ export function createPublisher(
       span.setAttribute('messaging.message.body.size', row.payload.length);
       span.setAttribute('messaging.message.id', row.event_id);
       span.setAttribute('vigil.outbox.seq', row.seq);
-      const h = natsHeaders();
-      for (const [k, v] of Object.entries(row.headers)) h.set(k, v);
       // Consumers become children of this publish span, which continues the trace of the insert.
-      for (const [k, v] of Object.entries(spanTraceContext(span))) h.set(k, v);
-      h.set('Nats-Msg-Id', row.event_id);
-      h.set('Nats-Expected-Stream', ns.stream);
-      return { span, message: { subject: row.subject, data: row.payload, headers: h } };
+      const extra: Record<string, string> = spanTraceContext(span);
+      extra['Nats-Msg-Id'] = row.event_id;
+      extra['Nats-Expected-Stream'] = ns.stream;
+      try {
+        return {
+          span,
+          message: { subject: row.subject, data: row.payload, headers: publishHeaders(row.headers, extra) },
+        };
+      } catch (e) {
+        return { span, refused: e as Error };
+      }
     });
-    const acks = await batch.publish(
-      spans.map((x) => x.message),
-      schedule.publishTimeoutMs,
-    );
+    const messages: BatchMessage[] = [];
+    for (const x of spans) if (x.message !== undefined) messages.push(x.message);
+    const sent = await batch.publish(messages, schedule.publishTimeoutMs);
+    // A row whose headers were refused before sending gets that error as its answer.
+    let next = 0;
+    const acks =
+      messages.length === spans.length ? sent : spans.map((x) => x.refused ?? (sent[next++] as PubAck | Error));
     const transient: Row[] = [];
     let lastError: unknown;
     let duplicates = 0;

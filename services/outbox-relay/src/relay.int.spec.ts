@@ -67,6 +67,34 @@ describe.each(modes)('outbox relay (%s mode)', (mode) => {
     );
   });
 
+  it('a row whose stored header nats.js would refuse is marked failed, naming the header; the rows after it are published', async () => {
+    await using f = await relayFixture(natsUrl, await serverFor(mode), 'badhdr', { mode });
+    const { metrics } = await f.startRelay();
+    const before = await f.commit(3);
+    await f.db
+      .insertInto('outbox.events')
+      .values({
+        event_id: 'bad-header',
+        subject: `${f.ns.subjectPrefix}.sli.observed`,
+        headers: JSON.stringify({ 'content-type': 'application/cloudevents+json', 'x-note': 'a\r\nInjected: b' }),
+        payload: Buffer.from('{}'),
+      })
+      .execute();
+    const after = await f.commit(3);
+    await waitFor(async () => (await f.pendingCount()) === 0, { message: 'nothing pending' });
+    const bad = await f.db
+      .selectFrom('outbox.events')
+      .selectAll()
+      .where('event_id', '=', 'bad-header')
+      .executeTakeFirstOrThrow();
+    expect(bad.state).toBe('failed');
+    expect(bad.last_error).toBe("'header' stored header x-note holds a line break");
+    expect(await f.streamIds()).toEqual([...before, ...after]);
+    expect(await metrics.registry.getSingleMetricAsString('vigil_outbox_failed_rows')).toMatch(
+      /vigil_outbox_failed_rows 1/,
+    );
+  });
+
   it('an event id used first by another publisher is reported as a dropped event; a copy of its own earlier publish is not', async () => {
     await using f = await relayFixture(natsUrl, await serverFor(mode), 'preempt', { mode });
     const js = f.events.js;
