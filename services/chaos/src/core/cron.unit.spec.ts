@@ -218,4 +218,64 @@ describe('cron', () => {
       )?.at.toISOString(),
     ).toBe('2026-03-29T01:30:00.000Z');
   });
+
+  it('only a whole start-and-step is widened: croner’s reason quotes anything else as written', () => {
+    // `5/2x` is not a start with a step, so it is left as written, and croner's words quote it so.
+    expect(() => parseCron('5/2x * * * *')).toThrow(
+      "minute field: '5/2x' is invalid (configuration entry 1 (5/2x) contains illegal characters.); it takes 0-59, as lists, ranges and steps",
+    );
+  });
+
+  it('no fire where croner finds none: 31 February never comes, and nothing comes after the year 9999', () => {
+    expect(nextFire(parseCron('0 0 31 2 *'), at('2026-11-22T00:00:00Z'))).toBeUndefined();
+    const allDay: Blackout[] = [
+      { days: ['sun', 'mon', 'tue', 'wed', 'thu', 'fri', 'sat'], from: '00:00', to: '23:59' },
+    ];
+    expect(firstFireInBlackout(parseCron('* * * * *'), allDay, at('9999-12-31T23:59:00Z'))).toBeUndefined();
+  });
+
+  it('looks 1,462 days ahead from the day of `from`: a clash on the day after is beyond the search', () => {
+    // 29 February is a Monday in 2044, 1,462 days after 28 February 2040, and not in 2040.
+    const leapMonday: Blackout[] = [{ days: ['mon'], from: '00:00', to: '23:59' }];
+    const leapNoon = parseCron('0 12 29 2 *');
+    expect(firstFireInBlackout(leapNoon, leapMonday, at('2040-02-28T12:00:00Z'))).toBeUndefined();
+    expect(firstFireInBlackout(leapNoon, leapMonday, at('2040-02-29T13:00:00Z'))?.at.toISOString()).toBe(
+      '2044-02-29T12:00:00.000Z',
+    );
+  });
+
+  it('one croner job per time zone, made on first use; the UTC one comes with the parse', () => {
+    const c = parseCron('0 12 * * *');
+    expect([...c.byZone.keys()]).toEqual(['UTC']);
+    const utc = c.byZone.get('UTC');
+    expect(cronMatches(c, at('2026-06-01T12:00:00Z'))).toBe(true);
+    expect(cronMatches(c, at('2026-06-01T10:00:00Z'), 'Europe/Berlin')).toBe(true);
+    expect([...c.byZone.keys()]).toEqual(['UTC', 'Europe/Berlin']);
+    const berlin = c.byZone.get('Europe/Berlin');
+    expect(nextFire(c, at('2026-06-01T00:00:00Z'), 2, 'Europe/Berlin')?.toISOString()).toBe('2026-06-01T10:00:00.000Z');
+    expect(c.byZone.get('Europe/Berlin')).toBe(berlin);
+    expect(c.byZone.get('UTC')).toBe(utc);
+  });
+
+  it('UTC unless told otherwise, whatever the process’s own time zone', () => {
+    const saved = process.env['TZ'];
+    // Node reads TZ again when it is assigned: local time is New York's for this test.
+    process.env['TZ'] = 'America/New_York';
+    try {
+      expect(new Date('2026-06-01T12:00:00Z').getHours()).toBe(8);
+      const noon = parseCron('0 12 * * *');
+      expect(cronMatches(noon, at('2026-06-01T12:00:00Z'))).toBe(true);
+      expect(nextFire(noon, at('2026-06-01T00:00:00Z'))?.toISOString()).toBe('2026-06-01T12:00:00.000Z');
+      const lunch: Blackout[] = [{ days: ['mon'], from: '11:00', to: '13:00' }];
+      expect(firstFireInBlackout(noon, lunch, at('2026-06-01T00:00:00Z'))?.at.toISOString()).toBe(
+        '2026-06-01T12:00:00.000Z',
+      );
+      expect(firstFireInBlackout(noon, lunch, at('2026-06-01T00:00:00Z'), 'UTC')?.at.toISOString()).toBe(
+        '2026-06-01T12:00:00.000Z',
+      );
+    } finally {
+      if (saved === undefined) delete process.env['TZ'];
+      else process.env['TZ'] = saved;
+    }
+  });
 });
