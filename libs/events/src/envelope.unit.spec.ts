@@ -174,6 +174,8 @@ describe('the envelope', () => {
       '2026-11-22T10:00:00Z ',
       '2026-11-22T10:00:00',
       '2026-13-45T10:00:00Z',
+      // Date.parse reads this one (a comment after the time): only the pattern's end refuses it.
+      '2026-11-22 10:00:00Z (UTC)',
     ]) {
       expect(refused(() => at(bad)).message).toBe(
         `invalid CloudEvent attribute 'time': must be an RFC 3339 timestamp, got ${JSON.stringify(bad)}`,
@@ -268,6 +270,12 @@ describe('data issues as people read them', () => {
     const known = z.strictObject({ a: z.number() });
     const wider = z.strictObject({ a: z.number(), z: z.string() });
     expect(describeIssues(issues(z.union([known, wider]), { a: 1, z: 1 }))).toEqual([
+      { path: 'z', message: 'unknown field' },
+    ]);
+    // zod answers that one without a union issue (the unknown field is all that is wrong); with a
+    // second issue in each branch the ranking decides, and the tie keeps the first branch.
+    expect(describeIssues(issues(z.union([known, wider]), { a: 'x', z: 1 }))).toEqual([
+      { path: 'a', message: expect.stringContaining('expected number') },
       { path: 'z', message: 'unknown field' },
     ]);
     // A literal that does not match at the root is.
