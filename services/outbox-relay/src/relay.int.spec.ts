@@ -39,56 +39,43 @@ describe.each(modes)('outbox relay (%s mode)', (mode) => {
     );
   });
 
-  it('an oversized row is marked failed with the error; the rows after it are published', async () => {
-    await using f = await relayFixture(natsUrl, await serverFor(mode), 'big', { mode });
+  it.each([
+    {
+      refused: 'an oversized row',
+      label: 'big',
+      headers: { 'content-type': 'application/cloudevents+json' },
+      payload: Buffer.alloc(2 * 1024 * 1024, 0x20),
+      error: /max_payload/,
+    },
+    {
+      refused: 'a row whose stored header nats.js would refuse',
+      label: 'badhdr',
+      headers: { 'content-type': 'application/cloudevents+json', 'x-note': 'a\r\nInjected: b' },
+      payload: Buffer.from('{}'),
+      error: /^'header' stored header x-note holds a line break$/,
+    },
+  ])('$refused is marked failed with the error; the rows after it are published', async (c) => {
+    await using f = await relayFixture(natsUrl, await serverFor(mode), c.label, { mode });
     const { metrics } = await f.startRelay();
     const before = await f.commit(3);
     await f.db
       .insertInto('outbox.events')
       .values({
-        event_id: 'too-big',
+        event_id: 'refused',
         subject: `${f.ns.subjectPrefix}.sli.observed`,
-        headers: JSON.stringify({ 'content-type': 'application/cloudevents+json' }),
-        payload: Buffer.alloc(2 * 1024 * 1024, 0x20),
+        headers: JSON.stringify(c.headers),
+        payload: c.payload,
       })
       .execute();
     const after = await f.commit(3);
     await waitFor(async () => (await f.pendingCount()) === 0, { message: 'nothing pending' });
-    const big = await f.db
+    const row = await f.db
       .selectFrom('outbox.events')
       .selectAll()
-      .where('event_id', '=', 'too-big')
+      .where('event_id', '=', 'refused')
       .executeTakeFirstOrThrow();
-    expect(big.state).toBe('failed');
-    expect(big.last_error).toMatch(/max_payload/);
-    expect(await f.streamIds()).toEqual([...before, ...after]);
-    expect(await metrics.registry.getSingleMetricAsString('vigil_outbox_failed_rows')).toMatch(
-      /vigil_outbox_failed_rows 1/,
-    );
-  });
-
-  it('a row whose stored header nats.js would refuse is marked failed, naming the header; the rows after it are published', async () => {
-    await using f = await relayFixture(natsUrl, await serverFor(mode), 'badhdr', { mode });
-    const { metrics } = await f.startRelay();
-    const before = await f.commit(3);
-    await f.db
-      .insertInto('outbox.events')
-      .values({
-        event_id: 'bad-header',
-        subject: `${f.ns.subjectPrefix}.sli.observed`,
-        headers: JSON.stringify({ 'content-type': 'application/cloudevents+json', 'x-note': 'a\r\nInjected: b' }),
-        payload: Buffer.from('{}'),
-      })
-      .execute();
-    const after = await f.commit(3);
-    await waitFor(async () => (await f.pendingCount()) === 0, { message: 'nothing pending' });
-    const bad = await f.db
-      .selectFrom('outbox.events')
-      .selectAll()
-      .where('event_id', '=', 'bad-header')
-      .executeTakeFirstOrThrow();
-    expect(bad.state).toBe('failed');
-    expect(bad.last_error).toBe("'header' stored header x-note holds a line break");
+    expect(row.state).toBe('failed');
+    expect(row.last_error).toMatch(c.error);
     expect(await f.streamIds()).toEqual([...before, ...after]);
     expect(await metrics.registry.getSingleMetricAsString('vigil_outbox_failed_rows')).toMatch(
       /vigil_outbox_failed_rows 1/,
