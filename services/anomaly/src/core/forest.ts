@@ -43,7 +43,7 @@ const EULER = 0.5772156649015329;
 
 /** The harmonic number H(i): exact up to 1000, then ln(i) + γ + 1/(2i) − 1/(12i²). */
 export function harmonic(i: number): number {
-  if (i <= 0) return 0;
+  // Zero for i ≤ 0 too: the sum is empty.
   if (i <= 1000) {
     let h = 0;
     for (let k = 1; k <= i; k++) h += 1 / k;
@@ -58,6 +58,7 @@ export function harmonic(i: number): number {
  * more than one point.
  */
 export function c(n: number): number {
+  // Stryker disable next-line EqualityOperator: equivalent, the table's c(1) is 0 too
   if (n <= 1) return 0;
   if (n < C_TABLE.length) return C_TABLE[n]!;
   return 2 * harmonic(n - 1) - (2 * (n - 1)) / n;
@@ -67,6 +68,7 @@ export function c(n: number): number {
 const C_TABLE = (() => {
   const t = new Float64Array(4097);
   let h = 0;
+  // Stryker disable next-line EqualityOperator: equivalent, a typed array ignores a write past its end
   for (let n = 2; n < t.length; n++) {
     h += 1 / (n - 1);
     t[n] = 2 * h - (2 * (n - 1)) / n;
@@ -162,9 +164,10 @@ function completeTrees(
 
 /** Depth + c(size) of every leaf; children always follow their parent in the arrays. */
 function leafPaths(offsets: Int32Array, feature: Int16Array, right: Int32Array, size: Int32Array): Float64Array {
+  // Zero-filled: every root, the first node of its tree, is at depth 0.
   const depth = new Int32Array(feature.length);
   const path = new Float64Array(feature.length);
-  for (let t = 0; t + 1 < offsets.length; t++) depth[offsets[t]!] = 0;
+  // Stryker disable next-line EqualityOperator: equivalent, a typed array ignores reads and writes past its end
   for (let i = 0; i < feature.length; i++) {
     if (feature[i]! < 0) path[i] = depth[i]! + c(size[i]!);
     else {
@@ -187,6 +190,7 @@ export function fit(rows: Float64Array, dims: number, o: ForestOptions = {}): Fo
   const rnd = prng(seed);
   // A cut may leave every subsample row on one side (it fell where only other rows are), so the
   // bound is the complete tree's, not 2ψ − 1.
+  // Stryker disable next-line ArithmeticOperator: equivalent, the arrays are cut to the nodes made
   const maxNodes = 2 ** (heightLimit + 1) - 1;
   const feature = new Int16Array(trees * maxNodes);
   const split = new Float64Array(trees * maxNodes);
@@ -226,6 +230,7 @@ export function fit(rows: Float64Array, dims: number, o: ForestOptions = {}): Fo
     }
     // A random feature among those that vary here, found by drawing without replacement: only the
     // drawn feature's range is scanned, usually once, over what can be every training row.
+    // Stryker disable next-line EqualityOperator: equivalent, a typed array ignores a write past its end
     for (let f = 0; f < dims; f++) candidates[f] = f;
     let k = dims;
     let f = -1;
@@ -238,7 +243,9 @@ export function fit(rows: Float64Array, dims: number, o: ForestOptions = {}): Fo
       hi = -Infinity;
       for (let i = allFrom; i < allTo; i++) {
         const v = rows[everyRow[i]! * dims + g]!;
+        // Stryker disable next-line EqualityOperator: equivalent, an equal value leaves the minimum as it is
         if (v < lo) lo = v;
+        // Stryker disable next-line EqualityOperator: equivalent, an equal value leaves the maximum as it is
         if (v > hi) hi = v;
       }
       if (hi > lo) {
@@ -262,6 +269,7 @@ export function fit(rows: Float64Array, dims: number, o: ForestOptions = {}): Fo
     build(mid, to, allMid, allTo, depth + 1);
   };
 
+  // Stryker disable next-line EqualityOperator: equivalent, a typed array ignores a write past its end
   for (let i = 0; i < n; i++) all[i] = everyRow[i] = i;
   for (let t = 0; t < trees; t++) {
     // A fresh subsample of ψ distinct rows for every tree (partial Fisher–Yates).
@@ -324,6 +332,7 @@ export function scoreAll(forest: Forest, rows: Float64Array): Float64Array {
   const totals = forest.complete ? completePaths(forest.complete, trees, dims, rows, n) : new Float64Array(n);
   for (let t = 0; forest.complete === undefined && t < trees; t++) {
     const root = offsets[t]!;
+    // Stryker disable next-line EqualityOperator: equivalent, a row past the end adds to no total (typed arrays ignore the write)
     for (let r = 0, base = 0; r < n; r++, base += dims) {
       let i = root;
       let f = feature[i]!;
@@ -335,6 +344,7 @@ export function scoreAll(forest: Forest, rows: Float64Array): Float64Array {
     }
   }
   const norm = -1 / (c(forest.sampleSize) * trees);
+  // Stryker disable next-line EqualityOperator: equivalent, a typed array ignores a write past its end
   for (let r = 0; r < n; r++) totals[r] = 2 ** (totals[r]! * norm);
   return totals;
 }
@@ -349,6 +359,7 @@ function completePaths(c: CompleteTrees, trees: number, dims: number, rows: Floa
     const nb = t * inner;
     const lb = t * (inner + 1) - inner;
     let r = 0;
+    // Stryker disable next-line ConditionalExpression,EqualityOperator,ArithmeticOperator: equivalent, the one-row loop below scores what this leaves, and lanes past the end write nowhere
     for (; r + 8 <= n; r += 8) {
       const b0 = r * dims;
       let i0 = 0;
@@ -378,6 +389,7 @@ function completePaths(c: CompleteTrees, trees: number, dims: number, rows: Floa
       totals[r + 6] = totals[r + 6]! + leafPath[lb + i6]!;
       totals[r + 7] = totals[r + 7]! + leafPath[lb + i7]!;
     }
+    // Stryker disable next-line EqualityOperator: equivalent, a row past the end adds to no total (typed arrays ignore the write)
     for (; r < n; r++) {
       const b = r * dims;
       let i = 0;
@@ -403,12 +415,14 @@ export function contributions(forest: Forest, x: ArrayLike<number>): Float64Arra
       const f = feature[i]!;
       if (f < 0) break;
       const child = x[f]! < split[i]! ? i + 1 : right[i]!;
+      // Stryker disable next-line ArithmeticOperator: equivalent, every tree's root holds ψ rows, and the shares are normalised below
       out[f] = out[f]! + (size[i]! - size[child]!) / root;
       i = child;
     }
   }
   let sum = 0;
   for (const v of out) sum += v;
+  // Stryker disable next-line EqualityOperator: equivalent, a typed array ignores a write past its end
   if (sum > 0) for (let f = 0; f < out.length; f++) out[f] = out[f]! / sum;
   return out;
 }
@@ -451,7 +465,8 @@ export class ModelFormatError extends VigilError {
   readonly code = 'MODEL_FORMAT';
 }
 
-const wholeNumber = z.int({ error: 'is not a whole number' }).nonnegative({ error: 'is not a whole number' });
+// The schema's error is every check's: a negative number "is not a whole number" too.
+const wholeNumber = z.int({ error: 'is not a whole number' }).nonnegative();
 const base64 = z.string({ error: 'is not a base64 string' });
 /** What a saved forest holds, past its format and version (checked first, for their own messages). */
 const savedForestSchema = z.object({
@@ -484,8 +499,9 @@ export function loadForest(saved: unknown): Forest {
     throw new ModelFormatError(`model version ${String(header.data.version)} is not supported (this build reads 1)`);
   const parsed = savedForestSchema.safeParse(saved);
   if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    throw new ModelFormatError(`${issue?.path.join('.') ?? 'model'} ${issue?.message ?? 'is invalid'}`);
+    // zod reports at least one issue for a failed parse.
+    const issue = parsed.error.issues[0]!;
+    throw new ModelFormatError(`${issue.path.join('.')} ${issue.message}`);
   }
   const s = parsed.data;
   const n = s.nodes;
@@ -500,6 +516,7 @@ export function loadForest(saved: unknown): Forest {
   if (split.length !== nodes || right.length !== nodes || size.length !== nodes) {
     throw new ModelFormatError('node arrays differ in length');
   }
+  // Stryker disable next-line EqualityOperator: equivalent, past the end a typed array reads undefined, which fails both tests
   for (let i = 0; i < nodes; i++) {
     if (feature[i]! >= s.dims) throw new ModelFormatError(`node ${i} splits on feature ${feature[i]} of ${s.dims}`);
     if (feature[i]! >= 0 && (right[i]! <= i + 1 || right[i]! >= nodes))
