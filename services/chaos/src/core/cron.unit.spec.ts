@@ -1,3 +1,4 @@
+import { isMainThread } from 'node:worker_threads';
 import { describe, expect, it } from 'vitest';
 import type { Blackout } from './gate.js';
 import { CronError, cronMatches, firstFireInBlackout, nextFire, parseCron } from './cron.js';
@@ -257,12 +258,15 @@ describe('cron', () => {
     expect(c.byZone.get('UTC')).toBe(utc);
   });
 
-  it('UTC unless told otherwise, whatever the process’s own time zone', () => {
+  it('UTC unless told otherwise, whatever the process’s own time zone', (ctx) => {
     const saved = process.env['TZ'];
     // Node reads TZ again when it is assigned: local time is New York's for this test.
     process.env['TZ'] = 'America/New_York';
     try {
-      expect(new Date('2026-06-01T12:00:00Z').getHours()).toBe(8);
+      // Not in a worker thread (Stryker's runner uses them): there the zone stays the process's.
+      if (isMainThread) expect(new Date('2026-06-01T12:00:00Z').getHours()).toBe(8);
+      else if (new Date('2026-06-01T12:00:00Z').getHours() !== 8)
+        ctx.skip('a worker thread cannot change the time zone');
       const noon = parseCron('0 12 * * *');
       expect(cronMatches(noon, at('2026-06-01T12:00:00Z'))).toBe(true);
       expect(nextFire(noon, at('2026-06-01T00:00:00Z'))?.toISOString()).toBe('2026-06-01T12:00:00.000Z');
