@@ -13,6 +13,9 @@ import {
   scoreAll,
 } from './forest.js';
 
+/** A typed array as a saved model holds it: base64 of its bytes. */
+const b64 = (a: ArrayBufferView) => Buffer.from(a.buffer, a.byteOffset, a.byteLength).toString('base64');
+
 function rows(n: number, dims: number, seed: number): Float64Array {
   const rnd = prng(seed);
   return Float64Array.from({ length: n * dims }, () => rnd());
@@ -248,7 +251,6 @@ describe('isolation forest', () => {
   it('loading refuses node arrays of different lengths and right children out of place, naming the node', () => {
     const f = fit(Float64Array.of(0, 5, 5, 5), 1, { trees: 1, sampleSize: 4 });
     const saved = saveForest(f);
-    const b64 = (a: ArrayBufferView) => Buffer.from(a.buffer, a.byteOffset, a.byteLength).toString('base64');
     const withRight = (r: number[]) => ({ ...saved, nodes: { ...saved.nodes, right: b64(Int32Array.from(r)) } });
     expect(Array.from(f.right)).toEqual([2, 0, 0]);
     expect(loadForest(withRight([2, 0, 0])).right).toEqual(f.right);
@@ -368,7 +370,6 @@ describe('isolation forest', () => {
         `nodes.${what} has 3 bytes, not a multiple of ${bytes}`,
       );
     }
-    const b64 = (a: ArrayBufferView) => Buffer.from(a.buffer, a.byteOffset, a.byteLength).toString('base64');
     // The split on feature 1 of a one-feature model: the first feature past the last.
     expect(() => loadForest({ ...saved, nodes: { ...saved.nodes, feature: b64(Int16Array.of(1, -1, -1)) } })).toThrow(
       'node 0 splits on feature 1 of 1',
