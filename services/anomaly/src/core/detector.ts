@@ -130,7 +130,7 @@ const SHORT = 6;
  * emptied (their index still holds a value of 8 days before). A slot older than the newest is
  * written in place if the memory still spans it.
  */
-function writeSlot(slots: SeriesState['slots'], slot: number, value: number): SeriesState['slots'] {
+export function writeSlot(slots: SeriesState['slots'], slot: number, value: number): SeriesState['slots'] {
   if (slot < 0) return slots;
   const out = slots === undefined ? new Float32Array(SLOTS).fill(Number.NaN) : Float32Array.from(slots.value);
   let newest = slots?.newest ?? slot;
@@ -143,7 +143,7 @@ function writeSlot(slots: SeriesState['slots'], slot: number, value: number): Se
 }
 
 /** The value of the slot `slot` if the memory holds that very slot. */
-function slotValue(slots: SeriesState['slots'], slot: number): number | undefined {
+export function slotValue(slots: SeriesState['slots'], slot: number): number | undefined {
   if (slots === undefined || slot < 0 || slot > slots.newest || slot <= slots.newest - SLOTS) return undefined;
   const v = slots.value[slot % SLOTS]!;
   return Number.isNaN(v) ? undefined : v;
@@ -248,7 +248,7 @@ export function rangesOf(training: Float32Array): Float64Array {
  * widened by the new row, and scanned again only when a dropped row held an extreme, which for
  * 1000 rows is about one step in fifty.
  */
-function slideRanges(
+export function slideRanges(
   r: Float64Array,
   added: ArrayLike<number>,
   dropped: Float32Array,
@@ -346,7 +346,7 @@ function pushRing(ring: Float32Array | undefined, x: number, cap: number): Float
 }
 
 /** The raw ring with `raw` appended, and its sums kept in step. */
-function pushRaw(
+export function pushRaw(
   ring: Float32Array | undefined,
   sums: { sum: number; sq: number },
   raw: number,
@@ -507,7 +507,7 @@ export function step(
 }
 
 /** The features that isolate a point, largest share first. */
-export function topFeatures(model: Model, x: Float64Array, n = DIMS): { name: string; contribution: number }[] {
+export function topFeatures(model: Model, x: Float64Array, n: number = DIMS): { name: string; contribution: number }[] {
   const share = contributions(model.forest, x);
   return featureNames
     .map((name, i) => ({ name, contribution: Math.round(share[i]! * 1e4) / 1e4 }))
