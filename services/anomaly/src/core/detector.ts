@@ -134,7 +134,9 @@ export function writeSlot(slots: SeriesState['slots'], slot: number, value: numb
   if (slot < 0) return slots;
   const out = slots === undefined ? new Float32Array(SLOTS).fill(Number.NaN) : Float32Array.from(slots.value);
   let newest = slots?.newest ?? slot;
+  // Stryker disable next-line EqualityOperator: equivalent, at slot = newest the loop below is empty and newest stays
   if (slot > newest) {
+    // Stryker disable next-line EqualityOperator,ArithmeticOperator: equivalent, one more slot at either end is an index the range already holds or the one written next
     for (let s = Math.max(newest + 1, slot - SLOTS + 1); s < slot; s++) out[s % SLOTS] = Number.NaN;
     newest = slot;
   } else if (slot <= newest - SLOTS) return slots;
@@ -144,7 +146,9 @@ export function writeSlot(slots: SeriesState['slots'], slot: number, value: numb
 
 /** The value of the slot `slot` if the memory holds that very slot. */
 export function slotValue(slots: SeriesState['slots'], slot: number): number | undefined {
-  if (slots === undefined || slot < 0 || slot > slots.newest || slot <= slots.newest - SLOTS) return undefined;
+  if (slots === undefined || slot > slots.newest || slot <= slots.newest - SLOTS) return undefined;
+  // Stryker disable next-line ConditionalExpression: equivalent, a negative index reads undefined from a typed array, which the NaN test below passes on; the test says what the read relies on
+  if (slot < 0) return undefined;
   const v = slots.value[slot % SLOTS]!;
   return Number.isNaN(v) ? undefined : v;
 }
@@ -233,10 +237,13 @@ export function rangesOf(training: Float32Array): Float64Array {
   r.fill(Infinity, 0, DIMS);
   r.fill(-Infinity, DIMS);
   const rows = Math.floor(training.length / DIMS);
+  // Stryker disable next-line EqualityOperator: equivalent, one row past the end reads undefined, which no comparison takes
   for (let i = 0; i < rows; i++) {
     for (let f = 0; f < DIMS; f++) {
       const v = training[i * DIMS + f]!;
+      // Stryker disable next-line EqualityOperator: equivalent, an equal value leaves the minimum as it was
       if (v < r[f]!) r[f] = v;
+      // Stryker disable next-line EqualityOperator: equivalent, likewise for the maximum
       if (v > r[DIMS + f]!) r[DIMS + f] = v;
     }
   }
@@ -254,14 +261,18 @@ export function slideRanges(
   dropped: Float32Array,
   rows: Float32Array,
 ): Float64Array {
+  // Stryker disable next-line EqualityOperator: equivalent, one past the end reads undefined, equal to no range end
   for (let i = 0; i < dropped.length; i++) {
     const f = i % DIMS;
     if (dropped[i] === r[f] || dropped[i] === r[DIMS + f]) return rangesOf(rows);
   }
   const out = Float64Array.from(r);
+  // Stryker disable next-line EqualityOperator: equivalent, `added` is one row: a tenth feature reads undefined, which no comparison takes
   for (let f = 0; f < DIMS; f++) {
     const v = added[f]!;
+    // Stryker disable next-line EqualityOperator: equivalent, an equal value leaves the minimum as it was
     if (v < out[f]!) out[f] = v;
+    // Stryker disable next-line EqualityOperator: equivalent, likewise for the maximum
     if (v > out[DIMS + f]!) out[DIMS + f] = v;
   }
   return out;
@@ -277,12 +288,16 @@ export function slideRanges(
  */
 export function excursion(r: Float64Array, x: ArrayLike<number>): number {
   let widths = 0;
+  // Stryker disable next-line EqualityOperator: equivalent, a tenth feature reads undefined and the range's second half, which `lo <= hi` skips
   for (let f = 0; f < DIMS; f++) {
     const v = x[f]!;
     const lo = r[f]!;
     const hi = r[DIMS + f]!;
-    if (!(lo <= hi) || (v >= lo && v <= hi)) continue;
+    if (!(lo <= hi)) continue; // no rows yet
+    // Stryker disable next-line ConditionalExpression,EqualityOperator: equivalent, inside the range the distance below is ≤ 0, which the maximum ignores: this only skips the work
+    if (v >= lo && v <= hi) continue;
     const width = Math.max(hi - lo, floorOf((hi + lo) / 2));
+    // Stryker disable next-line EqualityOperator: equivalent, v = lo was skipped above
     widths = Math.max(widths, (v < lo ? lo - v : v - hi) / width);
   }
   return widths;
@@ -305,6 +320,7 @@ export function normalTail(z: number): number {
     t *
     (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429)))) *
     Math.exp(-x * x);
+  // Stryker disable next-line EqualityOperator: equivalent, at z = 0 both branches give 1/2 within the approximation's error (10⁻⁹ here)
   return z >= 0 ? erfc / 2 : 1 - erfc / 2;
 }
 
@@ -357,7 +373,8 @@ export function pushRaw(
   let { sum, sq } = sums;
   sum += x;
   sq += x * x;
-  if (ring !== undefined && ring.length >= cap) {
+  // What the ring lost: all but its last cap − 1 values (none while it is shorter).
+  if (ring !== undefined) {
     for (let i = 0; i <= ring.length - cap; i++) {
       sum -= ring[i]!;
       sq -= ring[i]! * ring[i]!;
@@ -421,10 +438,14 @@ export function step(
     // Within `refractory` points of a higher raw score the point belongs to an episode already
     // reported (a level shift keeps scoring high until the model learns the new level): it
     // counts half, and does not alert again.
+    // A raw score is above 0 (the forest's 2^(−depth / c)), so with no refractory period (an empty
+    // loop) every point is fresh.
     let before = 0;
+    // Stryker disable next-line EqualityOperator: equivalent, one past the end reads undefined, which is above nothing
     for (let i = Math.max(0, ring.length - o.refractory); i < ring.length; i++)
+      // Stryker disable next-line EqualityOperator: equivalent, an equal score leaves the maximum as it was
       if (ring[i]! > before) before = ring[i]!;
-    const fresh = o.refractory === 0 || raw > before;
+    const fresh = raw > before;
     score = fresh ? raw : raw / 2;
     likelihood = calibrate(raw, ring, sums);
     const rare = () => {

@@ -375,9 +375,11 @@ describe('the raw-score ring and the training ranges, kept in step', () => {
     const s = withSpikes(600, 7);
     const small = { ...o, trainingSize: 40, calibration: 50, warmup: 40, retrainEvery: 30 };
     let state = emptyState;
+    const fed: number[] = [];
     for (let t = 0; t < s.values.length; t++) {
       // Every tenth value repeats the one before: ties at the extremes.
       const v = t % 10 === 9 ? s.values[t - 1]! : s.values[t]!;
+      fed.push(v);
       state = step(state, t * SLOT_MS, v, small, 'kept').state;
       expect(Array.from(state.ranges!)).toEqual(Array.from(rangesOf(state.training)));
       if (state.raw !== undefined) {
@@ -388,6 +390,7 @@ describe('the raw-score ring and the training ranges, kept in step', () => {
     }
     expect(state.raw).toHaveLength(50);
     expect(state.training).toHaveLength(40 * DIMS);
+    expect(state.recent).toEqual(fed.slice(-small.window));
   });
 
   it('rangesOf: ±Infinity with no rows; slideRanges scans again only when an extreme leaves', () => {
@@ -438,6 +441,8 @@ describe('excursion beyond the training range', () => {
   });
 
   it('withExcursion moves the score half way to 1 per width', () => {
+    // Exactly the score, not 1 − (1 − s): for 0.1 that would be 0.09999999999999998.
+    expect(withExcursion(0.1, 0)).toBe(0.1);
     expect(withExcursion(0.6, 0)).toBe(0.6);
     expect(withExcursion(0.6, 1)).toBeCloseTo(0.8, 15);
     expect(withExcursion(0.6, 2)).toBeCloseTo(0.9, 15);
@@ -597,10 +602,52 @@ describe('step: when a scored point alerts, each condition at its boundary', () 
     expect(r.state.raw).toBe(raw);
     expect(r.state.rawSums).toBe(rawSums);
     expect(r.score).toBeUndefined();
+    // Not scored, so not counted against the alert budget; no features yet, and nothing trained.
+    expect(r.state.budget).toBeUndefined();
+    expect(Object.keys(r).sort()).toEqual(['alert', 'state']);
+  });
+
+  it('a point with features returns them, as `features` computes them', () => {
+    const r = step(base, at, 123, o, 's');
+    expect(Array.from(r.features!)).toEqual(
+      Array.from(features(base.recent, 123, o.window, at, base.long, base.slots)!),
+    );
+    expect('trained' in r).toBe(false);
+  });
+
+  it('a window raised past what the state holds scores nothing until it has enough values', () => {
+    const r = step(base, at, far, { ...o, window: base.recent.length + 1 }, 's');
+    expect(r.features).toBeUndefined();
+    expect(r.raw).toBeUndefined();
+    expect(r.score).toBeUndefined();
+    expect(r.state.recent).toHaveLength(base.recent.length + 1);
   });
 });
 
-describe('step: when a model is trained', () => {
+describe('step: the long-run mean and the model', () => {
+  it('the day-long exponential mean and variance move by 1/288 of each difference', () => {
+    const a = step(emptyState, 0, 10, o, 'long').state;
+    expect(a.long).toEqual({ mean: 10, variance: 0, n: 1 });
+    const b = step(a, 1, 16, o, 'long').state;
+    const alpha = 1 / 288;
+    expect(b.long!.mean).toBeCloseTo(10 + alpha * 6, 14);
+    expect(b.long!.variance).toBeCloseTo((1 - alpha) * alpha * 36, 14);
+    expect(b.long!.n).toBe(2);
+  });
+
+  it('a model trained ahead of time is used when its version is this point’s, and only then', () => {
+    const small = { ...o, trees: 10 };
+    let state = emptyState;
+    for (let t = 0; t < 99; t++) state = step(state, t, 10 + Math.sin(t), small, 'pre').state;
+    // Point 100 trains: a model made ahead of time from the same state is that very model.
+    const ahead = train(step(state, 99, 10, { ...small, warmup: 1e9 }, 'pre').state.training, 100, small, 'pre');
+    expect(step(state, 99, 10, small, 'pre', ahead).trained).toBe(ahead);
+    const stale = { ...ahead, version: 'pre@99/1000102' };
+    const own = step(state, 99, 10, small, 'pre', stale).trained!;
+    expect(own).not.toBe(stale);
+    expect(own.version).toBe(ahead.version);
+  });
+
   it('the first one once warm-up is over and ten feature rows exist', () => {
     const small = { ...o, window: 6, warmup: 1, retrainEvery: 5 };
     let state = emptyState;
