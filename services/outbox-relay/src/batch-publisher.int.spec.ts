@@ -32,9 +32,11 @@ describe('BatchPublisher against a real NATS server', () => {
       const h = () => natsHeaders();
       const wrongStream = natsHeaders();
       wrongStream.set('Nats-Expected-Stream', 'ELSEWHERE');
-      const [ok, again, rejected, unanswered, notAck, notJson] = await publisher.publish(
+      const refusal = new Error('refused before sending');
+      const [ok, refused, again, rejected, unanswered, notAck, notJson] = await publisher.publish(
         [
           { subject: `${prefix}.ok`, data: encoder.encode('1'), headers: h() },
+          { refused: refusal },
           { subject: `${prefix}.ok`, data: encoder.encode('2'), headers: h() },
           { subject: `${prefix}.ok`, data: encoder.encode('3'), headers: wrongStream },
           { subject: `${prefix}.nobody`, data: encoder.encode('4'), headers: h() },
@@ -44,6 +46,8 @@ describe('BatchPublisher against a real NATS server', () => {
         5000,
       );
       expect(ok).toEqual({ stream, seq: 1, duplicate: false });
+      // A message refused before sending answers with its own error, in its place.
+      expect(refused).toBe(refusal);
       expect(again).toEqual({ stream, seq: 2, duplicate: false });
       expect(rejected).toBeInstanceOf(PublishRejectedError);
       expect((rejected as PublishRejectedError).errCode).toBe(10060);
@@ -53,6 +57,16 @@ describe('BatchPublisher against a real NATS server', () => {
       expect(notJson).toBeInstanceOf(PublishAckInvalidError);
       expect((notJson as Error).message).toMatch(/is not JSON/);
       publisher.close();
+      // Not connected: every message is unanswered, except a refused one, which keeps its error.
+      const gone = await connect({ servers: natsUrl });
+      const offline = new BatchPublisher(gone);
+      await gone.close();
+      const answers = await offline.publish(
+        [{ refused: refusal }, { subject: `${prefix}.ok`, data: encoder.encode('7'), headers: h() }],
+        1000,
+      );
+      expect(answers[0]).toBe(refusal);
+      expect(answers[1]).toBeInstanceOf(PublishUnansweredError);
     } finally {
       fake.unsubscribe();
       await jsm.streams.delete(stream);

@@ -46,11 +46,13 @@ const pubAckAnswer = z.object({
   duplicate: z.boolean().optional(),
 });
 
-export interface BatchMessage {
-  readonly subject: string;
-  readonly data: Uint8Array;
-  readonly headers: MsgHdrs;
-}
+/**
+ * A message to send, or the error that refused it before sending (e.g. a stored header nats.js
+ * would not put on the wire): that error is then its result, in its place among the others.
+ */
+export type BatchMessage =
+  | { readonly subject: string; readonly data: Uint8Array; readonly headers: MsgHdrs; readonly refused?: undefined }
+  | { readonly refused: Error };
 
 const decoder = new TextDecoder();
 
@@ -120,11 +122,11 @@ export class BatchPublisher {
 
   /**
    * Sends every message, then waits for their acks, at most `timeoutMs` for the whole batch.
-   * Results are in message order: a PubAck or the error of that message.
+   * Results are in message order: a PubAck or the error of that message (a refused one's own).
    */
   async publish(messages: readonly BatchMessage[], timeoutMs: number): Promise<(PubAck | Error)[]> {
     if (!this.connected || this.nc.isClosed()) {
-      return messages.map(() => new PublishUnansweredError('not connected to NATS'));
+      return messages.map((m) => m.refused ?? new PublishUnansweredError('not connected to NATS'));
     }
     const results: (PubAck | Error | undefined)[] = new Array<PubAck | Error | undefined>(messages.length);
     const tokens: string[] = [];
@@ -134,6 +136,10 @@ export class BatchPublisher {
     for (const [i, m] of messages.entries()) {
       const token = (this.next++).toString(36);
       tokens.push(token);
+      if (m.refused !== undefined) {
+        results[i] = m.refused;
+        continue;
+      }
       try {
         this.nc.publish(m.subject, m.data, { reply: `${this.prefix}.${token}`, headers: m.headers });
       } catch (e) {

@@ -154,22 +154,19 @@ export function createPublisher(
       const extra: Record<string, string> = spanTraceContext(span);
       extra['Nats-Msg-Id'] = row.event_id;
       extra['Nats-Expected-Stream'] = ns.stream;
+      let message: BatchMessage;
       try {
-        return {
-          span,
-          message: { subject: row.subject, data: row.payload, headers: publishHeaders(row.headers, extra) },
-        };
+        message = { subject: row.subject, data: row.payload, headers: publishHeaders(row.headers, extra) };
       } catch (e) {
-        return { span, refused: e as Error };
+        // Refused before sending: that error is the row's answer (marked failed below).
+        message = { refused: e as Error };
       }
+      return { span, message };
     });
-    const messages: BatchMessage[] = [];
-    for (const x of spans) if (x.message !== undefined) messages.push(x.message);
-    const sent = await batch.publish(messages, schedule.publishTimeoutMs);
-    // A row whose headers were refused before sending gets that error as its answer.
-    let next = 0;
-    const acks =
-      messages.length === spans.length ? sent : spans.map((x) => x.refused ?? (sent[next++] as PubAck | Error));
+    const acks = await batch.publish(
+      spans.map((x) => x.message),
+      schedule.publishTimeoutMs,
+    );
     const transient: Row[] = [];
     let lastError: unknown;
     let duplicates = 0;
