@@ -13,7 +13,7 @@ import { AckPolicy, DeliverPolicy, jetstreamManager } from '@nats-io/jetstream';
 import { headers as natsHeaders } from '@nats-io/nats-core';
 import { sql } from 'kysely';
 import { execFileSync } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import pg from 'pg';
 import { createEvent, encodeStructured, subjectOf, type VigilEvent } from '@vigil/events';
 import { eventsFixture } from '@vigil/events/testing';
@@ -53,36 +53,102 @@ interface Figures {
   readonly held: Latency;
 }
 
-/** CPU time so far, ms, of NATS, PostgreSQL, the relay and this process (from /proc; empty elsewhere). */
-function cpuByProcess(relayPid?: number): Map<string, number> {
-  const out = new Map<string, number>();
-  let pids: string[];
+/** A process's command name and its fields after it (state, ppid, …), from /proc; undefined once it ended. */
+function procStat(pid: number | string): { comm: string; fields: string[] } | undefined {
+  let stat: string;
   try {
-    pids = readdirSync('/proc').filter((d) => /^\d+$/.test(d));
+    stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   } catch {
-    return out;
+    return undefined;
   }
-  for (const pid of pids) {
-    let stat: string;
+  return {
+    comm: stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')),
+    fields: stat.slice(stat.lastIndexOf(')') + 2).split(' '),
+  };
+}
+
+function procPids(): string[] {
+  try {
+    return readdirSync('/proc').filter((d) => /^\d+$/.test(d));
+  } catch {
+    return [];
+  }
+}
+
+/**
+ * The servers this benchmark uses, so that another PostgreSQL cluster or nats-server on the
+ * machine is not counted: the postmaster of the cluster (found as a backend's parent) and the
+ * nats-server holding the URL's listening socket. Empty where /proc cannot tell.
+ */
+interface Servers {
+  readonly postmaster?: number | undefined;
+  readonly nats: ReadonlySet<number>;
+}
+
+async function serversOf(natsUrl: string, postgresUrl: string): Promise<Servers> {
+  await using c = await session(postgresUrl);
+  const backend = Number((await c.query<{ pid: number }>('select pg_backend_pid() as pid')).rows[0]?.pid);
+  const postmaster = Number(procStat(backend)?.fields[1]) || undefined;
+  const port = Number(new URL(natsUrl).port || 4222);
+  const sockets = new Set<string>();
+  for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    let text = '';
     try {
-      stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      text = readFileSync(table, 'utf8');
     } catch {
-      continue; // ended meanwhile
+      continue;
     }
-    const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+    for (const line of text.split('\n').slice(1)) {
+      // sl, local address:port (hex), remote, state (0A: listening), …, inode (10th).
+      const cols = line.trim().split(/\s+/);
+      if (cols[3] === '0A' && parseInt(cols[1]?.split(':')[1] ?? '', 16) === port) sockets.add(`socket:[${cols[9]}]`);
+    }
+  }
+  const nats = new Set<number>();
+  for (const pid of procPids()) {
+    if (procStat(pid)?.comm !== 'nats-server') continue;
+    let fds: string[] = [];
+    try {
+      fds = readdirSync(`/proc/${pid}/fd`);
+    } catch {
+      continue;
+    }
+    if (fds.some((fd) => sockets.has(readlinkOr(`/proc/${pid}/fd/${fd}`)))) nats.add(Number(pid));
+  }
+  return { postmaster, nats };
+}
+
+function readlinkOr(path: string): string {
+  try {
+    return readlinkSync(path);
+  } catch {
+    return '';
+  }
+}
+
+/**
+ * CPU time so far, ms, of the benchmark's NATS and PostgreSQL, the relay and this process (from
+ * /proc; empty elsewhere). Where `servers` found none, every nats-server or postgres process counts.
+ */
+function cpuByProcess(servers: Servers, relayPid?: number): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const pid of procPids()) {
+    const stat = procStat(pid);
+    if (stat === undefined) continue; // ended meanwhile
+    const { comm, fields } = stat;
+    const ours = (root: number | undefined) => root === undefined || Number(pid) === root || Number(fields[1]) === root;
     const who =
       Number(pid) === relayPid
         ? 'relay'
         : Number(pid) === process.pid
           ? 'bench'
-          : comm === 'nats-server'
+          : comm === 'nats-server' && (servers.nats.size === 0 || servers.nats.has(Number(pid)))
             ? 'nats-server'
-            : comm === 'postgres'
+            : comm === 'postgres' && ours(servers.postmaster)
               ? 'postgres'
               : undefined;
     if (who === undefined) continue;
-    // Fields after the command: state is the 3rd field, utime and stime the 14th and 15th.
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // Fields after the command: state is the 1st, ppid the 2nd, utime and stime the 12th and 13th.
     const ticks = Number(fields[11]) + Number(fields[12]);
     out.set(who, (out.get(who) ?? 0) + (ticks * 1000) / clockTicks());
   }
@@ -118,6 +184,7 @@ async function main(): Promise<void> {
   await using f = await eventsFixture(nats.url, { label: 'bench' });
   const { nc, js, ns, namespaceId: id } = f;
   const jsm = await jetstreamManager(nc);
+  const servers = await serversOf(nats.url, postgres.url);
   await using database = await createTestDatabase(postgres.url, 'bench');
   // The writers' pool has Postgres defaults (durable commits); the relay runs in its own process.
   const { db } = createDb<OutboxDatabase>(database.url, { max: 6 });
@@ -143,7 +210,7 @@ async function main(): Promise<void> {
     let rawRate = 0;
     let rawCpu = 'n/a';
     for (let run = 0; run < 3; run++) {
-      const cpuBefore = cpuByProcess();
+      const cpuBefore = cpuByProcess(servers);
       for (let i = 0; i < N; i += 1000) {
         await Promise.all(
           payloads.slice(i, i + 1000).map((data, j) => {
@@ -159,7 +226,7 @@ async function main(): Promise<void> {
         );
       }
       const rate = await storedRate();
-      if (rate > rawRate) rawCpu = cpuPer1000(cpuBefore, cpuByProcess(), N);
+      if (rate > rawRate) rawCpu = cpuPer1000(cpuBefore, cpuByProcess(servers), N);
       rawRate = Math.max(rawRate, rate);
       await jsm.streams.purge(ns.stream);
     }
@@ -266,14 +333,14 @@ async function main(): Promise<void> {
           const info = await jsm.streams.info(ns.stream);
           if (info.state.messages >= N) break;
           if (cpuBefore === undefined && info.state.messages > 0)
-            cpuBefore = { at: cpuByProcess(relay.child.pid), stored: info.state.messages };
+            cpuBefore = { at: cpuByProcess(servers, relay.child.pid), stored: info.state.messages };
           if (relay.child.exitCode !== null) throw new Error(`relay exited: ${relay.stderrText}`);
           await new Promise((r) => setTimeout(r, 20));
         }
         const relayRate = await storedRate();
         relayCpu = cpuPer1000(
           cpuBefore?.at ?? new Map<string, number>(),
-          cpuByProcess(relay.child.pid),
+          cpuByProcess(servers, relay.child.pid),
           N - (cpuBefore?.stored ?? 0),
         );
         // (c) steady 1,000 events/s, one event per transaction.
