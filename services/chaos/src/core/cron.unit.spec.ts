@@ -110,6 +110,10 @@ describe('cron', () => {
       '2026-11-25T10:00:00.000Z',
     );
     expect(firstFireInBlackout(parseCron('0 3 * * wed'), office, from)).toBeUndefined();
+    // Two blackouts holding the same first fire: the one listed first is named.
+    const both: Blackout[] = [...office, { days: ['wed'], from: '08:00', to: '12:00' }];
+    expect(firstFireInBlackout(parseCron('0 10 * * wed'), both, from)?.blackout).toBe(both[0]);
+    expect(firstFireInBlackout(parseCron('0 10 * * wed'), [...both].reverse(), from)?.blackout).toBe(both[1]);
     const night: Blackout[] = [{ days: ['sat'], from: '22:00', to: '04:00' }];
     expect(firstFireInBlackout(parseCron('30 1 * * sun'), night, from)?.at.toISOString()).toBe(
       '2026-11-22T01:30:00.000Z',
