@@ -75,16 +75,19 @@ function procPids(): string[] {
   }
 }
 
-/**
- * The servers this benchmark uses, so that another PostgreSQL cluster or nats-server on the
- * machine is not counted: the postmaster of the cluster (found as a backend's parent) and the
- * nats-server holding the URL's listening socket. Empty where /proc cannot tell.
- */
+/** The processes of the servers this benchmark uses; undefined where /proc cannot tell. */
 interface Servers {
+  /** The cluster's postmaster: it and its children are the cluster. */
   readonly postmaster?: number | undefined;
+  /** The nats-server(s) holding the URL's listening socket. */
   readonly nats: ReadonlySet<number>;
 }
 
+/**
+ * The servers this benchmark uses, so that another PostgreSQL cluster or nats-server on the
+ * machine is not counted: the postmaster of the cluster (found as a backend's parent) and the
+ * nats-server holding the URL's listening socket.
+ */
 async function serversOf(natsUrl: string, postgresUrl: string): Promise<Servers> {
   await using c = await session(postgresUrl);
   const backend = Number((await c.query<{ pid: number }>('select pg_backend_pid() as pid')).rows[0]?.pid);
@@ -136,7 +139,7 @@ function cpuByProcess(servers: Servers, relayPid?: number): Map<string, number> 
     const stat = procStat(pid);
     if (stat === undefined) continue; // ended meanwhile
     const { comm, fields } = stat;
-    const ours = (root: number | undefined) => root === undefined || Number(pid) === root || Number(fields[1]) === root;
+    const { postmaster } = servers;
     const who =
       Number(pid) === relayPid
         ? 'relay'
@@ -144,7 +147,8 @@ function cpuByProcess(servers: Servers, relayPid?: number): Map<string, number> 
           ? 'bench'
           : comm === 'nats-server' && (servers.nats.size === 0 || servers.nats.has(Number(pid)))
             ? 'nats-server'
-            : comm === 'postgres' && ours(servers.postmaster)
+            : comm === 'postgres' &&
+                (postmaster === undefined || Number(pid) === postmaster || Number(fields[1]) === postmaster)
               ? 'postgres'
               : undefined;
     if (who === undefined) continue;

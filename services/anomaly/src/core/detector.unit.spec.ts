@@ -277,14 +277,12 @@ describe('features, value by value', () => {
   });
 
   it('a constant series: deviations floored at 10⁻⁹ + 10⁻⁶ of the level, whatever its sign', () => {
-    expect(f(features(Array(30).fill(2), 3, 30)!, 'level')).toBeCloseTo(1 / (1e-9 + 2e-6), 3);
+    const two = features(Array(30).fill(2), 3, 30)!;
+    expect(f(two, 'level')).toBeCloseTo(1 / (1e-9 + 2e-6), 3);
     expect(f(features(Array(30).fill(-2), -1, 30)!, 'level')).toBeCloseTo(1 / (1e-9 + 2e-6), 3);
     expect(f(features(Array(30).fill(0), 1, 30)!, 'level')).toBeCloseTo(1e9, 0);
-    expect(f(features(Array(30).fill(2), 3, 30)!, 'change')).toBeCloseTo(1 / (1e-9 + 2e-6), 3);
-    expect(f(features(Array(30).fill(2), 3, 30)!, 'volatility')).toBeCloseTo(
-      Math.log(deviation([2, 2, 2, 2, 2, 3]) / (1e-9 + 2e-6)),
-      9,
-    );
+    expect(f(two, 'change')).toBeCloseTo(1 / (1e-9 + 2e-6), 3);
+    expect(f(two, 'volatility')).toBeCloseTo(Math.log(deviation([2, 2, 2, 2, 2, 3]) / (1e-9 + 2e-6)), 9);
   });
 });
 
