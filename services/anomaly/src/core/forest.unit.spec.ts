@@ -319,6 +319,23 @@ describe('isolation forest', () => {
     expect(Array.from(contributions(two, atCut))).toEqual(Array.from(contributions(two, past)));
   });
 
+  it('training sends a row equal to a cut right too, as scoring does: cuts between adjacent doubles land on one of them', () => {
+    // lo + r(hi − lo) rounds to lo or hi when the two are one ulp apart, so the cut is a row's
+    // value in every tree, and which side that row takes is the boundary itself.
+    const lo = 1;
+    const hi = 1 + Number.EPSILON;
+    const f = fit(Float64Array.of(lo, hi), 1, { trees: 20, sampleSize: 2, seed: 1 });
+    const cuts = new Set<number>();
+    for (let t = 0; t < 20; t++) {
+      const root = f.offsets[t]!;
+      const cut = f.split[root]!;
+      cuts.add(cut);
+      // Only a row strictly below the cut goes left: the left child is built right after the root.
+      expect([f.size[root + 1], f.size[f.right[root]!]]).toEqual(cut === lo ? [0, 2] : [1, 1]);
+    }
+    expect([...cuts].sort((a, b) => a - b)).toEqual([lo, hi]);
+  });
+
   it('grows the same trees as ever for a seed: ψ distinct rows per tree, cuts across every row, a constant feature skipped', () => {
     // Pinned: a change to how trees are grown (the PRNG's draws, the subsample, the cut ranges) shows here.
     const data = Float64Array.from({ length: 40 }, (_, i) => (i % 2 === 0 ? (i * 37) % 11 : 5));
