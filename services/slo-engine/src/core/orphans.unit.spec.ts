@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import type { EventData } from '@vigil/events';
 import { openEpisodes, orphanReason, orphanResolution, type OpenEpisode } from './orphans.js';
 
@@ -56,7 +56,11 @@ describe('openEpisodes', () => {
 });
 
 describe('orphanReason', () => {
-  const [episode] = openEpisodes([at(burn('firing'), T + 5 * 60_000)]) as [OpenEpisode];
+  // Made before the tests, not while they are collected: a failure there must fail a test.
+  let episode: OpenEpisode;
+  beforeAll(() => {
+    [episode] = openEpisodes([at(burn('firing'), T + 5 * 60_000)]) as [OpenEpisode];
+  });
 
   it('an episode the engine holds is not an orphan, configured or not, however old its evaluations', () => {
     expect(orphanReason(episode, { configured: true, heldSince: T, evaluatedAt: undefined })).toBeUndefined();
@@ -91,7 +95,10 @@ describe('orphanReason', () => {
 });
 
 describe('orphanResolution', () => {
-  const [episode] = openEpisodes([at(burn('firing', { budget: 0.25 }), T)]) as [OpenEpisode];
+  let episode: OpenEpisode;
+  beforeAll(() => {
+    [episode] = openEpisodes([at(burn('firing', { budget: 0.25 }), T)]) as [OpenEpisode];
+  });
 
   it('resolves the episode at now, with its last numbers and a reason a reader can act on', () => {
     const now = T + 7_200_000;
@@ -105,7 +112,10 @@ describe('orphanResolution', () => {
       budgetRemaining: 0.25,
       windows: episode.last.windows,
     });
-    expect(forgotten.explanation).toMatch(/holds no such alert/);
+    expect(forgotten.explanation).toBe(
+      'Resolved without a reading: the slo-engine holds no such alert (its database is new, or older than the alert). ' +
+        'If the burn goes on, the next evaluations fire it again once their windows hold enough minutes.',
+    );
     expect(orphanResolution(episode, 'unconfigured', now).explanation).toMatch(/SLO checkout is no longer configured/);
   });
 });
