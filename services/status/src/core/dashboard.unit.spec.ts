@@ -1,15 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { dashboardScript, renderDashboardMain, renderDashboardPage, type SloSummary } from './dashboard.js';
-import {
-  createModel,
-  putAnomaly,
-  putExperiment,
-  putIncident,
-  type Anomaly,
-  type Experiment,
-  type Incident,
-} from './model.js';
+import { createModel, putAnomaly, putExperiment, putIncident, type Anomaly } from './model.js';
 import { followLiveSource } from './page.js';
+import { experimentOf, incidentOf } from '../testing/model.js';
 
 const at = '2026-12-01T08:00:00.000Z';
 const shown = `<time datetime="${at}">2026-12-01 08:00:00</time>`;
@@ -17,26 +10,8 @@ const jaeger = 'http://jaeger:16686/';
 const traceId = '0af7651916cd43dd8448eb211c80319c';
 const traceLink = `<a href="http://jaeger:16686/trace/${traceId}">trace 0af76519</a>`;
 
-function experiment(over: Partial<Experiment> & Pick<Experiment, 'experimentId' | 'seq'>): Experiment {
-  return { kind: 'container-kill', targets: ['a', 'b'], state: 'completed', startedAt: at, ...over };
-}
-
 function anomaly(over: Partial<Anomaly> & Pick<Anomaly, 'seq'>): Anomaly {
   return { series: 'cpu', timestamp: at, value: 1.23456, likelihood: 0.99912, threshold: 0.995, features: [], ...over };
-}
-
-function incident(over: Partial<Incident> & Pick<Incident, 'seq'>): Incident {
-  return {
-    key: `k${over.seq}`,
-    slo: 'availability',
-    service: 'vigil',
-    severity: 'page',
-    state: 'firing',
-    since: at,
-    explanation: 'Burning.',
-    budgetRemaining: 0.5,
-    ...over,
-  };
 }
 
 const slo: SloSummary = {
@@ -97,7 +72,7 @@ describe('operator dashboard', () => {
     const m = createModel();
     putExperiment(
       m,
-      experiment({
+      experimentOf({
         experimentId: 'x1',
         seq: 1,
         recovered: true,
@@ -113,8 +88,8 @@ describe('operator dashboard', () => {
         ],
       }),
     );
-    putExperiment(m, experiment({ experimentId: 'x2', seq: 2, recovered: false, dryRun: true, gate: [] }));
-    putExperiment(m, experiment({ experimentId: 'x3', seq: 3, state: 'running' }));
+    putExperiment(m, experimentOf({ experimentId: 'x2', seq: 2, recovered: false, dryRun: true, gate: [] }));
+    putExperiment(m, experimentOf({ experimentId: 'x3', seq: 3, state: 'running' }));
     const html = renderDashboardMain(m, [], jaeger);
     expect(html).toContain(
       '<div class="scroll"><table><thead><tr><th scope="col">Experiment</th><th scope="col">Kind</th><th scope="col">Targets</th><th scope="col">Gate</th><th scope="col">Started</th><th scope="col">Injected</th><th scope="col">Rolled back</th><th scope="col">Outcome</th><th scope="col">Score before → after</th><th scope="col">Trace</th></tr></thead><tbody>' +
@@ -129,11 +104,11 @@ describe('operator dashboard', () => {
     const m = createModel();
     putExperiment(
       m,
-      experiment({ experimentId: 'done', seq: 1, injectedAt: at, rolledBackAt: at, endedAt: at, recovered: true }),
+      experimentOf({ experimentId: 'done', seq: 1, injectedAt: at, rolledBackAt: at, endedAt: at, recovered: true }),
     );
-    putExperiment(m, experiment({ experimentId: 'bad', seq: 2, endedAt: at, recovered: false }));
-    putExperiment(m, experiment({ experimentId: 'stopped', seq: 3, state: 'aborted', endedAt: at }));
-    putExperiment(m, experiment({ experimentId: 'now', seq: 4, state: 'running' }));
+    putExperiment(m, experimentOf({ experimentId: 'bad', seq: 2, endedAt: at, recovered: false }));
+    putExperiment(m, experimentOf({ experimentId: 'stopped', seq: 3, state: 'aborted', endedAt: at }));
+    putExperiment(m, experimentOf({ experimentId: 'now', seq: 4, state: 'running' }));
     const t = Date.parse(at);
     const data = [
       { id: 'now', start: t, injected: null, rolledBack: null, end: null, outcome: 'running' },
@@ -144,7 +119,7 @@ describe('operator dashboard', () => {
     expect(renderDashboardMain(m, [], jaeger)).toContain(
       `<h2 id="chaos">Chaos experiments</h2><figure class="timeline" data-experiments="${JSON.stringify(data).replace(/"/g, '&#34;')}"><figcaption>The 4 latest experiments over time (1 running): grey while the gate is checked and the fault prepared, red while the fault is injected, amber from the rollback until recovery is verified. The table below has the same, with every gate value.</figcaption><div class="chart" role="img" aria-label="timeline of 4 chaos experiments"></div></figure><div class="scroll">`,
     );
-    for (let i = 5; i <= 40; i++) putExperiment(m, experiment({ experimentId: `e${i}`, seq: i }));
+    for (let i = 5; i <= 40; i++) putExperiment(m, experimentOf({ experimentId: `e${i}`, seq: i }));
     const html = renderDashboardMain(m, [], jaeger);
     expect(html).toContain('The 30 latest experiments over time (0 running)');
     expect(html.match(/<tr><td>/g)).toHaveLength(40);
@@ -181,8 +156,8 @@ describe('operator dashboard', () => {
 
   it('incidents, newest first: state by mark and word, since and until, the explanation escaped, the trace', () => {
     const m = createModel();
-    putIncident(m, incident({ seq: 1, state: 'resolved', resolvedAt: at, explanation: 'a <b>', traceId }));
-    putIncident(m, incident({ seq: 2, severity: 'ticket' }));
+    putIncident(m, incidentOf({ seq: 1, state: 'resolved', resolvedAt: at, explanation: 'a <b>', traceId }));
+    putIncident(m, incidentOf({ seq: 2, severity: 'ticket' }));
     expect(renderDashboardMain(m, [], jaeger)).toContain(
       '<h2 id="incidents">Incidents</h2><div class="scroll"><table><thead><tr><th scope="col">SLO</th><th scope="col">Severity</th><th scope="col">State</th><th scope="col">Since</th><th scope="col">Resolved</th><th scope="col">Explanation</th><th scope="col">Trace</th></tr></thead><tbody>' +
         `<tr><td>availability</td><td>ticket</td><td>✕ firing</td><td>${shown}</td><td>–</td><td>Burning.</td><td>–</td></tr>` +

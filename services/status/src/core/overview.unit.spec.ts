@@ -12,6 +12,7 @@ import {
   type ReadModel,
 } from './model.js';
 import { overview } from './overview.js';
+import { experimentOf, incidentOf } from '../testing/model.js';
 
 const now = new Date('2026-12-01T10:00:00.000Z');
 let seq = 0;
@@ -21,28 +22,11 @@ function component(m: ReadModel, suite: string, name: string, status: Health, sc
 }
 
 function incident(m: ReadModel, key: string, state: Incident['state'], severity: Incident['severity'] = 'page'): void {
-  putIncident(m, {
-    key,
-    slo: key,
-    service: 'svc',
-    severity,
-    state,
-    since: '2026-12-01T09:00:00.000Z',
-    explanation: 'burning',
-    budgetRemaining: 0.5,
-    seq: ++seq,
-  });
+  putIncident(m, incidentOf({ key, state, severity, seq: ++seq }));
 }
 
 function experiment(m: ReadModel, id: string, state: Experiment['state']): void {
-  putExperiment(m, {
-    experimentId: id,
-    kind: 'container-kill',
-    targets: ['t'],
-    state,
-    startedAt: '2026-12-01T09:00:00.000Z',
-    seq: ++seq,
-  });
+  putExperiment(m, experimentOf({ experimentId: id, state, seq: ++seq }));
 }
 
 /** The overall state and headline for these component statuses and open incidents. */

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { DayCell, Incident } from './model.js';
 import type { Overview, OverallState } from './overview.js';
 import { followLiveSource, liveScript, renderStatusMain, renderStatusPage } from './page.js';
+import { incidentOf } from '../testing/model.js';
 
 const at = '2026-12-01T08:00:00.000Z';
 const timeAt = `<time datetime="${at}">2026-12-01 08:00 UTC</time>`;
@@ -13,20 +14,8 @@ const cell = (day: string, worst: DayCell['worst'], minScore: number, lastScore:
   lastSeq: 1,
 });
 
-function incident(over: Partial<Incident>): Incident {
-  return {
-    key: 'k',
-    slo: 'availability',
-    service: 'vigil',
-    severity: 'page',
-    state: 'firing',
-    since: at,
-    explanation: 'Burning <fast> & "loud".',
-    budgetRemaining: 0.5,
-    seq: 1,
-    ...over,
-  };
-}
+// The explanation holds what must be escaped.
+const incident = (over: Partial<Incident>) => incidentOf({ seq: 1, explanation: 'Burning <fast> & "loud".', ...over });
 
 function overviewOf(over: Partial<Overview> = {}): Overview {
   return {
