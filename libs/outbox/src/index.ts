@@ -16,5 +16,7 @@ export type {
   RelayCursorTable,
   RelaySlotTable,
   FailuresTable,
+  PublishedTable,
+  DeliveryView,
 } from './schema.js';
 export { isDatabaseUnavailable } from './unavailable.js';

@@ -88,6 +88,36 @@ const migrations: Record<string, Migration> = {
         )`.execute(db);
     },
   },
+  '0003_published_ranges': {
+    async up(db: Kysely<unknown>) {
+      // Logical mode records what it published as ranges of seq, one insert per batch, instead
+      // of an update per row: under wal_level = logical an update logs the whole new row and the
+      // walsender decodes it, which cost PostgreSQL as much as the insert it published (see
+      // docs/decisions.md). A row is published when its state says so (xmin mode) or a range
+      // holds its seq. Ranges of a republished batch may overlap; the janitor deletes a range
+      // with its rows, in one statement.
+      await sql`
+        create table outbox.published (
+          id bigint generated always as identity primary key,
+          lo bigint not null,
+          hi bigint not null check (hi >= lo),
+          published_at timestamptz not null default now()
+        )`.execute(db);
+      await sql`create index published_span on outbox.published using gist (int8range(lo, hi, '[]'))`.execute(db);
+      await sql`create index published_at on outbox.published (published_at)`.execute(db);
+      // Each row's delivery state whichever mode published it: what operators and tests read.
+      await sql`
+        create view outbox.delivery as
+        select e.seq, e.event_id, e.subject, e.created_at, e.attempts, e.last_error,
+               case when e.state = 'pending' and p.published_at is not null then 'published' else e.state end as state,
+               coalesce(e.published_at, p.published_at) as published_at
+        from outbox.events e
+        left join lateral (
+          select min(r.published_at) as published_at from outbox.published r
+          where int8range(r.lo, r.hi, '[]') @> e.seq
+        ) p on true`.execute(db);
+    },
+  },
 };
 
 /** Creates or upgrades the `outbox` schema (idempotent; safe when several services start at once). */

@@ -26,7 +26,7 @@ describe('outbox schema', () => {
   it('migrates idempotently, also when several services start at once', async () => {
     await using d = await database();
     const results = await Promise.all(Array.from({ length: 5 }, () => migrateOutbox(d.db)));
-    expect(results.flat()).toEqual(['0001_outbox_and_inbox', '0002_publication']);
+    expect(results.flat()).toEqual(['0001_outbox_and_inbox', '0002_publication', '0003_published_ranges']);
     expect(await migrateOutbox(d.db)).toEqual([]);
     const cols = await sql<{ column_name: string; data_type: string }>`
       select column_name, data_type from information_schema.columns

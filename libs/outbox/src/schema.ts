@@ -14,12 +14,17 @@ export interface OutboxEventsTable {
   /** The exact bytes to publish (structured CloudEvent JSON). */
   payload: Buffer;
   created_at: Generated<Date>;
+  /** Set with `state` (xmin mode); see `outbox.delivery`. */
   published_at: Date | null;
   attempts: Generated<number>;
   /** When a publish of this row was first tried; with `last_attempt_at` it bounds when a copy may have landed. */
   first_attempt_at: Date | null;
   last_attempt_at: Date | null;
   last_error: string | null;
+  /**
+   * Set per row by xmin mode and for failures; logical mode records publication in
+   * `outbox.published` instead and leaves `pending` here. `outbox.delivery` reads both.
+   */
   state: Generated<'pending' | 'published' | 'failed'>;
 }
 
@@ -54,10 +59,32 @@ export interface FailuresTable {
   failed_at: Generated<Date>;
 }
 
+/** `outbox.published`: what logical mode published, as ranges of `seq` (both ends included). */
+export interface PublishedTable {
+  id: Generated<string>;
+  lo: string;
+  hi: string;
+  published_at: Generated<Date>;
+}
+
+/** `outbox.delivery` (a view): each outbox row's state, whether its row or a range says it was published. */
+export interface DeliveryView {
+  seq: string;
+  event_id: string;
+  subject: string;
+  created_at: Date;
+  attempts: number;
+  last_error: string | null;
+  state: 'pending' | 'published' | 'failed';
+  published_at: Date | null;
+}
+
 export interface OutboxDatabase {
   'outbox.events': OutboxEventsTable;
   'outbox.inbox': InboxTable;
   'outbox.relay_cursor': RelayCursorTable;
   'outbox.failures': FailuresTable;
   'outbox.relay_slot': RelaySlotTable;
+  'outbox.published': PublishedTable;
+  'outbox.delivery': DeliveryView;
 }

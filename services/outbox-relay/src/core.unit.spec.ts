@@ -13,6 +13,7 @@ import {
   publishHeaders,
   retryDelayMs,
   retryHorizonMs,
+  seqRanges,
 } from './core.js';
 import { PublishRejectedError, PublishUnansweredError } from './batch-publisher.js';
 import { JetStreamApiError } from '@nats-io/jetstream';
@@ -169,6 +170,32 @@ describe('WAL positions', () => {
   it('compare by value, not text', () => {
     expect(laterLsn('0/FFFFFFFF', '1/0')).toBe('1/0');
     expect(laterLsn('A/0', '9/FFFFFFFF')).toBe('A/0');
+  });
+});
+
+describe('published ranges', () => {
+  it('a batch in commit order from one writer is one range', () => {
+    expect(seqRanges(['7', '8', '9', '10'])).toEqual({ lo: ['7'], hi: ['10'] });
+    expect(seqRanges(['42'])).toEqual({ lo: ['42'], hi: ['42'] });
+    expect(seqRanges([])).toEqual({ lo: [], hi: [] });
+  });
+
+  it('a gap starts a new range: a seq not in the batch is never in a range', () => {
+    expect(seqRanges(['1', '2', '4', '5', '7'])).toEqual({ lo: ['1', '4', '7'], hi: ['2', '5', '7'] });
+  });
+
+  it('transactions committed out of seq order are sorted by value, not text, and repeats fold', () => {
+    // Two writers: the one with the later seqs committed first.
+    expect(seqRanges(['10', '11', '9', '2', '3', '3', '1'])).toEqual({ lo: ['1', '9'], hi: ['3', '11'] });
+    expect(seqRanges(['5', '5', '6'])).toEqual({ lo: ['5'], hi: ['6'] });
+  });
+
+  it('seqs past 2^53 keep every digit', () => {
+    const big = 2n ** 62n;
+    expect(seqRanges([String(big + 1n), String(big), String(big + 3n)])).toEqual({
+      lo: [String(big), String(big + 3n)],
+      hi: [String(big + 1n), String(big + 3n)],
+    });
   });
 });
 

@@ -167,8 +167,9 @@ async function createSlot(
 }
 
 /**
- * Publishes every pending row the connection's snapshot shows, in commit order, a batch at a time;
- * the number published, or undefined when stopped.
+ * Publishes every row the connection's snapshot shows as pending (by its state, and in no
+ * published range), in commit order, a batch at a time; the number published, or undefined
+ * when stopped.
  */
 async function catchUp(
   ctx: RelayContext,
@@ -185,6 +186,7 @@ async function catchUp(
         select e.seq, e.event_id, e.txid::text as txid, e.subject, e.headers, e.payload, e.first_attempt_at, e.last_attempt_at
         from outbox.events e
         where (e.txid, e.seq) > (${after.txid}::xid8, ${after.seq}::bigint) and e.state = 'pending'
+          and not exists (select 1 from outbox.published p where int8range(p.lo, p.hi, '[]') @> e.seq)
         order by e.txid, e.seq limit ${ctx.batchSize}`.execute(c)
     ).rows;
     const last = rows[rows.length - 1];

@@ -1,5 +1,6 @@
 import { sql } from 'kysely';
 import type { RelayContext, Row } from './context.js';
+import { seqRanges } from './core.js';
 
 /** Where the xmin reader goes on: no row at or before it is pending. */
 export interface Cursor {
@@ -21,12 +22,20 @@ export interface Marks {
 }
 
 /**
- * Rows are marked published behind the publishing: the next batch is read and sent while the
- * previous one's update runs. A crash before the mark only means a republish, which JetStream
- * drops as a duplicate within its window. The marks feed the janitor, `vigil_outbox_failed_rows`
- * and the catch-up after a lost replication slot.
+ * How a mode records publication: `rows` sets each row's state (xmin mode, whose reader and
+ * low-water mark read it); `ranges` inserts the batch's seqs as ranges into `outbox.published`
+ * (logical mode: one insert per batch instead of an update per row, which under
+ * wal_level = logical the walsender would decode whole).
  */
-export function createMarks(ctx: RelayContext): Marks {
+export type MarkKind = 'rows' | 'ranges';
+
+/**
+ * Rows are marked published behind the publishing: the next batch is read and sent while the
+ * previous one's mark runs. A crash before the mark only means a republish, which JetStream
+ * drops as a duplicate within its window. The marks feed the janitor, `outbox.delivery` and the
+ * catch-up after a lost replication slot.
+ */
+export function createMarks(ctx: RelayContext, kind: MarkKind): Marks {
   const { db, logger } = ctx;
   let chain: Promise<void> = Promise.resolve();
   let behind = false;
@@ -37,6 +46,15 @@ export function createMarks(ctx: RelayContext): Marks {
   /** Marks rows published and, with `advance`, moves the low-water mark; true when it moved. */
   async function mark(rows: Row[], advance?: { from: Cursor; to: Cursor }): Promise<boolean> {
     const seqs = rows.map((r) => r.seq);
+    if (kind === 'ranges') {
+      if (advance !== undefined) throw new Error('a low-water mark is kept by row marks only');
+      const { lo, hi } = seqRanges(seqs);
+      if (lo.length > 0)
+        await sql`insert into outbox.published (lo, hi) select * from unnest(${lo}::bigint[], ${hi}::bigint[])`.execute(
+          db,
+        );
+      return false;
+    }
     if (advance === undefined) {
       await sql`update outbox.events set state = 'published', published_at = now() where seq = any(${seqs}::bigint[])`.execute(
         db,
@@ -84,4 +102,19 @@ export function createMarks(ctx: RelayContext): Marks {
       behind = false;
     },
   };
+}
+
+/**
+ * Turns the ranges logical mode recorded into row states and deletes them, in one statement:
+ * xmin mode reads states (its reader, its pending count), so it runs this before it reads after
+ * a switch from logical mode. The number of rows marked.
+ */
+export async function foldRanges(ctx: RelayContext): Promise<number> {
+  const r = await sql`
+    with gone as (delete from outbox.published returning lo, hi, published_at)
+    update outbox.events e set state = 'published', published_at = g.published_at
+    from gone g where e.seq between g.lo and g.hi and e.state = 'pending'`.execute(ctx.db);
+  const n = Number(r.numAffectedRows ?? 0);
+  if (n > 0) ctx.logger.info({ rows: n }, 'xmin mode: rows logical mode published are marked published by row');
+  return n;
 }

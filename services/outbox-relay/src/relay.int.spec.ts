@@ -26,7 +26,7 @@ describe.each(modes)('outbox relay (%s mode)', (mode) => {
     for (let t = 0; t < 20; t++) ids.push(...(await f.commit(1 + (t % 7), 10)));
     await waitFor(async () => (await f.pendingCount()) === 0, { message: 'all published' });
     expect(await f.streamIds()).toEqual(ids);
-    const states = await f.db.selectFrom('outbox.events').select(['state', 'published_at']).execute();
+    const states = await f.db.selectFrom('outbox.delivery').select(['state', 'published_at']).execute();
     expect(states.every((s) => s.state === 'published' && s.published_at !== null)).toBe(true);
     expect(await metrics.registry.getSingleMetricAsString('vigil_outbox_published_total')).toMatch(
       new RegExp(`vigil_outbox_published_total ${ids.length}`),
@@ -142,15 +142,31 @@ describe.each(modes)('outbox relay (%s mode)', (mode) => {
 
   it('the janitor deletes published rows older than the retention and keeps the rest', async () => {
     await using f = await relayFixture(natsUrl, await serverFor(mode), 'janitor', { mode });
-    await f.commit(5);
+    // Published in two rounds, so that logical mode records the first three in ranges of their own.
     const { relay } = await f.startRelay({ retentionMs: 60_000, janitorIntervalMs: 50 });
+    const old = await f.commit(3);
+    await waitFor(async () => (await f.pendingCount()) === 0, { message: 'the first rows published' });
+    const recent = await f.commit(2);
     await waitFor(async () => (await f.pendingCount()) === 0, { message: 'published' });
-    await sql`update outbox.events set created_at = now() - interval '2 minutes', published_at = now() - interval '2 minutes' where seq in (select seq from outbox.events order by seq limit 3)`.execute(
+    // Made two minutes old: the rows (their state says when in xmin mode) and, in logical mode,
+    // the ranges that hold only them.
+    await sql`update outbox.events set created_at = now() - interval '2 minutes', published_at = now() - interval '2 minutes' where event_id = any(${old})`.execute(
+      f.db,
+    );
+    await sql`update outbox.published p set published_at = now() - interval '2 minutes'
+              where not exists (select 1 from outbox.events e where e.seq between p.lo and p.hi and e.event_id <> all(${old}))`.execute(
       f.db,
     );
     await waitFor(async () => (await f.db.selectFrom('outbox.events').select('seq').execute()).length === 2, {
       message: 'old rows deleted',
     });
+    const left = await f.db.selectFrom('outbox.delivery').select(['event_id', 'state']).orderBy('seq').execute();
+    expect(left).toEqual(recent.map((event_id) => ({ event_id, state: 'published' })));
+    // Logical mode's ranges went with their rows; the recent rows' range is kept. xmin mode has none.
+    const seqs = (await f.db.selectFrom('outbox.events').select('seq').orderBy('seq').execute()).map((r) => r.seq);
+    expect(await f.db.selectFrom('outbox.published').select(['lo', 'hi']).execute()).toEqual(
+      mode === 'logical' ? [{ lo: seqs[0], hi: seqs[1] }] : [],
+    );
     await relay.stop();
   });
 });

@@ -140,6 +140,78 @@ describe('outbox relay in logical mode: commit order from the WAL', () => {
   });
 });
 
+describe('outbox relay in logical mode: publication recorded as ranges of seq', () => {
+  const duplicates = async (m: { registry: { getSingleMetricAsString(n: string): Promise<string> } }) =>
+    Number(
+      /vigil_outbox_duplicates_total (\d+)/.exec(
+        await m.registry.getSingleMetricAsString('vigil_outbox_duplicates_total'),
+      )?.[1],
+    );
+
+  it("rows keep their own state; ranges hold exactly their seqs; a new slot's catch-up sends none of them again", async () => {
+    await using f = await relayFixture(natsUrl, databaseUrl, 'wal-ranges', { mode: 'logical' });
+    const first = await startStreaming(f);
+    const before = await f.commit(30, 10);
+    await waitFor(async () => (await f.pendingCount()) === 0, { message: 'first rows published' });
+    // No update per row: each row's own state is untouched, and the ranges cover its seqs, no other.
+    const rows = await f.db
+      .selectFrom('outbox.events')
+      .select(['seq', 'state', 'published_at'])
+      .orderBy('seq')
+      .execute();
+    expect(rows.map((r) => [r.state, r.published_at])).toEqual(rows.map(() => ['pending', null]));
+    const covered = await sql<{ seq: string }>`
+      select g.seq::text as seq from outbox.published p, generate_series(p.lo, p.hi) g(seq) group by g.seq order by g.seq`.execute(
+      f.db,
+    );
+    expect(covered.rows.map((r) => r.seq)).toEqual(rows.map((r) => r.seq));
+    expect(await f.db.selectFrom('outbox.delivery').select('state').distinct().execute()).toEqual([
+      { state: 'published' },
+    ]);
+    // A clean stop confirms everything; the slot then goes (an operator, an invalidation) and the
+    // next relay makes a new one, whose catch-up reads the table: the ranges keep it from
+    // sending the published rows again, which a stream past its duplicate window would store twice.
+    await first.relay.stop();
+    await using admin = await session(f.databaseUrl);
+    await dropReplicationSlots(admin, { slot: (await slotOf(f))!.slot_name });
+    const during = await f.commit(20, 10);
+    const { metrics } = await startStreaming(f);
+    const after = await f.commit(10, 10);
+    await waitFor(async () => (await f.pendingCount()) === 0, { message: 'all published' });
+    expect(await f.streamIds()).toEqual([...before, ...during, ...after]);
+    expect(await duplicates(metrics)).toBe(0);
+    expect(await metrics.registry.getSingleMetricAsString('vigil_outbox_published_total')).toMatch(
+      /vigil_outbox_published_total 30\b/,
+    );
+  });
+
+  it('switched to xmin mode and back: the rows logical mode published are sent by neither mode again', async () => {
+    await using f = await relayFixture(natsUrl, databaseUrl, 'wal-switch');
+    const logical = await startStreaming(f, { mode: 'logical' });
+    const first = await f.commit(20, 10);
+    await waitFor(async () => (await f.pendingCount()) === 0, { message: 'published in logical mode' });
+    await logical.relay.stop();
+    // xmin mode reads row states: it turns the ranges into them before it reads.
+    const xmin = await f.startRelay({ mode: 'xmin' });
+    const second = await f.commit(10, 10);
+    await waitFor(async () => (await f.pendingCount()) === 0, { timeoutMs: 30_000, message: 'published in xmin mode' });
+    expect(await f.db.selectFrom('outbox.published').select('id').execute()).toEqual([]);
+    const states = await f.db.selectFrom('outbox.events').select('state').distinct().execute();
+    expect(states).toEqual([{ state: 'published' }]);
+    expect(await duplicates(xmin.metrics)).toBe(0);
+    expect(await xmin.metrics.registry.getSingleMetricAsString('vigil_outbox_published_total')).toMatch(
+      /vigil_outbox_published_total 10\b/,
+    );
+    await xmin.relay.stop();
+    // Back in logical mode, a new slot (xmin mode dropped the old one) catches up from row states.
+    const again = await startStreaming(f, { mode: 'logical' });
+    const third = await f.commit(10, 10);
+    await waitFor(async () => (await f.pendingCount()) === 0, { message: 'published in logical mode again' });
+    expect(await f.streamIds()).toEqual([...first, ...second, ...third]);
+    expect(await duplicates(again.metrics)).toBe(0);
+  });
+});
+
 /**
  * A nats-server of the test's own (to stop and start), a fixture on it, and the relay's connection,
  * which reconnects for ever (the fixture's own gives up during a long outage).

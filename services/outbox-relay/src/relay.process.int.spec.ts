@@ -7,7 +7,7 @@ const natsUrl = inject('natsUrl');
 const serverFor = serverPerMode(inject('databaseUrl'));
 
 async function publishedCount(f: RelayFixture): Promise<number> {
-  const r = await sql<{ n: string }>`select count(*) as n from outbox.events where state = 'published'`.execute(f.db);
+  const r = await sql<{ n: string }>`select count(*) as n from outbox.delivery where state = 'published'`.execute(f.db);
   return Number(r.rows[0]?.n ?? 0);
 }
 

@@ -15,7 +15,7 @@ import {
 import { startJanitor } from './janitor.js';
 import { leadWhileLocked } from './leader.js';
 import { dropSlot, runLogicalReader } from './logical-reader.js';
-import { createMarks } from './marks.js';
+import { createMarks, foldRanges } from './marks.js';
 import type { RelayMetrics } from './metrics.js';
 import { createPublisher } from './publisher.js';
 import { runXminReader } from './xmin-reader.js';
@@ -126,7 +126,6 @@ export function createRelay(deps: RelayDeps, options: RelayOptions = {}): Relay 
     inboxPrefix: deps.inboxPrefix,
     breakerProbeMs: options.breakerProbeMs ?? 2000,
   });
-  const marks = createMarks(ctx);
   const stopping = new AbortController();
   let leader = false;
   let mode: RelayMode | undefined;
@@ -142,6 +141,7 @@ export function createRelay(deps: RelayDeps, options: RelayOptions = {}): Relay 
     });
     try {
       if (mode === 'logical') {
+        const marks = createMarks(ctx, 'ranges');
         await runLogicalReader(
           ctx,
           { publisher, marks },
@@ -155,6 +155,9 @@ export function createRelay(deps: RelayDeps, options: RelayOptions = {}): Relay 
         );
       } else {
         await dropLeftoverSlot();
+        // Rows logical mode published are pending by their state; the xmin reader reads states.
+        await foldRanges(ctx);
+        const marks = createMarks(ctx, 'rows');
         await runXminReader(
           ctx,
           { publisher, marks },

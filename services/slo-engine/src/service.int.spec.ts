@@ -114,8 +114,11 @@ describe('slo-engine', () => {
         await waitFor(
           async () =>
             Number(
-              (await sql<{ n: string }>`select count(*) as n from outbox.events where state = 'published'`.execute(db))
-                .rows[0]!.n,
+              (
+                await sql<{ n: string }>`select count(*) as n from outbox.delivery where state = 'published'`.execute(
+                  db,
+                )
+              ).rows[0]!.n,
             ) === 2,
           { timeoutMs: 30_000, message: 'the relay to publish both alerts' },
         );

@@ -33,6 +33,7 @@ export interface RelayFixture {
   commitBulk(n: number, perTx?: number): Promise<string[]>;
   /** Event ids in the stream, in stream order. */
   streamIds(): Promise<string[]>;
+  /** Rows not yet published, whichever mode recorded the others (`outbox.delivery`). */
   pendingCount(): Promise<number>;
   [Symbol.asyncDispose](): Promise<void>;
 }
@@ -134,7 +135,7 @@ export async function relayFixture(
       return out;
     },
     async pendingCount() {
-      const r = await sql<{ n: string }>`select count(*) as n from outbox.events where state = 'pending'`.execute(db);
+      const r = await sql<{ n: string }>`select count(*) as n from outbox.delivery where state = 'pending'`.execute(db);
       return Number(r.rows[0]?.n ?? 0);
     },
     async [Symbol.asyncDispose]() {
