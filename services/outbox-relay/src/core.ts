@@ -196,25 +196,21 @@ export function slotNameFor(database: string): string {
 
 /**
  * The seqs as maximal runs of consecutive values, ascending, duplicates folded: how logical mode
- * records a published batch (one row per run, not an update per row). A batch in commit order
- * from one writer is already ascending, so the sort is skipped then.
+ * records a published batch (one row per run, not an update per row).
  */
 export function seqRanges(seqs: readonly string[]): { lo: string[]; hi: string[] } {
-  const values = seqs.map((s) => BigInt(s));
-  let ascending = true;
-  for (let i = 1; i < values.length && ascending; i++) ascending = (values[i] as bigint) >= (values[i - 1] as bigint);
-  if (!ascending) values.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
-  const lo: string[] = [];
-  const hi: string[] = [];
-  let i = 0;
-  while (i < values.length) {
-    const start = values[i] as bigint;
-    let end = start;
-    // Values are ascending: the run goes on while the next is the same or one more.
-    while (i + 1 < values.length && (values[i + 1] as bigint) <= end + 1n) end = values[++i] as bigint;
-    lo.push(String(start));
-    hi.push(String(end));
-    i++;
+  // The difference's sign survives the conversion to a number, however far apart the values are.
+  const values = seqs.map((s) => BigInt(s)).sort((a, b) => Number(a - b));
+  const lo: bigint[] = [];
+  const hi: bigint[] = [];
+  for (const v of values) {
+    const end = hi[hi.length - 1];
+    // Ascending, so v is at least end: the same (a repeat) or the next one extends the run.
+    if (end !== undefined && v <= end + 1n) hi[hi.length - 1] = v;
+    else {
+      lo.push(v);
+      hi.push(v);
+    }
   }
-  return { lo, hi };
+  return { lo: lo.map(String), hi: hi.map(String) };
 }
